@@ -1,0 +1,237 @@
+/*
+** explain.c: fed_explain, an eponymous table of the last remote commands
+** this connection sent, with their bound values, rows and time:
+**
+**   SELECT seq, server, command, params, rows, time_ms FROM fed_explain;
+**   DELETE FROM fed_explain;            -- forget them
+**
+** Stores call fedExplainAdd() when they send a command and
+** fedExplainRows() as rows arrive.  The ring keeps FED_EXPLAIN_MAX entries.
+*/
+#include "fedInt.h"
+#include <sys/time.h>
+
+#define FED_EXPLAIN_MAX 256
+
+i64 fedNowUsec(void){
+  struct timeval tv;
+  gettimeofday(&tv, 0);
+  return (i64)tv.tv_sec*1000000 + tv.tv_usec;
+}
+
+static void explainFreeEntry(FedExplain *p){
+  sqlite3_free(p->zServer);
+  sqlite3_free(p->zCommand);
+  sqlite3_free(p->zParams);
+  memset(p, 0, sizeof(*p));
+}
+
+void fedExplainClear(FedContext *pCtx){
+  int i;
+  if( pCtx->aExplain==0 ) return;
+  for(i=0; i<FED_EXPLAIN_MAX; i++) explainFreeEntry(&pCtx->aExplain[i]);
+}
+
+/* Out of memory here loses the record, never the command. */
+i64 fedExplainAdd(
+  FedContext *pCtx, const char *zServer, const char *zCommand,
+  const char *zParams
+){
+  FedExplain *p;
+  if( pCtx->aExplain==0 ){
+    pCtx->aExplain = sqlite3_malloc64(sizeof(FedExplain)*FED_EXPLAIN_MAX);
+    if( pCtx->aExplain==0 ) return 0;
+    memset(pCtx->aExplain, 0, sizeof(FedExplain)*FED_EXPLAIN_MAX);
+  }
+  pCtx->iExplainSeq++;
+  p = &pCtx->aExplain[pCtx->iExplainSeq % FED_EXPLAIN_MAX];
+  explainFreeEntry(p);
+  p->iSeq = pCtx->iExplainSeq;
+  p->zServer = fedStrdup(zServer, -1);
+  p->zCommand = fedStrdup(zCommand, -1);
+  p->zParams = zParams ? fedStrdup(zParams, -1) : 0;
+  p->iStart = fedNowUsec();
+  p->nUsec = -1;
+  return p->iSeq;
+}
+
+void fedExplainRows(FedContext *pCtx, i64 iSeq, i64 nRow, int bDone){
+  FedExplain *p;
+  if( pCtx->aExplain==0 || iSeq<=0 ) return;
+  p = &pCtx->aExplain[iSeq % FED_EXPLAIN_MAX];
+  if( p->iSeq!=iSeq ) return;
+  p->nRow = nRow;
+  if( bDone && p->nUsec<0 ) p->nUsec = fedNowUsec() - p->iStart;
+}
+
+/**************************************************************************
+** The eponymous table.
+*/
+typedef struct ExplainCursor ExplainCursor;
+struct ExplainCursor {
+  sqlite3_vtab_cursor base;     /* Base class. Must be first */
+  i64 iSeq;                     /* Current entry */
+};
+
+typedef struct ExplainTable ExplainTable;
+struct ExplainTable {
+  sqlite3_vtab base;            /* Base class. Must be first */
+  FedContext *pCtx;
+};
+
+static int explainConnect(
+  sqlite3 *db, void *pAux, int argc, const char *const *argv,
+  sqlite3_vtab **ppVtab, char **pzErr
+){
+  ExplainTable *pTab;
+  int rc;
+  (void)argc; (void)argv; (void)pzErr;
+  rc = sqlite3_declare_vtab(db, "CREATE TABLE x(seq INTEGER, server TEXT,"
+      " command TEXT, params TEXT, rows INTEGER, time_ms REAL)");
+  if( rc!=SQLITE_OK ) return rc;
+  pTab = sqlite3_malloc64(sizeof(*pTab));
+  if( pTab==0 ) return SQLITE_NOMEM;
+  memset(pTab, 0, sizeof(*pTab));
+  pTab->pCtx = (FedContext*)pAux;
+  sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+  *ppVtab = &pTab->base;
+  return SQLITE_OK;
+}
+
+static int explainDisconnect(sqlite3_vtab *pVtab){
+  sqlite3_free(pVtab);
+  return SQLITE_OK;
+}
+
+static int explainBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
+  (void)pVtab;
+  pInfo->estimatedCost = FED_EXPLAIN_MAX;
+  pInfo->estimatedRows = FED_EXPLAIN_MAX;
+  return SQLITE_OK;
+}
+
+static int explainOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
+  ExplainCursor *pCsr = sqlite3_malloc64(sizeof(*pCsr));
+  (void)pVtab;
+  if( pCsr==0 ) return SQLITE_NOMEM;
+  memset(pCsr, 0, sizeof(*pCsr));
+  *ppCsr = &pCsr->base;
+  return SQLITE_OK;
+}
+
+static int explainClose(sqlite3_vtab_cursor *pCsr){
+  sqlite3_free(pCsr);
+  return SQLITE_OK;
+}
+
+/* Advance to the next live entry with a sequence id above iSeq. */
+static void explainSeek(ExplainCursor *pCsr, i64 iSeq){
+  FedContext *pCtx = ((ExplainTable*)pCsr->base.pVtab)->pCtx;
+  i64 iFirst = pCtx->iExplainSeq - FED_EXPLAIN_MAX + 1;
+  if( iSeq<iFirst ) iSeq = iFirst;
+  if( iSeq<1 ) iSeq = 1;
+  while( iSeq<=pCtx->iExplainSeq ){
+    FedExplain *p = &pCtx->aExplain[iSeq % FED_EXPLAIN_MAX];
+    if( p->iSeq==iSeq ) break;
+    iSeq++;
+  }
+  pCsr->iSeq = iSeq;
+}
+
+static int explainFilter(
+  sqlite3_vtab_cursor *pVCsr, int idxNum, const char *idxStr,
+  int argc, sqlite3_value **argv
+){
+  ExplainCursor *pCsr = (ExplainCursor*)pVCsr;
+  FedContext *pCtx = ((ExplainTable*)pVCsr->pVtab)->pCtx;
+  (void)idxNum; (void)idxStr; (void)argc; (void)argv;
+  if( pCtx->aExplain==0 ){
+    pCsr->iSeq = 1;
+    return SQLITE_OK;
+  }
+  explainSeek(pCsr, 1);
+  return SQLITE_OK;
+}
+
+static int explainNext(sqlite3_vtab_cursor *pVCsr){
+  ExplainCursor *pCsr = (ExplainCursor*)pVCsr;
+  explainSeek(pCsr, pCsr->iSeq+1);
+  return SQLITE_OK;
+}
+
+static int explainEof(sqlite3_vtab_cursor *pVCsr){
+  ExplainCursor *pCsr = (ExplainCursor*)pVCsr;
+  FedContext *pCtx = ((ExplainTable*)pVCsr->pVtab)->pCtx;
+  return pCtx->aExplain==0 || pCsr->iSeq>pCtx->iExplainSeq;
+}
+
+static int explainColumn(
+  sqlite3_vtab_cursor *pVCsr, sqlite3_context *ctx, int iCol
+){
+  ExplainCursor *pCsr = (ExplainCursor*)pVCsr;
+  FedContext *pCtx = ((ExplainTable*)pVCsr->pVtab)->pCtx;
+  FedExplain *p = &pCtx->aExplain[pCsr->iSeq % FED_EXPLAIN_MAX];
+  switch( iCol ){
+    case 0: sqlite3_result_int64(ctx, p->iSeq); break;
+    case 1: sqlite3_result_text(ctx, p->zServer, -1, SQLITE_TRANSIENT); break;
+    case 2: sqlite3_result_text(ctx, p->zCommand, -1, SQLITE_TRANSIENT); break;
+    case 3:
+      if( p->zParams ){
+        sqlite3_result_text(ctx, p->zParams, -1, SQLITE_TRANSIENT);
+      }
+      break;
+    case 4: sqlite3_result_int64(ctx, p->nRow); break;
+    case 5:
+      if( p->nUsec>=0 ) sqlite3_result_double(ctx, p->nUsec/1000.0);
+      break;
+  }
+  return SQLITE_OK;
+}
+
+static int explainRowid(sqlite3_vtab_cursor *pVCsr, sqlite3_int64 *piRowid){
+  *piRowid = ((ExplainCursor*)pVCsr)->iSeq;
+  return SQLITE_OK;
+}
+
+/* Only DELETE is allowed: it forgets entries. */
+static int explainUpdate(
+  sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite3_int64 *piRowid
+){
+  ExplainTable *pTab = (ExplainTable*)pVtab;
+  FedContext *pCtx = pTab->pCtx;
+  (void)piRowid;
+  if( argc==1 && pCtx->aExplain ){
+    i64 iSeq = sqlite3_value_int64(argv[0]);
+    FedExplain *p = &pCtx->aExplain[iSeq % FED_EXPLAIN_MAX];
+    if( p->iSeq==iSeq ) explainFreeEntry(p);
+    return SQLITE_OK;
+  }
+  if( argc==1 ) return SQLITE_OK;
+  sqlite3_free(pVtab->zErrMsg);
+  pVtab->zErrMsg = sqlite3_mprintf("fed_explain: only DELETE is allowed");
+  return SQLITE_ERROR;
+}
+
+static sqlite3_module explainModule = {
+  0,                  /* iVersion */
+  0,                  /* xCreate: eponymous only */
+  explainConnect,
+  explainBestIndex,
+  explainDisconnect,
+  0,                  /* xDestroy */
+  explainOpen,
+  explainClose,
+  explainFilter,
+  explainNext,
+  explainEof,
+  explainColumn,
+  explainRowid,
+  explainUpdate,
+  0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+int fedExplainRegister(sqlite3 *db, FedContext *pCtx){
+  pCtx->nRef++;
+  return sqlite3_create_module_v2(db, "fed_explain", &explainModule, pCtx,
+                                  fedContextUnref);
+}

@@ -1,0 +1,393 @@
+/*
+** fedInt.h: the internal interface of federate, shared by ext/ and vtab/.
+**
+** One banner per file of ext/, in the order a statement meets them:
+** main.c, config.c, server.c, plan.c, value.c, vtab.c, txn.c, explain.c,
+** query.c.  A store (vtab/<store>.c) implements one FedStore and includes
+** its client library there and nowhere else.  docs/ARCHITECTURE.md explains
+** the whole; keep the two in step.
+*/
+#ifndef FEDINT_H
+#define FEDINT_H
+
+#include "sqlite3ext.h"
+#ifndef SQLITE_CORE
+extern const sqlite3_api_routines *sqlite3_api;
+#endif
+#include "federate.h"
+
+#include <string.h>
+#include <stdarg.h>
+
+typedef sqlite3_int64 i64;
+typedef sqlite3_uint64 u64;
+typedef unsigned char u8;
+
+typedef struct FedContext FedContext;
+typedef struct FedServer FedServer;
+typedef struct FedStore FedStore;
+typedef struct FedConfig FedConfig;
+typedef struct FedColumn FedColumn;
+typedef struct FedTable FedTable;
+typedef struct FedCursor FedCursor;
+typedef struct FedPlan FedPlan;
+typedef struct FedPlanTerm FedPlanTerm;
+typedef struct FedConn FedConn;
+typedef struct FedExplain FedExplain;
+
+#define FED_MAX_COLUMNS 63     /* colUsed is a 64-bit mask; bit 63 = "more" */
+
+/**************************************************************************
+** config.c: "key=value" arguments of CREATE VIRTUAL TABLE and of the
+** options string of fed_server()/fed_import().
+*/
+struct FedConfig {
+  int nOpt;
+  char **azKey;                 /* Option names, lower case */
+  char **azVal;                 /* Values, unquoted */
+};
+
+/* Parse argv[] ("key=value", value optionally '...' or "..." quoted).
+** azAllowed is a NULL-terminated list of the option names the caller
+** accepts; an unknown one is an error that suggests the nearest name.
+** zWho prefixes error messages ("postgres").  *ppCfg is freed with
+** fedConfigFree().  */
+int fedConfigParse(const char *zWho, int argc, const char *const *argv,
+                   const char *const *azAllowed, FedConfig **ppCfg,
+                   char **pzErr);
+/* Split one comma-separated options string, then parse as above. */
+int fedConfigParseString(const char *zWho, const char *zOptions,
+                         const char *const *azAllowed, FedConfig **ppCfg,
+                         char **pzErr);
+void fedConfigFree(FedConfig *);
+const char *fedConfigGet(const FedConfig *, const char *zKey);
+int fedConfigInt(const FedConfig *, const char *zKey, i64 iDefault,
+                 i64 iMin, i64 iMax, i64 *piOut, const char *zWho,
+                 char **pzErr);
+/* Remove one level of SQL quoting ('..', "..", [..], `..`).  Returns a new
+** sqlite3_malloc'd string or NULL on OOM. */
+char *fedUnquote(const char *z, int n);
+/* Non-zero if a DSN/URI/options text carries a secret (password=..., or
+** a URI with user:password@).  */
+int fedHasSecret(const char *z);
+
+/**************************************************************************
+** Columns.  A column specification string, as given in columns='...' or
+** recorded after discovery, is a comma-separated list of
+**     name type [PRIMARY KEY] [NOT NULL] [DEFAULT]
+** where name may be "quoted" and type is the store's own type name (it may
+** hold spaces, parentheses and brackets: "numeric(10,2)", "integer[]").
+*/
+struct FedColumn {
+  char *zName;                  /* Column name, local and remote */
+  char *zType;                  /* Remote type name, as the store spells it */
+  const char *zAffinity;        /* Declared SQLite type: INTEGER, TEXT, ... */
+  int eKind;                    /* Store-specific conversion kind */
+  u8 bPk;                       /* Part of the remote primary key */
+  u8 bNotNull;                  /* Remote NOT NULL */
+  u8 bDefault;                  /* Remote has a default (serial, identity) */
+};
+
+int fedColumnsParse(const char *zWho, const char *zSpec, FedColumn **paCol,
+                    int *pnCol, char **pzErr);
+/* Render columns back into a specification string (sqlite3_malloc'd). */
+char *fedColumnsRender(const FedColumn *aCol, int nCol);
+void fedColumnsFree(FedColumn *aCol, int nCol);
+
+/**************************************************************************
+** server.c: the registry of named servers, persisted in the table
+** main.fed_servers(name, store, dsn, options), and one live connection
+** per server per SQLite connection, opened on first use.
+*/
+struct FedServer {
+  FedContext *pCtx;             /* Owning connection context */
+  char *zName;
+  const FedStore *pStore;
+  char *zDsn;                   /* Never holds a secret */
+  FedConfig *pOpt;              /* Parsed server options */
+  FedConn *pConn;               /* Live connection, or NULL */
+  int nLost;                    /* Connections lost so far (stats) */
+  FedServer *pNext;
+};
+
+/* Find server zName, loading it from main.fed_servers when this connection
+** has not seen it yet.  Returns SQLITE_OK and sets *pp, or an error. */
+int fedServerFind(FedContext *, const char *zName, FedServer **pp,
+                  char **pzErr);
+/* Return a live connection for the server, connecting or reconnecting as
+** needed.  A lost connection inside an open remote transaction is an
+** error, never a silent reconnect. */
+int fedServerConn(FedContext *, FedServer *, FedConn **ppConn, char **pzErr);
+void fedServerDisconnectAll(FedContext *);
+int fedServerRegisterFunctions(sqlite3 *, FedContext *);
+
+/**************************************************************************
+** plan.c: sqlite3_index_info <-> FedPlan.  The plan travels from
+** xBestIndex to xFilter as idxStr, in the text form described in
+** docs/ARCHITECTURE.md ("plan encoding").
+*/
+#define FED_OP_EQ      1
+#define FED_OP_GT      2
+#define FED_OP_LE      3
+#define FED_OP_LT      4
+#define FED_OP_GE      5
+#define FED_OP_NE      6
+#define FED_OP_ISNULL  7
+#define FED_OP_NOTNULL 8
+#define FED_OP_IS      9
+#define FED_OP_ISNOT   10
+#define FED_OP_LIKE    11
+#define FED_OP_GLOB    12
+#define FED_OP_IN      13       /* EQ with the whole IN list (vtab_in) */
+
+/* What a store answers when asked whether it can take a constraint. */
+#define FED_PUSH_NO    0        /* Leave it to SQLite */
+#define FED_PUSH_LOOSE 1        /* Push a superset; SQLite re-checks */
+#define FED_PUSH_EXACT 2        /* Push, and SQLite trusts the result */
+
+struct FedPlanTerm {
+  int iCol;                     /* Column, or -1 for rowid */
+  int op;                       /* FED_OP_* */
+  int iArg;                     /* Index into xFilter's argv, or -1 */
+  u8 bExact;                    /* Pushed with omit=1 */
+};
+
+struct FedPlan {
+  int nTerm;
+  FedPlanTerm *aTerm;
+  int nOrder;                   /* ORDER BY terms the store sorts by */
+  int *aOrderCol;               /* Column of each ORDER BY term */
+  u8 *aOrderDesc;               /* 1 for DESC */
+  int iLimitArg;                /* argv index of LIMIT, or -1 */
+  int iOffsetArg;               /* argv index of OFFSET, or -1 */
+  u64 colUsed;                  /* Columns the statement reads */
+};
+
+/* Fill pInfo for one table and set idxStr; calls the store to decide. */
+int fedPlanBest(FedTable *, sqlite3_index_info *pInfo);
+/* Decode idxStr into a plan owned by the caller (fedPlanFree). */
+int fedPlanDecode(const char *zIdx, FedPlan **ppPlan);
+char *fedPlanEncode(const FedPlan *);
+void fedPlanFree(FedPlan *);
+int fedPlanColUsed(const FedPlan *, int iCol);
+
+/**************************************************************************
+** value.c: conversions shared by stores.
+*/
+/* Apply SQLite's comparison affinity (INTEGER/REAL/NUMERIC columns) to a
+** constraint value: returns SQLITE_INTEGER, SQLITE_FLOAT, SQLITE_TEXT,
+** SQLITE_BLOB or SQLITE_NULL as sqlite3_value_numeric_type() does. */
+int fedValueNumericType(sqlite3_value *);
+/* Parse a decimal integer exactly; 0 on success, 1 if not an integer or
+** out of the int64 range. */
+int fedParseInt64(const char *z, int n, i64 *piOut);
+/* Write a value as JSON into pStr (numbers, strings, null; blobs as hex). */
+void fedJsonQuote(sqlite3_str *pStr, const char *z, int n);
+/* Render a double exactly enough to round-trip: "%!.17g", or Infinity. */
+void fedDoubleText(double r, char *zBuf, int nBuf);
+/* Return an sqlite3_malloc'd copy of z (n<0: strlen). */
+char *fedStrdup(const char *z, int n);
+/* sqlite3_mprintf that frees *pz first; for error texts. */
+void fedSetError(char **pz, const char *zFmt, ...);
+/* Lower-case ASCII compare; 0 if equal. */
+int fedStrICmp(const char *a, const char *b);
+
+/**************************************************************************
+** explain.c: the ring of remote commands behind fed_explain.
+*/
+struct FedExplain {
+  i64 iSeq;                     /* Increasing id */
+  char *zServer;
+  char *zCommand;               /* Exact remote command text */
+  char *zParams;                /* Bound values as a JSON array, or NULL */
+  i64 nRow;                     /* Rows returned or affected so far */
+  i64 iStart;                   /* Start time, microseconds */
+  i64 nUsec;                    /* Elapsed until done, microseconds */
+};
+/* Record a command; returns its sequence id for fedExplainRows(). */
+i64 fedExplainAdd(FedContext *, const char *zServer, const char *zCommand,
+                  const char *zParams);
+void fedExplainRows(FedContext *, i64 iSeq, i64 nRow, int bDone);
+int fedExplainRegister(sqlite3 *, FedContext *);
+void fedExplainClear(FedContext *);
+i64 fedNowUsec(void);
+
+/**************************************************************************
+** vtab.c: the one implementation of sqlite3_module for every store.
+*/
+struct FedTable {
+  sqlite3_vtab base;            /* Base class. Must be first */
+  FedContext *pCtx;
+  const FedStore *pStore;
+  char *zName;                  /* Local table name */
+  char *zSchema;                /* Local schema ("main") */
+  char *zServer;                /* Server name */
+  FedServer *pServer;           /* Resolved at first use */
+  FedConfig *pCfg;              /* Table options */
+  char *zRemote;                /* Remote relation, quoted, as the store
+                                ** wants it ("public"."users") */
+  int nCol;
+  FedColumn *aCol;
+  int iPk;                      /* Single-column primary key, or -1 */
+  double nRowEst;               /* Estimated remote rows */
+  void *pStoreTab;              /* Store-private table state */
+};
+
+struct FedCursor {
+  sqlite3_vtab_cursor base;     /* Base class. Must be first */
+  FedTable *pTab;
+  FedPlan *pPlan;               /* Decoded idxStr of the current scan */
+  void *pStoreCsr;              /* Store-private cursor state */
+};
+
+/* Store an error on a vtab (replacing any previous one). */
+void fedTableError(FedTable *, const char *zFmt, ...);
+int fedVtabRegister(sqlite3 *, FedContext *, const FedStore *);
+
+/**************************************************************************
+** txn.c: remote transactions.  Every connection that has an open remote
+** transaction is a participant; SQLite's transaction callbacks (from any
+** written federate table, or from the internal fed_txn table that enlists
+** reads inside BEGIN...COMMIT) are turned into one call per participant.
+*/
+/* Make sure the remote transaction for pConn is open when SQLite is in
+** an explicit transaction (or bWrite is set); enlists with SQLite. */
+int fedTxnEnsure(FedContext *, FedServer *, FedConn *, int bWrite,
+                 char **pzErr);
+/* Before a remote write: create the remote savepoints that SQLite has
+** opened but the connection has not yet mirrored. */
+int fedTxnBeforeWrite(FedContext *, FedServer *, FedConn *, char **pzErr);
+int fedTxnRegister(sqlite3 *, FedContext *);
+int fedTxnSync(FedContext *, char **pzErr);
+void fedTxnCommit(FedContext *);
+void fedTxnRollback(FedContext *);
+int fedTxnSavepoint(FedContext *, int iSavepoint, char **pzErr);
+int fedTxnRelease(FedContext *, int iSavepoint, char **pzErr);
+int fedTxnRollbackTo(FedContext *, int iSavepoint, char **pzErr);
+/* The server's connection was lost: forget its transaction state. */
+void fedTxnForget(FedContext *, FedServer *);
+
+/**************************************************************************
+** query.c: fed_query() and fed_exec(), the pass-through.
+*/
+int fedQueryRegister(sqlite3 *, FedContext *);
+
+/**************************************************************************
+** The store interface.  Pointers may be NULL where noted.  Every method
+** that can fail returns an SQLite result code and leaves a message in
+** *pzErr (sqlite3_malloc'd) that names the store and the operation.
+*/
+#define FED_TXN_NONE    0       /* No transactions: needs undo images */
+#define FED_TXN_BATCH   1       /* One atomic request at commit */
+#define FED_TXN_2PC     2       /* Prepare / commit prepared */
+#define FED_TXN_LOCAL   3       /* BEGIN/COMMIT and savepoints */
+
+struct FedStore {
+  const char *zName;            /* Module name and fed_server() store */
+  int eTxn;                     /* FED_TXN_* */
+  const char *const *azTableOpt;/* Table options besides server, columns */
+  const char *const *azServerOpt;/* Options of fed_server() */
+
+  /* Connections.  xConnect never prompts; secrets come from the
+  ** environment or the store's own files, as docs/<store>.md says. */
+  int (*xConnect)(FedServer *, FedConn **ppConn, char **pzErr);
+  void (*xDisconnect)(FedConn *);
+  int (*xIsAlive)(FedConn *);   /* 0 if the connection is known dead */
+
+  /* Describe the remote relation: fill pTab->zRemote, and when
+  ** pTab->nCol==0, pTab->aCol/nCol from the remote catalog.  May be
+  ** called with pConn==NULL when columns were given (no network). */
+  int (*xDescribe)(FedConn *, FedTable *, char **pzErr);
+  /* Post-process a parsed column list (kinds, affinities, pk). */
+  int (*xColumns)(FedTable *, char **pzErr);
+
+  /* Planning: can the store take "column op value"?  pRhs is the value
+  ** when SQLite knows it at plan time, else NULL.  FED_PUSH_*. */
+  int (*xPushable)(FedTable *, int iCol, int op, sqlite3_value *pRhs);
+  /* Can the store sort by this column exactly as SQLite would? */
+  int (*xOrderable)(FedTable *, int iCol, int bDesc);
+
+  /* Scans. */
+  int (*xOpen)(FedCursor *, char **pzErr);
+  void (*xClose)(FedCursor *);
+  int (*xFilter)(FedCursor *, int argc, sqlite3_value **argv, char **pzErr);
+  int (*xNext)(FedCursor *, char **pzErr);
+  int (*xEof)(FedCursor *);
+  int (*xColumn)(FedCursor *, sqlite3_context *, int iCol);
+  int (*xRowid)(FedCursor *, i64 *piRowid);
+
+  /* Writes: argc/argv as xUpdate receives them. */
+  int (*xUpdate)(FedTable *, int argc, sqlite3_value **argv, i64 *piRowid,
+                 char **pzErr);
+  /* Send buffered writes now (before a read, at statement end, at sync). */
+  int (*xFlush)(FedConn *, char **pzErr);
+
+  /* Remote transactions on one connection.  xCommit sends what is still
+  ** buffered first. */
+  /* bSnapshot: SQLite is in an explicit transaction, so every read of it
+  ** must see one snapshot (REPEATABLE READ or the store's equivalent). */
+  int (*xBegin)(FedConn *, int bSnapshot, char **pzErr);
+  int (*xCommit)(FedConn *, char **pzErr);
+  int (*xRollback)(FedConn *, char **pzErr);
+  /* Release remote savepoint iRelease and those above it (-1: none), then
+  ** create savepoints iFrom..iTo-1; one round trip where possible. */
+  int (*xSavepoint)(FedConn *, int iRelease, int iFrom, int iTo,
+                    char **pzErr);
+  int (*xRelease)(FedConn *, int iLevel, char **pzErr);
+  int (*xRollbackTo)(FedConn *, int iLevel, char **pzErr);
+
+  /* Pass-through (fed_query/fed_exec), may be NULL.  On success *pazRow
+  ** holds *pnRow JSON objects, one per result row (each and the array
+  ** sqlite3_malloc'd, freed by the caller), and *pnChanged the number of
+  ** rows the command affected or returned. */
+  int (*xQuery)(FedConn *, const char *zQuery, int nParam,
+                sqlite3_value **apParam, char ***pazRow, int *pnRow,
+                i64 *pnChanged, char **pzErr);
+
+  /* fed_import: the remote relations of a schema.  *pazName gets *pnName
+  ** pairs (local name, value for the table= option), 2*n strings. */
+  int (*xListTables)(FedConn *, const char *zSchema, char ***pazName,
+                     int *pnName, char **pzErr);
+
+  void (*xTableFree)(FedTable *);
+};
+
+/* Each store's FedStore object. */
+extern const FedStore fedPostgresStore;
+
+/**************************************************************************
+** main.c: the per-connection context.
+*/
+struct FedContext {
+  sqlite3 *db;
+  int nRef;                     /* Modules sharing this context */
+  FedServer *pServer;           /* Registry, loaded lazily */
+  /* explain.c */
+  FedExplain *aExplain;         /* Ring of recent commands */
+  int nExplain;                 /* Slots in aExplain */
+  i64 iExplainSeq;              /* Sequence id of the newest entry */
+  /* txn.c */
+  int bInTxn;                   /* Some remote transaction is open */
+  int bEnlisted;                /* fed_txn has been written this txn */
+  int bSynced;                  /* Phase one done for this transaction */
+  int nSavepoint;               /* SQLite's savepoint depth */
+  int bEnlisting;               /* Inside the fed_txn INSERT */
+};
+
+const FedStore *fedStoreFind(const char *zName);
+void fedContextUnref(void *);
+
+/**************************************************************************
+** Per-connection state kept by a store on FedConn.  Every store's
+** connection struct starts with this.
+*/
+struct FedConn {
+  FedServer *pServer;           /* Owner */
+  int bTxn;                     /* Remote transaction open */
+  int nSavepoint;               /* Savepoint levels mirrored (logically) */
+  int nRemoteSp;                /* Savepoints that exist remotely */
+  int bLost;                    /* Lost inside a transaction */
+  int bWritten;                 /* Remote writes in this transaction */
+};
+
+#endif /* FEDINT_H */

@@ -1,0 +1,68 @@
+/*
+** main.c: the entry point.  sqlite3_federate_init() creates the
+** per-connection FedContext and registers every store's module, the
+** server functions, fed_explain, fed_query/fed_exec and the transaction
+** enlisting table on one database connection.
+*/
+#include "fedInt.h"
+SQLITE_EXTENSION_INIT1
+
+/* Every store compiled in.  A new store adds one line. */
+static const FedStore *const aStore[] = {
+  &fedPostgresStore,
+};
+
+const FedStore *fedStoreFind(const char *zName){
+  size_t i;
+  if( zName==0 ) return 0;
+  for(i=0; i<sizeof(aStore)/sizeof(aStore[0]); i++){
+    if( fedStrICmp(aStore[i]->zName, zName)==0 ) return aStore[i];
+  }
+  return 0;
+}
+
+/* Drop one reference; the last one closes connections and frees all. */
+void fedContextUnref(void *p){
+  FedContext *pCtx = (FedContext*)p;
+  if( pCtx==0 || --pCtx->nRef>0 ) return;
+  fedServerDisconnectAll(pCtx);
+  fedExplainClear(pCtx);
+  sqlite3_free(pCtx->aExplain);
+  sqlite3_free(pCtx);
+}
+
+const char *sqlite3_federate_version(void){
+  return FEDERATE_VERSION;
+}
+
+FEDERATE_API int sqlite3_federate_init(
+  sqlite3 *db,
+  char **pzErrMsg,
+  const sqlite3_api_routines *pApi
+){
+  FedContext *pCtx;
+  int rc = SQLITE_OK;
+  size_t i;
+  SQLITE_EXTENSION_INIT2(pApi);
+  (void)pApi;
+
+  pCtx = sqlite3_malloc64(sizeof(*pCtx));
+  if( pCtx==0 ) return SQLITE_NOMEM;
+  memset(pCtx, 0, sizeof(*pCtx));
+  pCtx->db = db;
+  pCtx->nRef = 1;               /* Held until the end of this function */
+
+  for(i=0; rc==SQLITE_OK && i<sizeof(aStore)/sizeof(aStore[0]); i++){
+    rc = fedVtabRegister(db, pCtx, aStore[i]);
+  }
+  if( rc==SQLITE_OK ) rc = fedServerRegisterFunctions(db, pCtx);
+  if( rc==SQLITE_OK ) rc = fedExplainRegister(db, pCtx);
+  if( rc==SQLITE_OK ) rc = fedQueryRegister(db, pCtx);
+  if( rc==SQLITE_OK ) rc = fedTxnRegister(db, pCtx);
+  if( rc!=SQLITE_OK && pzErrMsg ){
+    *pzErrMsg = sqlite3_mprintf("federate: initialisation failed: %s",
+                                sqlite3_errstr(rc));
+  }
+  fedContextUnref(pCtx);
+  return rc;
+}

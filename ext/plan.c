@@ -1,0 +1,317 @@
+/*
+** plan.c: from sqlite3_index_info to a store-neutral FedPlan, and the plan's
+** text form that travels from xBestIndex to xFilter as idxStr:
+**
+**     u=<colUsed hex>;t=<col>:<op>:<arg>:<exact>,...;o=<col>[d],...;l=<arg>;f=<arg>
+**
+** Each store decides per constraint (xPushable) and per ORDER BY column
+** (xOrderable); this file applies the rules that keep a federated answer
+** equal to SQLite's own (docs/ARCHITECTURE.md, "pushdown rules"):
+** LIMIT/OFFSET go down only when every constraint went down exactly and
+** the ORDER BY (if any) is consumed.
+*/
+#include "fedInt.h"
+#include <stdlib.h>
+
+void fedPlanFree(FedPlan *p){
+  if( p==0 ) return;
+  sqlite3_free(p->aTerm);
+  sqlite3_free(p->aOrderCol);
+  sqlite3_free(p->aOrderDesc);
+  sqlite3_free(p);
+}
+
+int fedPlanColUsed(const FedPlan *p, int iCol){
+  if( iCol<0 ) return 1;
+  if( iCol>=63 ) return (p->colUsed>>63)&1;
+  return (p->colUsed>>iCol)&1;
+}
+
+char *fedPlanEncode(const FedPlan *p){
+  sqlite3_str *s = sqlite3_str_new(0);
+  int i;
+  sqlite3_str_appendf(s, "u=%llx", p->colUsed);
+  for(i=0; i<p->nTerm; i++){
+    const FedPlanTerm *t = &p->aTerm[i];
+    sqlite3_str_appendf(s, "%s%d:%d:%d:%d", i ? "," : ";t=",
+                        t->iCol, t->op, t->iArg, t->bExact);
+  }
+  for(i=0; i<p->nOrder; i++){
+    sqlite3_str_appendf(s, "%s%d%s", i ? "," : ";o=", p->aOrderCol[i],
+                        p->aOrderDesc[i] ? "d" : "");
+  }
+  if( p->iLimitArg>=0 ) sqlite3_str_appendf(s, ";l=%d", p->iLimitArg);
+  if( p->iOffsetArg>=0 ) sqlite3_str_appendf(s, ";f=%d", p->iOffsetArg);
+  return sqlite3_str_finish(s);
+}
+
+/* Read a (possibly negative) decimal integer at *pz, advancing it. */
+static int readInt(const char **pz, int *pOut){
+  const char *z = *pz;
+  int bNeg = 0;
+  long v = 0;
+  if( *z=='-' ){ bNeg = 1; z++; }
+  if( *z<'0' || *z>'9' ) return 1;
+  while( *z>='0' && *z<='9' ){
+    v = v*10 + (*z - '0');
+    if( v>1000000 ) return 1;
+    z++;
+  }
+  *pOut = bNeg ? (int)-v : (int)v;
+  *pz = z;
+  return 0;
+}
+
+static int planGrow(FedPlan *p, int bOrder){
+  if( bOrder ){
+    int *aCol = sqlite3_realloc64(p->aOrderCol, sizeof(int)*(p->nOrder+1));
+    u8 *aDesc;
+    if( aCol==0 ) return SQLITE_NOMEM;
+    p->aOrderCol = aCol;
+    aDesc = sqlite3_realloc64(p->aOrderDesc, p->nOrder+1);
+    if( aDesc==0 ) return SQLITE_NOMEM;
+    p->aOrderDesc = aDesc;
+  }else{
+    FedPlanTerm *a = sqlite3_realloc64(p->aTerm,
+                                       sizeof(FedPlanTerm)*(p->nTerm+1));
+    if( a==0 ) return SQLITE_NOMEM;
+    p->aTerm = a;
+  }
+  return SQLITE_OK;
+}
+
+int fedPlanDecode(const char *z, FedPlan **ppPlan){
+  FedPlan *p;
+  int rc = SQLITE_OK;
+  *ppPlan = 0;
+  p = sqlite3_malloc64(sizeof(*p));
+  if( p==0 ) return SQLITE_NOMEM;
+  memset(p, 0, sizeof(*p));
+  p->iLimitArg = -1;
+  p->iOffsetArg = -1;
+  if( z==0 ) z = "";
+  while( rc==SQLITE_OK && *z ){
+    char c = z[0];
+    if( z[1]!='=' ){ rc = SQLITE_CORRUPT_VTAB; break; }
+    z += 2;
+    switch( c ){
+      case 'u': {
+        u64 v = 0;
+        int n = 0;
+        while( n<16 && ((*z>='0' && *z<='9') || (*z>='a' && *z<='f')) ){
+          v = (v<<4) | (u64)(*z<='9' ? *z-'0' : *z-'a'+10);
+          z++; n++;
+        }
+        if( n==0 ) rc = SQLITE_CORRUPT_VTAB;
+        p->colUsed = v;
+        break;
+      }
+      case 't':
+        do{
+          FedPlanTerm t;
+          int bExact = 0;
+          if( *z==',' ) z++;
+          if( readInt(&z, &t.iCol) || *z++!=':' || readInt(&z, &t.op)
+           || *z++!=':' || readInt(&z, &t.iArg) || *z++!=':'
+           || readInt(&z, &bExact) || t.op<FED_OP_EQ || t.op>FED_OP_IN
+           || t.iCol<-1 || t.iCol>=FED_MAX_COLUMNS || t.iArg<-1 ){
+            rc = SQLITE_CORRUPT_VTAB;
+            break;
+          }
+          t.bExact = bExact!=0;
+          rc = planGrow(p, 0);
+          if( rc==SQLITE_OK ) p->aTerm[p->nTerm++] = t;
+        }while( rc==SQLITE_OK && *z==',' );
+        break;
+      case 'o':
+        do{
+          int iCol;
+          if( *z==',' ) z++;
+          if( readInt(&z, &iCol) || iCol<0 || iCol>=FED_MAX_COLUMNS ){
+            rc = SQLITE_CORRUPT_VTAB;
+            break;
+          }
+          rc = planGrow(p, 1);
+          if( rc==SQLITE_OK ){
+            p->aOrderCol[p->nOrder] = iCol;
+            p->aOrderDesc[p->nOrder] = (*z=='d');
+            p->nOrder++;
+          }
+          if( *z=='d' ) z++;
+        }while( rc==SQLITE_OK && *z==',' );
+        break;
+      case 'l':
+        if( readInt(&z, &p->iLimitArg) || p->iLimitArg<0 ){
+          rc = SQLITE_CORRUPT_VTAB;
+        }
+        break;
+      case 'f':
+        if( readInt(&z, &p->iOffsetArg) || p->iOffsetArg<0 ){
+          rc = SQLITE_CORRUPT_VTAB;
+        }
+        break;
+      default:
+        rc = SQLITE_CORRUPT_VTAB;
+    }
+    if( rc==SQLITE_OK ){
+      if( *z==';' ) z++;
+      else if( *z ) rc = SQLITE_CORRUPT_VTAB;
+    }
+  }
+  if( rc!=SQLITE_OK ){
+    fedPlanFree(p);
+    return rc;
+  }
+  *ppPlan = p;
+  return SQLITE_OK;
+}
+
+/* Map SQLite's constraint operator to FED_OP_*, or 0. */
+static int planOp(unsigned char op){
+  switch( op ){
+    case SQLITE_INDEX_CONSTRAINT_EQ:        return FED_OP_EQ;
+    case SQLITE_INDEX_CONSTRAINT_GT:        return FED_OP_GT;
+    case SQLITE_INDEX_CONSTRAINT_LE:        return FED_OP_LE;
+    case SQLITE_INDEX_CONSTRAINT_LT:        return FED_OP_LT;
+    case SQLITE_INDEX_CONSTRAINT_GE:        return FED_OP_GE;
+    case SQLITE_INDEX_CONSTRAINT_NE:        return FED_OP_NE;
+    case SQLITE_INDEX_CONSTRAINT_ISNULL:    return FED_OP_ISNULL;
+    case SQLITE_INDEX_CONSTRAINT_ISNOTNULL: return FED_OP_NOTNULL;
+    case SQLITE_INDEX_CONSTRAINT_IS:        return FED_OP_IS;
+    case SQLITE_INDEX_CONSTRAINT_ISNOT:     return FED_OP_ISNOT;
+    case SQLITE_INDEX_CONSTRAINT_LIKE:      return FED_OP_LIKE;
+    case SQLITE_INDEX_CONSTRAINT_GLOB:      return FED_OP_GLOB;
+  }
+  return 0;
+}
+
+int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
+  const FedStore *pStore = pTab->pStore;
+  FedPlan plan;
+  int i, nArg = 0, rc = SQLITE_OK;
+  int bAllExact = 1;            /* Every usable constraint went down exactly */
+  int bOrder = 0;
+  int iLimit = -1, iOffset = -1;
+  double nRow = pTab->nRowEst>0 ? pTab->nRowEst : 1000000.0;
+  int bUnique = 0;
+  int nIn = 0;
+  char *zIdx;
+
+  memset(&plan, 0, sizeof(plan));
+  plan.iLimitArg = -1;
+  plan.iOffsetArg = -1;
+  plan.colUsed = pInfo->colUsed;
+  plan.aTerm = sqlite3_malloc64(sizeof(FedPlanTerm)*(pInfo->nConstraint+1));
+  if( plan.aTerm==0 ) return SQLITE_NOMEM;
+
+  for(i=0; i<pInfo->nConstraint; i++){
+    const struct sqlite3_index_constraint *pCons = &pInfo->aConstraint[i];
+    sqlite3_value *pRhs = 0;
+    int op, ePush;
+    FedPlanTerm *t;
+    if( !pCons->usable ) continue;
+    if( pCons->op==SQLITE_INDEX_CONSTRAINT_LIMIT ){ iLimit = i; continue; }
+    if( pCons->op==SQLITE_INDEX_CONSTRAINT_OFFSET ){ iOffset = i; continue; }
+    op = planOp(pCons->op);
+    if( op==0 || pCons->iColumn<0 ){
+      bAllExact = 0;
+      continue;
+    }
+    if( sqlite3_vtab_rhs_value(pInfo, i, &pRhs)!=SQLITE_OK ) pRhs = 0;
+    ePush = pStore->xPushable(pTab, pCons->iColumn, op, pRhs);
+    if( ePush==FED_PUSH_NO ){
+      bAllExact = 0;
+      continue;
+    }
+    t = &plan.aTerm[plan.nTerm++];
+    t->iCol = pCons->iColumn;
+    t->op = op;
+    t->bExact = ePush==FED_PUSH_EXACT;
+    if( op==FED_OP_ISNULL || op==FED_OP_NOTNULL ){
+      t->iArg = -1;
+    }else{
+      t->iArg = nArg;
+      pInfo->aConstraintUsage[i].argvIndex = ++nArg;
+    }
+    pInfo->aConstraintUsage[i].omit = t->bExact;
+    if( !t->bExact ) bAllExact = 0;
+    if( op==FED_OP_EQ && sqlite3_vtab_in(pInfo, i, -1) ){
+      sqlite3_vtab_in(pInfo, i, 1);
+      t->op = FED_OP_IN;
+      nIn++;
+    }
+
+    /* Cost: each pushed term narrows the estimate. */
+    if( op==FED_OP_EQ || op==FED_OP_IS ){
+      if( pCons->iColumn==pTab->iPk && t->op==FED_OP_EQ ){
+        bUnique = 1;
+        nRow = 1;
+      }else{
+        nRow /= (t->op==FED_OP_IN ? 5 : 20);
+      }
+    }else if( op==FED_OP_ISNULL || op==FED_OP_LIKE || op==FED_OP_GLOB ){
+      nRow /= 10;
+    }else if( op!=FED_OP_NE && op!=FED_OP_NOTNULL && op!=FED_OP_ISNOT ){
+      nRow /= 3;
+    }
+  }
+
+  /* ORDER BY: all of it or none of it. */
+  if( pInfo->nOrderBy>0 && nIn==0 ){
+    bOrder = 1;
+    for(i=0; i<pInfo->nOrderBy; i++){
+      int iCol = pInfo->aOrderBy[i].iColumn;
+      if( iCol<0 || !pStore->xOrderable(pTab, iCol, pInfo->aOrderBy[i].desc) ){
+        bOrder = 0;
+        break;
+      }
+    }
+    if( bOrder ){
+      plan.aOrderCol = sqlite3_malloc64(sizeof(int)*pInfo->nOrderBy);
+      plan.aOrderDesc = sqlite3_malloc64(pInfo->nOrderBy);
+      if( plan.aOrderCol==0 || plan.aOrderDesc==0 ){
+        rc = SQLITE_NOMEM;
+        goto cleanup;
+      }
+      for(i=0; i<pInfo->nOrderBy; i++){
+        plan.aOrderCol[i] = pInfo->aOrderBy[i].iColumn;
+        plan.aOrderDesc[i] = pInfo->aOrderBy[i].desc;
+      }
+      plan.nOrder = pInfo->nOrderBy;
+      pInfo->orderByConsumed = 1;
+    }
+  }
+
+  /* LIMIT and OFFSET only when the store returns exactly SQLite's rows in
+  ** SQLite's order. */
+  if( bAllExact && (pInfo->nOrderBy==0 || bOrder) && iLimit>=0 ){
+    plan.iLimitArg = nArg;
+    pInfo->aConstraintUsage[iLimit].argvIndex = ++nArg;
+    pInfo->aConstraintUsage[iLimit].omit = 1;
+    if( iOffset>=0 ){
+      plan.iOffsetArg = nArg;
+      pInfo->aConstraintUsage[iOffset].argvIndex = ++nArg;
+      pInfo->aConstraintUsage[iOffset].omit = 1;
+    }
+  }
+
+  if( nRow<1 ) nRow = 1;
+  pInfo->estimatedRows = (sqlite3_int64)nRow;
+  /* One round trip costs about as much as reading a thousand rows. */
+  pInfo->estimatedCost = 1000.0 + nRow;
+  if( bUnique ) pInfo->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
+
+  zIdx = fedPlanEncode(&plan);
+  if( zIdx==0 ){
+    rc = SQLITE_NOMEM;
+    goto cleanup;
+  }
+  pInfo->idxStr = zIdx;
+  pInfo->needToFreeIdxStr = 1;
+
+cleanup:
+  sqlite3_free(plan.aTerm);
+  sqlite3_free(plan.aOrderCol);
+  sqlite3_free(plan.aOrderDesc);
+  return rc;
+}

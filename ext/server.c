@@ -1,0 +1,244 @@
+/*
+** server.c: named servers.  fed_server(name, store, dsn [, options])
+** records a server in main.fed_servers so that the file remembers it;
+** nothing here touches the network until a statement needs the server,
+** and then one connection per server per SQLite connection is kept.
+** A DSN or option that carries a password is refused: secrets come from
+** the environment (password_env=VAR) or the store's own files.
+*/
+#include "fedInt.h"
+
+static const char *const azServerCore[] = { 0 };
+
+static void serverFree(FedServer *p){
+  if( p==0 ) return;
+  if( p->pConn && p->pStore ) p->pStore->xDisconnect(p->pConn);
+  sqlite3_free(p->zName);
+  sqlite3_free(p->zDsn);
+  fedConfigFree(p->pOpt);
+  sqlite3_free(p);
+}
+
+void fedServerDisconnectAll(FedContext *pCtx){
+  while( pCtx->pServer ){
+    FedServer *p = pCtx->pServer;
+    pCtx->pServer = p->pNext;
+    serverFree(p);
+  }
+}
+
+/* The option names fed_server() accepts for a store. */
+static const char *const *serverOptions(const FedStore *pStore){
+  return pStore->azServerOpt ? pStore->azServerOpt : azServerCore;
+}
+
+/* Build a FedServer (not linked).  Errors name the store. */
+static int serverNew(
+  const char *zName, const char *zStore, const char *zDsn,
+  const char *zOptions, FedServer **pp, char **pzErr
+){
+  const FedStore *pStore = fedStoreFind(zStore);
+  FedServer *p;
+  int rc;
+  *pp = 0;
+  if( pStore==0 ){
+    fedSetError(pzErr, "federate: unknown store \"%s\" for server \"%s\"",
+                zStore, zName);
+    return SQLITE_ERROR;
+  }
+  if( fedHasSecret(zDsn) || fedHasSecret(zOptions) ){
+    fedSetError(pzErr, "%s: server \"%s\": a password may not appear in the"
+        " connection string or options, because they are stored in the"
+        " database file; name an environment variable with"
+        " password_env=VAR, or use the store's own password file"
+        " (see docs/security.md)", pStore->zName, zName);
+    return SQLITE_ERROR;
+  }
+  p = sqlite3_malloc64(sizeof(*p));
+  if( p==0 ) return SQLITE_NOMEM;
+  memset(p, 0, sizeof(*p));
+  p->pStore = pStore;
+  p->zName = fedStrdup(zName, -1);
+  p->zDsn = fedStrdup(zDsn, -1);
+  if( p->zName==0 || p->zDsn==0 ){
+    serverFree(p);
+    return SQLITE_NOMEM;
+  }
+  rc = fedConfigParseString(pStore->zName, zOptions, serverOptions(pStore),
+                            &p->pOpt, pzErr);
+  if( rc!=SQLITE_OK ){
+    serverFree(p);
+    return rc;
+  }
+  *pp = p;
+  return SQLITE_OK;
+}
+
+int fedServerFind(
+  FedContext *pCtx, const char *zName, FedServer **pp, char **pzErr
+){
+  FedServer *p;
+  sqlite3_stmt *pStmt = 0;
+  int rc;
+  for(p=pCtx->pServer; p; p=p->pNext){
+    if( sqlite3_stricmp(p->zName, zName)==0 ){
+      *pp = p;
+      return SQLITE_OK;
+    }
+  }
+  rc = sqlite3_prepare_v2(pCtx->db,
+      "SELECT store, dsn, options FROM main.fed_servers WHERE name=?1", -1,
+      &pStmt, 0);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+    rc = sqlite3_step(pStmt);
+    if( rc==SQLITE_ROW ){
+      rc = serverNew(zName, (const char*)sqlite3_column_text(pStmt, 0),
+                     (const char*)sqlite3_column_text(pStmt, 1),
+                     (const char*)sqlite3_column_text(pStmt, 2), &p, pzErr);
+      if( rc==SQLITE_OK ){
+        p->pCtx = pCtx;
+        p->pNext = pCtx->pServer;
+        pCtx->pServer = p;
+        *pp = p;
+      }
+      sqlite3_finalize(pStmt);
+      return rc;
+    }
+    rc = sqlite3_finalize(pStmt);
+    if( rc==SQLITE_NOMEM ) return rc;
+  }else if( rc==SQLITE_NOMEM ){
+    return rc;
+  }
+  fedSetError(pzErr, "federate: no such server \"%s\" (register it with"
+              " fed_server(name, store, dsn))", zName);
+  return SQLITE_ERROR;
+}
+
+int fedServerConn(
+  FedContext *pCtx, FedServer *pServer, FedConn **ppConn, char **pzErr
+){
+  FedConn *pConn = pServer->pConn;
+  int rc;
+  (void)pCtx;
+  if( pConn ){
+    if( pConn->bLost || !pServer->pStore->xIsAlive(pConn) ){
+      if( pConn->bTxn ){
+        pConn->bLost = 1;
+        fedSetError(pzErr, "%s: connection to server \"%s\" was lost inside"
+            " a transaction; its remote changes were rolled back: ROLLBACK"
+            " and retry the transaction", pServer->pStore->zName,
+            pServer->zName);
+        return SQLITE_ERROR;
+      }
+      pServer->pStore->xDisconnect(pConn);
+      pServer->pConn = 0;
+      pServer->nLost++;
+    }else{
+      *ppConn = pConn;
+      return SQLITE_OK;
+    }
+  }
+  rc = pServer->pStore->xConnect(pServer, &pConn, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  pConn->pServer = pServer;
+  pServer->pConn = pConn;
+  *ppConn = pConn;
+  return SQLITE_OK;
+}
+
+/*
+** fed_server(name, store, dsn [, options]): register or replace a server
+** in main.fed_servers and in this connection.  Returns the name.
+*/
+static void serverFunc(
+  sqlite3_context *ctx, int argc, sqlite3_value **argv
+){
+  FedContext *pCtx = (FedContext*)sqlite3_user_data(ctx);
+  sqlite3 *db = pCtx->db;
+  const char *zName = (const char*)sqlite3_value_text(argv[0]);
+  const char *zStore = (const char*)sqlite3_value_text(argv[1]);
+  const char *zDsn = (const char*)sqlite3_value_text(argv[2]);
+  const char *zOpt = argc>3 ? (const char*)sqlite3_value_text(argv[3]) : 0;
+  FedServer *pNew = 0;
+  FedServer **pp;
+  char *zErr = 0;
+  sqlite3_stmt *pStmt = 0;
+  int rc;
+
+  if( zName==0 || zStore==0 || zDsn==0 || zName[0]==0 ){
+    sqlite3_result_error(ctx, "fed_server: name, store and dsn must not be"
+                         " NULL or empty", -1);
+    return;
+  }
+  rc = serverNew(zName, zStore, zDsn, zOpt, &pNew, &zErr);
+  if( rc!=SQLITE_OK ) goto cleanup;
+
+  /* A server in use by an open transaction cannot be replaced. */
+  for(pp=&pCtx->pServer; *pp; pp=&(*pp)->pNext){
+    if( sqlite3_stricmp((*pp)->zName, zName)==0 ){
+      if( (*pp)->pConn && (*pp)->pConn->bTxn ){
+        fedSetError(&zErr, "fed_server: server \"%s\" is in use by an open"
+                    " transaction", zName);
+        rc = SQLITE_ERROR;
+        goto cleanup;
+      }
+      break;
+    }
+  }
+
+  rc = sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS main.fed_servers("
+      "name TEXT PRIMARY KEY COLLATE NOCASE, store TEXT NOT NULL,"
+      " dsn TEXT NOT NULL, options TEXT)", 0, 0, 0);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO main.fed_servers"
+        "(name, store, dsn, options) VALUES(?1, ?2, ?3, ?4)", -1, &pStmt, 0);
+  }
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zName, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 2, pNew->pStore->zName, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 3, zDsn, -1, SQLITE_STATIC);
+    if( zOpt ) sqlite3_bind_text(pStmt, 4, zOpt, -1, SQLITE_STATIC);
+    sqlite3_step(pStmt);
+    rc = sqlite3_finalize(pStmt);
+  }
+  if( rc!=SQLITE_OK ){
+    fedSetError(&zErr, "fed_server: cannot record server \"%s\": %s", zName,
+                sqlite3_errmsg(db));
+    goto cleanup;
+  }
+
+  /* Swap the new definition in; the old connection closes. */
+  pNew->pCtx = pCtx;
+  if( *pp ){
+    FedServer *pOld = *pp;
+    pNew->pNext = pOld->pNext;
+    *pp = pNew;
+    serverFree(pOld);
+  }else{
+    pNew->pNext = pCtx->pServer;
+    pCtx->pServer = pNew;
+  }
+  pNew = 0;
+  sqlite3_result_text(ctx, zName, -1, SQLITE_TRANSIENT);
+
+cleanup:
+  serverFree(pNew);
+  if( rc==SQLITE_NOMEM ){
+    sqlite3_result_error_nomem(ctx);
+  }else if( rc!=SQLITE_OK ){
+    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
+  }
+  sqlite3_free(zErr);
+}
+
+int fedServerRegisterFunctions(sqlite3 *db, FedContext *pCtx){
+  int rc;
+  int fl = SQLITE_UTF8 | SQLITE_DIRECTONLY;
+  rc = sqlite3_create_function(db, "fed_server", 3, fl, pCtx, serverFunc,0,0);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "fed_server", 4, fl, pCtx, serverFunc,
+                                 0, 0);
+  }
+  return rc;
+}

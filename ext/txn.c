@@ -1,0 +1,367 @@
+/*
+** txn.c: remote transactions on behalf of SQLite's.
+**
+** Notes on transactions.
+**
+** SQLite tells a virtual table about transactions only when the table is
+** written: xBegin, then xSavepoint/xRelease/xRollbackTo around each
+** statement inside BEGIN...COMMIT, then xSync and xCommit, or xRollback.
+** Several federate tables may be written in one transaction and each gets
+** every call, so the coordinator keeps its state in the FedContext and
+** acts once:
+**
+**   - A remote transaction is opened lazily on a connection: at its first
+**     write (BEGIN), or at its first read while SQLite is inside an
+**     explicit transaction (BEGIN ISOLATION LEVEL REPEATABLE READ, so that
+**     every read of the transaction sees one snapshot).
+**   - Reads are not enlisted by SQLite.  So that a read-only transaction
+**     still hears of its COMMIT or ROLLBACK, the coordinator writes one row
+**     into the internal eponymous table fed_txn, which is then enlisted and
+**     forwards the transaction callbacks here.
+**   - SQLite's savepoint levels are mirrored lazily: a connection creates
+**     remote savepoints only before its first write under a new level, and
+**     releases them lazily at the next creation (one round trip per write
+**     statement at most).
+**   - Writes may be buffered (a store's batch of INSERT rows); they are sent
+**     before the next read of that connection, before a savepoint is
+**     created, at the end of a statement that has a savepoint, and at
+**     xSync.  A remote error in a batch is therefore reported by the
+**     statement that sends it.
+**   - xSync sends buffered writes and COMMIT on every participant; an error
+**     there makes SQLite roll the whole transaction back.  xCommit only
+**     resets state.  xRollback sends ROLLBACK where a transaction is open.
+**
+** Crash behaviour (single store): before COMMIT reaches the server, the
+** server rolls back when the client disappears; after, it is committed.
+** Atomicity across several stores (two-phase commit, a decision log and
+** recovery) is the subject of docs/transactions.md and is not in this file
+** yet: today, a COMMIT that fails on the second of two servers after the
+** first committed is reported as an error and leaves the first committed.
+*/
+#include "fedInt.h"
+
+/* Run fn on every participant (connections with an open transaction). */
+#define FOR_EACH_TXN(pCtx, pS) \
+  for(pS=(pCtx)->pServer; pS; pS=pS->pNext) \
+    if( pS->pConn && pS->pConn->bTxn )
+
+int fedTxnEnsure(
+  FedContext *pCtx, FedServer *pServer, FedConn *pConn, int bWrite,
+  char **pzErr
+){
+  int bExplicit = sqlite3_get_autocommit(pCtx->db)==0;
+  int rc;
+  if( pConn->bTxn ) return SQLITE_OK;
+  if( !bExplicit && !bWrite ) return SQLITE_OK;
+
+  /* A read in an explicit transaction with no federate table written yet:
+  ** enlist fed_txn so that the end of the transaction reaches us. */
+  if( bExplicit && !pCtx->bEnlisted && !pCtx->bEnlisting ){
+    pCtx->bEnlisting = 1;
+    rc = sqlite3_exec(pCtx->db, "INSERT INTO fed_txn VALUES(1)", 0, 0, 0);
+    pCtx->bEnlisting = 0;
+    if( rc!=SQLITE_OK ){
+      fedSetError(pzErr, "%s: cannot join the transaction: %s",
+                  pServer->pStore->zName, sqlite3_errmsg(pCtx->db));
+      return rc;
+    }
+  }
+  rc = pServer->pStore->xBegin(pConn, bExplicit, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  pConn->bTxn = 1;
+  pConn->nSavepoint = 0;
+  pConn->nRemoteSp = 0;
+  pConn->bWritten = 0;
+  pCtx->bInTxn = 1;
+  return SQLITE_OK;
+}
+
+int fedTxnBeforeWrite(
+  FedContext *pCtx, FedServer *pServer, FedConn *pConn, char **pzErr
+){
+  int rc = SQLITE_OK;
+  if( pConn->nSavepoint<pCtx->nSavepoint ){
+    int iRelease = pConn->nRemoteSp>pConn->nSavepoint ? pConn->nSavepoint : -1;
+    rc = pServer->pStore->xSavepoint(pConn, iRelease, pConn->nSavepoint,
+                                     pCtx->nSavepoint, pzErr);
+    if( rc==SQLITE_OK ){
+      pConn->nSavepoint = pCtx->nSavepoint;
+      pConn->nRemoteSp = pCtx->nSavepoint;
+    }
+  }
+  return rc;
+}
+
+int fedTxnSync(FedContext *pCtx, char **pzErr){
+  FedServer *pS;
+  int rc = SQLITE_OK;
+  if( pCtx->bSynced ) return SQLITE_OK;
+  FOR_EACH_TXN(pCtx, pS){
+    FedConn *pConn = pS->pConn;
+    if( pConn->bLost ){
+      fedSetError(pzErr, "%s: connection to server \"%s\" was lost inside"
+          " a transaction; its remote changes were rolled back",
+          pS->pStore->zName, pS->zName);
+      return SQLITE_ERROR;
+    }
+    rc = pS->pStore->xCommit(pConn, pzErr);
+    if( rc!=SQLITE_OK ) return rc;
+    pConn->bTxn = 0;
+  }
+  pCtx->bSynced = 1;
+  return SQLITE_OK;
+}
+
+/* Forget per-transaction state everywhere. */
+static void txnReset(FedContext *pCtx){
+  FedServer *pS;
+  for(pS=pCtx->pServer; pS; pS=pS->pNext){
+    if( pS->pConn ){
+      pS->pConn->bTxn = 0;
+      pS->pConn->nSavepoint = 0;
+      pS->pConn->nRemoteSp = 0;
+      pS->pConn->bWritten = 0;
+    }
+  }
+  pCtx->bInTxn = 0;
+  pCtx->bSynced = 0;
+  pCtx->bEnlisted = 0;
+  pCtx->nSavepoint = 0;
+}
+
+void fedTxnCommit(FedContext *pCtx){
+  FedServer *pS;
+  if( !pCtx->bSynced ){
+    /* A commit without xSync (a table created in this transaction): the
+    ** best that can be done is to commit now; errors cannot be reported. */
+    FOR_EACH_TXN(pCtx, pS){
+      char *zErr = 0;
+      pS->pStore->xCommit(pS->pConn, &zErr);
+      sqlite3_free(zErr);
+    }
+  }
+  txnReset(pCtx);
+}
+
+void fedTxnRollback(FedContext *pCtx){
+  FedServer *pS;
+  FOR_EACH_TXN(pCtx, pS){
+    char *zErr = 0;
+    pS->pStore->xRollback(pS->pConn, &zErr);
+    sqlite3_free(zErr);
+    pS->pConn->bLost = 0;
+  }
+  txnReset(pCtx);
+}
+
+/* Buffered writes belong below the new savepoint: send them first, so
+** that ROLLBACK TO it cannot take them away. */
+int fedTxnSavepoint(FedContext *pCtx, int iSavepoint, char **pzErr){
+  FedServer *pS;
+  int rc = SQLITE_OK;
+  FOR_EACH_TXN(pCtx, pS){
+    if( pS->pStore->xFlush && rc==SQLITE_OK ){
+      rc = pS->pStore->xFlush(pS->pConn, pzErr);
+    }
+  }
+  if( iSavepoint+1>pCtx->nSavepoint ) pCtx->nSavepoint = iSavepoint+1;
+  return rc;
+}
+
+int fedTxnRelease(FedContext *pCtx, int iSavepoint, char **pzErr){
+  FedServer *pS;
+  int rc = SQLITE_OK;
+  if( iSavepoint<pCtx->nSavepoint ) pCtx->nSavepoint = iSavepoint;
+  FOR_EACH_TXN(pCtx, pS){
+    FedConn *pConn = pS->pConn;
+    /* Writes buffered under this statement must reach the server now, so
+    ** that their errors belong to the statement that made them. */
+    if( pS->pStore->xFlush && rc==SQLITE_OK ){
+      rc = pS->pStore->xFlush(pConn, pzErr);
+    }
+    if( pConn->nSavepoint>iSavepoint ) pConn->nSavepoint = iSavepoint;
+  }
+  return rc;
+}
+
+int fedTxnRollbackTo(FedContext *pCtx, int iSavepoint, char **pzErr){
+  FedServer *pS;
+  int rc = SQLITE_OK;
+  pCtx->nSavepoint = iSavepoint+1;
+  FOR_EACH_TXN(pCtx, pS){
+    FedConn *pConn = pS->pConn;
+    if( pConn->nSavepoint>iSavepoint && !pConn->bLost ){
+      int rc2 = pS->pStore->xRollbackTo(pConn, iSavepoint, pzErr);
+      if( rc2!=SQLITE_OK && rc==SQLITE_OK ) rc = rc2;
+      pConn->nSavepoint = iSavepoint+1;
+      pConn->nRemoteSp = iSavepoint+1;
+    }
+  }
+  return rc;
+}
+
+void fedTxnForget(FedContext *pCtx, FedServer *pServer){
+  (void)pCtx;
+  if( pServer->pConn ){
+    pServer->pConn->bTxn = 0;
+    pServer->pConn->nSavepoint = 0;
+    pServer->pConn->nRemoteSp = 0;
+  }
+}
+
+/**************************************************************************
+** fed_txn: an eponymous table whose only purpose is to be written once per
+** transaction that read remote data, so that SQLite enlists it and its
+** transaction methods reach the coordinator.
+*/
+typedef struct TxnTable TxnTable;
+struct TxnTable {
+  sqlite3_vtab base;            /* Base class. Must be first */
+  FedContext *pCtx;
+};
+
+static int txnConnect(
+  sqlite3 *db, void *pAux, int argc, const char *const *argv,
+  sqlite3_vtab **ppVtab, char **pzErr
+){
+  TxnTable *pTab;
+  int rc;
+  (void)argc; (void)argv; (void)pzErr;
+  rc = sqlite3_declare_vtab(db, "CREATE TABLE x(marker)");
+  if( rc!=SQLITE_OK ) return rc;
+  pTab = sqlite3_malloc64(sizeof(*pTab));
+  if( pTab==0 ) return SQLITE_NOMEM;
+  memset(pTab, 0, sizeof(*pTab));
+  pTab->pCtx = (FedContext*)pAux;
+  *ppVtab = &pTab->base;
+  return SQLITE_OK;
+}
+
+static int txnDisconnect(sqlite3_vtab *pVtab){
+  sqlite3_free(pVtab);
+  return SQLITE_OK;
+}
+
+static int txnBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
+  (void)pVtab;
+  pInfo->estimatedCost = 1;
+  pInfo->estimatedRows = 0;
+  return SQLITE_OK;
+}
+
+static int txnOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
+  sqlite3_vtab_cursor *p = sqlite3_malloc64(sizeof(*p));
+  (void)pVtab;
+  if( p==0 ) return SQLITE_NOMEM;
+  memset(p, 0, sizeof(*p));
+  *ppCsr = p;
+  return SQLITE_OK;
+}
+
+static int txnClose(sqlite3_vtab_cursor *p){
+  sqlite3_free(p);
+  return SQLITE_OK;
+}
+
+static int txnFilter(sqlite3_vtab_cursor *p, int i, const char *z, int n,
+                     sqlite3_value **a){
+  (void)p; (void)i; (void)z; (void)n; (void)a;
+  return SQLITE_OK;
+}
+static int txnNext(sqlite3_vtab_cursor *p){ (void)p; return SQLITE_OK; }
+static int txnEof(sqlite3_vtab_cursor *p){ (void)p; return 1; }
+static int txnColumn(sqlite3_vtab_cursor *p, sqlite3_context *c, int i){
+  (void)p; (void)c; (void)i;
+  return SQLITE_OK;
+}
+static int txnRowid(sqlite3_vtab_cursor *p, sqlite3_int64 *pi){
+  (void)p;
+  *pi = 0;
+  return SQLITE_OK;
+}
+
+static int txnUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
+                     sqlite3_int64 *piRowid){
+  TxnTable *pTab = (TxnTable*)pVtab;
+  (void)argc; (void)argv; (void)piRowid;
+  if( !pTab->pCtx->bEnlisting ){
+    pVtab->zErrMsg = sqlite3_mprintf("fed_txn: internal table");
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
+static int txnBegin(sqlite3_vtab *pVtab){
+  ((TxnTable*)pVtab)->pCtx->bEnlisted = 1;
+  return SQLITE_OK;
+}
+
+static int txnSync(sqlite3_vtab *pVtab){
+  TxnTable *pTab = (TxnTable*)pVtab;
+  char *zErr = 0;
+  int rc = fedTxnSync(pTab->pCtx, &zErr);
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(pVtab->zErrMsg);
+    pVtab->zErrMsg = zErr;
+  }
+  return rc;
+}
+
+static int txnCommit(sqlite3_vtab *pVtab){
+  fedTxnCommit(((TxnTable*)pVtab)->pCtx);
+  return SQLITE_OK;
+}
+
+static int txnRollback(sqlite3_vtab *pVtab){
+  fedTxnRollback(((TxnTable*)pVtab)->pCtx);
+  return SQLITE_OK;
+}
+
+static int txnSavepoint(sqlite3_vtab *pVtab, int i){
+  char *zErr = 0;
+  int rc = fedTxnSavepoint(((TxnTable*)pVtab)->pCtx, i, &zErr);
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(pVtab->zErrMsg);
+    pVtab->zErrMsg = zErr;
+  }else{
+    sqlite3_free(zErr);
+  }
+  return rc;
+}
+
+static int txnRelease(sqlite3_vtab *pVtab, int i){
+  char *zErr = 0;
+  int rc = fedTxnRelease(((TxnTable*)pVtab)->pCtx, i, &zErr);
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(pVtab->zErrMsg);
+    pVtab->zErrMsg = zErr;
+  }else{
+    sqlite3_free(zErr);
+  }
+  return rc;
+}
+
+static int txnRollbackTo(sqlite3_vtab *pVtab, int i){
+  char *zErr = 0;
+  int rc = fedTxnRollbackTo(((TxnTable*)pVtab)->pCtx, i, &zErr);
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(pVtab->zErrMsg);
+    pVtab->zErrMsg = zErr;
+  }else{
+    sqlite3_free(zErr);
+  }
+  return rc;
+}
+
+static const sqlite3_module txnModule = {
+  3, 0, txnConnect, txnBestIndex, txnDisconnect, 0,
+  txnOpen, txnClose, txnFilter, txnNext, txnEof, txnColumn, txnRowid,
+  txnUpdate, txnBegin, txnSync, txnCommit, txnRollback, 0, 0,
+  txnSavepoint, txnRelease, txnRollbackTo, 0
+};
+
+int fedTxnRegister(sqlite3 *db, FedContext *pCtx){
+  pCtx->nRef++;
+  return sqlite3_create_module_v2(db, "fed_txn", &txnModule, pCtx,
+                                  fedContextUnref);
+}

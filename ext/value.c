@@ -1,0 +1,104 @@
+/*
+** value.c: conversions between SQLite values and the text, JSON and
+** numbers that stores speak, shared by every store; and the small string
+** helpers (errors, copies) the rest of ext/ uses.
+*/
+#include "fedInt.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+char *fedStrdup(const char *z, int n){
+  char *zOut;
+  if( z==0 ) return 0;
+  if( n<0 ) n = (int)strlen(z);
+  zOut = sqlite3_malloc64((sqlite3_uint64)n+1);
+  if( zOut ){
+    memcpy(zOut, z, n);
+    zOut[n] = 0;
+  }
+  return zOut;
+}
+
+void fedSetError(char **pz, const char *zFmt, ...){
+  va_list ap;
+  if( pz==0 ) return;
+  sqlite3_free(*pz);
+  va_start(ap, zFmt);
+  *pz = sqlite3_vmprintf(zFmt, ap);
+  va_end(ap);
+}
+
+int fedStrICmp(const char *a, const char *b){
+  return sqlite3_stricmp(a, b);
+}
+
+int fedParseInt64(const char *z, int n, i64 *piOut){
+  u64 v = 0;
+  int i = 0, bNeg = 0;
+  if( n<0 ) n = (int)strlen(z);
+  if( n==0 ) return 1;
+  if( z[0]=='-' || z[0]=='+' ){
+    bNeg = z[0]=='-';
+    i = 1;
+    if( n==1 ) return 1;
+  }
+  for(; i<n; i++){
+    unsigned d = (unsigned)(z[i]-'0');
+    if( d>9 ) return 1;
+    if( v>(((u64)1)<<63)/10 ) return 1;
+    v = v*10 + d;
+    if( v>(((u64)1)<<63) ) return 1;
+  }
+  if( !bNeg && v>(u64)0x7fffffffffffffffLL ) return 1;
+  *piOut = bNeg ? (i64)(0-v) : (i64)v;
+  return 0;
+}
+
+int fedValueNumericType(sqlite3_value *p){
+  return sqlite3_value_numeric_type(p);
+}
+
+void fedDoubleText(double r, char *zBuf, int nBuf){
+  if( isinf(r) ){
+    sqlite3_snprintf(nBuf, zBuf, "%s", r<0 ? "-Infinity" : "Infinity");
+  }else{
+    /* The shortest form that reads back as the same double. */
+    int nDigit;
+    for(nDigit=15; nDigit<=17; nDigit++){
+      sqlite3_snprintf(nBuf, zBuf, "%!.*g", nDigit, r);
+      if( strtod(zBuf, 0)==r ) break;
+    }
+  }
+}
+
+void fedJsonQuote(sqlite3_str *pStr, const char *z, int n){
+  static const char aHex[] = "0123456789abcdef";
+  int i;
+  if( z==0 ){
+    sqlite3_str_append(pStr, "null", 4);
+    return;
+  }
+  if( n<0 ) n = (int)strlen(z);
+  sqlite3_str_appendchar(pStr, 1, '"');
+  for(i=0; i<n; i++){
+    unsigned char c = (unsigned char)z[i];
+    if( c=='"' || c=='\\' ){
+      sqlite3_str_appendchar(pStr, 1, '\\');
+      sqlite3_str_appendchar(pStr, 1, (char)c);
+    }else if( c<0x20 ){
+      switch( c ){
+        case '\n': sqlite3_str_append(pStr, "\\n", 2); break;
+        case '\t': sqlite3_str_append(pStr, "\\t", 2); break;
+        case '\r': sqlite3_str_append(pStr, "\\r", 2); break;
+        default: {
+          char zEsc[7] = { '\\', 'u', '0', '0', aHex[c>>4], aHex[c&15], 0 };
+          sqlite3_str_append(pStr, zEsc, 6);
+        }
+      }
+    }else{
+      sqlite3_str_appendchar(pStr, 1, (char)c);
+    }
+  }
+  sqlite3_str_appendchar(pStr, 1, '"');
+}

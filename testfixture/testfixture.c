@@ -1,0 +1,261 @@
+/*
+** testfixture.c: the Tcl shell that runs the tests in tcl-tests/.
+**
+** A tclsh in which every SQLite allocation goes through a counting wrapper
+** with out-of-memory injection (the idea of SQLite's faultsim), and every
+** new connection gets federate through sqlite3_auto_extension().  Scripts
+** load Debian's libsqlite3-tcl with "package require sqlite3"; it shares
+** this process's libsqlite3, so it sees both.  Commands added:
+**
+**   fed_malloc_count              -> {outstanding_allocations outstanding_bytes}
+**   fed_faultsim N ?-persistent?  the Nth allocation from now fails: once, or
+**                                 with -persistent that one and every one
+**                                 after it.  N==0 disarms.  Returns the
+**                                 failures injected under the previous arming.
+**   fed_faultsim_hits             -> failures injected since last armed
+**   fed_faultsim_reset            disarm and zero the failure count
+**
+** Built with -DFED_NO_EXTENSION it is the same shell without federate, which
+** is how the harness itself can be tested while the extension is broken.
+*/
+#include <sqlite3.h>
+#include <tcl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#ifndef FED_NO_EXTENSION
+# include "federate.h"
+#endif
+
+/* Where Debian's libsqlite3-tcl keeps its pkgIndex.tcl. */
+#define FED_TCLSQLITE_DIR "/usr/lib/tcltk"
+
+/*
+** The state of the counting allocator.  All fields are guarded by mutex:
+** SQLite calls its allocator from whichever thread allocates, and only
+** serialises the calls itself when SQLITE_CONFIG_MEMSTATUS is on.
+*/
+typedef struct FedMem FedMem;
+struct FedMem {
+  sqlite3_mem_methods base;     /* The allocator being wrapped */
+  pthread_mutex_t mutex;
+  sqlite3_int64 nAlloc;         /* Outstanding allocations */
+  sqlite3_int64 nByte;          /* Outstanding bytes (base.xSize of each) */
+  int bArmed;                   /* True while a fault is pending */
+  int bPersistent;              /* Keep failing once the first fault hits */
+  sqlite3_int64 nCountdown;     /* Allocation number that fails (1 = next) */
+  sqlite3_int64 nHit;           /* Failures injected since last armed */
+};
+static FedMem fedMem = { {0}, PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0, 0 };
+
+/*
+** Decide whether the allocation being made now fails.  Called with the
+** mutex held, once for every xMalloc and xRealloc.  Returns non-zero to fail.
+*/
+static int memFaultStep(void){
+  if( !fedMem.bArmed ) return 0;
+  if( fedMem.nCountdown>1 ){
+    fedMem.nCountdown--;
+    return 0;
+  }
+  fedMem.nHit++;
+  if( !fedMem.bPersistent ) fedMem.bArmed = 0;
+  return 1;
+}
+
+static void *memMalloc(int nByte){
+  void *p = 0;
+  pthread_mutex_lock(&fedMem.mutex);
+  if( !memFaultStep() ){
+    p = fedMem.base.xMalloc(nByte);
+    if( p ){
+      fedMem.nAlloc++;
+      fedMem.nByte += fedMem.base.xSize(p);
+    }
+  }
+  pthread_mutex_unlock(&fedMem.mutex);
+  return p;
+}
+
+static void memFree(void *p){
+  if( p==0 ) return;
+  pthread_mutex_lock(&fedMem.mutex);
+  fedMem.nAlloc--;
+  fedMem.nByte -= fedMem.base.xSize(p);
+  fedMem.base.xFree(p);
+  pthread_mutex_unlock(&fedMem.mutex);
+}
+
+/* SQLite never passes NULL here (sqlite3_realloc(0,n) becomes a malloc),
+** but a NULL is handled as a malloc anyway.  On failure p is untouched. */
+static void *memRealloc(void *p, int nByte){
+  void *pNew = 0;
+  if( p==0 ) return memMalloc(nByte);
+  pthread_mutex_lock(&fedMem.mutex);
+  if( !memFaultStep() ){
+    int nOld = fedMem.base.xSize(p);
+    pNew = fedMem.base.xRealloc(p, nByte);
+    if( pNew ) fedMem.nByte += fedMem.base.xSize(pNew) - nOld;
+  }
+  pthread_mutex_unlock(&fedMem.mutex);
+  return pNew;
+}
+
+static int memSize(void *p){ return fedMem.base.xSize(p); }
+static int memRoundup(int n){ return fedMem.base.xRoundup(n); }
+static int memInit(void *pUnused){
+  (void)pUnused;
+  return fedMem.base.xInit(fedMem.base.pAppData);
+}
+static void memShutdown(void *pUnused){
+  (void)pUnused;
+  fedMem.base.xShutdown(fedMem.base.pAppData);
+}
+
+/*
+** Wrap SQLite's allocator.  Must run before anything initialises SQLite,
+** since SQLITE_CONFIG_MALLOC is refused after that.  Returns an SQLite
+** result code.
+*/
+static int fedMemInstall(void){
+  static const sqlite3_mem_methods wrapper = {
+    memMalloc, memFree, memRealloc, memSize, memRoundup,
+    memInit, memShutdown, 0
+  };
+  int rc = sqlite3_config(SQLITE_CONFIG_GETMALLOC, &fedMem.base);
+  if( rc==SQLITE_OK ) rc = sqlite3_config(SQLITE_CONFIG_MALLOC, &wrapper);
+  return rc;
+}
+
+/* fed_malloc_count -> {outstanding_allocations outstanding_bytes} */
+static int cmdMallocCount(
+  ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]
+){
+  Tcl_Obj *aVal[2];
+  (void)cd;
+  if( objc!=1 ){
+    Tcl_WrongNumArgs(interp, 1, objv, "");
+    return TCL_ERROR;
+  }
+  pthread_mutex_lock(&fedMem.mutex);
+  aVal[0] = Tcl_NewWideIntObj(fedMem.nAlloc);
+  aVal[1] = Tcl_NewWideIntObj(fedMem.nByte);
+  pthread_mutex_unlock(&fedMem.mutex);
+  Tcl_SetObjResult(interp, Tcl_NewListObj(2, aVal));
+  return TCL_OK;
+}
+
+/* fed_faultsim N ?-persistent? -> failures injected under the previous arming */
+static int cmdFaultsim(
+  ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]
+){
+  Tcl_WideInt iFail = 0;
+  int bPersistent = 0;
+  sqlite3_int64 nPrev;
+  (void)cd;
+  if( objc==3 && strcmp(Tcl_GetString(objv[2]), "-persistent")==0 ){
+    bPersistent = 1;
+  }else if( objc!=2 ){
+    Tcl_WrongNumArgs(interp, 1, objv, "N ?-persistent?");
+    return TCL_ERROR;
+  }
+  if( Tcl_GetWideIntFromObj(interp, objv[1], &iFail) ) return TCL_ERROR;
+  if( iFail<0 ){
+    Tcl_SetObjResult(interp,
+        Tcl_NewStringObj("fed_faultsim: N must be 0 (disarm) or more", -1));
+    return TCL_ERROR;
+  }
+  pthread_mutex_lock(&fedMem.mutex);
+  nPrev = fedMem.nHit;
+  fedMem.nHit = 0;
+  fedMem.nCountdown = iFail;
+  fedMem.bPersistent = bPersistent;
+  fedMem.bArmed = iFail>0;
+  pthread_mutex_unlock(&fedMem.mutex);
+  Tcl_SetObjResult(interp, Tcl_NewWideIntObj(nPrev));
+  return TCL_OK;
+}
+
+/* fed_faultsim_hits -> failures injected since last armed */
+static int cmdFaultsimHits(
+  ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]
+){
+  sqlite3_int64 nHit;
+  (void)cd;
+  if( objc!=1 ){
+    Tcl_WrongNumArgs(interp, 1, objv, "");
+    return TCL_ERROR;
+  }
+  pthread_mutex_lock(&fedMem.mutex);
+  nHit = fedMem.nHit;
+  pthread_mutex_unlock(&fedMem.mutex);
+  Tcl_SetObjResult(interp, Tcl_NewWideIntObj(nHit));
+  return TCL_OK;
+}
+
+/* fed_faultsim_reset: disarm and zero the failure count */
+static int cmdFaultsimReset(
+  ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]
+){
+  (void)cd;
+  if( objc!=1 ){
+    Tcl_WrongNumArgs(interp, 1, objv, "");
+    return TCL_ERROR;
+  }
+  pthread_mutex_lock(&fedMem.mutex);
+  fedMem.bArmed = 0;
+  fedMem.bPersistent = 0;
+  fedMem.nCountdown = 0;
+  fedMem.nHit = 0;
+  pthread_mutex_unlock(&fedMem.mutex);
+  return TCL_OK;
+}
+
+/*
+** Tcl_Main's application initialiser: the standard library, the commands
+** above, and the directory of Debian's sqlite3 package on auto_path (it is
+** there already when libtcl was built with Debian's tcl_pkgPath; this keeps
+** "package require sqlite3" working when it was not).
+*/
+static int fedAppInit(Tcl_Interp *interp){
+  static const struct {
+    const char *zName;
+    Tcl_ObjCmdProc *xProc;
+  } aCmd[] = {
+    { "fed_malloc_count",   cmdMallocCount },
+    { "fed_faultsim",       cmdFaultsim },
+    { "fed_faultsim_hits",  cmdFaultsimHits },
+    { "fed_faultsim_reset", cmdFaultsimReset },
+  };
+  size_t i;
+  if( Tcl_Init(interp)!=TCL_OK ) return TCL_ERROR;
+  for(i=0; i<sizeof(aCmd)/sizeof(aCmd[0]); i++){
+    Tcl_CreateObjCommand(interp, aCmd[i].zName, aCmd[i].xProc, 0, 0);
+  }
+  return Tcl_Eval(interp,
+      "if {[lsearch -exact $::auto_path " FED_TCLSQLITE_DIR "]<0} {\n"
+      "  lappend ::auto_path " FED_TCLSQLITE_DIR "\n"
+      "}\n"
+  );
+}
+
+int main(int argc, char **argv){
+  int rc = fedMemInstall();
+  if( rc!=SQLITE_OK ){
+    fprintf(stderr, "testfixture: cannot install the counting allocator: %s\n",
+            sqlite3_errstr(rc));
+    return 1;
+  }
+#ifndef FED_NO_EXTENSION
+  rc = sqlite3_auto_extension((void(*)(void))sqlite3_federate_init);
+#else
+  rc = sqlite3_initialize();
+#endif
+  if( rc!=SQLITE_OK ){
+    fprintf(stderr, "testfixture: cannot register federate: %s\n",
+            sqlite3_errstr(rc));
+    return 1;
+  }
+  Tcl_Main(argc, argv, fedAppInit);
+  return 0;
+}

@@ -1,0 +1,2180 @@
+/*
+** postgres.c: the PostgreSQL store, over libpq.
+**
+**   SELECT fed_server('pg', 'postgres', 'host=127.0.0.1 port=5432 dbname=app user=app',
+**                     'password_env=APP_PGPASSWORD, connect_timeout=5');
+**   CREATE VIRTUAL TABLE users USING postgres(
+**       server=pg,                      -- required: a fed_server() name
+**       table='public.users',           -- remote table or view (PostgreSQL
+**                                       -- identifier rules; default: local name)
+**       columns='id bigint primary key, name text',  -- optional: skip discovery
+**       batch_size=1000                 -- rows per multi-row INSERT
+**   );
+**
+** Sections: connection, deparse (building remote SQL, pure), scan,
+** values, writes, transactions, pass-through, catalog.  Values are sent as
+** bound parameters, identifiers double-quoted; each pushed condition means
+** exactly what SQLite means (docs/postgres.md has the rules).
+*/
+#include "fedInt.h"
+#include <libpq-fe.h>
+#include <math.h>
+#include <stdlib.h>
+#include <poll.h>
+
+#define PG_STORE "postgres"
+
+/* Conversion kinds of a column (FedColumn.eKind). */
+#define PG_INT     1            /* smallint integer bigint oid */
+#define PG_BOOL    2            /* boolean, as 0/1 */
+#define PG_FLOAT   3            /* real double precision; NaN -> NULL */
+#define PG_NUMERIC 4            /* numeric: integer, real or exact text */
+#define PG_TEXT    5            /* text varchar name */
+#define PG_BPCHAR  6            /* character(n): padded, not pushed */
+#define PG_BYTEA   7            /* bytea, as a blob */
+#define PG_TSTZ    8            /* timestamptz/timetz: "+00" -> "+00:00" */
+#define PG_OTHER   9            /* any other type: its text output */
+#define PG_ARRAY   10           /* arrays, as JSON (to_json) */
+
+/* Comparison classes, in SQLite's order: NULL < numbers < text < blob. */
+#define CLASS_NULL 0
+#define CLASS_NUM  1
+#define CLASS_TEXT 2
+#define CLASS_BLOB 3
+
+#define PG_STMT_CACHE 64        /* Prepared statements kept per connection */
+#define PG_DRAIN_BEFORE_CANCEL 256
+
+typedef struct PgConn PgConn;
+typedef struct PgCursor PgCursor;
+typedef struct PgParams PgParams;
+typedef struct PgStmt PgStmt;
+typedef struct PgBatch PgBatch;
+
+/*
+** Bound parameters: values live in one growing buffer (aBuf) and are
+** addressed by offset until the command is sent, so that adding a value
+** costs no allocation of its own.
+*/
+struct PgParams {
+  int n, nAlloc;
+  i64 *aOff;                    /* Offset in aBuf, or -1 for NULL */
+  int *aLen;                    /* Length in bytes */
+  int *aFmt;                    /* 0 text, 1 binary */
+  char *aBuf;
+  i64 nBuf, nBufAlloc;
+};
+
+struct PgStmt {
+  char *zSql;                   /* Statement text (the cache key) */
+  int iName;                    /* Prepared as "fed_<iName>", or 0 if only
+                                ** seen once so far */
+  PgStmt *pNext;
+};
+
+/* Rows of INSERT waiting to be sent as one multi-row INSERT. */
+struct PgBatch {
+  FedTable *pTab;               /* Table the rows are for, or NULL */
+  u64 mCol;                     /* Columns present in each row */
+  int nCol;                     /* Number of columns in mCol */
+  int nRow;
+  char *zPrefix;                /* "INSERT INTO t(a,b) VALUES " */
+  PgParams params;
+};
+
+struct PgConn {
+  FedConn base;                 /* Base class. Must be first */
+  PGconn *pg;
+  PgCursor *pActive;            /* Cursor streaming on this connection */
+  PgStmt *pStmt;                /* Statement cache, most recent first */
+  int nStmt;
+  int iStmtSeq;
+  PgBatch batch;
+  int bBeginPending;            /* BEGIN owed before the next command */
+};
+
+struct PgCursor {
+  PgConn *pConn;                /* Connection of the current scan */
+  PGresult *pRes;               /* Current row(s) */
+  int iRow;                     /* Current row within pRes */
+  int bEof;
+  int bStreaming;               /* Rows still arriving on pConn */
+  PGresult **apBuf;             /* Drained rows when another command needed
+                                ** the connection */
+  int nBuf, iBuf, nBufAlloc;
+  int aResCol[FED_MAX_COLUMNS]; /* Result column of each table column */
+  i64 iRowid;                   /* Row number, for tables without a key */
+  i64 iExplain;                 /* fed_explain entry of this scan */
+  char *zSql;                   /* Remote query, for error messages */
+};
+
+/**************************************************************************
+** Parameters.
+*/
+static void paramsReset(PgParams *p){
+  p->n = 0;
+  p->nBuf = 0;
+}
+
+static void paramsFree(PgParams *p){
+  sqlite3_free(p->aOff);
+  sqlite3_free(p->aLen);
+  sqlite3_free(p->aFmt);
+  sqlite3_free(p->aBuf);
+  memset(p, 0, sizeof(*p));
+}
+
+/* Append one parameter (z==0: NULL).  Returns SQLITE_OK or NOMEM. */
+static int paramsAdd(PgParams *p, const char *z, int n, int bBinary){
+  if( p->n>=p->nAlloc ){
+    int nNew = p->nAlloc ? p->nAlloc*2 : 16;
+    i64 *aOff = sqlite3_realloc64(p->aOff, sizeof(i64)*nNew);
+    int *aLen, *aFmt;
+    if( aOff==0 ) return SQLITE_NOMEM;
+    p->aOff = aOff;
+    aLen = sqlite3_realloc64(p->aLen, sizeof(int)*nNew);
+    if( aLen==0 ) return SQLITE_NOMEM;
+    p->aLen = aLen;
+    aFmt = sqlite3_realloc64(p->aFmt, sizeof(int)*nNew);
+    if( aFmt==0 ) return SQLITE_NOMEM;
+    p->aFmt = aFmt;
+    p->nAlloc = nNew;
+  }
+  if( z==0 ){
+    p->aOff[p->n] = -1;
+    p->aLen[p->n] = 0;
+  }else{
+    if( n<0 ) n = (int)strlen(z);
+    if( p->nBuf+n+1>p->nBufAlloc ){
+      i64 nNew = p->nBufAlloc ? p->nBufAlloc*2 : 256;
+      char *a;
+      while( nNew<p->nBuf+n+1 ) nNew *= 2;
+      a = sqlite3_realloc64(p->aBuf, nNew);
+      if( a==0 ) return SQLITE_NOMEM;
+      p->aBuf = a;
+      p->nBufAlloc = nNew;
+    }
+    memcpy(&p->aBuf[p->nBuf], z, n);
+    p->aBuf[p->nBuf+n] = 0;
+    p->aOff[p->n] = p->nBuf;
+    p->aLen[p->n] = n;
+    p->nBuf += n+1;
+  }
+  p->aFmt[p->n] = bBinary;
+  p->n++;
+  return SQLITE_OK;
+}
+
+static int paramsAddInt(PgParams *p, i64 v){
+  char zBuf[32];
+  sqlite3_snprintf(sizeof(zBuf), zBuf, "%lld", v);
+  return paramsAdd(p, zBuf, -1, 0);
+}
+
+/* The values array libpq wants; sqlite3_malloc'd. */
+static const char **paramsValues(PgParams *p){
+  const char **az = sqlite3_malloc64(sizeof(char*)*(p->n+1));
+  int i;
+  if( az==0 ) return 0;
+  for(i=0; i<p->n; i++){
+    az[i] = p->aOff[i]<0 ? 0 : &p->aBuf[p->aOff[i]];
+  }
+  return az;
+}
+
+/* Bound values as a JSON array for fed_explain (long lists shortened). */
+static char *paramsJson(PgParams *p){
+  sqlite3_str *s;
+  int i;
+  if( p->n==0 ) return 0;
+  s = sqlite3_str_new(0);
+  sqlite3_str_appendchar(s, 1, '[');
+  for(i=0; i<p->n; i++){
+    if( i ) sqlite3_str_appendchar(s, 1, ',');
+    if( i>=20 ){
+      sqlite3_str_appendf(s, "\"... %d more\"", p->n - i);
+      break;
+    }
+    if( p->aOff[i]<0 ){
+      sqlite3_str_appendall(s, "null");
+    }else if( p->aFmt[i] ){
+      sqlite3_str_appendf(s, "\"<%d bytes>\"", p->aLen[i]);
+    }else{
+      fedJsonQuote(s, &p->aBuf[p->aOff[i]], p->aLen[i]);
+    }
+  }
+  sqlite3_str_appendchar(s, 1, ']');
+  return sqlite3_str_finish(s);
+}
+
+/**************************************************************************
+** Connection.
+*/
+static const char *const azPgServerOpt[] = {
+  "password_env", "connect_timeout", 0
+};
+static const char *const azPgTableOpt[] = { "table", "batch_size", 0 };
+
+/* The error text of the connection, without libpq's trailing newline,
+** prefixed by the store name; sqlite3_malloc'd. */
+static char *pgErrText(PGconn *pg, const PGresult *pRes){
+  const char *z = pRes ? PQresultErrorMessage(pRes) : 0;
+  int n;
+  if( z==0 || z[0]==0 ) z = pg ? PQerrorMessage(pg) : "out of memory";
+  if( sqlite3_strnicmp(z, "ERROR:  ", 8)==0 ) z += 8;
+  else if( sqlite3_strnicmp(z, "FATAL:  ", 8)==0 ) z += 8;
+  n = (int)strlen(z);
+  while( n>0 && (z[n-1]=='\n' || z[n-1]==' ') ) n--;
+  return sqlite3_mprintf("%.*s", n, z);
+}
+
+/* Set *pzErr to "postgres: <server error> (remote query: <sql>)". */
+static void pgSetError(
+  char **pzErr, PGconn *pg, const PGresult *pRes, const char *zSql
+){
+  char *z = pgErrText(pg, pRes);
+  if( zSql ){
+    fedSetError(pzErr, "%s: %s (remote query: %s)", PG_STORE, z ? z : "",
+                zSql);
+  }else{
+    fedSetError(pzErr, "%s: %s", PG_STORE, z ? z : "");
+  }
+  sqlite3_free(z);
+}
+
+static void pgNoticeIgnore(void *pArg, const char *zMsg){
+  (void)pArg; (void)zMsg;
+}
+
+static void stmtCacheFree(PgConn *p){
+  while( p->pStmt ){
+    PgStmt *pS = p->pStmt;
+    p->pStmt = pS->pNext;
+    sqlite3_free(pS->zSql);
+    sqlite3_free(pS);
+  }
+  p->nStmt = 0;
+}
+
+static void batchClear(PgBatch *b){
+  sqlite3_free(b->zPrefix);
+  b->zPrefix = 0;
+  b->pTab = 0;
+  b->nRow = 0;
+  paramsReset(&b->params);
+}
+
+static void cursorDrain(PgCursor *pCsr);
+
+static void pgDisconnect(FedConn *pConn){
+  PgConn *p = (PgConn*)pConn;
+  if( p==0 ) return;
+  if( p->pActive ){
+    p->pActive->bStreaming = 0;
+    p->pActive->pConn = 0;
+  }
+  if( p->pg ) PQfinish(p->pg);
+  stmtCacheFree(p);
+  batchClear(&p->batch);
+  paramsFree(&p->batch.params);
+  sqlite3_free(p);
+}
+
+static int pgIsAlive(FedConn *pConn){
+  PgConn *p = (PgConn*)pConn;
+  struct pollfd fd;
+  if( p->pg==0 || PQstatus(p->pg)!=CONNECTION_OK ) return 0;
+  if( p->pActive ) return 1;
+  /* An idle connection should have nothing to read: if it has, the server
+  ** closed it or is saying why it will. */
+  fd.fd = PQsocket(p->pg);
+  fd.events = POLLIN;
+  fd.revents = 0;
+  if( fd.fd<0 ) return 0;
+  if( poll(&fd, 1, 0)>0 ){
+    if( !PQconsumeInput(p->pg) ) return 0;
+    if( PQstatus(p->pg)!=CONNECTION_OK ) return 0;
+  }
+  return 1;
+}
+
+/* Run a command that returns no rows, with fed_explain bookkeeping. */
+static int pgExecSimple(PgConn *p, const char *zSql, char **pzErr);
+
+static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
+  const char *azKey[8];
+  const char *azVal[8];
+  const char *zPwEnv = fedConfigGet(pServer->pOpt, "password_env");
+  const char *zTimeout = fedConfigGet(pServer->pOpt, "connect_timeout");
+  PgConn *p;
+  int n = 0, rc;
+  i64 iTimeout;
+
+  *ppConn = 0;
+  rc = fedConfigInt(pServer->pOpt, "connect_timeout", 10, 1, 3600, &iTimeout,
+                    PG_STORE, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  azKey[n] = "dbname";  azVal[n++] = pServer->zDsn;
+  azKey[n] = "connect_timeout"; azVal[n++] = zTimeout ? zTimeout : "10";
+  azKey[n] = "fallback_application_name"; azVal[n++] = "federate";
+  azKey[n] = "client_encoding"; azVal[n++] = "UTF8";
+  if( zPwEnv ){
+    const char *zPw = getenv(zPwEnv);
+    if( zPw==0 ){
+      fedSetError(pzErr, "%s: server \"%s\": environment variable %s (named"
+          " by password_env) is not set", PG_STORE, pServer->zName, zPwEnv);
+      return SQLITE_ERROR;
+    }
+    azKey[n] = "password"; azVal[n++] = zPw;
+  }
+  azKey[n] = 0; azVal[n] = 0;
+
+  p = sqlite3_malloc64(sizeof(*p));
+  if( p==0 ) return SQLITE_NOMEM;
+  memset(p, 0, sizeof(*p));
+  p->base.pServer = pServer;
+  p->pg = PQconnectdbParams(azKey, azVal, 1);
+  if( p->pg==0 ){
+    sqlite3_free(p);
+    return SQLITE_NOMEM;
+  }
+  if( PQstatus(p->pg)!=CONNECTION_OK ){
+    char *z = pgErrText(p->pg, 0);
+    fedSetError(pzErr, "%s: cannot connect to server \"%s\": %s", PG_STORE,
+                pServer->zName, z ? z : "");
+    sqlite3_free(z);
+    pgDisconnect(&p->base);
+    return SQLITE_ERROR;
+  }
+  PQsetNoticeProcessor(p->pg, pgNoticeIgnore, 0);
+  /* Fixed output formats, so that values convert the same everywhere. */
+  rc = pgExecSimple(p, "SET datestyle = 'ISO, YMD'; SET timezone = 'UTC';"
+                    " SET intervalstyle = 'iso_8601';"
+                    " SET extra_float_digits = 1; SET bytea_output = 'hex'",
+                    pzErr);
+  if( rc!=SQLITE_OK ){
+    pgDisconnect(&p->base);
+    return rc;
+  }
+  *ppConn = &p->base;
+  return SQLITE_OK;
+}
+
+/**************************************************************************
+** Sending commands.
+*/
+
+/* Read the rest of the streaming scan on this connection into its cursor,
+** so that the connection is free for another command. */
+static void pgConnIdle(PgConn *p){
+  if( p->pActive ) cursorDrain(p->pActive);
+}
+
+static FedContext *pgCtx(PgConn *p){
+  return p->base.pServer->pCtx;
+}
+
+static int pgExecSimple(PgConn *p, const char *zSql, char **pzErr){
+  PGresult *pRes;
+  i64 iSeq;
+  int rc = SQLITE_OK;
+  pgConnIdle(p);
+  if( p->bBeginPending ){
+    p->bBeginPending = 0;
+    rc = pgExecSimple(p, "BEGIN", pzErr);
+    if( rc!=SQLITE_OK ) return rc;
+  }
+  iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, 0);
+  pRes = PQexec(p->pg, zSql);
+  if( PQresultStatus(pRes)!=PGRES_COMMAND_OK
+   && PQresultStatus(pRes)!=PGRES_TUPLES_OK ){
+    pgSetError(pzErr, p->pg, pRes, zSql);
+    rc = SQLITE_ERROR;
+  }
+  fedExplainRows(pgCtx(p), iSeq, 0, 1);
+  PQclear(pRes);
+  return rc;
+}
+
+/* Look zSql up in the statement cache.  Returns the entry (moved to the
+** front) or NULL; *pbNew is set when the entry was just created. */
+static PgStmt *stmtLookup(PgConn *p, const char *zSql){
+  PgStmt **pp, *pS;
+  for(pp=&p->pStmt; *pp; pp=&(*pp)->pNext){
+    if( strcmp((*pp)->zSql, zSql)==0 ){
+      pS = *pp;
+      *pp = pS->pNext;
+      pS->pNext = p->pStmt;
+      p->pStmt = pS;
+      return pS;
+    }
+  }
+  return 0;
+}
+
+/*
+** Send zSql with its parameters, without waiting for the result.  A text
+** seen for the second time is prepared once and then executed by name, so
+** that repeated lookups skip the server's parse and plan.
+*/
+static int pgSend(
+  PgConn *p, const char *zSql, PgParams *pParams, char **pzErr
+){
+  const char **azVal = 0;
+  PgStmt *pS;
+  int ok;
+  int nParam = pParams ? pParams->n : 0;
+  if( nParam>0 ){
+    azVal = paramsValues(pParams);
+    if( azVal==0 ) return SQLITE_NOMEM;
+  }
+  pS = stmtLookup(p, zSql);
+  if( pS && pS->iName==0 ){
+    char zName[32];
+    PGresult *pRes;
+    sqlite3_snprintf(sizeof(zName), zName, "fed_%d", ++p->iStmtSeq);
+    pRes = PQprepare(p->pg, zName, zSql, nParam, 0);
+    if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
+      pgSetError(pzErr, p->pg, pRes, zSql);
+      PQclear(pRes);
+      sqlite3_free(azVal);
+      return SQLITE_ERROR;
+    }
+    PQclear(pRes);
+    pS->iName = p->iStmtSeq;
+  }
+  if( pS ){
+    char zName[32];
+    sqlite3_snprintf(sizeof(zName), zName, "fed_%d", pS->iName);
+    ok = PQsendQueryPrepared(p->pg, zName, nParam, azVal,
+                             pParams ? pParams->aLen : 0,
+                             pParams ? pParams->aFmt : 0, 0);
+  }else{
+    /* First sight: remember it, run it unnamed. */
+    if( p->nStmt>=PG_STMT_CACHE ){
+      /* Forget the least recent one; its server-side statement stays
+      ** until the connection closes (cheap, and never reused). */
+      PgStmt **pp = &p->pStmt;
+      while( (*pp)->pNext ) pp = &(*pp)->pNext;
+      sqlite3_free((*pp)->zSql);
+      sqlite3_free(*pp);
+      *pp = 0;
+      p->nStmt--;
+    }
+    pS = sqlite3_malloc64(sizeof(*pS));
+    if( pS ) pS->zSql = fedStrdup(zSql, -1);
+    if( pS==0 || pS->zSql==0 ){
+      sqlite3_free(pS);
+      sqlite3_free(azVal);
+      return SQLITE_NOMEM;
+    }
+    pS->iName = 0;
+    pS->pNext = p->pStmt;
+    p->pStmt = pS;
+    p->nStmt++;
+    ok = PQsendQueryParams(p->pg, zSql, nParam, 0, azVal,
+                           pParams ? pParams->aLen : 0,
+                           pParams ? pParams->aFmt : 0, 0);
+  }
+  sqlite3_free(azVal);
+  if( !ok ){
+    pgSetError(pzErr, p->pg, 0, zSql);
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
+/* Send and wait for a command that returns no rows (or whose rows are
+** read whole).  *ppRes gets the result when ppRes is not NULL. */
+static int pgExec(
+  PgConn *p, const char *zSql, PgParams *pParams, PGresult **ppRes,
+  char **pzErr
+){
+  PGresult *pRes, *pLast = 0;
+  char *zParams = pParams ? paramsJson(pParams) : 0;
+  i64 iSeq, nRow = 0;
+  int rc = SQLITE_OK;
+  pgConnIdle(p);
+  if( p->bBeginPending ){
+    p->bBeginPending = 0;
+    rc = pgExecSimple(p, "BEGIN", pzErr);
+  }
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(zParams);
+    return rc;
+  }
+  iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, zParams);
+  sqlite3_free(zParams);
+  rc = pgSend(p, zSql, pParams, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  while( (pRes = PQgetResult(p->pg))!=0 ){
+    ExecStatusType e = PQresultStatus(pRes);
+    if( e!=PGRES_COMMAND_OK && e!=PGRES_TUPLES_OK && rc==SQLITE_OK ){
+      pgSetError(pzErr, p->pg, pRes, zSql);
+      rc = SQLITE_ERROR;
+    }
+    if( pLast ) PQclear(pLast);
+    pLast = pRes;
+  }
+  if( pLast && rc==SQLITE_OK ){
+    const char *zTuples = PQcmdTuples(pLast);
+    nRow = zTuples[0] ? atoll(zTuples) : PQntuples(pLast);
+  }
+  fedExplainRows(pgCtx(p), iSeq, nRow, 1);
+  if( rc==SQLITE_OK && pLast==0 ){
+    pgSetError(pzErr, p->pg, 0, zSql);
+    rc = SQLITE_ERROR;
+  }
+  if( ppRes && rc==SQLITE_OK ){
+    *ppRes = pLast;
+  }else{
+    PQclear(pLast);
+  }
+  return rc;
+}
+
+/**************************************************************************
+** Columns and kinds.
+*/
+static int startsWith(const char *z, const char *zPrefix){
+  return sqlite3_strnicmp(z, zPrefix, (int)strlen(zPrefix))==0;
+}
+
+static int pgKindOf(const char *zType){
+  int n = (int)strlen(zType);
+  if( n>=2 && zType[n-1]==']' ) return PG_ARRAY;
+  if( sqlite3_stricmp(zType, "smallint")==0 || sqlite3_stricmp(zType, "integer")==0
+   || sqlite3_stricmp(zType, "bigint")==0 || sqlite3_stricmp(zType, "int")==0
+   || sqlite3_stricmp(zType, "int2")==0 || sqlite3_stricmp(zType, "int4")==0
+   || sqlite3_stricmp(zType, "int8")==0 || sqlite3_stricmp(zType, "oid")==0
+   || sqlite3_stricmp(zType, "serial")==0 || sqlite3_stricmp(zType, "bigserial")==0
+   || sqlite3_stricmp(zType, "smallserial")==0 ){
+    return PG_INT;
+  }
+  if( sqlite3_stricmp(zType, "boolean")==0 || sqlite3_stricmp(zType, "bool")==0 ){
+    return PG_BOOL;
+  }
+  if( sqlite3_stricmp(zType, "real")==0 || sqlite3_stricmp(zType, "float4")==0
+   || sqlite3_stricmp(zType, "float8")==0 || startsWith(zType, "double precision")
+   || startsWith(zType, "float") ){
+    return PG_FLOAT;
+  }
+  if( startsWith(zType, "numeric") || startsWith(zType, "decimal") ){
+    return PG_NUMERIC;
+  }
+  if( sqlite3_stricmp(zType, "text")==0 || startsWith(zType, "character varying")
+   || startsWith(zType, "varchar") || sqlite3_stricmp(zType, "name")==0 ){
+    return PG_TEXT;
+  }
+  if( startsWith(zType, "character") || startsWith(zType, "char")
+   || sqlite3_stricmp(zType, "bpchar")==0 ){
+    return PG_BPCHAR;
+  }
+  if( sqlite3_stricmp(zType, "bytea")==0 ) return PG_BYTEA;
+  if( (startsWith(zType, "time") && strstr(zType, "with time zone"))
+   || sqlite3_stricmp(zType, "timestamptz")==0
+   || sqlite3_stricmp(zType, "timetz")==0 ){
+    return PG_TSTZ;
+  }
+  return PG_OTHER;
+}
+
+static int pgColumns(FedTable *pTab, char **pzErr){
+  int i;
+  (void)pzErr;
+  pTab->iPk = -1;
+  for(i=0; i<pTab->nCol; i++){
+    FedColumn *pCol = &pTab->aCol[i];
+    pCol->eKind = pgKindOf(pCol->zType);
+    switch( pCol->eKind ){
+      case PG_INT: case PG_BOOL: pCol->zAffinity = "INTEGER"; break;
+      case PG_FLOAT:             pCol->zAffinity = "REAL"; break;
+      case PG_NUMERIC:           pCol->zAffinity = "NUMERIC"; break;
+      case PG_BYTEA:             pCol->zAffinity = "BLOB"; break;
+      default:                   pCol->zAffinity = "TEXT"; break;
+    }
+  }
+  for(i=0; i<pTab->nCol; i++){
+    if( pTab->aCol[i].bPk ){
+      if( pTab->iPk>=0 ){ pTab->iPk = -1; break; }   /* Composite key */
+      pTab->iPk = i;
+    }
+  }
+  return SQLITE_OK;
+}
+
+/* Append a double-quoted identifier. */
+static void pgQuoteIdent(sqlite3_str *s, const char *z, int n){
+  int i;
+  if( n<0 ) n = (int)strlen(z);
+  sqlite3_str_appendchar(s, 1, '"');
+  for(i=0; i<n; i++){
+    if( z[i]=='"' ) sqlite3_str_appendchar(s, 1, '"');
+    sqlite3_str_appendchar(s, 1, z[i]);
+  }
+  sqlite3_str_appendchar(s, 1, '"');
+}
+
+/*
+** Parse a PostgreSQL qualified name ("schema"."table", schema.table, or
+** table): unquoted parts fold to lower case, quoted ones keep their case.
+** Writes the quoted form into s.  Returns non-zero if malformed.
+*/
+static int pgQualifiedName(sqlite3_str *s, const char *z){
+  int nPart = 0;
+  while( *z ){
+    sqlite3_str *pPart = sqlite3_str_new(0);
+    char *zPart;
+    int nByte;
+    while( *z==' ' ) z++;
+    if( *z=='"' ){
+      z++;
+      while( *z ){
+        if( *z=='"' ){
+          if( z[1]=='"' ){ sqlite3_str_appendchar(pPart, 1, '"'); z += 2; continue; }
+          break;
+        }
+        sqlite3_str_appendchar(pPart, 1, *z++);
+      }
+      if( *z!='"' ){ sqlite3_free(sqlite3_str_finish(pPart)); return 1; }
+      z++;
+    }else{
+      while( *z && *z!='.' && *z!=' ' ){
+        char c = *z++;
+        if( c>='A' && c<='Z' ) c += 'a'-'A';
+        sqlite3_str_appendchar(pPart, 1, c);
+      }
+    }
+    nByte = sqlite3_str_length(pPart);
+    zPart = sqlite3_str_finish(pPart);
+    if( nByte==0 ){ sqlite3_free(zPart); return 1; }
+    if( nPart++ ) sqlite3_str_appendchar(s, 1, '.');
+    pgQuoteIdent(s, zPart, nByte);
+    sqlite3_free(zPart);
+    while( *z==' ' ) z++;
+    if( *z=='.' ){
+      z++;
+      if( *z==0 ) return 1;
+    }else if( *z ){
+      return 1;
+    }
+  }
+  return nPart==0 || nPart>2;
+}
+
+/* The table= option (or the local name) as a quoted qualified name. */
+static int pgRemoteName(FedTable *pTab, char **pzOut, char **pzErr){
+  const char *zTable = fedConfigGet(pTab->pCfg, "table");
+  sqlite3_str *s = sqlite3_str_new(0);
+  int bad;
+  if( zTable==0 ){
+    pgQuoteIdent(s, pTab->zName, -1);
+    bad = 0;
+  }else{
+    bad = pgQualifiedName(s, zTable);
+  }
+  *pzOut = sqlite3_str_finish(s);
+  if( bad ){
+    fedSetError(pzErr, "%s: malformed table name '%s' (expected table or"
+                " schema.table, with \"quotes\" where needed)", PG_STORE,
+                zTable);
+    sqlite3_free(*pzOut);
+    *pzOut = 0;
+    return SQLITE_ERROR;
+  }
+  return *pzOut ? SQLITE_OK : SQLITE_NOMEM;
+}
+
+static int pgDescribe(FedConn *pConn, FedTable *pTab, char **pzErr){
+  static const char *zCatalog =
+    "SELECT n.nspname, c.relname, a.attname,"
+    " format_type(CASE WHEN t.typtype='d' THEN t.typbasetype ELSE a.atttypid END,"
+    "   CASE WHEN t.typtype='d' THEN t.typtypmod ELSE a.atttypmod END),"
+    " a.attnotnull OR coalesce(t.typtype='d' AND t.typnotnull, false),"
+    " a.atthasdef OR a.attidentity<>'' OR a.attgenerated<>'',"
+    " EXISTS(SELECT 1 FROM pg_index i WHERE i.indrelid=c.oid AND i.indisprimary"
+    "   AND i.indnatts=1 AND i.indkey[0]=a.attnum)"
+    " FROM pg_class c JOIN pg_namespace n ON n.oid=c.relnamespace"
+    " LEFT JOIN pg_attribute a ON a.attrelid=c.oid AND a.attnum>0"
+    "   AND NOT a.attisdropped"
+    " LEFT JOIN pg_type t ON t.oid=a.atttypid"
+    " WHERE c.oid = to_regclass($1) ORDER BY a.attnum";
+  PgConn *p = (PgConn*)pConn;
+  PGresult *pRes = 0;
+  PgParams params;
+  char *zRemote = 0;
+  int rc, i, nRow;
+  sqlite3_str *s;
+
+  rc = pgRemoteName(pTab, &zRemote, pzErr);
+  if( rc!=SQLITE_OK || p==0 ){
+    /* No network: columns were given; trust the name as written. */
+    sqlite3_free(pTab->zRemote);
+    pTab->zRemote = zRemote;
+    return rc;
+  }
+  memset(&params, 0, sizeof(params));
+  rc = paramsAdd(&params, zRemote, -1, 0);
+  if( rc==SQLITE_OK ) rc = pgExec(p, zCatalog, &params, &pRes, pzErr);
+  paramsFree(&params);
+  if( rc!=SQLITE_OK ) goto cleanup;
+  nRow = PQntuples(pRes);
+  if( nRow==0 ){
+    fedSetError(pzErr, "%s: relation %s does not exist on server \"%s\"",
+                PG_STORE, zRemote, p->base.pServer->zName);
+    rc = SQLITE_ERROR;
+    goto cleanup;
+  }
+  if( PQgetisnull(pRes, 0, 2) ){
+    fedSetError(pzErr, "%s: relation %s has no columns", PG_STORE, zRemote);
+    rc = SQLITE_ERROR;
+    goto cleanup;
+  }
+  if( nRow>FED_MAX_COLUMNS ){
+    fedSetError(pzErr, "%s: relation %s has %d columns; at most %d are"
+        " supported (name the ones you need with columns=)", PG_STORE,
+        zRemote, nRow, FED_MAX_COLUMNS);
+    rc = SQLITE_ERROR;
+    goto cleanup;
+  }
+  s = sqlite3_str_new(0);
+  pgQuoteIdent(s, PQgetvalue(pRes, 0, 0), -1);
+  sqlite3_str_appendchar(s, 1, '.');
+  pgQuoteIdent(s, PQgetvalue(pRes, 0, 1), -1);
+  sqlite3_free(pTab->zRemote);
+  pTab->zRemote = sqlite3_str_finish(s);
+  if( pTab->zRemote==0 ){ rc = SQLITE_NOMEM; goto cleanup; }
+  pTab->aCol = sqlite3_malloc64(sizeof(FedColumn)*nRow);
+  if( pTab->aCol==0 ){ rc = SQLITE_NOMEM; goto cleanup; }
+  memset(pTab->aCol, 0, sizeof(FedColumn)*nRow);
+  for(i=0; i<nRow; i++){
+    FedColumn *pCol = &pTab->aCol[i];
+    pTab->nCol++;
+    pCol->zName = fedStrdup(PQgetvalue(pRes, i, 2), -1);
+    pCol->zType = fedStrdup(PQgetvalue(pRes, i, 3), -1);
+    if( pCol->zName==0 || pCol->zType==0 ){ rc = SQLITE_NOMEM; goto cleanup; }
+    pCol->bNotNull = PQgetvalue(pRes, i, 4)[0]=='t';
+    pCol->bDefault = PQgetvalue(pRes, i, 5)[0]=='t';
+    pCol->bPk = PQgetvalue(pRes, i, 6)[0]=='t';
+  }
+
+cleanup:
+  PQclear(pRes);
+  sqlite3_free(zRemote);
+  return rc;
+}
+
+/**************************************************************************
+** Deparse: what may run remotely, and the text of it.
+*/
+
+/* The comparison class of a kind, or -1 if comparisons are not pushed. */
+static int kindClass(int eKind){
+  switch( eKind ){
+    case PG_INT: case PG_BOOL: case PG_FLOAT: return CLASS_NUM;
+    case PG_TEXT: case PG_TSTZ: case PG_OTHER: case PG_ARRAY: return CLASS_TEXT;
+    case PG_BYTEA: return CLASS_BLOB;
+  }
+  return -1;
+}
+
+/*
+** Append the expression whose order and equality, in PostgreSQL, are
+** exactly those SQLite applies to the value federate returns for the
+** column.  bText: the text form, for LIKE and GLOB.
+*/
+static void pgColumnExpr(sqlite3_str *s, const FedColumn *pCol, int bText){
+  switch( pCol->eKind ){
+    case PG_INT:
+      pgQuoteIdent(s, pCol->zName, -1);
+      if( bText ) sqlite3_str_appendall(s, "::text COLLATE \"C\"");
+      break;
+    case PG_BOOL:
+      pgQuoteIdent(s, pCol->zName, -1);
+      sqlite3_str_appendall(s, bText ? "::int::text COLLATE \"C\"" : "::int");
+      break;
+    case PG_FLOAT:
+      sqlite3_str_appendall(s, "NULLIF(");
+      pgQuoteIdent(s, pCol->zName, -1);
+      sqlite3_str_appendall(s, ", 'NaN')");
+      break;
+    case PG_TEXT:
+      pgQuoteIdent(s, pCol->zName, -1);
+      sqlite3_str_appendall(s, " COLLATE \"C\"");
+      break;
+    case PG_TSTZ:
+      sqlite3_str_appendall(s, "regexp_replace(");
+      pgQuoteIdent(s, pCol->zName, -1);
+      sqlite3_str_appendall(s, "::text, '\\+00$', '+00:00') COLLATE \"C\"");
+      break;
+    case PG_ARRAY:
+      sqlite3_str_appendall(s, "to_json(");
+      pgQuoteIdent(s, pCol->zName, -1);
+      sqlite3_str_appendall(s, ")::text COLLATE \"C\"");
+      break;
+    case PG_OTHER:
+      pgQuoteIdent(s, pCol->zName, -1);
+      sqlite3_str_appendall(s, "::text COLLATE \"C\"");
+      break;
+    default:
+      pgQuoteIdent(s, pCol->zName, -1);
+      break;
+  }
+}
+
+static int pgPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
+  const FedColumn *pCol = &pTab->aCol[iCol];
+  int eClass = kindClass(pCol->eKind);
+  if( op==FED_OP_ISNULL || op==FED_OP_NOTNULL ){
+    /* NaN reads as NULL, so IS NULL on floats is pushed as NULLIF(..). */
+    return FED_PUSH_EXACT;
+  }
+  if( op==FED_OP_LIKE || op==FED_OP_GLOB ){
+    switch( pCol->eKind ){
+      case PG_INT: case PG_BOOL: case PG_TEXT: case PG_TSTZ: case PG_OTHER:
+      case PG_ARRAY:
+        return FED_PUSH_EXACT;
+    }
+    return FED_PUSH_NO;
+  }
+  if( eClass<0 ) return FED_PUSH_NO;
+  if( eClass==CLASS_TEXT ){
+    /* SQLite converts a number compared with a TEXT column to text only
+    ** when the number has no affinity of its own (a literal); a column of
+    ** another table could impose numeric affinity instead.  Exact only when
+    ** the value is known now. */
+    if( pRhs==0 && op!=FED_OP_EQ ) return FED_PUSH_LOOSE;
+    if( pRhs==0 ) return FED_PUSH_LOOSE;
+  }
+  return FED_PUSH_EXACT;
+}
+
+static int pgOrderable(FedTable *pTab, int iCol, int bDesc){
+  (void)bDesc;
+  return kindClass(pTab->aCol[iCol].eKind)>=0;
+}
+
+/* The class of a constraint value, after the column's affinity. */
+static int valueClass(sqlite3_value *pVal, int eColClass, sqlite3_value **ppConv){
+  int eType = sqlite3_value_type(pVal);
+  *ppConv = 0;
+  if( eType==SQLITE_TEXT && eColClass==CLASS_NUM ){
+    /* Numeric affinity: text that looks like a number becomes one. */
+    sqlite3_value *pDup = sqlite3_value_dup(pVal);
+    if( pDup ){
+      eType = sqlite3_value_numeric_type(pDup);
+      if( eType!=SQLITE_TEXT ){
+        *ppConv = pDup;
+      }else{
+        sqlite3_value_free(pDup);
+      }
+    }
+  }
+  switch( eType ){
+    case SQLITE_NULL: return CLASS_NULL;
+    case SQLITE_INTEGER: case SQLITE_FLOAT: return CLASS_NUM;
+    case SQLITE_TEXT: return CLASS_TEXT;
+  }
+  return CLASS_BLOB;
+}
+
+/* Append "TRUE" or "FALSE" or "<expr> IS NOT NULL" for a comparison whose
+** outcome follows from the classes alone. */
+static void pgConstCondition(
+  sqlite3_str *s, const FedColumn *pCol, int op, int eColClass, int eValClass
+){
+  int bTrue;
+  if( eValClass==CLASS_NULL ){
+    bTrue = 0;
+  }else switch( op ){
+    case FED_OP_EQ: case FED_OP_IS: bTrue = 0; break;
+    case FED_OP_NE: bTrue = 1; break;
+    case FED_OP_ISNOT: sqlite3_str_appendall(s, "TRUE"); return;
+    case FED_OP_LT: case FED_OP_LE: bTrue = eColClass<eValClass; break;
+    default: bTrue = eColClass>eValClass; break;
+  }
+  if( bTrue ){
+    pgColumnExpr(s, pCol, 0);
+    sqlite3_str_appendall(s, " IS NOT NULL");
+  }else{
+    sqlite3_str_appendall(s, "FALSE");
+  }
+}
+
+static const char *pgOpText(int op){
+  switch( op ){
+    case FED_OP_EQ: return "=";
+    case FED_OP_GT: return ">";
+    case FED_OP_LE: return "<=";
+    case FED_OP_LT: return "<";
+    case FED_OP_GE: return ">=";
+    case FED_OP_NE: return "<>";
+    case FED_OP_IS: return "IS NOT DISTINCT FROM";
+    case FED_OP_ISNOT: return "IS DISTINCT FROM";
+  }
+  return "=";
+}
+
+/* Append the value of a number-class comparison as a parameter.  For an
+** integer column and a real value, rewrite to an exact integer comparison
+** (x < 1.5 is x <= 1), since PostgreSQL would compare in floating point.
+** Returns 0 if the condition was fully written, else the op to use. */
+static int pgNumParam(
+  sqlite3_str *s, PgParams *pParams, const FedColumn *pCol, int op,
+  sqlite3_value *pVal, int *pRc
+){
+  char zBuf[64];
+  if( sqlite3_value_type(pVal)==SQLITE_INTEGER ){
+    *pRc = paramsAddInt(pParams, sqlite3_value_int64(pVal));
+    return op;
+  }
+  if( pCol->eKind==PG_FLOAT ){
+    fedDoubleText(sqlite3_value_double(pVal), zBuf, sizeof(zBuf));
+    *pRc = paramsAdd(pParams, zBuf, -1, 0);
+    return op;
+  }else{
+    double r = sqlite3_value_double(pVal);
+    double f = floor(r), c = ceil(r);
+    int bIntegral = (f==r);
+    if( r>=9223372036854775807.0 || r<-9223372036854775808.0 ){
+      /* Beyond every integer: decided by the sign alone. */
+      int bBig = r>0;
+      int bTrue;
+      switch( op ){
+        case FED_OP_LT: case FED_OP_LE: bTrue = bBig; break;
+        case FED_OP_GT: case FED_OP_GE: bTrue = !bBig; break;
+        case FED_OP_NE: case FED_OP_ISNOT: bTrue = 1; break;
+        default: bTrue = 0; break;
+      }
+      if( bTrue ){
+        pgColumnExpr(s, pCol, 0);
+        sqlite3_str_appendall(s, op==FED_OP_ISNOT ? " IS NOT NULL OR TRUE"
+                                                  : " IS NOT NULL");
+      }else{
+        sqlite3_str_appendall(s, "FALSE");
+      }
+      return 0;
+    }
+    switch( op ){
+      case FED_OP_LT: *pRc = paramsAddInt(pParams, (i64)c); return bIntegral ? FED_OP_LT : FED_OP_LT;
+      case FED_OP_LE: *pRc = paramsAddInt(pParams, (i64)f); return FED_OP_LE;
+      case FED_OP_GT: *pRc = paramsAddInt(pParams, (i64)f); return FED_OP_GT;
+      case FED_OP_GE: *pRc = paramsAddInt(pParams, (i64)c); return FED_OP_GE;
+      default:
+        if( bIntegral ){
+          *pRc = paramsAddInt(pParams, (i64)r);
+          return op;
+        }
+        /* = or IS a non-integral real: never; <> or IS NOT: always. */
+        if( op==FED_OP_NE ){
+          pgColumnExpr(s, pCol, 0);
+          sqlite3_str_appendall(s, " IS NOT NULL");
+        }else{
+          sqlite3_str_appendall(s, op==FED_OP_ISNOT ? "TRUE" : "FALSE");
+        }
+        return 0;
+    }
+  }
+}
+
+/* Append a LIKE (case-insensitive for ASCII, % and _) or GLOB (*, ?, [..])
+** pattern translated to an anchored PostgreSQL regular expression. */
+static void pgPatternRegex(sqlite3_str *s, const char *z, int bGlob){
+  const unsigned char *p = (const unsigned char*)z;
+  sqlite3_str_appendchar(s, 1, '^');
+  while( *p ){
+    unsigned c = *p;
+    if( !bGlob && c=='%' ){ sqlite3_str_appendall(s, ".*"); p++; continue; }
+    if( !bGlob && c=='_' ){ sqlite3_str_appendall(s, "."); p++; continue; }
+    if( bGlob && c=='*' ){ sqlite3_str_appendall(s, ".*"); p++; continue; }
+    if( bGlob && c=='?' ){ sqlite3_str_appendall(s, "."); p++; continue; }
+    if( bGlob && c=='[' ){
+      /* A set: [abc], [^abc], []abc], [a-z].  Unterminated: no match. */
+      const unsigned char *q = p+1;
+      int bNeg = 0;
+      if( *q=='^' ){ bNeg = 1; q++; }
+      if( *q==']' ) q++;
+      while( *q && *q!=']' ) q++;
+      if( *q==0 ){
+        sqlite3_str_reset(s);
+        sqlite3_str_appendall(s, "^(?!)");
+        return;
+      }
+      p++;
+      sqlite3_str_appendall(s, bNeg ? "[^" : "[");
+      if( bNeg ) p++;
+      {
+        const unsigned char *pStart = p;
+        while( p<q ){
+          unsigned cc = *p;
+          if( cc=='-' && p>pStart && p+1<q ){
+            sqlite3_str_appendchar(s, 1, '-');
+            p++;
+            continue;
+          }
+          if( cc<0x80 && !((cc>='a' && cc<='z') || (cc>='A' && cc<='Z')
+                        || (cc>='0' && cc<='9')) ){
+            sqlite3_str_appendf(s, "\\u%04x", cc);
+          }else{
+            sqlite3_str_appendchar(s, 1, (char)cc);
+          }
+          p++;
+        }
+      }
+      sqlite3_str_appendchar(s, 1, ']');
+      p = q+1;
+      continue;
+    }
+    if( !bGlob && ((c>='a' && c<='z') || (c>='A' && c<='Z')) ){
+      sqlite3_str_appendf(s, "[%c%c]", (char)(c|0x20), (char)(c&~0x20));
+    }else if( c<0x80 && !((c>='0' && c<='9') || (c>='a' && c<='z')
+                         || (c>='A' && c<='Z')) ){
+      sqlite3_str_appendchar(s, 1, '\\');
+      sqlite3_str_appendchar(s, 1, (char)c);
+    }else{
+      sqlite3_str_appendchar(s, 1, (char)c);
+    }
+    p++;
+  }
+  sqlite3_str_appendchar(s, 1, '$');
+}
+
+/* Append "$n" for the next parameter, with a cast where needed. */
+static void pgPlaceholder(sqlite3_str *s, PgParams *pParams, const char *zCast){
+  sqlite3_str_appendf(s, "$%d%s", pParams->n, zCast ? zCast : "");
+}
+
+/*
+** Append the condition for one pushed term, or nothing (returning 0) when
+** the term was pushed loosely and this value cannot be expressed exactly.
+** Returns 1 if something was appended.
+*/
+static int pgDeparseTerm(
+  sqlite3_str *s, PgParams *pParams, FedTable *pTab, const FedPlanTerm *t,
+  sqlite3_value *pVal, int *pRc
+){
+  const FedColumn *pCol = &pTab->aCol[t->iCol];
+  int eColClass = kindClass(pCol->eKind);
+  int op = t->op;
+  sqlite3_value *pConv = 0;
+  int eValClass;
+
+  if( op==FED_OP_ISNULL || op==FED_OP_NOTNULL ){
+    pgColumnExpr(s, pCol, 0);
+    sqlite3_str_appendall(s, op==FED_OP_ISNULL ? " IS NULL" : " IS NOT NULL");
+    return 1;
+  }
+  if( op==FED_OP_LIKE || op==FED_OP_GLOB ){
+    sqlite3_str *pRe;
+    char *zRe;
+    const char *zPat = (const char*)sqlite3_value_text(pVal);
+    if( zPat==0 ){
+      sqlite3_str_appendall(s, "FALSE");
+      return 1;
+    }
+    pRe = sqlite3_str_new(0);
+    pgPatternRegex(pRe, zPat, op==FED_OP_GLOB);
+    zRe = sqlite3_str_finish(pRe);
+    if( zRe==0 ){ *pRc = SQLITE_NOMEM; return 0; }
+    pgColumnExpr(s, pCol, 1);
+    *pRc = paramsAdd(pParams, zRe, -1, 0);
+    sqlite3_free(zRe);
+    sqlite3_str_appendall(s, " ~ ");
+    pgPlaceholder(s, pParams, 0);
+    return 1;
+  }
+  if( op==FED_OP_IN ){
+    sqlite3_value *pV;
+    int n = 0, rc;
+    sqlite3_str *pList = sqlite3_str_new(0);
+    char *zList;
+    for(rc=sqlite3_vtab_in_first(pVal, &pV); rc==SQLITE_OK && pV;
+        rc=sqlite3_vtab_in_next(pVal, &pV)){
+      sqlite3_value *pC = 0;
+      int eCls = valueClass(pV, eColClass, &pC);
+      sqlite3_value *pUse = pC ? pC : pV;
+      if( eCls==eColClass ){
+        if( eColClass==CLASS_NUM && sqlite3_value_type(pUse)==SQLITE_FLOAT
+         && pCol->eKind!=PG_FLOAT ){
+          double r = sqlite3_value_double(pUse);
+          if( r==floor(r) && r<9223372036854775807.0
+           && r>=-9223372036854775808.0 ){
+            *pRc = paramsAddInt(pParams, (i64)r);
+            sqlite3_str_appendf(pList, "%s$%d", n++ ? ", " : "", pParams->n);
+          }
+        }else if( eColClass==CLASS_NUM ){
+          char zBuf[64];
+          if( sqlite3_value_type(pUse)==SQLITE_INTEGER ){
+            *pRc = paramsAddInt(pParams, sqlite3_value_int64(pUse));
+          }else{
+            fedDoubleText(sqlite3_value_double(pUse), zBuf, sizeof(zBuf));
+            *pRc = paramsAdd(pParams, zBuf, -1, 0);
+          }
+          sqlite3_str_appendf(pList, "%s$%d", n++ ? ", " : "", pParams->n);
+        }else if( eColClass==CLASS_BLOB ){
+          *pRc = paramsAdd(pParams, sqlite3_value_blob(pUse),
+                           sqlite3_value_bytes(pUse), 1);
+          sqlite3_str_appendf(pList, "%s$%d::bytea", n++ ? ", " : "",
+                              pParams->n);
+        }else{
+          *pRc = paramsAdd(pParams, (const char*)sqlite3_value_text(pUse),
+                           sqlite3_value_bytes(pUse), 0);
+          sqlite3_str_appendf(pList, "%s$%d", n++ ? ", " : "", pParams->n);
+        }
+      }else if( eColClass==CLASS_TEXT && eCls==CLASS_NUM && !t->bExact ){
+        /* Loose: a number against text depends on affinities we cannot
+        ** see; push nothing for this term. */
+        sqlite3_value_free(pC);
+        sqlite3_free(sqlite3_str_finish(pList));
+        return 0;
+      }
+      sqlite3_value_free(pC);
+    }
+    zList = sqlite3_str_finish(pList);
+    if( rc!=SQLITE_OK && rc!=SQLITE_DONE ){ *pRc = rc; sqlite3_free(zList); return 0; }
+    if( n==0 ){
+      sqlite3_str_appendall(s, "FALSE");
+    }else{
+      pgColumnExpr(s, pCol, 0);
+      sqlite3_str_appendf(s, " IN (%s)", zList);
+    }
+    sqlite3_free(zList);
+    return 1;
+  }
+
+  eValClass = valueClass(pVal, eColClass, &pConv);
+  if( pConv ) pVal = pConv;
+  if( eValClass==CLASS_NULL && (op==FED_OP_IS || op==FED_OP_ISNOT) ){
+    pgColumnExpr(s, pCol, 0);
+    sqlite3_str_appendall(s, op==FED_OP_IS ? " IS NULL" : " IS NOT NULL");
+    sqlite3_value_free(pConv);
+    return 1;
+  }
+  if( eColClass==CLASS_TEXT && eValClass==CLASS_NUM ){
+    if( !t->bExact ){
+      sqlite3_value_free(pConv);
+      return 0;
+    }
+    eValClass = CLASS_TEXT;     /* A literal: TEXT affinity applies */
+  }
+  if( eValClass!=eColClass ){
+    pgConstCondition(s, pCol, op, eColClass, eValClass);
+    sqlite3_value_free(pConv);
+    return 1;
+  }
+  {
+    sqlite3_str *pTmp = sqlite3_str_new(0);
+    int opUse = op;
+    char *zTmp;
+    if( eColClass==CLASS_NUM ){
+      opUse = pgNumParam(pTmp, pParams, pCol, op, pVal, pRc);
+    }else if( eColClass==CLASS_BLOB ){
+      *pRc = paramsAdd(pParams, sqlite3_value_blob(pVal),
+                       sqlite3_value_bytes(pVal), 1);
+    }else{
+      *pRc = paramsAdd(pParams, (const char*)sqlite3_value_text(pVal),
+                       sqlite3_value_bytes(pVal), 0);
+    }
+    zTmp = sqlite3_str_finish(pTmp);
+    if( opUse==0 ){
+      sqlite3_str_appendall(s, zTmp ? zTmp : "FALSE");
+    }else{
+      pgColumnExpr(s, pCol, 0);
+      sqlite3_str_appendf(s, " %s ", pgOpText(opUse));
+      pgPlaceholder(s, pParams, eColClass==CLASS_BLOB ? "::bytea"
+                    : (pCol->eKind==PG_FLOAT ? "::float8" : 0));
+    }
+    sqlite3_free(zTmp);
+  }
+  sqlite3_value_free(pConv);
+  return 1;
+}
+
+/* The select-list expression of a column. */
+static void pgSelectExpr(sqlite3_str *s, const FedColumn *pCol){
+  if( pCol->eKind==PG_ARRAY ){
+    sqlite3_str_appendall(s, "to_json(");
+    pgQuoteIdent(s, pCol->zName, -1);
+    sqlite3_str_appendall(s, ")");
+  }else{
+    pgQuoteIdent(s, pCol->zName, -1);
+  }
+}
+
+/*
+** Build the SELECT for a plan and xFilter's values.  aResCol[] receives
+** the result column of each table column (-1: not fetched).  Pure: no
+** network; the text is what fed_explain shows.
+*/
+static int pgDeparseSelect(
+  FedTable *pTab, const FedPlan *pPlan, int argc, sqlite3_value **argv,
+  int *aResCol, char **pzSql, PgParams *pParams
+){
+  sqlite3_str *s = sqlite3_str_new(0);
+  int i, nRes = 0, nWhere = 0, rc = SQLITE_OK;
+
+  sqlite3_str_appendall(s, "SELECT ");
+  for(i=0; i<pTab->nCol; i++){
+    if( fedPlanColUsed(pPlan, i) || i==pTab->iPk ){
+      if( nRes ) sqlite3_str_appendall(s, ", ");
+      pgSelectExpr(s, &pTab->aCol[i]);
+      aResCol[i] = nRes++;
+    }else{
+      aResCol[i] = -1;
+    }
+  }
+  sqlite3_str_appendf(s, " FROM %s", pTab->zRemote);
+  for(i=0; i<pPlan->nTerm && rc==SQLITE_OK; i++){
+    const FedPlanTerm *t = &pPlan->aTerm[i];
+    sqlite3_value *pVal = 0;
+    int nBefore = sqlite3_str_length(s);
+    if( t->iCol<0 || t->iCol>=pTab->nCol ) continue;
+    if( t->iArg>=0 ){
+      if( t->iArg>=argc ){ rc = SQLITE_CORRUPT_VTAB; break; }
+      pVal = argv[t->iArg];
+    }
+    sqlite3_str_appendall(s, nWhere ? " AND " : " WHERE ");
+    if( pgDeparseTerm(s, pParams, pTab, t, pVal, &rc) ){
+      nWhere++;
+    }else{
+      /* Nothing pushed for this term: take the connective back. */
+      char *z = sqlite3_str_value(s);
+      if( z ){
+        sqlite3_str *s2 = sqlite3_str_new(0);
+        sqlite3_str_append(s2, z, nBefore);
+        sqlite3_free(sqlite3_str_finish(s));
+        s = s2;
+      }
+    }
+  }
+  for(i=0; i<pPlan->nOrder; i++){
+    const FedColumn *pCol = &pTab->aCol[pPlan->aOrderCol[i]];
+    sqlite3_str_appendall(s, i ? ", " : " ORDER BY ");
+    pgColumnExpr(s, pCol, 0);
+    sqlite3_str_appendall(s, pPlan->aOrderDesc[i] ? " DESC NULLS LAST"
+                                                  : " ASC NULLS FIRST");
+  }
+  if( pPlan->iLimitArg>=0 && pPlan->iLimitArg<argc ){
+    i64 n = sqlite3_value_int64(argv[pPlan->iLimitArg]);
+    if( n>=0 ){
+      if( rc==SQLITE_OK ) rc = paramsAddInt(pParams, n);
+      sqlite3_str_appendf(s, " LIMIT $%d", pParams->n);
+    }
+  }
+  if( pPlan->iOffsetArg>=0 && pPlan->iOffsetArg<argc ){
+    i64 n = sqlite3_value_int64(argv[pPlan->iOffsetArg]);
+    if( n>0 ){
+      if( rc==SQLITE_OK ) rc = paramsAddInt(pParams, n);
+      sqlite3_str_appendf(s, " OFFSET $%d", pParams->n);
+    }
+  }
+  *pzSql = sqlite3_str_finish(s);
+  if( *pzSql==0 && rc==SQLITE_OK ) rc = SQLITE_NOMEM;
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(*pzSql);
+    *pzSql = 0;
+  }
+  return rc;
+}
+
+/**************************************************************************
+** Scans: single-row mode, so rows stream with memory bounded by one row.
+*/
+static void cursorReset(PgCursor *pCsr){
+  int i;
+  PQclear(pCsr->pRes);
+  pCsr->pRes = 0;
+  for(i=pCsr->iBuf; i<pCsr->nBuf; i++) PQclear(pCsr->apBuf[i]);
+  pCsr->nBuf = pCsr->iBuf = 0;
+  pCsr->bEof = 1;
+  pCsr->iRow = 0;
+}
+
+/* Stop the stream of this cursor: read what is left (or cancel a long
+** rest outside a transaction) so that the connection is idle again. */
+static void cursorStop(PgCursor *pCsr){
+  PgConn *p = pCsr->pConn;
+  PGresult *pRes;
+  int n = 0;
+  if( p==0 || !pCsr->bStreaming ) return;
+  while( (pRes = PQgetResult(p->pg))!=0 ){
+    PQclear(pRes);
+    if( ++n==PG_DRAIN_BEFORE_CANCEL && !p->base.bTxn ){
+      PGcancel *pCancel = PQgetCancel(p->pg);
+      if( pCancel ){
+        char zErr[256];
+        PQcancel(pCancel, zErr, sizeof(zErr));
+        PQfreeCancel(pCancel);
+      }
+    }
+  }
+  fedExplainRows(pgCtx(p), pCsr->iExplain, pCsr->iRowid+1, 1);
+  pCsr->bStreaming = 0;
+  p->pActive = 0;
+}
+
+/* Another command needs the connection: keep the rest of the rows here. */
+static void cursorDrain(PgCursor *pCsr){
+  PgConn *p = pCsr->pConn;
+  PGresult *pRes;
+  if( p==0 || !pCsr->bStreaming ) return;
+  p->pActive = 0;
+  pCsr->bStreaming = 0;
+  while( (pRes = PQgetResult(p->pg))!=0 ){
+    if( pCsr->nBuf>=pCsr->nBufAlloc ){
+      int nNew = pCsr->nBufAlloc ? pCsr->nBufAlloc*2 : 64;
+      PGresult **a = sqlite3_realloc64(pCsr->apBuf, sizeof(PGresult*)*nNew);
+      if( a==0 ){
+        /* Out of memory: the rest of the scan is lost; report it. */
+        PQclear(pRes);
+        while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+        pRes = PQmakeEmptyPGresult(0, PGRES_FATAL_ERROR);
+        if( pRes==0 ) break;
+        pCsr->apBuf[pCsr->nBuf-1] = pRes;
+        break;
+      }
+      pCsr->apBuf = a;
+      pCsr->nBufAlloc = nNew;
+    }
+    pCsr->apBuf[pCsr->nBuf++] = pRes;
+  }
+}
+
+static int pgOpen(FedCursor *pFedCsr, char **pzErr){
+  PgCursor *pCsr = sqlite3_malloc64(sizeof(*pCsr));
+  (void)pzErr;
+  if( pCsr==0 ) return SQLITE_NOMEM;
+  memset(pCsr, 0, sizeof(*pCsr));
+  pCsr->bEof = 1;
+  pFedCsr->pStoreCsr = pCsr;
+  return SQLITE_OK;
+}
+
+static void pgClose(FedCursor *pFedCsr){
+  PgCursor *pCsr = (PgCursor*)pFedCsr->pStoreCsr;
+  if( pCsr==0 ) return;
+  cursorStop(pCsr);
+  cursorReset(pCsr);
+  sqlite3_free(pCsr->apBuf);
+  sqlite3_free(pCsr->zSql);
+  sqlite3_free(pCsr);
+}
+
+/* Take the next result (streamed or buffered); 1 if a row, 0 at the end,
+** or an error. */
+static int cursorFetch(PgCursor *pCsr, int *pbRow, char **pzErr){
+  PgConn *p = pCsr->pConn;
+  PGresult *pRes;
+  ExecStatusType e;
+  *pbRow = 0;
+  PQclear(pCsr->pRes);
+  pCsr->pRes = 0;
+  pCsr->iRow = 0;
+  if( pCsr->iBuf<pCsr->nBuf ){
+    pRes = pCsr->apBuf[pCsr->iBuf++];
+  }else if( pCsr->bStreaming && p ){
+    pRes = PQgetResult(p->pg);
+  }else{
+    return SQLITE_OK;
+  }
+  if( pRes==0 ){
+    if( pCsr->bStreaming ){
+      pCsr->bStreaming = 0;
+      if( p ){
+        p->pActive = 0;
+        fedExplainRows(pgCtx(p), pCsr->iExplain, pCsr->iRowid+1, 1);
+      }
+    }
+    return SQLITE_OK;
+  }
+  e = PQresultStatus(pRes);
+  if( e==PGRES_SINGLE_TUPLE || (e==PGRES_TUPLES_OK && PQntuples(pRes)>0) ){
+    pCsr->pRes = pRes;
+    *pbRow = 1;
+    return SQLITE_OK;
+  }
+  if( e==PGRES_TUPLES_OK ){
+    /* The end of the rows; the NULL after it frees the connection. */
+    PQclear(pRes);
+    return cursorFetch(pCsr, pbRow, pzErr);
+  }
+  pgSetError(pzErr, p ? p->pg : 0, pRes, pCsr->zSql);
+  PQclear(pRes);
+  if( pCsr->bStreaming && p ){
+    while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+    pCsr->bStreaming = 0;
+    p->pActive = 0;
+  }
+  return SQLITE_ERROR;
+}
+
+static int pgNext(FedCursor *pFedCsr, char **pzErr){
+  PgCursor *pCsr = (PgCursor*)pFedCsr->pStoreCsr;
+  int bRow, rc;
+  if( pCsr->pRes && pCsr->iRow+1<PQntuples(pCsr->pRes) ){
+    pCsr->iRow++;
+    pCsr->iRowid++;
+    return SQLITE_OK;
+  }
+  rc = cursorFetch(pCsr, &bRow, pzErr);
+  if( rc!=SQLITE_OK || !bRow ){
+    pCsr->bEof = 1;
+    return rc;
+  }
+  pCsr->iRowid++;
+  return SQLITE_OK;
+}
+
+static int pgFlush(FedConn *pConn, char **pzErr);
+static int pgFlushBatch(PgConn *p, char **pzErr);
+
+static int pgFilter(
+  FedCursor *pFedCsr, int argc, sqlite3_value **argv, char **pzErr
+){
+  PgCursor *pCsr = (PgCursor*)pFedCsr->pStoreCsr;
+  FedTable *pTab = pFedCsr->pTab;
+  PgConn *p = (PgConn*)pTab->pServer->pConn;
+  PgParams params;
+  char *zParams;
+  int rc;
+
+  cursorStop(pCsr);
+  cursorReset(pCsr);
+  sqlite3_free(pCsr->zSql);
+  pCsr->zSql = 0;
+  pCsr->pConn = p;
+  pCsr->iRowid = 0;
+  memset(&params, 0, sizeof(params));
+
+  /* Reads see this connection's own buffered writes. */
+  rc = pgFlush(&p->base, pzErr);
+  if( rc!=SQLITE_OK ) goto cleanup;
+  rc = pgDeparseSelect(pTab, pFedCsr->pPlan, argc, argv, pCsr->aResCol,
+                       &pCsr->zSql, &params);
+  if( rc!=SQLITE_OK ) goto cleanup;
+  pgConnIdle(p);
+  if( p->bBeginPending ){
+    p->bBeginPending = 0;
+    rc = pgExecSimple(p, "BEGIN", pzErr);
+    if( rc!=SQLITE_OK ) goto cleanup;
+  }
+  zParams = paramsJson(&params);
+  pCsr->iExplain = fedExplainAdd(pgCtx(p), p->base.pServer->zName,
+                                 pCsr->zSql, zParams);
+  sqlite3_free(zParams);
+  rc = pgSend(p, pCsr->zSql, &params, pzErr);
+  if( rc!=SQLITE_OK ) goto cleanup;
+  if( !PQsetSingleRowMode(p->pg) ){
+    pgSetError(pzErr, p->pg, 0, pCsr->zSql);
+    rc = SQLITE_ERROR;
+    goto cleanup;
+  }
+  pCsr->bStreaming = 1;
+  pCsr->bEof = 0;
+  p->pActive = pCsr;
+  pCsr->iRowid = -1;
+  rc = pgNext(pFedCsr, pzErr);
+
+cleanup:
+  paramsFree(&params);
+  return rc;
+}
+
+static int pgEof(FedCursor *pFedCsr){
+  return ((PgCursor*)pFedCsr->pStoreCsr)->bEof;
+}
+
+/* Decode PostgreSQL's hex bytea output ("\x0a1b...") into a blob. */
+static void pgResultBytea(sqlite3_context *ctx, const char *z, int n){
+  static const signed char aVal[256] = {
+    ['0']=0, ['1']=1, ['2']=2, ['3']=3, ['4']=4, ['5']=5, ['6']=6, ['7']=7,
+    ['8']=8, ['9']=9, ['a']=10, ['b']=11, ['c']=12, ['d']=13, ['e']=14,
+    ['f']=15, ['A']=10, ['B']=11, ['C']=12, ['D']=13, ['E']=14, ['F']=15
+  };
+  unsigned char *a;
+  int i, nOut;
+  if( n<2 || z[0]!='\\' || z[1]!='x' ){
+    sqlite3_result_blob(ctx, z, n, SQLITE_TRANSIENT);
+    return;
+  }
+  nOut = (n-2)/2;
+  a = sqlite3_malloc64(nOut ? nOut : 1);
+  if( a==0 ){
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  for(i=0; i<nOut; i++){
+    a[i] = (unsigned char)((aVal[(unsigned char)z[2+2*i]]<<4)
+                           | aVal[(unsigned char)z[3+2*i]]);
+  }
+  sqlite3_result_blob(ctx, a, nOut, sqlite3_free);
+}
+
+/* numeric: an integer if it is one, a real if it reads back exactly as
+** written (at most 15 significant digits), else the exact text. */
+static void pgResultNumeric(sqlite3_context *ctx, const char *z, int n){
+  i64 v;
+  int i, nDigit = 0, bLead = 1, bDot = 0;
+  if( fedParseInt64(z, n, &v)==0 ){
+    sqlite3_result_int64(ctx, v);
+    return;
+  }
+  for(i=0; i<n; i++){
+    char c = z[i];
+    if( c>='0' && c<='9' ){
+      if( c!='0' ) bLead = 0;
+      if( !bLead ) nDigit++;
+    }else if( c=='.' ){
+      bDot = 1;
+    }else if( !(c=='-' && i==0) ){
+      nDigit = 99;              /* NaN, Infinity, exponent */
+      break;
+    }
+  }
+  if( bDot ){
+    /* Trailing zeros after the point are not significant. */
+    for(i=n-1; i>0 && z[i]=='0'; i--) nDigit--;
+  }
+  if( nDigit<=15 ){
+    double r = strtod(z, 0);
+    if( r!=0.0 || nDigit<=0 ){
+      sqlite3_result_double(ctx, r);
+      return;
+    }
+  }
+  sqlite3_result_text(ctx, z, n, SQLITE_TRANSIENT);
+}
+
+static int pgColumn(FedCursor *pFedCsr, sqlite3_context *ctx, int iCol){
+  PgCursor *pCsr = (PgCursor*)pFedCsr->pStoreCsr;
+  const FedColumn *pCol = &pFedCsr->pTab->aCol[iCol];
+  int iRes = pCsr->aResCol[iCol];
+  const char *z;
+  int n;
+  if( iRes<0 || pCsr->pRes==0 ) return SQLITE_OK;
+  if( iCol!=pFedCsr->pTab->iPk && sqlite3_vtab_nochange(ctx) ){
+    return SQLITE_OK;           /* UPDATE that does not change it */
+  }
+  if( PQgetisnull(pCsr->pRes, pCsr->iRow, iRes) ) return SQLITE_OK;
+  z = PQgetvalue(pCsr->pRes, pCsr->iRow, iRes);
+  n = PQgetlength(pCsr->pRes, pCsr->iRow, iRes);
+  switch( pCol->eKind ){
+    case PG_INT: {
+      i64 v;
+      if( fedParseInt64(z, n, &v)==0 ){
+        sqlite3_result_int64(ctx, v);
+      }else{
+        sqlite3_result_text(ctx, z, n, SQLITE_TRANSIENT);
+      }
+      break;
+    }
+    case PG_BOOL:
+      sqlite3_result_int(ctx, z[0]=='t');
+      break;
+    case PG_FLOAT:
+      if( z[0]=='N' ) break;                    /* NaN: NULL, as SQLite */
+      if( z[0]=='I' ){ sqlite3_result_double(ctx, HUGE_VAL); break; }
+      if( z[0]=='-' && z[1]=='I' ){ sqlite3_result_double(ctx, -HUGE_VAL); break; }
+      sqlite3_result_double(ctx, strtod(z, 0));
+      break;
+    case PG_NUMERIC:
+      pgResultNumeric(ctx, z, n);
+      break;
+    case PG_BYTEA:
+      pgResultBytea(ctx, z, n);
+      break;
+    case PG_TSTZ:
+      if( n>=3 && z[n-3]=='+' && z[n-2]=='0' && z[n-1]=='0' ){
+        char *zOut = sqlite3_malloc64(n+4);
+        if( zOut==0 ){
+          sqlite3_result_error_nomem(ctx);
+          break;
+        }
+        memcpy(zOut, z, n);
+        memcpy(&zOut[n], ":00", 4);
+        sqlite3_result_text(ctx, zOut, n+3, sqlite3_free);
+        break;
+      }
+      /* fall through */
+    default:
+      sqlite3_result_text(ctx, z, n, SQLITE_TRANSIENT);
+      break;
+  }
+  return SQLITE_OK;
+}
+
+static int pgRowid(FedCursor *pFedCsr, i64 *piRowid){
+  *piRowid = ((PgCursor*)pFedCsr->pStoreCsr)->iRowid;
+  return SQLITE_OK;
+}
+
+/**************************************************************************
+** Writes.
+*/
+
+/* Add one value to be written to pCol as a parameter; *pzCast receives a
+** cast or wrapper the placeholder needs ("::bytea"). */
+static int pgWriteParam(
+  PgParams *pParams, const FedColumn *pCol, sqlite3_value *pVal,
+  char **pzErr
+){
+  char zBuf[64];
+  int eType = sqlite3_value_type(pVal);
+  if( eType==SQLITE_NULL ) return paramsAdd(pParams, 0, 0, 0);
+  switch( pCol->eKind ){
+    case PG_BYTEA:
+      if( eType==SQLITE_BLOB ){
+        return paramsAdd(pParams, sqlite3_value_blob(pVal),
+                         sqlite3_value_bytes(pVal), 1);
+      }
+      return paramsAdd(pParams, (const char*)sqlite3_value_text(pVal),
+                       sqlite3_value_bytes(pVal), 1);
+    case PG_BOOL:
+      if( eType==SQLITE_INTEGER || eType==SQLITE_FLOAT ){
+        double r = sqlite3_value_double(pVal);
+        if( r!=0.0 && r!=1.0 ){
+          fedSetError(pzErr, "%s: cannot write %s to boolean column \"%s\""
+              " (0 or 1, or 'true'/'false')", PG_STORE,
+              sqlite3_value_text(pVal), pCol->zName);
+          return SQLITE_MISMATCH;
+        }
+        return paramsAdd(pParams, r!=0.0 ? "t" : "f", 1, 0);
+      }
+      break;
+    case PG_INT:
+      if( eType==SQLITE_FLOAT ){
+        double r = sqlite3_value_double(pVal);
+        if( r==floor(r) && r<9223372036854775807.0
+         && r>=-9223372036854775808.0 ){
+          return paramsAddInt(pParams, (i64)r);
+        }
+        fedSetError(pzErr, "%s: cannot write %s to integer column \"%s\"",
+                    PG_STORE, sqlite3_value_text(pVal), pCol->zName);
+        return SQLITE_MISMATCH;
+      }
+      break;
+    case PG_FLOAT:
+    case PG_NUMERIC:
+      if( eType==SQLITE_FLOAT ){
+        fedDoubleText(sqlite3_value_double(pVal), zBuf, sizeof(zBuf));
+        return paramsAdd(pParams, zBuf, -1, 0);
+      }
+      break;
+  }
+  if( eType==SQLITE_BLOB ){
+    return paramsAdd(pParams, sqlite3_value_blob(pVal),
+                     sqlite3_value_bytes(pVal), 0);
+  }
+  return paramsAdd(pParams, (const char*)sqlite3_value_text(pVal),
+                   sqlite3_value_bytes(pVal), 0);
+}
+
+/* The placeholder for a value written to pCol. */
+static void pgWritePlaceholder(sqlite3_str *s, const FedColumn *pCol, int iParam){
+  switch( pCol->eKind ){
+    case PG_BYTEA:
+      sqlite3_str_appendf(s, "$%d::bytea", iParam);
+      break;
+    case PG_ARRAY:
+      /* Arrays are read as JSON, so they are written as JSON too. */
+      sqlite3_str_appendf(s, "ARRAY(SELECT json_array_elements_text($%d::json))::%s",
+                          iParam, pCol->zType);
+      break;
+    default:
+      sqlite3_str_appendf(s, "$%d", iParam);
+      break;
+  }
+}
+
+/* Send the waiting INSERT rows as one statement. */
+static int pgFlushBatch(PgConn *p, char **pzErr){
+  PgBatch *b = &p->batch;
+  FedTable *pTab = b->pTab;
+  sqlite3_str *s;
+  char *zSql;
+  int iRow, i, iParam = 0, rc;
+  if( b->nRow==0 ) return SQLITE_OK;
+  s = sqlite3_str_new(0);
+  sqlite3_str_appendall(s, b->zPrefix);
+  for(iRow=0; iRow<b->nRow; iRow++){
+    int n = 0;
+    sqlite3_str_appendall(s, iRow ? ", (" : "(");
+    for(i=0; i<pTab->nCol; i++){
+      if( (b->mCol & ((u64)1<<i))==0 ) continue;
+      if( n++ ) sqlite3_str_appendall(s, ", ");
+      pgWritePlaceholder(s, &pTab->aCol[i], ++iParam);
+    }
+    sqlite3_str_appendchar(s, 1, ')');
+  }
+  zSql = sqlite3_str_finish(s);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  b->nRow = 0;                  /* Sent once, whatever the outcome */
+  rc = pgExec(p, zSql, &b->params, 0, pzErr);
+  sqlite3_free(zSql);
+  batchClear(b);
+  return rc;
+}
+
+static int pgFlush(FedConn *pConn, char **pzErr){
+  PgConn *p = (PgConn*)pConn;
+  int rc = SQLITE_OK;
+  if( p->batch.nRow==0 ) return SQLITE_OK;
+  if( p->bBeginPending ){
+    p->bBeginPending = 0;
+    rc = pgExecSimple(p, "BEGIN", pzErr);
+  }
+  return rc==SQLITE_OK ? pgFlushBatch(p, pzErr) : rc;
+}
+
+static int pgInsert(
+  PgConn *p, FedTable *pTab, sqlite3_value **aVal, i64 *piRowid,
+  char **pzErr
+){
+  PgBatch *b = &p->batch;
+  u64 mCol = 0;
+  int i, nCol = 0, rc = SQLITE_OK;
+  int bReturning = 0;
+  i64 nBatch;
+
+  for(i=0; i<pTab->nCol; i++){
+    const FedColumn *pCol = &pTab->aCol[i];
+    /* SQLite hands a virtual table NULL for a column an INSERT leaves out
+    ** (it keeps no defaults for them).  NULL into a NOT NULL column that
+    ** has a remote default (serial, identity, DEFAULT) means "use the
+    ** default"; elsewhere NULL stays NULL, as in postgres_fdw. */
+    if( sqlite3_value_type(aVal[i])==SQLITE_NULL && pCol->bDefault
+     && pCol->bNotNull ){
+      if( i==pTab->iPk && pCol->eKind==PG_INT ) bReturning = 1;
+      continue;
+    }
+    mCol |= (u64)1<<i;
+    nCol++;
+  }
+  rc = fedConfigInt(pTab->pCfg, "batch_size", 1000, 1, 100000, &nBatch,
+                    PG_STORE, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  if( bReturning || nCol==0 ) nBatch = 1;
+
+  /* A different table or column set, or a full batch: send what waits. */
+  if( b->nRow>0 && (b->pTab!=pTab || b->mCol!=mCol
+                    || b->params.n + nCol > 65535) ){
+    rc = pgFlush(&p->base, pzErr);
+    if( rc!=SQLITE_OK ) return rc;
+  }
+  if( b->nRow==0 ){
+    sqlite3_str *s = sqlite3_str_new(0);
+    int n = 0;
+    batchClear(b);
+    sqlite3_str_appendf(s, "INSERT INTO %s", pTab->zRemote);
+    if( nCol==0 ){
+      sqlite3_str_appendall(s, " DEFAULT VALUES");
+    }else{
+      sqlite3_str_appendall(s, " (");
+      for(i=0; i<pTab->nCol; i++){
+        if( mCol & ((u64)1<<i) ){
+          if( n++ ) sqlite3_str_appendall(s, ", ");
+          pgQuoteIdent(s, pTab->aCol[i].zName, -1);
+        }
+      }
+      sqlite3_str_appendall(s, ") VALUES ");
+    }
+    b->zPrefix = sqlite3_str_finish(s);
+    if( b->zPrefix==0 ) return SQLITE_NOMEM;
+    b->pTab = pTab;
+    b->mCol = mCol;
+    b->nCol = nCol;
+  }
+  for(i=0; rc==SQLITE_OK && i<pTab->nCol; i++){
+    if( mCol & ((u64)1<<i) ){
+      rc = pgWriteParam(&b->params, &pTab->aCol[i], aVal[i], pzErr);
+    }
+  }
+  if( rc!=SQLITE_OK ){
+    /* Drop the half-added row: no partial row is ever sent. */
+    b->params.n -= b->params.n % (b->nCol ? b->nCol : 1);
+    if( b->nRow==0 ) batchClear(b);
+    return rc;
+  }
+  b->nRow++;
+
+  if( bReturning ){
+    sqlite3_str *s = sqlite3_str_new(0);
+    PGresult *pRes = 0;
+    char *zSql;
+    sqlite3_str_appendall(s, b->zPrefix);
+    if( nCol>0 ){
+      int n = 0;
+      sqlite3_str_appendchar(s, 1, '(');
+      for(i=0; i<pTab->nCol; i++){
+        if( mCol & ((u64)1<<i) ){
+          if( n ) sqlite3_str_appendall(s, ", ");
+          pgWritePlaceholder(s, &pTab->aCol[i], ++n);
+        }
+      }
+      sqlite3_str_appendchar(s, 1, ')');
+    }
+    sqlite3_str_appendall(s, " RETURNING ");
+    pgQuoteIdent(s, pTab->aCol[pTab->iPk].zName, -1);
+    zSql = sqlite3_str_finish(s);
+    b->nRow = 0;
+    if( zSql==0 ){
+      batchClear(b);
+      return SQLITE_NOMEM;
+    }
+    rc = pgExec(p, zSql, &b->params, &pRes, pzErr);
+    sqlite3_free(zSql);
+    batchClear(b);
+    if( rc==SQLITE_OK && PQntuples(pRes)==1 ){
+      fedParseInt64(PQgetvalue(pRes, 0, 0), -1, piRowid);
+    }
+    PQclear(pRes);
+    return rc;
+  }
+  if( b->nRow>=nBatch ) rc = pgFlush(&p->base, pzErr);
+  return rc;
+}
+
+static int pgUpdate(
+  FedTable *pTab, int argc, sqlite3_value **argv, i64 *piRowid, char **pzErr
+){
+  PgConn *p = (PgConn*)pTab->pServer->pConn;
+  PgParams params;
+  sqlite3_str *s;
+  char *zSql = 0;
+  int i, n = 0, rc;
+
+  if( argc>1 && sqlite3_value_type(argv[0])==SQLITE_NULL ){
+    if( pTab->iPk<0 && sqlite3_value_type(argv[1])!=SQLITE_NULL ){
+      fedSetError(pzErr, "%s: cannot set the rowid of table \"%s\"",
+                  PG_STORE, pTab->zName);
+      return SQLITE_ERROR;
+    }
+    return pgInsert(p, pTab, &argv[2], piRowid, pzErr);
+  }
+  if( pTab->iPk<0 ){
+    fedSetError(pzErr, "%s: table \"%s\" has no single-column primary key;"
+        " UPDATE and DELETE need one (declare it in columns= with"
+        " \"primary key\")", PG_STORE, pTab->zName);
+    return SQLITE_ERROR;
+  }
+  rc = pgFlush(&p->base, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  memset(&params, 0, sizeof(params));
+  s = sqlite3_str_new(0);
+  if( argc==1 ){
+    sqlite3_str_appendf(s, "DELETE FROM %s WHERE ", pTab->zRemote);
+  }else{
+    sqlite3_str_appendf(s, "UPDATE %s SET ", pTab->zRemote);
+    for(i=0; rc==SQLITE_OK && i<pTab->nCol; i++){
+      sqlite3_value *pVal = argv[2+i];
+      if( sqlite3_value_nochange(pVal) ) continue;
+      if( i==pTab->iPk && sqlite3_value_type(pVal)==sqlite3_value_type(argv[0])
+       && sqlite3_value_bytes(pVal)==sqlite3_value_bytes(argv[0])
+       && memcmp(sqlite3_value_blob(pVal), sqlite3_value_blob(argv[0]),
+                 sqlite3_value_bytes(pVal))==0 ){
+        continue;               /* Key unchanged */
+      }
+      if( n++ ) sqlite3_str_appendall(s, ", ");
+      pgQuoteIdent(s, pTab->aCol[i].zName, -1);
+      sqlite3_str_appendall(s, " = ");
+      rc = pgWriteParam(&params, &pTab->aCol[i], pVal, pzErr);
+      pgWritePlaceholder(s, &pTab->aCol[i], params.n);
+    }
+    if( n==0 ){
+      /* Nothing changes: no round trip. */
+      sqlite3_free(sqlite3_str_finish(s));
+      paramsFree(&params);
+      return rc;
+    }
+    sqlite3_str_appendall(s, " WHERE ");
+  }
+  pgQuoteIdent(s, pTab->aCol[pTab->iPk].zName, -1);
+  sqlite3_str_appendall(s, " = ");
+  if( rc==SQLITE_OK ){
+    rc = pgWriteParam(&params, &pTab->aCol[pTab->iPk], argv[0], pzErr);
+  }
+  pgWritePlaceholder(s, &pTab->aCol[pTab->iPk], params.n);
+  zSql = sqlite3_str_finish(s);
+  if( zSql==0 && rc==SQLITE_OK ) rc = SQLITE_NOMEM;
+  if( rc==SQLITE_OK ) rc = pgExec(p, zSql, &params, 0, pzErr);
+  sqlite3_free(zSql);
+  paramsFree(&params);
+  return rc;
+}
+
+/**************************************************************************
+** Transactions.
+*/
+/*
+** Outside BEGIN...COMMIT a write only owes a BEGIN: if the transaction
+** turns out to be nothing but buffered INSERT rows, they go as one
+** multi-row INSERT, atomic by itself, in a single round trip.
+*/
+static int pgBegin(FedConn *pConn, int bSnapshot, char **pzErr){
+  PgConn *p = (PgConn*)pConn;
+  if( !bSnapshot ){
+    p->bBeginPending = 1;
+    return SQLITE_OK;
+  }
+  return pgExecSimple(p, "BEGIN ISOLATION LEVEL REPEATABLE READ", pzErr);
+}
+
+static int pgCommit(FedConn *pConn, char **pzErr){
+  PgConn *p = (PgConn*)pConn;
+  PGresult *pRes;
+  i64 iSeq;
+  int rc = SQLITE_OK;
+  pgConnIdle(p);
+  if( p->bBeginPending && p->batch.nRow>0 ){
+    /* Nothing sent yet: the batch is the whole transaction. */
+    p->bBeginPending = 0;
+    rc = pgFlushBatch(p, pzErr);
+    return rc;
+  }
+  if( p->bBeginPending ){
+    p->bBeginPending = 0;
+    return SQLITE_OK;
+  }
+  rc = pgFlush(pConn, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, "COMMIT", 0);
+  pRes = PQexec(p->pg, "COMMIT");
+  if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
+    pgSetError(pzErr, p->pg, pRes, "COMMIT");
+    rc = SQLITE_ERROR;
+  }else if( strcmp(PQcmdStatus(pRes), "ROLLBACK")==0 ){
+    /* The server had already failed the transaction. */
+    fedSetError(pzErr, "%s: the remote transaction on server \"%s\" had"
+        " failed and was rolled back", PG_STORE, p->base.pServer->zName);
+    rc = SQLITE_ERROR;
+  }
+  fedExplainRows(pgCtx(p), iSeq, 0, 1);
+  PQclear(pRes);
+  return rc;
+}
+
+static int pgRollback(FedConn *pConn, char **pzErr){
+  PgConn *p = (PgConn*)pConn;
+  batchClear(&p->batch);
+  if( p->bBeginPending ){
+    p->bBeginPending = 0;
+    return SQLITE_OK;
+  }
+  if( PQstatus(p->pg)!=CONNECTION_OK ) return SQLITE_OK;
+  return pgExecSimple(p, "ROLLBACK", pzErr);
+}
+
+static int pgSavepoint(
+  FedConn *pConn, int iRelease, int iFrom, int iTo, char **pzErr
+){
+  sqlite3_str *s = sqlite3_str_new(0);
+  char *zSql;
+  int i, rc;
+  if( iRelease>=0 ){
+    sqlite3_str_appendf(s, "RELEASE SAVEPOINT fed_sp_%d; ", iRelease);
+  }
+  for(i=iFrom; i<iTo; i++){
+    sqlite3_str_appendf(s, "SAVEPOINT fed_sp_%d%s", i, i+1<iTo ? "; " : "");
+  }
+  zSql = sqlite3_str_finish(s);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = pgExecSimple((PgConn*)pConn, zSql, pzErr);
+  sqlite3_free(zSql);
+  return rc;
+}
+
+static int pgRelease(FedConn *pConn, int iLevel, char **pzErr){
+  char zSql[64];
+  sqlite3_snprintf(sizeof(zSql), zSql, "RELEASE SAVEPOINT fed_sp_%d", iLevel);
+  return pgExecSimple((PgConn*)pConn, zSql, pzErr);
+}
+
+static int pgRollbackTo(FedConn *pConn, int iLevel, char **pzErr){
+  PgConn *p = (PgConn*)pConn;
+  char zSql[64];
+  batchClear(&p->batch);
+  sqlite3_snprintf(sizeof(zSql), zSql, "ROLLBACK TO SAVEPOINT fed_sp_%d",
+                   iLevel);
+  return pgExecSimple(p, zSql, pzErr);
+}
+
+/**************************************************************************
+** Pass-through and catalog.
+*/
+
+/* Append one result value as JSON, typed by its PostgreSQL type oid. */
+static void pgJsonValue(sqlite3_str *s, PGresult *pRes, int iRow, int iCol){
+  const char *z;
+  if( PQgetisnull(pRes, iRow, iCol) ){
+    sqlite3_str_appendall(s, "null");
+    return;
+  }
+  z = PQgetvalue(pRes, iRow, iCol);
+  switch( PQftype(pRes, iCol) ){
+    case 20: case 21: case 23: case 26:         /* int8 int2 int4 oid */
+      sqlite3_str_appendall(s, z);
+      break;
+    case 700: case 701: case 1700:              /* float4 float8 numeric */
+      if( z[0]=='N' || z[0]=='I' || (z[0]=='-' && z[1]=='I') ){
+        fedJsonQuote(s, z, -1);
+      }else{
+        sqlite3_str_appendall(s, z);
+      }
+      break;
+    case 16:                                    /* bool */
+      sqlite3_str_appendall(s, z[0]=='t' ? "true" : "false");
+      break;
+    case 114: case 3802:                        /* json jsonb */
+      sqlite3_str_appendall(s, z);
+      break;
+    default:
+      fedJsonQuote(s, z, PQgetlength(pRes, iRow, iCol));
+  }
+}
+
+static int pgQuery(
+  FedConn *pConn, const char *zQuery, int nParam, sqlite3_value **apParam,
+  char ***pazRow, int *pnRow, i64 *pnChanged, char **pzErr
+){
+  PgConn *p = (PgConn*)pConn;
+  PgParams params;
+  PGresult *pRes = 0;
+  char **azRow = 0;
+  int i, j, nRow = 0, rc = SQLITE_OK;
+  const char *zTuples;
+
+  memset(&params, 0, sizeof(params));
+  rc = pgFlush(pConn, pzErr);
+  for(i=0; rc==SQLITE_OK && i<nParam; i++){
+    sqlite3_value *v = apParam[i];
+    switch( sqlite3_value_type(v) ){
+      case SQLITE_NULL: rc = paramsAdd(&params, 0, 0, 0); break;
+      case SQLITE_FLOAT: {
+        char zBuf[64];
+        fedDoubleText(sqlite3_value_double(v), zBuf, sizeof(zBuf));
+        rc = paramsAdd(&params, zBuf, -1, 0);
+        break;
+      }
+      case SQLITE_BLOB:
+        rc = paramsAdd(&params, sqlite3_value_blob(v), sqlite3_value_bytes(v), 1);
+        break;
+      default:
+        rc = paramsAdd(&params, (const char*)sqlite3_value_text(v),
+                       sqlite3_value_bytes(v), 0);
+    }
+  }
+  if( rc==SQLITE_OK ) rc = pgExec(p, zQuery, &params, &pRes, pzErr);
+  paramsFree(&params);
+  if( rc!=SQLITE_OK ) return rc;
+  nRow = PQntuples(pRes);
+  zTuples = PQcmdTuples(pRes);
+  *pnChanged = zTuples[0] ? atoll(zTuples) : nRow;
+  if( nRow>0 ){
+    azRow = sqlite3_malloc64(sizeof(char*)*nRow);
+    if( azRow==0 ) rc = SQLITE_NOMEM;
+  }
+  for(i=0; rc==SQLITE_OK && i<nRow; i++){
+    sqlite3_str *s = sqlite3_str_new(0);
+    sqlite3_str_appendchar(s, 1, '{');
+    for(j=0; j<PQnfields(pRes); j++){
+      if( j ) sqlite3_str_appendchar(s, 1, ',');
+      fedJsonQuote(s, PQfname(pRes, j), -1);
+      sqlite3_str_appendchar(s, 1, ':');
+      pgJsonValue(s, pRes, i, j);
+    }
+    sqlite3_str_appendchar(s, 1, '}');
+    azRow[i] = sqlite3_str_finish(s);
+    if( azRow[i]==0 ) rc = SQLITE_NOMEM;
+  }
+  PQclear(pRes);
+  if( rc!=SQLITE_OK ){
+    for(j=0; j<i; j++) sqlite3_free(azRow[j]);
+    sqlite3_free(azRow);
+    return rc;
+  }
+  *pazRow = azRow;
+  *pnRow = nRow;
+  return SQLITE_OK;
+}
+
+static int pgListTables(
+  FedConn *pConn, const char *zSchema, char ***pazName, int *pnName,
+  char **pzErr
+){
+  PgConn *p = (PgConn*)pConn;
+  PgParams params;
+  PGresult *pRes = 0;
+  char **az = 0;
+  int i, n, rc;
+  memset(&params, 0, sizeof(params));
+  rc = paramsAdd(&params, zSchema, -1, 0);
+  if( rc==SQLITE_OK ){
+    rc = pgExec(p, "SELECT c.relname FROM pg_class c JOIN pg_namespace n"
+        " ON n.oid=c.relnamespace WHERE n.nspname=$1"
+        " AND c.relkind IN ('r','v','m','f','p') ORDER BY c.relname",
+        &params, &pRes, pzErr);
+  }
+  paramsFree(&params);
+  if( rc!=SQLITE_OK ) return rc;
+  n = PQntuples(pRes);
+  if( n==0 ){
+    PQclear(pRes);
+    *pazName = 0;
+    *pnName = 0;
+    return SQLITE_OK;
+  }
+  az = sqlite3_malloc64(sizeof(char*)*2*n);
+  if( az==0 ){ PQclear(pRes); return SQLITE_NOMEM; }
+  memset(az, 0, sizeof(char*)*2*n);
+  for(i=0; i<n && rc==SQLITE_OK; i++){
+    sqlite3_str *s = sqlite3_str_new(0);
+    const char *zName = PQgetvalue(pRes, i, 0);
+    pgQuoteIdent(s, zSchema, -1);
+    sqlite3_str_appendchar(s, 1, '.');
+    pgQuoteIdent(s, zName, -1);
+    az[2*i] = fedStrdup(zName, -1);
+    az[2*i+1] = sqlite3_str_finish(s);
+    if( az[2*i]==0 || az[2*i+1]==0 ) rc = SQLITE_NOMEM;
+  }
+  PQclear(pRes);
+  if( rc!=SQLITE_OK ){
+    for(i=0; i<2*n; i++) sqlite3_free(az[i]);
+    sqlite3_free(az);
+    return rc;
+  }
+  *pazName = az;
+  *pnName = n;
+  return SQLITE_OK;
+}
+
+const FedStore fedPostgresStore = {
+  PG_STORE,
+  FED_TXN_LOCAL,
+  azPgTableOpt,
+  azPgServerOpt,
+  pgConnect,
+  pgDisconnect,
+  pgIsAlive,
+  pgDescribe,
+  pgColumns,
+  pgPushable,
+  pgOrderable,
+  pgOpen,
+  pgClose,
+  pgFilter,
+  pgNext,
+  pgEof,
+  pgColumn,
+  pgRowid,
+  pgUpdate,
+  pgFlush,
+  pgBegin,
+  pgCommit,
+  pgRollback,
+  pgSavepoint,
+  pgRelease,
+  pgRollbackTo,
+  pgQuery,
+  pgListTables,
+  0                             /* xTableFree */
+};
