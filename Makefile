@@ -5,6 +5,7 @@
 #   make test          the Tcl suite against real servers (tcl-tests/run.sh)
 #   make demo          the main job: a short demonstration (demo/demo.sh)
 #   make install PREFIX=/usr/local
+#   make deps          install the Debian packages the build and tests need
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
@@ -52,6 +53,17 @@ federate-shell: shell/federate-shell.in federate.so
 	sed "s|@FEDERATE_SO@|$(CURDIR)/federate|" shell/federate-shell.in > $@
 	chmod +x $@
 
+# Debian 12 packages for the build, the tests and the demo; apt-get runs
+# only when one is missing.
+DEPS = gcc make pkg-config libpq-dev libsqlite3-dev sqlite3 tcl8.6-dev \
+       libsqlite3-tcl postgresql-15 postgresql-client-15
+deps:
+	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing:" $$missing; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
 # Only the entry point and the public API may be exported.
 check-exports: federate.so
 	@bad=$$(nm -D --defined-only federate.so | awk '{print $$3}' | \
@@ -80,4 +92,4 @@ install: federate.so libfederate.a federate.pc
 clean:
 	rm -rf build federate.so libfederate.a federate-shell federate.pc
 
-.PHONY: all test demo install clean check-exports
+.PHONY: all test demo deps install clean check-exports
