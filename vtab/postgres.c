@@ -1215,6 +1215,8 @@ static int pgDeparseSelect(
 
   sqlite3_str_appendall(s, "SELECT ");
   for(i=0; i<pTab->nCol; i++){
+    /* The key is always fetched: a DELETE or UPDATE reads it even when
+    ** colUsed does not say so. */
     if( fedPlanColUsed(pPlan, i) || i==pTab->iPk ){
       if( nRes ) sqlite3_str_appendall(s, ", ");
       pgSelectExpr(s, &pTab->aCol[i]);
@@ -1855,6 +1857,11 @@ static int pgUpdate(
     fedSetError(pzErr, "%s: table \"%s\" has no single-column primary key;"
         " UPDATE and DELETE need one (declare it in columns= with"
         " \"primary key\")", PG_STORE, pTab->zName);
+    return SQLITE_ERROR;
+  }
+  if( sqlite3_value_type(argv[0])==SQLITE_NULL ){
+    fedSetError(pzErr, "%s: row of table \"%s\" has a NULL primary key;"
+                " cannot UPDATE or DELETE it", PG_STORE, pTab->zName);
     return SQLITE_ERROR;
   }
   rc = pgFlush(&p->base, pzErr);
