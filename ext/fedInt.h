@@ -213,6 +213,29 @@ void fedExplainClear(FedContext *);
 i64 fedNowUsec(void);
 
 /**************************************************************************
+** fault.c: numbered fault sites for tests (docs/TESTING.md).
+*/
+#define FED_FAULT_CONNECT   1
+#define FED_FAULT_SEND      2
+#define FED_FAULT_RECV      3
+#define FED_FAULT_COMMIT    4
+#define FED_FAULT_ROLLBACK  5
+#define FED_FAULT_SAVEPOINT 6
+#define FED_FAULT_MAX       7
+
+#define FED_FAULT_ERROR 1
+#define FED_FAULT_HANG  2
+#define FED_FAULT_CRASH 3
+
+/* SQLITE_OK, or SQLITE_ERROR with *pzErr set when the site is armed. */
+int fedFault(int iSite, char **pzErr);
+void fedFaultArm(int iSite, int nCountdown, int eAction, int nHangMs);
+int fedFaultSite(const char *zName);
+const char *fedFaultName(int iSite);
+int fedFaultHits(void);
+int fedFaultCalls(int iSite);
+
+/**************************************************************************
 ** vtab.c: the one implementation of sqlite3_module for every store.
 */
 struct FedTable {

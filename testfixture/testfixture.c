@@ -14,6 +14,8 @@
 **                                 failures injected under the previous arming.
 **   fed_faultsim_hits             -> failures injected since last armed
 **   fed_faultsim_reset            disarm and zero the failure count
+**   fed_fault SITE N ?error|hang|crash? ?MS?   federate's fault sites
+**   fed_fault_hits, fed_fault_calls SITE       (ext/fault.c)
 **
 ** Built with -DFED_NO_EXTENSION it is the same shell without federate, which
 ** is how the harness itself can be tested while the extension is broken.
@@ -211,6 +213,73 @@ static int cmdFaultsimReset(
   return TCL_OK;
 }
 
+#ifndef FED_NO_EXTENSION
+/* federate's fault sites (ext/fault.c); hidden symbols, linked statically. */
+void fedFaultArm(int iSite, int nCountdown, int eAction, int nHangMs);
+int fedFaultSite(const char *zName);
+int fedFaultHits(void);
+int fedFaultCalls(int iSite);
+
+/*
+** fed_fault SITE N ?error|hang|crash? ?MS?   the Nth call at SITE (connect,
+**     send, receive, commit, rollback, savepoint) from now fails with an
+**     error (default), sleeps MS milliseconds, or ends the process.
+**     N==0 disarms.
+** fed_fault_hits                 -> faults injected since armed
+** fed_fault_calls SITE           -> calls seen at SITE since armed
+*/
+static int cmdFault(
+  ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]
+){
+  static const char *const azAction[] = { "error", "hang", "crash", 0 };
+  int iSite, n, iAction = 0, nMs = 0;
+  (void)cd;
+  if( objc<3 || objc>5 ){
+    Tcl_WrongNumArgs(interp, 1, objv, "SITE N ?error|hang|crash? ?MS?");
+    return TCL_ERROR;
+  }
+  iSite = fedFaultSite(Tcl_GetString(objv[1]));
+  if( iSite==0 ){
+    Tcl_AppendResult(interp, "unknown fault site: ", Tcl_GetString(objv[1]), 0);
+    return TCL_ERROR;
+  }
+  if( Tcl_GetIntFromObj(interp, objv[2], &n) ) return TCL_ERROR;
+  if( objc>3 && Tcl_GetIndexFromObj(interp, objv[3], azAction, "action", 0,
+                                    &iAction) ){
+    return TCL_ERROR;
+  }
+  if( objc>4 && Tcl_GetIntFromObj(interp, objv[4], &nMs) ) return TCL_ERROR;
+  fedFaultArm(iSite, n, iAction+1, nMs);
+  return TCL_OK;
+}
+
+static int cmdFaultHits(
+  ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]
+){
+  (void)cd; (void)objc; (void)objv;
+  Tcl_SetObjResult(interp, Tcl_NewIntObj(fedFaultHits()));
+  return TCL_OK;
+}
+
+static int cmdFaultCalls(
+  ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]
+){
+  int iSite;
+  (void)cd;
+  if( objc!=2 ){
+    Tcl_WrongNumArgs(interp, 1, objv, "SITE");
+    return TCL_ERROR;
+  }
+  iSite = fedFaultSite(Tcl_GetString(objv[1]));
+  if( iSite==0 ){
+    Tcl_AppendResult(interp, "unknown fault site: ", Tcl_GetString(objv[1]), 0);
+    return TCL_ERROR;
+  }
+  Tcl_SetObjResult(interp, Tcl_NewIntObj(fedFaultCalls(iSite)));
+  return TCL_OK;
+}
+#endif /* FED_NO_EXTENSION */
+
 /*
 ** Tcl_Main's application initialiser: the standard library, the commands
 ** above, and the directory of Debian's sqlite3 package on auto_path (it is
@@ -226,6 +295,11 @@ static int fedAppInit(Tcl_Interp *interp){
     { "fed_faultsim",       cmdFaultsim },
     { "fed_faultsim_hits",  cmdFaultsimHits },
     { "fed_faultsim_reset", cmdFaultsimReset },
+#ifndef FED_NO_EXTENSION
+    { "fed_fault",          cmdFault },
+    { "fed_fault_hits",     cmdFaultHits },
+    { "fed_fault_calls",    cmdFaultCalls },
+#endif
   };
   size_t i;
   if( Tcl_Init(interp)!=TCL_OK ) return TCL_ERROR;

@@ -91,6 +91,8 @@ struct PgConn {
   int iStmtSeq;
   PgBatch batch;
   int bBeginPending;            /* BEGIN owed before the next command */
+  int bDoomed;                  /* Buffered writes of this transaction were
+                                ** lost: COMMIT must fail */
 };
 
 struct PgCursor {
@@ -313,6 +315,7 @@ static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   *ppConn = 0;
   rc = fedConfigInt(pServer->pOpt, "connect_timeout", 10, 1, 3600, &iTimeout,
                     PG_STORE, pzErr);
+  if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_CONNECT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   azKey[n] = "dbname";  azVal[n++] = pServer->zDsn;
   azKey[n] = "connect_timeout"; azVal[n++] = zTimeout ? zTimeout : "10";
@@ -384,6 +387,7 @@ static int pgExecSimple(PgConn *p, const char *zSql, char **pzErr){
     rc = pgExecSimple(p, "BEGIN", pzErr);
     if( rc!=SQLITE_OK ) return rc;
   }
+  if( fedFault(FED_FAULT_SEND, pzErr) ) return SQLITE_ERROR;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, 0);
   pRes = PQexec(p->pg, zSql);
   if( PQresultStatus(pRes)!=PGRES_COMMAND_OK
@@ -424,6 +428,7 @@ static int pgSend(
   PgStmt *pS;
   int ok;
   int nParam = pParams ? pParams->n : 0;
+  if( fedFault(FED_FAULT_SEND, pzErr) ) return SQLITE_ERROR;
   if( nParam>0 ){
     azVal = paramsValues(pParams);
     if( azVal==0 ) return SQLITE_NOMEM;
@@ -1375,6 +1380,10 @@ static int cursorFetch(PgCursor *pCsr, int *pbRow, char **pzErr){
   if( pCsr->iBuf<pCsr->nBuf ){
     pRes = pCsr->apBuf[pCsr->iBuf++];
   }else if( pCsr->bStreaming && p ){
+    if( fedFault(FED_FAULT_RECV, pzErr) ){
+      cursorStop(pCsr);
+      return SQLITE_ERROR;
+    }
     pRes = PQgetResult(p->pg);
   }else{
     return SQLITE_OK;
@@ -1709,11 +1718,17 @@ static int pgFlushBatch(PgConn *p, char **pzErr){
     sqlite3_str_appendchar(s, 1, ')');
   }
   zSql = sqlite3_str_finish(s);
-  if( zSql==0 ) return SQLITE_NOMEM;
+  if( zSql==0 ){
+    p->bDoomed = 1;
+    return SQLITE_NOMEM;
+  }
   b->nRow = 0;                  /* Sent once, whatever the outcome */
   rc = pgExec(p, zSql, &b->params, 0, pzErr);
   sqlite3_free(zSql);
   batchClear(b);
+  /* The rows came from statements SQLite considers done: if they did not
+  ** make it, neither may the transaction. */
+  if( rc!=SQLITE_OK ) p->bDoomed = 1;
   return rc;
 }
 
@@ -1932,6 +1947,13 @@ static int pgCommit(FedConn *pConn, char **pzErr){
   i64 iSeq;
   int rc = SQLITE_OK;
   pgConnIdle(p);
+  if( p->bDoomed ){
+    p->bDoomed = 0;
+    fedSetError(pzErr, "%s: rows buffered for server \"%s\" could not be"
+        " sent earlier in this transaction, so it cannot commit",
+        PG_STORE, p->base.pServer->zName);
+    return SQLITE_ERROR;
+  }
   if( p->bBeginPending && p->batch.nRow>0 ){
     /* Nothing sent yet: the batch is the whole transaction. */
     p->bBeginPending = 0;
@@ -1943,6 +1965,7 @@ static int pgCommit(FedConn *pConn, char **pzErr){
     return SQLITE_OK;
   }
   rc = pgFlush(pConn, pzErr);
+  if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_COMMIT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, "COMMIT", 0);
   pRes = PQexec(p->pg, "COMMIT");
@@ -1963,11 +1986,13 @@ static int pgCommit(FedConn *pConn, char **pzErr){
 static int pgRollback(FedConn *pConn, char **pzErr){
   PgConn *p = (PgConn*)pConn;
   batchClear(&p->batch);
+  p->bDoomed = 0;
   if( p->bBeginPending ){
     p->bBeginPending = 0;
     return SQLITE_OK;
   }
   if( PQstatus(p->pg)!=CONNECTION_OK ) return SQLITE_OK;
+  if( fedFault(FED_FAULT_ROLLBACK, pzErr) ) return SQLITE_ERROR;
   return pgExecSimple(p, "ROLLBACK", pzErr);
 }
 
@@ -1985,7 +2010,8 @@ static int pgSavepoint(
   }
   zSql = sqlite3_str_finish(s);
   if( zSql==0 ) return SQLITE_NOMEM;
-  rc = pgExecSimple((PgConn*)pConn, zSql, pzErr);
+  rc = fedFault(FED_FAULT_SAVEPOINT, pzErr);
+  if( rc==SQLITE_OK ) rc = pgExecSimple((PgConn*)pConn, zSql, pzErr);
   sqlite3_free(zSql);
   return rc;
 }
@@ -2002,6 +2028,7 @@ static int pgRollbackTo(FedConn *pConn, int iLevel, char **pzErr){
   batchClear(&p->batch);
   sqlite3_snprintf(sizeof(zSql), zSql, "ROLLBACK TO SAVEPOINT fed_sp_%d",
                    iLevel);
+  if( fedFault(FED_FAULT_SAVEPOINT, pzErr) ) return SQLITE_ERROR;
   return pgExecSimple(p, zSql, pzErr);
 }
 
