@@ -44,10 +44,11 @@ libfederate.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $(LIB_OBJ)
 
-build/testfixture: testfixture/testfixture.c libfederate.a
+TF_SRC = testfixture/testfixture.c testfixture/test_store.c
+build/testfixture: $(TF_SRC) libfederate.a $(HDRS)
 	@mkdir -p build
 	$(CC) $(CFLAGS) $(WARN) -DSQLITE_CORE $(INCS) $(TCL_INC) -o $@ \
-	  testfixture/testfixture.c libfederate.a -ltcl8.6 -lsqlite3 $(LIBS)
+	  $(TF_SRC) libfederate.a -ltcl8.6 -lsqlite3 $(LIBS)
 
 federate-shell: shell/federate-shell.in federate.so
 	sed "s|@FEDERATE_SO@|$(CURDIR)/federate|" shell/federate-shell.in > $@
@@ -93,3 +94,97 @@ clean:
 	rm -rf build federate.so libfederate.a federate-shell federate.pc
 
 .PHONY: all test demo deps install clean check-exports
+
+# --- sanitizers and fuzzing ---
+# Separate clang builds under build/asan/ and build/fuzz/; see
+# docs/TESTING.md, "Sanitizers and fuzzing".
+#
+#   make test-asan       the suite with an ASan+UBSan testfixture
+#   make test-valgrind   the suite under valgrind (the normal testfixture)
+#   make fuzz            the libFuzzer targets, each for FUZZ_SECONDS (60)
+#   make fuzz-replay     each target once over its committed corpus (CI)
+
+CLANG        ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS  = config plan value sql
+FUZZ_DIR      = testfixture/fuzz
+SAN           = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+                -fno-omit-frame-pointer
+SAN_CFLAGS    = -O1 -g $(WARN) -fvisibility=hidden -DSQLITE_CORE $(INCS)
+ASAN_OBJ      = $(SRC:%.c=build/asan/%.o)
+FUZZ_OBJ      = $(SRC:%.c=build/fuzz/obj/%.o)
+FUZZ_BIN      = $(FUZZ_TARGETS:%=build/fuzz/fuzz_%)
+
+# Leaks are fatal: federate's own memory (sqlite3_malloc) is also counted by
+# the harness, and LSan checks everything else the process allocates.  A
+# UBSan report stops the process, so the file fails.
+SAN_ENV = ASAN_OPTIONS=detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1:strict_string_checks=1 \
+          LSAN_OPTIONS=suppressions=$(CURDIR)/$(FUZZ_DIR)/lsan.supp:print_suppressions=0 \
+          UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+build/asan/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(SAN) $(SAN_CFLAGS) -c $< -o $@
+
+# The same sources as build/testfixture (TF_SRC when the rules above name it).
+ASAN_TF_SRC   = $(or $(TF_SRC),testfixture/testfixture.c)
+build/asan/testfixture: $(ASAN_TF_SRC) $(ASAN_OBJ) $(HDRS)
+	$(CLANG) $(SAN) $(SAN_CFLAGS) $(TCL_INC) -o $@ \
+	  $(ASAN_TF_SRC) $(ASAN_OBJ) -ltcl8.6 -lsqlite3 $(LIBS)
+
+test-asan: build/asan/testfixture
+	$(SAN_ENV) FED_TESTFIXTURE=build/asan/testfixture bash tcl-tests/run.sh
+
+test-valgrind: build/testfixture
+	FED_TESTFIXTURE_WRAPPER="valgrind --error-exitcode=1 -q --leak-check=no \
+	  --suppressions=$(CURDIR)/$(FUZZ_DIR)/valgrind.supp" \
+	  FED_TESTFIXTURE=build/testfixture bash tcl-tests/run.sh
+
+# The fuzz targets link the ext/ and vtab/ objects themselves (the internal
+# functions are hidden from federate.so, not from an object file).
+build/fuzz/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CLANG) -fsanitize=fuzzer-no-link $(SAN) $(SAN_CFLAGS) -c $< -o $@
+
+build/fuzz/fuzz_%: $(FUZZ_DIR)/fuzz_%.c $(FUZZ_OBJ) $(HDRS)
+	$(CLANG) -fsanitize=fuzzer $(SAN) $(SAN_CFLAGS) -o $@ $< $(FUZZ_OBJ) \
+	  -lsqlite3 $(LIBS)
+
+fuzz-build: $(FUZZ_BIN)
+
+# Fuzz a copy of each committed corpus (build/fuzz/corpus/<target>, kept
+# between runs); crashes land in build/fuzz/crashes/.  One line per target
+# at the end: executions, corpus size, result.
+fuzz: fuzz-build
+	@mkdir -p build/fuzz/crashes; fail=0; summary=""; \
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  cp -r $(FUZZ_DIR)/corpus/$$t/. build/fuzz/corpus/$$t/; \
+	  dict=""; [ -f $(FUZZ_DIR)/$$t.dict ] && dict=-dict=$(FUZZ_DIR)/$$t.dict; \
+	  echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+	  rc=0; $(SAN_ENV) build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -timeout=10 -print_final_stats=1 $$dict \
+	    -artifact_prefix=build/fuzz/crashes/$$t- build/fuzz/corpus/$$t \
+	    > build/fuzz/$$t.log 2>&1 || rc=$$?; \
+	  execs=$$(sed -n 's/^stat::number_of_executed_units: *//p' build/fuzz/$$t.log); \
+	  line="fuzz_$$t: $${execs:-?} executions, $$(ls build/fuzz/corpus/$$t | wc -l) corpus files"; \
+	  if [ $$rc -ne 0 ]; then \
+	    fail=1; line="$$line, FAILED (exit $$rc; build/fuzz/$$t.log)"; \
+	    grep -E '^(==[0-9]+==ERROR|SUMMARY|.*runtime error)' build/fuzz/$$t.log | head -5; \
+	  fi; \
+	  summary="$$summary$$line\n"; \
+	done; printf "$$summary"; exit $$fail
+
+# Each target once over its committed corpus: no mutation, nothing written.
+fuzz-replay: fuzz-build
+	@fail=0; for t in $(FUZZ_TARGETS); do \
+	  rc=0; $(SAN_ENV) build/fuzz/fuzz_$$t -runs=0 $(FUZZ_DIR)/corpus/$$t \
+	    > build/fuzz/$$t-replay.log 2>&1 || rc=$$?; \
+	  n=$$(ls $(FUZZ_DIR)/corpus/$$t | wc -l); \
+	  if [ $$rc -eq 0 ]; then echo "fuzz_$$t: $$n inputs ok"; \
+	  else fail=1; echo "fuzz_$$t: FAILED (exit $$rc)"; \
+	    tail -n 40 build/fuzz/$$t-replay.log; fi; \
+	done; exit $$fail
+
+.PHONY: test-asan test-valgrind fuzz fuzz-build fuzz-replay
+# --- end sanitizers and fuzzing ---

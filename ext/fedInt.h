@@ -398,6 +398,8 @@ struct FedContext {
 };
 
 const FedStore *fedStoreFind(const char *zName);
+/* Add a store at run time, before any connection is opened (tests). */
+int fedStoreRegister(const FedStore *);
 void fedContextUnref(void *);
 
 /**************************************************************************

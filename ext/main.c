@@ -12,11 +12,26 @@ static const FedStore *const aStore[] = {
   &fedPostgresStore,
 };
 
+/* Stores added at run time (the testfixture's scripted store), before the
+** first connection is opened.  Process-wide. */
+#define FED_MAX_EXTRA_STORE 4
+static const FedStore *aExtraStore[FED_MAX_EXTRA_STORE];
+static int nExtraStore = 0;
+
+int fedStoreRegister(const FedStore *pStore){
+  if( nExtraStore>=FED_MAX_EXTRA_STORE ) return SQLITE_FULL;
+  aExtraStore[nExtraStore++] = pStore;
+  return SQLITE_OK;
+}
+
 const FedStore *fedStoreFind(const char *zName){
   size_t i;
   if( zName==0 ) return 0;
   for(i=0; i<sizeof(aStore)/sizeof(aStore[0]); i++){
     if( fedStrICmp(aStore[i]->zName, zName)==0 ) return aStore[i];
+  }
+  for(i=0; i<(size_t)nExtraStore; i++){
+    if( fedStrICmp(aExtraStore[i]->zName, zName)==0 ) return aExtraStore[i];
   }
   return 0;
 }
@@ -54,6 +69,9 @@ FEDERATE_API int sqlite3_federate_init(
 
   for(i=0; rc==SQLITE_OK && i<sizeof(aStore)/sizeof(aStore[0]); i++){
     rc = fedVtabRegister(db, pCtx, aStore[i]);
+  }
+  for(i=0; rc==SQLITE_OK && i<(size_t)nExtraStore; i++){
+    rc = fedVtabRegister(db, pCtx, aExtraStore[i]);
   }
   if( rc==SQLITE_OK ) rc = fedServerRegisterFunctions(db, pCtx);
   if( rc==SQLITE_OK ) rc = fedExplainRegister(db, pCtx);

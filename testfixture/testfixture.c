@@ -17,6 +17,8 @@
 **   fed_fault SITE N ?error|hang|crash? ?MS?   federate's fault sites
 **   fed_fault_hits, fed_fault_calls SITE       (ext/fault.c)
 **
+** and the scripted store "tclstore" (test_store.c) is registered.
+**
 ** Built with -DFED_NO_EXTENSION it is the same shell without federate, which
 ** is how the harness itself can be tested while the extension is broken.
 */
@@ -214,6 +216,10 @@ static int cmdFaultsimReset(
 }
 
 #ifndef FED_NO_EXTENSION
+/* The scripted store (test_store.c). */
+int fedTestStoreRegister(void);
+void fedTestStoreInterp(Tcl_Interp *);
+
 /* federate's fault sites (ext/fault.c); hidden symbols, linked statically. */
 void fedFaultArm(int iSite, int nCountdown, int eAction, int nHangMs);
 int fedFaultSite(const char *zName);
@@ -303,6 +309,9 @@ static int fedAppInit(Tcl_Interp *interp){
   };
   size_t i;
   if( Tcl_Init(interp)!=TCL_OK ) return TCL_ERROR;
+#ifndef FED_NO_EXTENSION
+  fedTestStoreInterp(interp);
+#endif
   for(i=0; i<sizeof(aCmd)/sizeof(aCmd[0]); i++){
     Tcl_CreateObjCommand(interp, aCmd[i].zName, aCmd[i].xProc, 0, 0);
   }
@@ -321,7 +330,10 @@ int main(int argc, char **argv){
     return 1;
   }
 #ifndef FED_NO_EXTENSION
-  rc = sqlite3_auto_extension((void(*)(void))sqlite3_federate_init);
+  rc = fedTestStoreRegister();
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_auto_extension((void(*)(void))sqlite3_federate_init);
+  }
 #else
   rc = sqlite3_initialize();
 #endif
