@@ -30,6 +30,10 @@
 #   FED_TEST_PG_CTL       a command prefix; append kill, immediate, restart
 #                         or status (see pgserver.sh), e.g. from Tcl:
 #                         exec {*}$env(FED_TEST_PG_CTL) restart
+#   FED_TEST_REDIS_URL    "redis://127.0.0.1:P/0", FED_TEST_REDIS_PORT, and
+#   FED_TEST_REDIS_CTL    a prefix for kill|restart (kvserver.sh)
+#   FED_TEST_ETCD_URL     "http://127.0.0.1:P", FED_TEST_ETCD_PORT,
+#   FED_TEST_ETCD_CTL     likewise (FED_TEST_NO_KV=1: start neither)
 #   FED_TEST_TMPDIR       where each file makes its temporary directory
 #   FED_TESTFIXTURE       the testfixture binary
 set -euo pipefail
@@ -64,7 +68,7 @@ give_up() {
 # Packages, installed only when missing.
 #
 need=(postgresql-15 libpq-dev tcl8.6 tcl8.6-dev libsqlite3-tcl libsqlite3-dev
-      sqlite3)
+      sqlite3 redis-server etcd-server curl)
 missing=()
 for pkg in "${need[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
@@ -127,11 +131,22 @@ export FED_TEST_TMPDIR=$work/files
 mkdir "$FED_TEST_TMPDIR"
 failed=1
 
+# Redis and etcd (tcl-tests/kvserver.sh), stopped at exit.
+kvstores=()
+stop_kv() {
+  local s
+  for s in "${kvstores[@]}"; do
+    bash "$here/kvserver.sh" stop "$s" "$work/$s" >/dev/null 2>&1 || true
+  done
+  kvstores=()
+}
+
 # shellcheck disable=SC2317     # (called from the trap)
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
   stop_pg || true
+  stop_kv
   if [ "$failed" -eq 0 ]; then
     rm -rf -- "$work"
   elif [ -d "$work" ]; then
@@ -167,6 +182,30 @@ else
   say "PostgreSQL 15 on 127.0.0.1:$port"
 fi
 
+if [ -n "${FED_TEST_NO_KV:-}" ]; then
+  say "FED_TEST_NO_KV is set: no Redis or etcd server, their tests will skip"
+  unset FED_TEST_REDIS_URL FED_TEST_ETCD_URL
+else
+  if [ -z "${FED_TEST_REDIS_URL:-}" ] && command -v redis-server >/dev/null; then
+    port=$(bash "$here/kvserver.sh" start redis "$work/redis") ||
+      give_up "Redis did not start"
+    kvstores+=(redis)
+    export FED_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
+    export FED_TEST_REDIS_PORT=$port
+    export FED_TEST_REDIS_CTL="bash $here/kvserver.sh --dir $work/redis redis"
+    say "Redis on 127.0.0.1:$port"
+  fi
+  if [ -z "${FED_TEST_ETCD_URL:-}" ] && command -v etcd >/dev/null; then
+    port=$(bash "$here/kvserver.sh" start etcd "$work/etcd") ||
+      give_up "etcd did not start"
+    kvstores+=(etcd)
+    export FED_TEST_ETCD_URL="http://127.0.0.1:$port"
+    export FED_TEST_ETCD_PORT=$port
+    export FED_TEST_ETCD_CTL="bash $here/kvserver.sh --dir $work/etcd etcd"
+    say "etcd on 127.0.0.1:$port"
+  fi
+fi
+
 #-------------------------------------------------------------------------
 # The tests.  all.tcl prints the total as its last line; the cleanup after
 # it prints nothing unless stopping the server fails, and then the total is
@@ -179,5 +218,6 @@ summary=$(tail -n 1 "$work/out")
   { summary="0 passed, 1 failed"; rc=1; echo "$summary"; }
 [ $rc -eq 0 ] && failed=0
 
+stop_kv
 stop_pg || echo "$summary"
 exit $rc

@@ -52,6 +52,8 @@
 #                             SELECT as one flat list (NULL as "")
 #   pg_server ACTION          kill|immediate|restart|status the test
 #                             PostgreSQL through $FED_TEST_PG_CTL
+#   redis_server ACTION, etcd_server ACTION
+#                             kill|restart the test Redis / etcd
 #
 # Set testprefix to prefix every test name that starts with a digit, as
 # SQLite does: with "set testprefix pg1", test 1.0 is reported as pg1-1.0.
@@ -417,6 +419,21 @@ proc pg_server {action} {
     error "pg_server: FED_TEST_PG_CTL is not set"
   }
   exec {*}$::env(FED_TEST_PG_CTL) $action 2>@1
+}
+
+# redis_server ACTION, etcd_server ACTION: kill|restart the test Redis or
+# etcd through $FED_TEST_REDIS_CTL / $FED_TEST_ETCD_CTL (kvserver.sh).
+proc redis_server {action} {
+  if {![info exists ::env(FED_TEST_REDIS_CTL)]} {
+    error "redis_server: FED_TEST_REDIS_CTL is not set"
+  }
+  exec {*}$::env(FED_TEST_REDIS_CTL) $action 2>@1
+}
+proc etcd_server {action} {
+  if {![info exists ::env(FED_TEST_ETCD_CTL)]} {
+    error "etcd_server: FED_TEST_ETCD_CTL is not set"
+  }
+  exec {*}$::env(FED_TEST_ETCD_CTL) $action 2>@1
 }
 
 # Track every database handle opened, so that finish_test can close the ones
