@@ -1439,6 +1439,23 @@ static int pgNext(FedCursor *pFedCsr, char **pzErr){
 static int pgFlush(FedConn *pConn, char **pzErr);
 static int pgFlushBatch(PgConn *p, char **pzErr);
 
+/* True if the plan returns at most a few rows: = on the primary key, or
+** a LIMIT of at most 100. */
+static int pgSmallResult(
+  FedTable *pTab, const FedPlan *pPlan, int argc, sqlite3_value **argv
+){
+  int i;
+  for(i=0; i<pPlan->nTerm; i++){
+    const FedPlanTerm *t = &pPlan->aTerm[i];
+    if( t->iCol==pTab->iPk && t->op==FED_OP_EQ && t->bExact ) return 1;
+  }
+  if( pPlan->iLimitArg>=0 && pPlan->iLimitArg<argc ){
+    i64 n = sqlite3_value_int64(argv[pPlan->iLimitArg]);
+    if( n>=0 && n<=100 ) return 1;
+  }
+  return 0;
+}
+
 static int pgFilter(
   FedCursor *pFedCsr, int argc, sqlite3_value **argv, char **pzErr
 ){
@@ -1475,7 +1492,11 @@ static int pgFilter(
   sqlite3_free(zParams);
   rc = pgSend(p, pCsr->zSql, &params, pzErr);
   if( rc!=SQLITE_OK ) goto cleanup;
-  if( !PQsetSingleRowMode(p->pg) ){
+  /* Rows stream one at a time, unless the plan promises a few (a key
+  ** lookup, a small LIMIT): those arrive in one result, which saves libpq
+  ** a result object per row. */
+  if( !pgSmallResult(pTab, pFedCsr->pPlan, argc, argv)
+   && !PQsetSingleRowMode(p->pg) ){
     pgSetError(pzErr, p->pg, 0, pCsr->zSql);
     rc = SQLITE_ERROR;
     goto cleanup;

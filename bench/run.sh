@@ -1,0 +1,142 @@
+#!/usr/bin/env bash
+# bench/run.sh: federate against the bare client library and its peers, in
+# one run, as ratios (make bench).  Starts its own PostgreSQL (throwaway, as
+# the tests do), loads the data, runs every case REPS times interleaved, and
+# prints one table: case, federate median, each peer's median, ratio.
+#
+#   BENCH_ROWS   rows of the scanned table (default 1000000)
+#   BENCH_REPS   repetitions of each case (default 5)
+#   BENCH_OUT    also write the table to this file (markdown)
+#
+# CPU placement: on a 2-vCPU machine a round trip costs ~10 us when client
+# and server share a vCPU and ~80 us across vCPUs, at random.  The server is
+# pinned to CPU 1 and every client to CPU 0 (taskset), so every case pays
+# the cross-CPU round trip the same way; the table says so.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(dirname "$here")
+cd "$top"
+ROWS=${BENCH_ROWS:-1000000}
+REPS=${BENCH_REPS:-5}
+NLOOK=10000
+NINS=100000
+VPG=/usr/lib/x86_64-linux-gnu/mod_virtualpg.so.0.1.1
+
+need=()
+for p in libsqlite3-mod-virtualpg postgresql-15 libpq-dev libsqlite3-dev; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+fi
+
+make -s libfederate.a
+mkdir -p build/bench
+cc -O2 -o build/bench/pgbare bench/pgbare.c $(pkg-config --cflags libpq) -lpq
+cc -O2 -Iext $(pkg-config --cflags libpq) -o build/bench/fedbench bench/fedbench.c \
+   libfederate.a -lsqlite3 -lpq -lm
+PGBARE=build/bench/pgbare
+FEDBENCH=build/bench/fedbench
+
+work=$(mktemp -d /tmp/fedbench.XXXXXX)
+chmod 755 "$work"
+trap 'bash tcl-tests/pgserver.sh stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+export FED_TEST_PG_PASSWORD=${FED_TEST_PG_PASSWORD:-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
+port=$(bash tcl-tests/pgserver.sh start "$work/pg")
+C="host=127.0.0.1 port=$port dbname=fedtest user=postgres"
+pin=""
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  taskset -acp 1 "$(head -1 "$work/pg/data/postmaster.pid")" >/dev/null
+  pin="taskset -c 0"
+  placement="server on CPU 1, clients on CPU 0"
+else
+  placement="unpinned ($(nproc) CPU)"
+fi
+
+psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest <<SQL
+CREATE TABLE big(id bigint PRIMARY KEY, name text, val float8, ts timestamptz, doc jsonb);
+INSERT INTO big SELECT g, 'name' || g, g * 1.5,
+  '2024-01-01'::timestamptz + g * interval '1 second', jsonb_build_object('k', g)
+  FROM generate_series(1, $ROWS) g;
+CREATE TABLE ins(id bigint PRIMARY KEY, name text, val float8, ts timestamptz, doc jsonb);
+ANALYZE big;
+CREATE EXTENSION postgres_fdw;
+CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw
+  OPTIONS (host '127.0.0.1', port '$port', dbname 'fedtest');
+CREATE USER MAPPING FOR postgres SERVER loop OPTIONS (user 'postgres');
+CREATE FOREIGN TABLE fbig(id bigint, name text, val float8, ts timestamptz, doc jsonb)
+  SERVER loop OPTIONS (table_name 'big');
+SQL
+
+DB=$work/bench.db
+$FEDBENCH exec "$DB" "SELECT fed_server('pg','postgres','$C');
+  CREATE VIRTUAL TABLE big USING postgres(server=pg, table='big');
+  CREATE VIRTUAL TABLE ins USING postgres(server=pg, table='ins');" >/dev/null
+FEDBENCH_LOAD=$VPG FEDBENCH_WARM= $FEDBENCH exec "$DB" \
+  "CREATE VIRTUAL TABLE vbig USING VirtualPostgres('$C', 'public', 'big')" >/dev/null
+
+# Connect before the clock starts; lock the SQLite file once, as an
+# application that owns its database would (else every statement pays
+# SQLite's file-lock system calls, about 10 us).
+export FEDBENCH_WARM="PRAGMA locking_mode=EXCLUSIVE; SELECT fed_exec('pg', 'SELECT 1')"
+
+# time CMD...: run it pinned, print its seconds
+t() { $pin "$@" | awk '{print $3}'; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+
+lo=$((ROWS/2)); hi=$((ROWS/2 + ROWS/100 - 1))
+SCAN="SELECT id, name, val, ts, doc FROM"
+declare -A R
+cases=(scan range lookup insert)
+for rep in $(seq 1 "$REPS"); do
+  echo "repetition $rep/$REPS" >&2
+  R[scan.bare]+="$(t $PGBARE scan "$C" "$SCAN big") "
+  R[scan.copy]+="$(t $PGBARE copy "$C" "$SCAN big") "
+  R[scan.fed]+="$(t $FEDBENCH scan "$DB" "$SCAN big") "
+  R[scan.vpg]+="$(FEDBENCH_LOAD=$VPG t $FEDBENCH scan "$DB" "$SCAN vbig") "
+  R[scan.fdw]+="$(t $PGBARE scan "$C" "$SCAN fbig") "
+  R[range.bare]+="$(t $PGBARE scan "$C" "$SCAN big WHERE id BETWEEN $lo AND $hi") "
+  R[range.fed]+="$(t $FEDBENCH scan "$DB" "$SCAN big WHERE id BETWEEN $lo AND $hi") "
+  R[range.vpg]+="$(FEDBENCH_LOAD=$VPG t $FEDBENCH scan "$DB" "$SCAN vbig WHERE id BETWEEN $lo AND $hi") "
+  R[range.fdw]+="$(t $PGBARE scan "$C" "$SCAN fbig WHERE id BETWEEN $lo AND $hi") "
+  R[lookup.bare]+="$(t $PGBARE lookup "$C" 'SELECT name FROM big WHERE id = $1' $NLOOK "$ROWS") "
+  R[lookup.fed]+="$(t $FEDBENCH lookup "$DB" 'SELECT name FROM big WHERE id = ?1' $NLOOK "$ROWS") "
+  R[lookup.fdw]+="$(t $PGBARE lookup "$C" 'SELECT name FROM fbig WHERE id = $1' $NLOOK "$ROWS") "
+  psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "TRUNCATE ins"
+  R[insert.copy]+="$(t $PGBARE copyin "$C" ins $NINS) "
+  psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "TRUNCATE ins"
+  R[insert.bare]+="$(t $PGBARE insert "$C" ins $NINS) "
+  psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "TRUNCATE ins"
+  R[insert.fed]+="$(t $FEDBENCH insert "$DB" ins $NINS) "
+  psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "TRUNCATE ins"
+done
+# VirtualPG has no pushdown: a lookup reads the whole table.  Three are
+# enough to show it; scaled to NLOOK.
+v=$(FEDBENCH_LOAD=$VPG t $FEDBENCH lookup "$DB" 'SELECT name FROM vbig WHERE id = ?1' 3 "$ROWS")
+R[lookup.vpg]=$(awk -v v="$v" -v n=$NLOOK 'BEGIN{print v/3*n}')
+
+m() { echo ${R[$1]:-} | tr ' ' '\n' | grep . | median; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else print "-" }'; }
+
+out=$(mktemp)
+{
+  echo "federate benchmarks: $ROWS rows, medians of $REPS interleaved runs, seconds; $placement"
+  echo
+  echo "| case | federate | bare libpq | ratio | peer | peer time | federate / peer |"
+  echo "|---|---|---|---|---|---|---|"
+  f=$(m scan.fed); b=$(m scan.bare)
+  echo "| scan $ROWS x 5 columns | $f | $b (single-row) | $(ratio $f $b) | binary COPY | $(m scan.copy) | $(ratio $f $(m scan.copy)) |"
+  echo "| | | | | VirtualPG | $(m scan.vpg) | $(ratio $f $(m scan.vpg)) |"
+  echo "| | | | | postgres_fdw | $(m scan.fdw) | $(ratio $f $(m scan.fdw)) |"
+  f=$(m range.fed); b=$(m range.bare)
+  echo "| 1% range (id BETWEEN) | $f | $b | $(ratio $f $b) | VirtualPG | $(m range.vpg) | $(ratio $f $(m range.vpg)) |"
+  echo "| | | | | postgres_fdw | $(m range.fdw) | $(ratio $f $(m range.fdw)) |"
+  f=$(m lookup.fed); b=$(m lookup.bare)
+  echo "| $NLOOK point lookups | $f | $b (prepared) | $(ratio $f $b) | VirtualPG (from 3) | ${R[lookup.vpg]} | $(ratio $f ${R[lookup.vpg]}) |"
+  echo "| | | | | postgres_fdw | $(m lookup.fdw) | $(ratio $f $(m lookup.fdw)) |"
+  f=$(m insert.fed); b=$(m insert.copy)
+  echo "| insert $NINS rows | $f | $b (COPY FROM STDIN) | $(ratio $f $b) | multi-row INSERT | $(m insert.bare) | $(ratio $f $(m insert.bare)) |"
+} > "$out"
+cat "$out"
+[ -n "${BENCH_OUT:-}" ] && cp "$out" "$BENCH_OUT"
+rm -f "$out"
