@@ -217,6 +217,15 @@ int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
       bAllExact = 0;
       continue;
     }
+    /* A comparison under NOCASE, RTRIM or a custom collation is SQLite's
+    ** to make, unless the column only ever holds numbers. */
+    if( op!=FED_OP_ISNULL && op!=FED_OP_NOTNULL
+     && sqlite3_stricmp(sqlite3_vtab_collation(pInfo, i), "BINARY")!=0
+     && strcmp(pTab->aCol[pCons->iColumn].zAffinity, "INTEGER")!=0
+     && strcmp(pTab->aCol[pCons->iColumn].zAffinity, "REAL")!=0 ){
+      bAllExact = 0;
+      continue;
+    }
     if( sqlite3_vtab_rhs_value(pInfo, i, &pRhs)!=SQLITE_OK ) pRhs = 0;
     ePush = pStore->xPushable(pTab, pCons->iColumn, op, pRhs);
     if( ePush==FED_PUSH_NO ){

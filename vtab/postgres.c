@@ -838,7 +838,10 @@ static int pgPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
     switch( pCol->eKind ){
       case PG_INT: case PG_BOOL: case PG_TEXT: case PG_TSTZ: case PG_OTHER:
       case PG_ARRAY:
-        return FED_PUSH_EXACT;
+        /* The regex is exactly SQLite's built-in LIKE, but PRAGMA
+        ** case_sensitive_like can make LIKE stricter, unseen from here:
+        ** SQLite re-checks LIKE.  GLOB cannot change. */
+        return op==FED_OP_LIKE ? FED_PUSH_LOOSE : FED_PUSH_EXACT;
     }
     return FED_PUSH_NO;
   }
@@ -920,6 +923,13 @@ static const char *pgOpText(int op){
   return "=";
 }
 
+/* True if the integer v is exactly a double. */
+static int pgIntIsDouble(i64 v){
+  double r = (double)v;
+  if( r>=9223372036854775808.0 || r<-9223372036854775808.0 ) return 0;
+  return (i64)r==v;
+}
+
 /* Append the value of a number-class comparison as a parameter.  For an
 ** integer column and a real value, rewrite to an exact integer comparison
 ** (x < 1.5 is x <= 1), since PostgreSQL would compare in floating point.
@@ -930,7 +940,33 @@ static int pgNumParam(
 ){
   char zBuf[64];
   if( sqlite3_value_type(pVal)==SQLITE_INTEGER ){
-    *pRc = paramsAddInt(pParams, sqlite3_value_int64(pVal));
+    i64 v = sqlite3_value_int64(pVal);
+    if( pCol->eKind==PG_FLOAT && !pgIntIsDouble(v) ){
+      /* No double equals v: compare with the doubles either side of it,
+      ** exactly, where PostgreSQL would round v first. */
+      double r = (double)v, lo, hi;
+      int bAbove = r>=9223372036854775808.0 || (i64)r>v;
+      lo = bAbove ? nextafter(r, -HUGE_VAL) : r;
+      hi = bAbove ? r : nextafter(r, HUGE_VAL);
+      switch( op ){
+        case FED_OP_LT: case FED_OP_LE:
+          fedDoubleText(lo, zBuf, sizeof(zBuf));
+          *pRc = paramsAdd(pParams, zBuf, -1, 0);
+          return FED_OP_LE;
+        case FED_OP_GT: case FED_OP_GE:
+          fedDoubleText(hi, zBuf, sizeof(zBuf));
+          *pRc = paramsAdd(pParams, zBuf, -1, 0);
+          return FED_OP_GE;
+        case FED_OP_NE:
+          pgColumnExpr(s, pCol, 0);
+          sqlite3_str_appendall(s, " IS NOT NULL");
+          return 0;
+        default:
+          sqlite3_str_appendall(s, op==FED_OP_ISNOT ? "TRUE" : "FALSE");
+          return 0;
+      }
+    }
+    *pRc = paramsAddInt(pParams, v);
     return op;
   }
   if( pCol->eKind==PG_FLOAT ){
@@ -982,6 +1018,84 @@ static int pgNumParam(
   }
 }
 
+/* Read one UTF-8 character at *pz (advancing it); returns its code point. */
+static unsigned pgUtf8Read(const unsigned char **pz){
+  const unsigned char *z = *pz;
+  unsigned c = *z++;
+  if( c>=0xc0 ){
+    int nMore = c>=0xf0 ? 3 : (c>=0xe0 ? 2 : 1);
+    c &= (0x3f >> nMore);
+    while( nMore-- && (*z & 0xc0)==0x80 ) c = (c<<6) | (*z++ & 0x3f);
+  }
+  *pz = z;
+  return c;
+}
+
+/* Append code point c as a regular-expression escape (\uXXXX). */
+static void pgRegexChar(sqlite3_str *s, unsigned c){
+  if( (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9') ){
+    sqlite3_str_appendchar(s, 1, (char)c);
+  }else if( c<0x10000 ){
+    sqlite3_str_appendf(s, "\\u%04x", c);
+  }else{
+    sqlite3_str_appendf(s, "\\U%08x", c);
+  }
+}
+
+/*
+** Translate a GLOB set starting at *pp (on the '[') the way SQLite reads
+** it: "^" first inverts; "]" first is a literal; "a-z" is a range when a
+** single character precedes the "-" and something other than "]" follows
+** (a range resets that, so "a-c-e" is a-c, "-", "e"); a reversed range
+** matches nothing.  Returns non-zero if the set is not terminated.
+*/
+static int pgGlobSet(sqlite3_str *s, const unsigned char **pp){
+  const unsigned char *z = *pp + 1;
+  unsigned *aLo, *aHi;            /* Members: ranges lo..hi */
+  int n = 0, i;
+  int bInvert = 0;
+  int bPrior = 0;                 /* aLo[n-1] may start a range */
+  aLo = sqlite3_malloc64(sizeof(unsigned)*2*(strlen((const char*)z)+1));
+  if( aLo==0 ){
+    *pp = z + strlen((const char*)z);
+    return 1;
+  }
+  aHi = &aLo[strlen((const char*)z)+1];
+  if( *z=='^' ){ bInvert = 1; z++; }
+  if( *z==']' ){ aLo[n] = aHi[n] = ']'; n++; z++; }
+  while( *z && *z!=']' ){
+    unsigned c = pgUtf8Read(&z);
+    if( c=='-' && *z!=']' && *z!=0 && bPrior ){
+      unsigned hi = pgUtf8Read(&z);
+      if( aLo[n-1]<=hi ){
+        aHi[n-1] = hi;
+      }
+      /* A reversed range still matched its first character. */
+      bPrior = 0;
+    }else{
+      aLo[n] = aHi[n] = c;
+      n++;
+      bPrior = 1;
+    }
+  }
+  if( *z==0 ){
+    sqlite3_free(aLo);
+    return 1;
+  }
+  sqlite3_str_appendall(s, bInvert ? "[^" : "[");
+  for(i=0; i<n; i++){
+    pgRegexChar(s, aLo[i]);
+    if( aHi[i]!=aLo[i] ){
+      sqlite3_str_appendchar(s, 1, '-');
+      pgRegexChar(s, aHi[i]);
+    }
+  }
+  sqlite3_str_appendchar(s, 1, ']');
+  sqlite3_free(aLo);
+  *pp = z+1;
+  return 0;
+}
+
 /* Append a LIKE (case-insensitive for ASCII, % and _) or GLOB (*, ?, [..])
 ** pattern translated to an anchored PostgreSQL regular expression. */
 static void pgPatternRegex(sqlite3_str *s, const char *z, int bGlob){
@@ -994,40 +1108,12 @@ static void pgPatternRegex(sqlite3_str *s, const char *z, int bGlob){
     if( bGlob && c=='*' ){ sqlite3_str_appendall(s, ".*"); p++; continue; }
     if( bGlob && c=='?' ){ sqlite3_str_appendall(s, "."); p++; continue; }
     if( bGlob && c=='[' ){
-      /* A set: [abc], [^abc], []abc], [a-z].  Unterminated: no match. */
-      const unsigned char *q = p+1;
-      int bNeg = 0;
-      if( *q=='^' ){ bNeg = 1; q++; }
-      if( *q==']' ) q++;
-      while( *q && *q!=']' ) q++;
-      if( *q==0 ){
+      if( pgGlobSet(s, &p) ){
+        /* An unterminated set matches nothing, as in SQLite. */
         sqlite3_str_reset(s);
         sqlite3_str_appendall(s, "^(?!)");
         return;
       }
-      p++;
-      sqlite3_str_appendall(s, bNeg ? "[^" : "[");
-      if( bNeg ) p++;
-      {
-        const unsigned char *pStart = p;
-        while( p<q ){
-          unsigned cc = *p;
-          if( cc=='-' && p>pStart && p+1<q ){
-            sqlite3_str_appendchar(s, 1, '-');
-            p++;
-            continue;
-          }
-          if( cc<0x80 && !((cc>='a' && cc<='z') || (cc>='A' && cc<='Z')
-                        || (cc>='0' && cc<='9')) ){
-            sqlite3_str_appendf(s, "\\u%04x", cc);
-          }else{
-            sqlite3_str_appendchar(s, 1, (char)cc);
-          }
-          p++;
-        }
-      }
-      sqlite3_str_appendchar(s, 1, ']');
-      p = q+1;
       continue;
     }
     if( !bGlob && ((c>='a' && c<='z') || (c>='A' && c<='Z')) ){
@@ -1089,61 +1175,83 @@ static int pgDeparseTerm(
     return 1;
   }
   if( op==FED_OP_IN ){
+    /* The whole list as one array parameter: any length, one prepared
+    ** statement for every list. */
     sqlite3_value *pV;
     int n = 0, rc;
-    sqlite3_str *pList = sqlite3_str_new(0);
-    char *zList;
+    sqlite3_str *pArr = sqlite3_str_new(0);
+    char *zArr;
+    int nArr;
+    sqlite3_str_appendchar(pArr, 1, '{');
     for(rc=sqlite3_vtab_in_first(pVal, &pV); rc==SQLITE_OK && pV;
         rc=sqlite3_vtab_in_next(pVal, &pV)){
       sqlite3_value *pC = 0;
       int eCls = valueClass(pV, eColClass, &pC);
       sqlite3_value *pUse = pC ? pC : pV;
       if( eCls==eColClass ){
-        if( eColClass==CLASS_NUM && sqlite3_value_type(pUse)==SQLITE_FLOAT
-         && pCol->eKind!=PG_FLOAT ){
-          double r = sqlite3_value_double(pUse);
-          if( r==floor(r) && r<9223372036854775807.0
-           && r>=-9223372036854775808.0 ){
-            *pRc = paramsAddInt(pParams, (i64)r);
-            sqlite3_str_appendf(pList, "%s$%d", n++ ? ", " : "", pParams->n);
-          }
-        }else if( eColClass==CLASS_NUM ){
-          char zBuf[64];
+        char zBuf[64];
+        zBuf[0] = 0;
+        if( eColClass==CLASS_NUM ){
           if( sqlite3_value_type(pUse)==SQLITE_INTEGER ){
-            *pRc = paramsAddInt(pParams, sqlite3_value_int64(pUse));
+            i64 v = sqlite3_value_int64(pUse);
+            /* A float column equals an integer only if the integer is
+            ** exactly a double. */
+            if( pCol->eKind!=PG_FLOAT || pgIntIsDouble(v) ){
+              sqlite3_snprintf(sizeof(zBuf), zBuf, "%lld", v);
+            }
           }else{
-            fedDoubleText(sqlite3_value_double(pUse), zBuf, sizeof(zBuf));
-            *pRc = paramsAdd(pParams, zBuf, -1, 0);
+            double r = sqlite3_value_double(pUse);
+            if( pCol->eKind==PG_FLOAT ){
+              fedDoubleText(r, zBuf, sizeof(zBuf));
+            }else if( r==floor(r) && r<9223372036854775807.0
+                   && r>=-9223372036854775808.0 ){
+              sqlite3_snprintf(sizeof(zBuf), zBuf, "%lld", (i64)r);
+            }
           }
-          sqlite3_str_appendf(pList, "%s$%d", n++ ? ", " : "", pParams->n);
+          if( zBuf[0] ){
+            sqlite3_str_appendf(pArr, "%s%s", n++ ? "," : "", zBuf);
+          }
         }else if( eColClass==CLASS_BLOB ){
-          *pRc = paramsAdd(pParams, sqlite3_value_blob(pUse),
-                           sqlite3_value_bytes(pUse), 1);
-          sqlite3_str_appendf(pList, "%s$%d::bytea", n++ ? ", " : "",
-                              pParams->n);
+          const unsigned char *a = sqlite3_value_blob(pUse);
+          int k, nByte = sqlite3_value_bytes(pUse);
+          sqlite3_str_appendall(pArr, n++ ? ",\"\\\\x" : "\"\\\\x");
+          for(k=0; k<nByte; k++) sqlite3_str_appendf(pArr, "%02x", a[k]);
+          sqlite3_str_appendchar(pArr, 1, '"');
         }else{
-          *pRc = paramsAdd(pParams, (const char*)sqlite3_value_text(pUse),
-                           sqlite3_value_bytes(pUse), 0);
-          sqlite3_str_appendf(pList, "%s$%d", n++ ? ", " : "", pParams->n);
+          const char *z = (const char*)sqlite3_value_text(pUse);
+          int k, nByte = sqlite3_value_bytes(pUse);
+          sqlite3_str_appendall(pArr, n++ ? ",\"" : "\"");
+          for(k=0; k<nByte; k++){
+            if( z[k]=='"' || z[k]=='\\' ) sqlite3_str_appendchar(pArr, 1, '\\');
+            sqlite3_str_appendchar(pArr, 1, z[k]);
+          }
+          sqlite3_str_appendchar(pArr, 1, '"');
         }
       }else if( eColClass==CLASS_TEXT && eCls==CLASS_NUM && !t->bExact ){
         /* Loose: a number against text depends on affinities we cannot
         ** see; push nothing for this term. */
         sqlite3_value_free(pC);
-        sqlite3_free(sqlite3_str_finish(pList));
+        sqlite3_free(sqlite3_str_finish(pArr));
         return 0;
       }
       sqlite3_value_free(pC);
     }
-    zList = sqlite3_str_finish(pList);
-    if( rc!=SQLITE_OK && rc!=SQLITE_DONE ){ *pRc = rc; sqlite3_free(zList); return 0; }
+    sqlite3_str_appendchar(pArr, 1, '}');
+    nArr = sqlite3_str_length(pArr);
+    zArr = sqlite3_str_finish(pArr);
+    if( zArr==0 ){ *pRc = SQLITE_NOMEM; return 0; }
+    if( rc!=SQLITE_OK && rc!=SQLITE_DONE ){ *pRc = rc; sqlite3_free(zArr); return 0; }
     if( n==0 ){
       sqlite3_str_appendall(s, "FALSE");
     }else{
+      static const char *azArrType[] = { "", "::bigint[]", "::text[]",
+                                         "::bytea[]" };
       pgColumnExpr(s, pCol, 0);
-      sqlite3_str_appendf(s, " IN (%s)", zList);
+      *pRc = paramsAdd(pParams, zArr, nArr, 0);
+      sqlite3_str_appendf(s, " = ANY($%d%s)", pParams->n,
+          pCol->eKind==PG_FLOAT ? "::float8[]" : azArrType[eColClass]);
     }
-    sqlite3_free(zList);
+    sqlite3_free(zArr);
     return 1;
   }
 
@@ -1542,37 +1650,41 @@ static void pgResultBytea(sqlite3_context *ctx, const char *z, int n){
   sqlite3_result_blob(ctx, a, nOut, sqlite3_free);
 }
 
-/* numeric: an integer if it is one, a real if it reads back exactly as
-** written (at most 15 significant digits), else the exact text. */
+/* numeric: an integer if it is one (also "100.00"), a real if it has at
+** most 15 significant digits (so the double reads back as written), else
+** the exact text. */
 static void pgResultNumeric(sqlite3_context *ctx, const char *z, int n){
   i64 v;
-  int i, nDigit = 0, bLead = 1, bDot = 0;
+  int i, iFirst = -1, iLast = -1, iDot = -1, nDigit;
   if( fedParseInt64(z, n, &v)==0 ){
     sqlite3_result_int64(ctx, v);
     return;
   }
   for(i=0; i<n; i++){
     char c = z[i];
-    if( c>='0' && c<='9' ){
-      if( c!='0' ) bLead = 0;
-      if( !bLead ) nDigit++;
-    }else if( c=='.' ){
-      bDot = 1;
-    }else if( !(c=='-' && i==0) ){
-      nDigit = 99;              /* NaN, Infinity, exponent */
-      break;
-    }
-  }
-  if( bDot ){
-    /* Trailing zeros after the point are not significant. */
-    for(i=n-1; i>0 && z[i]=='0'; i--) nDigit--;
-  }
-  if( nDigit<=15 ){
-    double r = strtod(z, 0);
-    if( r!=0.0 || nDigit<=0 ){
-      sqlite3_result_double(ctx, r);
+    if( c>='1' && c<='9' ){
+      if( iFirst<0 ) iFirst = i;
+      iLast = i;
+    }else if( c=='.' && iDot<0 ){
+      iDot = i;
+    }else if( c!='0' && !(c=='-' && i==0) ){
+      /* NaN (and anything unexpected): the text */
+      sqlite3_result_text(ctx, z, n, SQLITE_TRANSIENT);
       return;
     }
+  }
+  if( iFirst<0 ){
+    sqlite3_result_int64(ctx, 0);
+    return;
+  }
+  if( iDot>=0 && iLast<iDot && fedParseInt64(z, iDot, &v)==0 ){
+    sqlite3_result_int64(ctx, v);
+    return;
+  }
+  nDigit = iLast - iFirst + 1 - (iDot>iFirst && iDot<iLast);
+  if( nDigit<=15 ){
+    sqlite3_result_double(ctx, strtod(z, 0));
+    return;
   }
   sqlite3_result_text(ctx, z, n, SQLITE_TRANSIENT);
 }
