@@ -252,26 +252,46 @@ static int isIdentChar(char c){
       || c=='_';
 }
 
+/* True if the option name zWord[0..n) names a secret: pwd, pass, or any
+** name containing password, passwd, secret or token (sslpassword,
+** client_secret, ...), except the names of where a secret is kept
+** (password_env, ..._file). */
+static int isSecretKey(const char *zWord, int n){
+  static const char *const azPart[] = { "password", "passwd", "secret",
+                                        "token", 0 };
+  char zLow[64];
+  int i;
+  if( n>=(int)sizeof(zLow) ) n = (int)sizeof(zLow)-1;
+  for(i=0; i<n; i++){
+    char c = zWord[i];
+    zLow[i] = (c>='A' && c<='Z') ? c+('a'-'A') : c;
+  }
+  zLow[n] = 0;
+  if( strcmp(zLow, "pwd")==0 || strcmp(zLow, "pass")==0 ) return 1;
+  if( (n>4 && strcmp(&zLow[n-4], "_env")==0)
+   || (n>4 && strcmp(&zLow[n-4], "file")==0) ){
+    return 0;
+  }
+  for(i=0; azPart[i]; i++){
+    if( strstr(zLow, azPart[i]) ) return 1;
+  }
+  return 0;
+}
+
 int fedHasSecret(const char *z){
-  static const char *const azSecret[] = { "password", "passwd", "pwd",
-                                          "pass", "secret", 0 };
-  const char *p;
+  const char *p = z;
   if( z==0 ) return 0;
-  /* key=value forms: password=..., pwd=... as whole words, any case. */
-  for(p=z; *p; p++){
-    const char *zWord = p;
-    int nWord, i;
-    if( !isIdentChar(*p) || (p>z && isIdentChar(p[-1])) ) continue;
-    while( isIdentChar(*p) ) p++;
-    nWord = (int)(p - zWord);
-    while( *p==' ' ) p++;
-    if( *p=='=' ){
-      for(i=0; azSecret[i]; i++){
-        if( (int)strlen(azSecret[i])==nWord
-         && sqlite3_strnicmp(zWord, azSecret[i], nWord)==0 ) return 1;
-      }
+  /* key=value forms, as whole words, any case, spaces around "=". */
+  while( *p ){
+    if( isIdentChar(*p) && (p==z || !isIdentChar(p[-1])) ){
+      const char *zWord = p;
+      const char *q;
+      while( isIdentChar(*p) ) p++;
+      for(q=p; *q==' '; q++){}
+      if( *q=='=' && isSecretKey(zWord, (int)(p-zWord)) ) return 1;
+      continue;
     }
-    if( *p==0 ) break;
+    p++;
   }
   /* URI form: scheme://user:secret@host */
   p = strstr(z, "://");

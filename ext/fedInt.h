@@ -253,6 +253,7 @@ struct FedTable {
   FedColumn *aCol;
   int iPk;                      /* Single-column primary key, or -1 */
   double nRowEst;               /* Estimated remote rows */
+  i64 iWriteTxn;                /* FedContext.iTxn when xBegin came */
   void *pStoreTab;              /* Store-private table state */
 };
 
@@ -260,6 +261,8 @@ struct FedCursor {
   sqlite3_vtab_cursor base;     /* Base class. Must be first */
   FedTable *pTab;
   FedPlan *pPlan;               /* Decoded idxStr of the current scan */
+  u8 bForUpdate;                /* The statement writes this table: lock
+                                ** the rows read (SELECT ... FOR UPDATE) */
   void *pStoreCsr;              /* Store-private cursor state */
 };
 
@@ -342,7 +345,10 @@ struct FedStore {
   /* Writes: argc/argv as xUpdate receives them. */
   int (*xUpdate)(FedTable *, int argc, sqlite3_value **argv, i64 *piRowid,
                  char **pzErr);
-  /* Send buffered writes now (before a read, at statement end, at sync). */
+  /* Send buffered writes now (before a read, at savepoints, at sync).  A
+  ** failure inside a transaction must doom it: the store then fails every
+  ** later command of the transaction, and its commit, with the reason,
+  ** until xRollback or an xRollbackTo that undoes the failed rows. */
   int (*xFlush)(FedConn *, char **pzErr);
 
   /* Remote transactions on one connection.  xCommit sends what is still
@@ -373,6 +379,10 @@ struct FedStore {
                      int *pnName, char **pzErr);
 
   void (*xTableFree)(FedTable *);
+
+  /* Check a server's options when fed_server() defines it, so that a bad
+  ** value is refused then, not at every later use.  May be NULL. */
+  int (*xServerCheck)(FedServer *, char **pzErr);
 };
 
 /* Each store's FedStore object. */
@@ -395,6 +405,7 @@ struct FedContext {
   int bSynced;                  /* Phase one done for this transaction */
   int nSavepoint;               /* SQLite's savepoint depth */
   int bEnlisting;               /* Inside the fed_txn INSERT */
+  i64 iTxn;                     /* Transaction generation, from 1 */
 };
 
 const FedStore *fedStoreFind(const char *zName);

@@ -66,6 +66,7 @@ FEDERATE_API int sqlite3_federate_init(
   memset(pCtx, 0, sizeof(*pCtx));
   pCtx->db = db;
   pCtx->nRef = 1;               /* Held until the end of this function */
+  pCtx->iTxn = 1;
 
   for(i=0; rc==SQLITE_OK && i<sizeof(aStore)/sizeof(aStore[0]); i++){
     rc = fedVtabRegister(db, pCtx, aStore[i]);

@@ -66,6 +66,9 @@ static int serverNew(
   }
   rc = fedConfigParseString(pStore->zName, zOptions, serverOptions(pStore),
                             &p->pOpt, pzErr);
+  if( rc==SQLITE_OK && pStore->xServerCheck ){
+    rc = pStore->xServerCheck(p, pzErr);
+  }
   if( rc!=SQLITE_OK ){
     serverFree(p);
     return rc;

@@ -127,6 +127,7 @@ static void txnReset(FedContext *pCtx){
   pCtx->bSynced = 0;
   pCtx->bEnlisted = 0;
   pCtx->nSavepoint = 0;
+  pCtx->iTxn++;
 }
 
 void fedTxnCommit(FedContext *pCtx){
@@ -155,38 +156,58 @@ void fedTxnRollback(FedContext *pCtx){
 }
 
 /* Buffered writes belong below the new savepoint: send them first, so
-** that ROLLBACK TO it cannot take them away. */
+** that ROLLBACK TO it cannot take them away.  A failure is not returned
+** (SQLite would drop its message): the store dooms the transaction and
+** reports why at its next command and at COMMIT (the xFlush contract). */
 int fedTxnSavepoint(FedContext *pCtx, int iSavepoint, char **pzErr){
   FedServer *pS;
-  int rc = SQLITE_OK;
   FOR_EACH_TXN(pCtx, pS){
-    if( pS->pStore->xFlush && rc==SQLITE_OK ){
-      rc = pS->pStore->xFlush(pS->pConn, pzErr);
+    if( pS->pStore->xFlush ){
+      pS->pStore->xFlush(pS->pConn, pzErr);
+      sqlite3_free(*pzErr);
+      *pzErr = 0;
     }
   }
   if( iSavepoint+1>pCtx->nSavepoint ) pCtx->nSavepoint = iSavepoint+1;
-  return rc;
+  return SQLITE_OK;
 }
 
 int fedTxnRelease(FedContext *pCtx, int iSavepoint, char **pzErr){
   FedServer *pS;
-  int rc = SQLITE_OK;
   if( iSavepoint<pCtx->nSavepoint ) pCtx->nSavepoint = iSavepoint;
   FOR_EACH_TXN(pCtx, pS){
     FedConn *pConn = pS->pConn;
-    /* Writes buffered under this statement must reach the server now, so
-    ** that their errors belong to the statement that made them. */
-    if( pS->pStore->xFlush && rc==SQLITE_OK ){
-      rc = pS->pStore->xFlush(pConn, pzErr);
+    /* Send what the statement buffered, so that a remote error shows at
+    ** the next statement rather than at COMMIT (see fedTxnSavepoint on
+    ** why it is not returned here). */
+    if( pS->pStore->xFlush ){
+      pS->pStore->xFlush(pConn, pzErr);
+      sqlite3_free(*pzErr);
+      *pzErr = 0;
     }
     if( pConn->nSavepoint>iSavepoint ) pConn->nSavepoint = iSavepoint;
   }
-  return rc;
+  return SQLITE_OK;
 }
 
 int fedTxnRollbackTo(FedContext *pCtx, int iSavepoint, char **pzErr){
   FedServer *pS;
   int rc = SQLITE_OK;
+  if( iSavepoint<0 ){
+    /* ROLLBACK TO the SAVEPOINT that began the transaction: undo all of
+    ** it, and let the remote transactions start afresh when next used. */
+    FOR_EACH_TXN(pCtx, pS){
+      char *zErr = 0;
+      pS->pStore->xRollback(pS->pConn, &zErr);
+      sqlite3_free(zErr);
+      pS->pConn->bTxn = 0;
+      pS->pConn->nSavepoint = 0;
+      pS->pConn->nRemoteSp = 0;
+      pS->pConn->bWritten = 0;
+    }
+    pCtx->nSavepoint = 0;
+    return SQLITE_OK;
+  }
   pCtx->nSavepoint = iSavepoint+1;
   FOR_EACH_TXN(pCtx, pS){
     FedConn *pConn = pS->pConn;

@@ -323,8 +323,17 @@ static int fedFilter(
   pCsr->pPlan = 0;
   rc = fedPlanDecode(idxStr, &pCsr->pPlan);
   if( rc==SQLITE_OK ) rc = tableConn(pTab, &pConn, &zErr);
+  /* SQLite calls xBegin before the scan of a statement that writes the
+  ** table (UPDATE, DELETE, INSERT ... SELECT).  Outside BEGIN...COMMIT
+  ** such a scan runs inside the statement's remote transaction and locks
+  ** what it reads, so that the write is not based on rows someone else
+  ** has changed meanwhile.  (Inside BEGIN...COMMIT the remote transaction
+  ** is REPEATABLE READ, where such a change fails the write instead.) */
+  pCsr->bForUpdate = pTab->iWriteTxn==pTab->pCtx->iTxn
+                  && sqlite3_get_autocommit(pTab->pCtx->db);
   if( rc==SQLITE_OK ){
-    rc = fedTxnEnsure(pTab->pCtx, pTab->pServer, pConn, 0, &zErr);
+    rc = fedTxnEnsure(pTab->pCtx, pTab->pServer, pConn, pCsr->bForUpdate,
+                      &zErr);
   }
   if( rc==SQLITE_OK ) rc = pTab->pStore->xFilter(pCsr, argc, argv, &zErr);
   return tableErr(pTab, rc, &zErr);
@@ -385,6 +394,7 @@ static int fedUpdate(
 static int fedBegin(sqlite3_vtab *pVtab){
   FedTable *pTab = (FedTable*)pVtab;
   pTab->pCtx->bEnlisted = 1;
+  pTab->iWriteTxn = pTab->pCtx->iTxn;
   return SQLITE_OK;
 }
 

@@ -556,7 +556,8 @@ static const FedStore tsStore = {
   tsRollbackTo,
   tsQuery,
   tsListTables,
-  0
+  0,                            /* xTableFree */
+  0                             /* xServerCheck */
 };
 
 /* Register the store; call before the first connection is opened. */

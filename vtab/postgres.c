@@ -91,8 +91,9 @@ struct PgConn {
   int iStmtSeq;
   PgBatch batch;
   int bBeginPending;            /* BEGIN owed before the next command */
-  int bDoomed;                  /* Buffered writes of this transaction were
-                                ** lost: COMMIT must fail */
+  int bOpen;                    /* BEGIN sent: a remote transaction is open */
+  char *zDoom;                  /* Why this transaction cannot commit: rows
+                                ** buffered earlier were not inserted */
 };
 
 struct PgCursor {
@@ -107,6 +108,7 @@ struct PgCursor {
   int aResCol[FED_MAX_COLUMNS]; /* Result column of each table column */
   i64 iRowid;                   /* Row number, for tables without a key */
   i64 iExplain;                 /* fed_explain entry of this scan */
+  int bDrainLost;               /* Rows lost to OOM while draining */
   char *zSql;                   /* Remote query, for error messages */
 };
 
@@ -124,6 +126,13 @@ static void paramsFree(PgParams *p){
   sqlite3_free(p->aFmt);
   sqlite3_free(p->aBuf);
   memset(p, 0, sizeof(*p));
+}
+
+/* The bytes of a blob or text value, never NULL (an empty blob gives a
+** NULL pointer from sqlite3_value_blob, which would read as SQL NULL). */
+static const char *valueBytes(sqlite3_value *p){
+  const char *z = (const char*)sqlite3_value_blob(p);
+  return z ? z : "";
 }
 
 /* Append one parameter (z==0: NULL).  Returns SQLITE_OK or NOMEM. */
@@ -279,6 +288,7 @@ static void pgDisconnect(FedConn *pConn){
   stmtCacheFree(p);
   batchClear(&p->batch);
   paramsFree(&p->batch.params);
+  sqlite3_free(p->zDoom);
   sqlite3_free(p);
 }
 
@@ -294,8 +304,9 @@ static int pgIsAlive(FedConn *pConn){
   fd.revents = 0;
   if( fd.fd<0 ) return 0;
   if( poll(&fd, 1, 0)>0 ){
-    if( !PQconsumeInput(p->pg) ) return 0;
-    if( PQstatus(p->pg)!=CONNECTION_OK ) return 0;
+    /* The end of the stream, or the message a server sends as it shuts
+    ** down ("terminating connection ..."): either way it is going. */
+    return 0;
   }
   return 1;
 }
@@ -377,16 +388,12 @@ static FedContext *pgCtx(PgConn *p){
   return p->base.pServer->pCtx;
 }
 
-static int pgExecSimple(PgConn *p, const char *zSql, char **pzErr){
+/* Run a command that returns no rows, as it is (no owed BEGIN first). */
+static int pgExecRaw(PgConn *p, const char *zSql, char **pzErr){
   PGresult *pRes;
   i64 iSeq;
   int rc = SQLITE_OK;
   pgConnIdle(p);
-  if( p->bBeginPending ){
-    p->bBeginPending = 0;
-    rc = pgExecSimple(p, "BEGIN", pzErr);
-    if( rc!=SQLITE_OK ) return rc;
-  }
   if( fedFault(FED_FAULT_SEND, pzErr) ) return SQLITE_ERROR;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, 0);
   pRes = PQexec(p->pg, zSql);
@@ -398,6 +405,31 @@ static int pgExecSimple(PgConn *p, const char *zSql, char **pzErr){
   fedExplainRows(pgCtx(p), iSeq, 0, 1);
   PQclear(pRes);
   return rc;
+}
+
+/*
+** Make the connection ready for the next command of the transaction: the
+** streaming scan read aside, an earlier lost batch reported, an owed
+** BEGIN sent.
+*/
+static int pgReady(PgConn *p, char **pzErr){
+  int rc = SQLITE_OK;
+  pgConnIdle(p);
+  if( p->zDoom ){
+    fedSetError(pzErr, "%s", p->zDoom);
+    return SQLITE_ERROR;
+  }
+  if( p->bBeginPending ){
+    p->bBeginPending = 0;
+    rc = pgExecRaw(p, "BEGIN", pzErr);
+    if( rc==SQLITE_OK ) p->bOpen = 1;
+  }
+  return rc;
+}
+
+static int pgExecSimple(PgConn *p, const char *zSql, char **pzErr){
+  int rc = pgReady(p, pzErr);
+  return rc==SQLITE_OK ? pgExecRaw(p, zSql, pzErr) : rc;
 }
 
 /* Look zSql up in the statement cache.  Returns the entry (moved to the
@@ -498,12 +530,7 @@ static int pgExec(
   PGresult *pRes, *pLast = 0;
   char *zParams = pParams ? paramsJson(pParams) : 0;
   i64 iSeq, nRow = 0;
-  int rc = SQLITE_OK;
-  pgConnIdle(p);
-  if( p->bBeginPending ){
-    p->bBeginPending = 0;
-    rc = pgExecSimple(p, "BEGIN", pzErr);
-  }
+  int rc = pgReady(p, pzErr);
   if( rc!=SQLITE_OK ){
     sqlite3_free(zParams);
     return rc;
@@ -584,10 +611,20 @@ static int pgKindOf(const char *zType){
   return PG_OTHER;
 }
 
+static int pgServerCheck(FedServer *pServer, char **pzErr){
+  i64 v;
+  return fedConfigInt(pServer->pOpt, "connect_timeout", 10, 1, 3600, &v,
+                      PG_STORE, pzErr);
+}
+
 static int pgColumns(FedTable *pTab, char **pzErr){
   int i;
-  (void)pzErr;
+  i64 v;
   pTab->iPk = -1;
+  if( fedConfigInt(pTab->pCfg, "batch_size", 1000, 1, 100000, &v, PG_STORE,
+                   pzErr) ){
+    return SQLITE_ERROR;
+  }
   for(i=0; i<pTab->nCol; i++){
     FedColumn *pCol = &pTab->aCol[i];
     pCol->eKind = pgKindOf(pCol->zType);
@@ -623,7 +660,8 @@ static void pgQuoteIdent(sqlite3_str *s, const char *z, int n){
 /*
 ** Parse a PostgreSQL qualified name ("schema"."table", schema.table, or
 ** table): unquoted parts fold to lower case, quoted ones keep their case.
-** Writes the quoted form into s.  Returns non-zero if malformed.
+** Writes the quoted form into s.  Returns 1 if malformed, 2 if out of
+** memory, else 0.
 */
 static int pgQualifiedName(sqlite3_str *s, const char *z){
   int nPart = 0;
@@ -651,6 +689,10 @@ static int pgQualifiedName(sqlite3_str *s, const char *z){
       }
     }
     nByte = sqlite3_str_length(pPart);
+    if( sqlite3_str_errcode(pPart) ){
+      sqlite3_free(sqlite3_str_finish(pPart));
+      return 2;
+    }
     zPart = sqlite3_str_finish(pPart);
     if( nByte==0 ){ sqlite3_free(zPart); return 1; }
     if( nPart++ ) sqlite3_str_appendchar(s, 1, '.');
@@ -678,7 +720,13 @@ static int pgRemoteName(FedTable *pTab, char **pzOut, char **pzErr){
   }else{
     bad = pgQualifiedName(s, zTable);
   }
+  if( bad==0 && sqlite3_str_errcode(s) ) bad = 2;
   *pzOut = sqlite3_str_finish(s);
+  if( bad==2 ){
+    sqlite3_free(*pzOut);
+    *pzOut = 0;
+    return SQLITE_NOMEM;
+  }
   if( bad ){
     fedSetError(pzErr, "%s: malformed table name '%s' (expected table or"
                 " schema.table, with \"quotes\" where needed)", PG_STORE,
@@ -1282,7 +1330,7 @@ static int pgDeparseTerm(
     if( eColClass==CLASS_NUM ){
       opUse = pgNumParam(pTmp, pParams, pCol, op, pVal, pRc);
     }else if( eColClass==CLASS_BLOB ){
-      *pRc = paramsAdd(pParams, sqlite3_value_blob(pVal),
+      *pRc = paramsAdd(pParams, valueBytes(pVal),
                        sqlite3_value_bytes(pVal), 1);
     }else{
       *pRc = paramsAdd(pParams, (const char*)sqlite3_value_text(pVal),
@@ -1321,7 +1369,7 @@ static void pgSelectExpr(sqlite3_str *s, const FedColumn *pCol){
 */
 static int pgDeparseSelect(
   FedTable *pTab, const FedPlan *pPlan, int argc, sqlite3_value **argv,
-  int *aResCol, char **pzSql, PgParams *pParams
+  int bForUpdate, int *aResCol, char **pzSql, PgParams *pParams
 ){
   sqlite3_str *s = sqlite3_str_new(0);
   int i, nRes = 0, nWhere = 0, rc = SQLITE_OK;
@@ -1383,6 +1431,9 @@ static int pgDeparseSelect(
       sqlite3_str_appendf(s, " OFFSET $%d", pParams->n);
     }
   }
+  /* Rows read by a statement that writes the table are locked, so that
+  ** what it writes back is computed from what is there. */
+  if( bForUpdate ) sqlite3_str_appendall(s, " FOR UPDATE");
   *pzSql = sqlite3_str_finish(s);
   if( *pzSql==0 && rc==SQLITE_OK ) rc = SQLITE_NOMEM;
   if( rc!=SQLITE_OK ){
@@ -1401,6 +1452,7 @@ static void cursorReset(PgCursor *pCsr){
   pCsr->pRes = 0;
   for(i=pCsr->iBuf; i<pCsr->nBuf; i++) PQclear(pCsr->apBuf[i]);
   pCsr->nBuf = pCsr->iBuf = 0;
+  pCsr->bDrainLost = 0;
   pCsr->bEof = 1;
   pCsr->iRow = 0;
 }
@@ -1440,12 +1492,11 @@ static void cursorDrain(PgCursor *pCsr){
       int nNew = pCsr->nBufAlloc ? pCsr->nBufAlloc*2 : 64;
       PGresult **a = sqlite3_realloc64(pCsr->apBuf, sizeof(PGresult*)*nNew);
       if( a==0 ){
-        /* Out of memory: the rest of the scan is lost; report it. */
+        /* Out of memory: the rest of the scan is lost; the cursor reports
+        ** it when it reaches the end of what it kept. */
         PQclear(pRes);
         while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
-        pRes = PQmakeEmptyPGresult(0, PGRES_FATAL_ERROR);
-        if( pRes==0 ) break;
-        pCsr->apBuf[pCsr->nBuf-1] = pRes;
+        pCsr->bDrainLost = 1;
         break;
       }
       pCsr->apBuf = a;
@@ -1487,6 +1538,9 @@ static int cursorFetch(PgCursor *pCsr, int *pbRow, char **pzErr){
   pCsr->iRow = 0;
   if( pCsr->iBuf<pCsr->nBuf ){
     pRes = pCsr->apBuf[pCsr->iBuf++];
+  }else if( pCsr->bDrainLost ){
+    pCsr->bDrainLost = 0;
+    return SQLITE_NOMEM;
   }else if( pCsr->bStreaming && p ){
     if( fedFault(FED_FAULT_RECV, pzErr) ){
       cursorStop(pCsr);
@@ -1585,15 +1639,12 @@ static int pgFilter(
   /* Reads see this connection's own buffered writes. */
   rc = pgFlush(&p->base, pzErr);
   if( rc!=SQLITE_OK ) goto cleanup;
-  rc = pgDeparseSelect(pTab, pFedCsr->pPlan, argc, argv, pCsr->aResCol,
-                       &pCsr->zSql, &params);
+  rc = pgDeparseSelect(pTab, pFedCsr->pPlan, argc, argv,
+                       pFedCsr->bForUpdate, pCsr->aResCol, &pCsr->zSql,
+                       &params);
   if( rc!=SQLITE_OK ) goto cleanup;
-  pgConnIdle(p);
-  if( p->bBeginPending ){
-    p->bBeginPending = 0;
-    rc = pgExecSimple(p, "BEGIN", pzErr);
-    if( rc!=SQLITE_OK ) goto cleanup;
-  }
+  rc = pgReady(p, pzErr);
+  if( rc!=SQLITE_OK ) goto cleanup;
   zParams = paramsJson(&params);
   pCsr->iExplain = fedExplainAdd(pgCtx(p), p->base.pServer->zName,
                                  pCsr->zSql, zParams);
@@ -1768,7 +1819,7 @@ static int pgWriteParam(
   switch( pCol->eKind ){
     case PG_BYTEA:
       if( eType==SQLITE_BLOB ){
-        return paramsAdd(pParams, sqlite3_value_blob(pVal),
+        return paramsAdd(pParams, valueBytes(pVal),
                          sqlite3_value_bytes(pVal), 1);
       }
       return paramsAdd(pParams, (const char*)sqlite3_value_text(pVal),
@@ -1806,7 +1857,7 @@ static int pgWriteParam(
       break;
   }
   if( eType==SQLITE_BLOB ){
-    return paramsAdd(pParams, sqlite3_value_blob(pVal),
+    return paramsAdd(pParams, valueBytes(pVal),
                      sqlite3_value_bytes(pVal), 0);
   }
   return paramsAdd(pParams, (const char*)sqlite3_value_text(pVal),
@@ -1821,8 +1872,9 @@ static void pgWritePlaceholder(sqlite3_str *s, const FedColumn *pCol, int iParam
       break;
     case PG_ARRAY:
       /* Arrays are read as JSON, so they are written as JSON too. */
-      sqlite3_str_appendf(s, "ARRAY(SELECT json_array_elements_text($%d::json))::%s",
-                          iParam, pCol->zType);
+      sqlite3_str_appendf(s, "CASE WHEN $%d::json IS NULL THEN NULL ELSE"
+          " ARRAY(SELECT json_array_elements_text($%d::json)) END::%s",
+          iParam, iParam, pCol->zType);
       break;
     default:
       sqlite3_str_appendf(s, "$%d", iParam);
@@ -1852,7 +1904,11 @@ static int pgFlushBatch(PgConn *p, char **pzErr){
   }
   zSql = sqlite3_str_finish(s);
   if( zSql==0 ){
-    p->bDoomed = 1;
+    if( p->bOpen && p->zDoom==0 ){
+      p->zDoom = sqlite3_mprintf("%s: out of memory while sending buffered"
+                                 " rows; ROLLBACK and retry", PG_STORE);
+    }
+    batchClear(b);
     return SQLITE_NOMEM;
   }
   b->nRow = 0;                  /* Sent once, whatever the outcome */
@@ -1860,19 +1916,26 @@ static int pgFlushBatch(PgConn *p, char **pzErr){
   sqlite3_free(zSql);
   batchClear(b);
   /* The rows came from statements SQLite considers done: if they did not
-  ** make it, neither may the transaction. */
-  if( rc!=SQLITE_OK ) p->bDoomed = 1;
+  ** make it, neither may the transaction.  Inside BEGIN...COMMIT the
+  ** reason is kept and given to every later command until ROLLBACK, since
+  ** SQLite drops messages from the savepoint callbacks that flush. */
+  if( rc!=SQLITE_OK && p->bOpen ){
+    sqlite3_free(p->zDoom);
+    p->zDoom = sqlite3_mprintf("%s: rows buffered earlier in this"
+        " transaction were not inserted, so it cannot commit: ROLLBACK"
+        " (or ROLLBACK TO a savepoint) and retry; %s", PG_STORE,
+        *pzErr==0 ? "out of memory" :
+        strncmp(*pzErr, PG_STORE ": ", strlen(PG_STORE)+2)==0 ?
+            *pzErr + strlen(PG_STORE) + 2 : *pzErr);
+  }
   return rc;
 }
 
 static int pgFlush(FedConn *pConn, char **pzErr){
   PgConn *p = (PgConn*)pConn;
-  int rc = SQLITE_OK;
+  int rc;
   if( p->batch.nRow==0 ) return SQLITE_OK;
-  if( p->bBeginPending ){
-    p->bBeginPending = 0;
-    rc = pgExecSimple(p, "BEGIN", pzErr);
-  }
+  rc = pgReady(p, pzErr);
   return rc==SQLITE_OK ? pgFlushBatch(p, pzErr) : rc;
 }
 
@@ -1939,6 +2002,11 @@ static int pgInsert(
       rc = pgWriteParam(&b->params, &pTab->aCol[i], aVal[i], pzErr);
     }
   }
+  /* An integer key given: it is the new row's rowid, as in SQLite. */
+  if( pTab->iPk>=0 && pTab->aCol[pTab->iPk].eKind==PG_INT
+   && sqlite3_value_type(aVal[pTab->iPk])==SQLITE_INTEGER ){
+    *piRowid = sqlite3_value_int64(aVal[pTab->iPk]);
+  }
   if( rc!=SQLITE_OK ){
     /* Drop the half-added row: no partial row is ever sent. */
     b->params.n -= b->params.n % (b->nCol ? b->nCol : 1);
@@ -1993,6 +2061,10 @@ static int pgUpdate(
   char *zSql = 0;
   int i, n = 0, rc;
 
+  if( p->zDoom ){
+    fedSetError(pzErr, "%s", p->zDoom);
+    return SQLITE_ERROR;
+  }
   if( argc>1 && sqlite3_value_type(argv[0])==SQLITE_NULL ){
     if( pTab->iPk<0 && sqlite3_value_type(argv[1])!=SQLITE_NULL ){
       fedSetError(pzErr, "%s: cannot set the rowid of table \"%s\"",
@@ -2025,7 +2097,7 @@ static int pgUpdate(
       if( sqlite3_value_nochange(pVal) ) continue;
       if( i==pTab->iPk && sqlite3_value_type(pVal)==sqlite3_value_type(argv[0])
        && sqlite3_value_bytes(pVal)==sqlite3_value_bytes(argv[0])
-       && memcmp(sqlite3_value_blob(pVal), sqlite3_value_blob(argv[0]),
+       && memcmp(valueBytes(pVal), valueBytes(argv[0]),
                  sqlite3_value_bytes(pVal))==0 ){
         continue;               /* Key unchanged */
       }
@@ -2067,11 +2139,22 @@ static int pgUpdate(
 */
 static int pgBegin(FedConn *pConn, int bSnapshot, char **pzErr){
   PgConn *p = (PgConn*)pConn;
+  int rc;
   if( !bSnapshot ){
     p->bBeginPending = 1;
     return SQLITE_OK;
   }
-  return pgExecSimple(p, "BEGIN ISOLATION LEVEL REPEATABLE READ", pzErr);
+  rc = pgExecSimple(p, "BEGIN ISOLATION LEVEL REPEATABLE READ", pzErr);
+  if( rc==SQLITE_OK ) p->bOpen = 1;
+  return rc;
+}
+
+static void pgTxnEnd(PgConn *p){
+  batchClear(&p->batch);
+  sqlite3_free(p->zDoom);
+  p->zDoom = 0;
+  p->bBeginPending = 0;
+  p->bOpen = 0;
 }
 
 static int pgCommit(FedConn *pConn, char **pzErr){
@@ -2080,30 +2163,38 @@ static int pgCommit(FedConn *pConn, char **pzErr){
   i64 iSeq;
   int rc = SQLITE_OK;
   pgConnIdle(p);
-  if( p->bDoomed ){
-    p->bDoomed = 0;
-    fedSetError(pzErr, "%s: rows buffered for server \"%s\" could not be"
-        " sent earlier in this transaction, so it cannot commit",
-        PG_STORE, p->base.pServer->zName);
+  if( p->zDoom ){
+    fedSetError(pzErr, "%s", p->zDoom);
     return SQLITE_ERROR;
   }
-  if( p->bBeginPending && p->batch.nRow>0 ){
-    /* Nothing sent yet: the batch is the whole transaction. */
+  if( p->bBeginPending ){
+    /* Nothing sent yet: the batch is the whole transaction, atomic as one
+    ** statement. */
     p->bBeginPending = 0;
-    rc = pgFlushBatch(p, pzErr);
+    rc = p->batch.nRow>0 ? pgFlushBatch(p, pzErr) : SQLITE_OK;
+    pgTxnEnd(p);
     return rc;
   }
-  if( p->bBeginPending ){
-    p->bBeginPending = 0;
-    return SQLITE_OK;
+  if( !p->bOpen ) return SQLITE_OK;
+  rc = p->batch.nRow>0 ? pgFlushBatch(p, pzErr) : SQLITE_OK;
+  if( rc==SQLITE_OK && !pgIsAlive(pConn) ){
+    fedSetError(pzErr, "%s: connection to server \"%s\" was lost inside a"
+        " transaction; its remote changes were rolled back", PG_STORE,
+        p->base.pServer->zName);
+    rc = SQLITE_ERROR;
   }
-  rc = pgFlush(pConn, pzErr);
   if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_COMMIT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, "COMMIT", 0);
   pRes = PQexec(p->pg, "COMMIT");
   if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
-    pgSetError(pzErr, p->pg, pRes, "COMMIT");
+    if( PQstatus(p->pg)!=CONNECTION_OK ){
+      fedSetError(pzErr, "%s: connection to server \"%s\" was lost during"
+          " COMMIT: the transaction may or may not have committed there",
+          PG_STORE, p->base.pServer->zName);
+    }else{
+      pgSetError(pzErr, p->pg, pRes, "COMMIT");
+    }
     rc = SQLITE_ERROR;
   }else if( strcmp(PQcmdStatus(pRes), "ROLLBACK")==0 ){
     /* The server had already failed the transaction. */
@@ -2113,20 +2204,17 @@ static int pgCommit(FedConn *pConn, char **pzErr){
   }
   fedExplainRows(pgCtx(p), iSeq, 0, 1);
   PQclear(pRes);
+  pgTxnEnd(p);
   return rc;
 }
 
 static int pgRollback(FedConn *pConn, char **pzErr){
   PgConn *p = (PgConn*)pConn;
-  batchClear(&p->batch);
-  p->bDoomed = 0;
-  if( p->bBeginPending ){
-    p->bBeginPending = 0;
-    return SQLITE_OK;
-  }
-  if( PQstatus(p->pg)!=CONNECTION_OK ) return SQLITE_OK;
+  int bOpen = p->bOpen;
+  pgTxnEnd(p);
+  if( !bOpen || PQstatus(p->pg)!=CONNECTION_OK ) return SQLITE_OK;
   if( fedFault(FED_FAULT_ROLLBACK, pzErr) ) return SQLITE_ERROR;
-  return pgExecSimple(p, "ROLLBACK", pzErr);
+  return pgExecRaw(p, "ROLLBACK", pzErr);
 }
 
 static int pgSavepoint(
@@ -2161,8 +2249,11 @@ static int pgRollbackTo(FedConn *pConn, int iLevel, char **pzErr){
   batchClear(&p->batch);
   sqlite3_snprintf(sizeof(zSql), zSql, "ROLLBACK TO SAVEPOINT fed_sp_%d",
                    iLevel);
+  /* Rows buffered (and a batch that failed) came after the savepoint. */
+  sqlite3_free(p->zDoom);
+  p->zDoom = 0;
   if( fedFault(FED_FAULT_SAVEPOINT, pzErr) ) return SQLITE_ERROR;
-  return pgExecSimple(p, zSql, pzErr);
+  return pgExecRaw(p, zSql, pzErr);
 }
 
 /**************************************************************************
@@ -2194,6 +2285,16 @@ static void pgJsonValue(sqlite3_str *s, PGresult *pRes, int iRow, int iCol){
     case 114: case 3802:                        /* json jsonb */
       sqlite3_str_appendall(s, z);
       break;
+    case 1184: case 1266: {                     /* timestamptz timetz */
+      int n = PQgetlength(pRes, iRow, iCol);
+      if( n>=3 && strcmp(&z[n-3], "+00")==0 ){
+        /* As table reads give it: "+00:00" */
+        sqlite3_str_appendf(s, "\"%s:00\"", z);
+        break;
+      }
+      fedJsonQuote(s, z, n);
+      break;
+    }
     default:
       fedJsonQuote(s, z, PQgetlength(pRes, iRow, iCol));
   }
@@ -2223,7 +2324,7 @@ static int pgQuery(
         break;
       }
       case SQLITE_BLOB:
-        rc = paramsAdd(&params, sqlite3_value_blob(v), sqlite3_value_bytes(v), 1);
+        rc = paramsAdd(&params, valueBytes(v), sqlite3_value_bytes(v), 1);
         break;
       default:
         rc = paramsAdd(&params, (const char*)sqlite3_value_text(v),
@@ -2343,5 +2444,6 @@ const FedStore fedPostgresStore = {
   pgRollbackTo,
   pgQuery,
   pgListTables,
-  0                             /* xTableFree */
+  0,                            /* xTableFree */
+  pgServerCheck
 };
