@@ -27,6 +27,9 @@ static const char *const aSite[FED_FAULT_MAX] = {
   "commit",           /* FED_FAULT_COMMIT: sending a remote COMMIT */
   "rollback",         /* FED_FAULT_ROLLBACK: sending a remote ROLLBACK */
   "savepoint",        /* FED_FAULT_SAVEPOINT: SAVEPOINT/ROLLBACK TO */
+  "prepare",          /* FED_FAULT_PREPARE: PREPARE TRANSACTION */
+  "decision",         /* FED_FAULT_DECISION: after the decision row */
+  "resolve",          /* FED_FAULT_RESOLVE: COMMIT/ROLLBACK PREPARED */
 };
 
 static struct {

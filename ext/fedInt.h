@@ -34,6 +34,7 @@ typedef struct FedPlan FedPlan;
 typedef struct FedPlanTerm FedPlanTerm;
 typedef struct FedConn FedConn;
 typedef struct FedExplain FedExplain;
+typedef struct FedDoubt FedDoubt;
 
 #define FED_MAX_COLUMNS 63     /* colUsed is a 64-bit mask; bit 63 = "more" */
 
@@ -221,7 +222,10 @@ i64 fedNowUsec(void);
 #define FED_FAULT_COMMIT    4
 #define FED_FAULT_ROLLBACK  5
 #define FED_FAULT_SAVEPOINT 6
-#define FED_FAULT_MAX       7
+#define FED_FAULT_PREPARE   7   /* before PREPARE TRANSACTION on a store */
+#define FED_FAULT_DECISION  8   /* after the decision row is written */
+#define FED_FAULT_RESOLVE   9   /* before COMMIT/ROLLBACK PREPARED */
+#define FED_FAULT_MAX       10
 
 #define FED_FAULT_ERROR 1
 #define FED_FAULT_HANG  2
@@ -292,6 +296,39 @@ int fedTxnRelease(FedContext *, int iSavepoint, char **pzErr);
 int fedTxnRollbackTo(FedContext *, int iSavepoint, char **pzErr);
 /* The server's connection was lost: forget its transaction state. */
 void fedTxnForget(FedContext *, FedServer *);
+
+/**************************************************************************
+** txlog.c: the coordinator's durable state in the database file: its id
+** (main.fed_coordinator) and one decision row per transaction committed
+** by two-phase commit (main.fed_txlog), plus recovery, fed_recover(),
+** fed_in_doubt and fed_config().
+*/
+struct FedDoubt {
+  char *zGid;
+  char *zServer;
+  int bCommit;                  /* 1: must commit, 0: must roll back */
+  i64 iTime;                    /* When it became in doubt (unix seconds) */
+  FedDoubt *pNext;
+};
+/* The global id prefix "fed_<coordinator id>_" of this database file,
+** creating the id when bCreate; *pzPrefix sqlite3_malloc'd, or NULL when
+** there is no id yet. */
+int fedTxlogPrefix(FedContext *, int bCreate, char **pzPrefix);
+/* Write the decision to commit zGid (participants: comma-separated server
+** names) into the current SQLite transaction. */
+int fedTxlogDecide(FedContext *, const char *zGid, const char *zServers,
+                   char **pzErr);
+/* 1 if a decision row for zGid exists, 0 if not, <0 on error. */
+int fedTxlogHasDecision(FedContext *, const char *zGid);
+/* Resolve the prepared transactions of this coordinator on one server:
+** commit those with a decision row, roll back the others.  Returns the
+** number resolved (>=0) or -1 (error in *pzErr). */
+int fedTxlogRecoverServer(FedContext *, FedServer *, FedConn *, char **pzErr);
+void fedTxlogDoubt(FedContext *, const char *zGid, const char *zServer,
+                   int bCommit);
+void fedTxlogForgetDoubt(FedContext *, const char *zGid, const char *zServer);
+void fedTxlogFree(FedContext *);
+int fedTxlogRegister(sqlite3 *, FedContext *);
 
 /**************************************************************************
 ** query.c: fed_query() and fed_exec(), the pass-through.
@@ -383,6 +420,19 @@ struct FedStore {
   /* Check a server's options when fed_server() defines it, so that a bad
   ** value is refused then, not at every later use.  May be NULL. */
   int (*xServerCheck)(FedServer *, char **pzErr);
+
+  /* Two-phase commit (eTxn==FED_TXN_2PC).  xPrepare ends the open
+  ** transaction as prepared under zGid (sending buffered writes first);
+  ** calling it again for the same zGid succeeds.  xResolve commits or rolls
+  ** back a prepared transaction by id, from any connection; an id the
+  ** server does not know is taken as already resolved.  xListPrepared
+  ** returns the prepared ids that start with zPrefix and were prepared at
+  ** least nMinAgeSec seconds ago (sqlite3_malloc'd array of *pn
+  ** strings). */
+  int (*xPrepare)(FedConn *, const char *zGid, char **pzErr);
+  int (*xResolve)(FedConn *, const char *zGid, int bCommit, char **pzErr);
+  int (*xListPrepared)(FedConn *, const char *zPrefix, int nMinAgeSec,
+                       char ***pazGid, int *pn, char **pzErr);
 };
 
 /* Each store's FedStore object. */
@@ -406,6 +456,12 @@ struct FedContext {
   int nSavepoint;               /* SQLite's savepoint depth */
   int bEnlisting;               /* Inside the fed_txn INSERT */
   i64 iTxn;                     /* Transaction generation, from 1 */
+  char *zGid;                   /* Global id of the prepared transaction */
+  int bRequireAtomic;           /* Refuse commits that cannot be atomic */
+  FedDoubt *pDoubt;             /* Resolutions that failed (fed_in_doubt) */
+  char **azDone;                /* Decision rows whose transactions are
+                                ** resolved everywhere: delete them */
+  int nDone;
 };
 
 const FedStore *fedStoreFind(const char *zName);
@@ -424,6 +480,8 @@ struct FedConn {
   int nRemoteSp;                /* Savepoints that exist remotely */
   int bLost;                    /* Lost inside a transaction */
   int bWritten;                 /* Remote writes in this transaction */
+  int bPrepared;                /* Prepared as "<FedContext.zGid>_<iPart>" */
+  int iPart;                    /* Participant number in this transaction */
 };
 
 #endif /* FEDINT_H */

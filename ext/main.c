@@ -41,6 +41,7 @@ void fedContextUnref(void *p){
   FedContext *pCtx = (FedContext*)p;
   if( pCtx==0 || --pCtx->nRef>0 ) return;
   fedServerDisconnectAll(pCtx);
+  fedTxlogFree(pCtx);
   fedExplainClear(pCtx);
   sqlite3_free(pCtx->aExplain);
   sqlite3_free(pCtx);
@@ -76,6 +77,7 @@ FEDERATE_API int sqlite3_federate_init(
   }
   if( rc==SQLITE_OK ) rc = fedServerRegisterFunctions(db, pCtx);
   if( rc==SQLITE_OK ) rc = fedExplainRegister(db, pCtx);
+  if( rc==SQLITE_OK ) rc = fedTxlogRegister(db, pCtx);
   if( rc==SQLITE_OK ) rc = fedQueryRegister(db, pCtx);
   if( rc==SQLITE_OK ) rc = fedTxnRegister(db, pCtx);
   if( rc!=SQLITE_OK && pzErrMsg ){

@@ -123,7 +123,6 @@ int fedServerConn(
 ){
   FedConn *pConn = pServer->pConn;
   int rc;
-  (void)pCtx;
   if( pConn ){
     if( pConn->bLost || !pServer->pStore->xIsAlive(pConn) ){
       if( pConn->bTxn ){
@@ -147,6 +146,13 @@ int fedServerConn(
   pConn->pServer = pServer;
   pServer->pConn = pConn;
   *ppConn = pConn;
+  if( pServer->pStore->xListPrepared ){
+    /* Finish what a crashed process left prepared (txlog.c); what cannot
+    ** be finished now stays in fed_in_doubt. */
+    char *zErr = 0;
+    fedTxlogRecoverServer(pCtx, pServer, pConn, &zErr);
+    sqlite3_free(zErr);
+  }
   return SQLITE_OK;
 }
 
@@ -193,6 +199,13 @@ static void serverFunc(
   rc = sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS main.fed_servers("
       "name TEXT PRIMARY KEY COLLATE NOCASE, store TEXT NOT NULL,"
       " dsn TEXT NOT NULL, options TEXT)", 0, 0, 0);
+  if( rc==SQLITE_OK ){
+    /* The coordinator's tables, so that a commit never changes the
+    ** schema (txlog.c). */
+    char *zPrefix = 0;
+    rc = fedTxlogPrefix(pCtx, 1, &zPrefix);
+    sqlite3_free(zPrefix);
+  }
   if( rc==SQLITE_OK ){
     rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO main.fed_servers"
         "(name, store, dsn, options) VALUES(?1, ?2, ?3, ?4)", -1, &pStmt, 0);

@@ -31,12 +31,22 @@
 **     there makes SQLite roll the whole transaction back.  xCommit only
 **     resets state.  xRollback sends ROLLBACK where a transaction is open.
 **
-** Crash behaviour (single store): before COMMIT reaches the server, the
-** server rolls back when the client disappears; after, it is committed.
-** Atomicity across several stores (two-phase commit, a decision log and
-** recovery) is the subject of docs/transactions.md and is not in this file
-** yet: today, a COMMIT that fails on the second of two servers after the
-** first committed is reported as an error and leaves the first committed.
+** Several written servers (docs/transactions.md): at xSync the decision
+** row goes into main.fed_txlog (inside SQLite's own transaction), every
+** two-phase server prepares under one global id, and the one server
+** without two-phase commit, if any, commits last: its success decides.
+** SQLite's commit then makes the decision durable; xCommit sends COMMIT
+** PREPARED.  A crash at any point is resolved by recovery (txlog.c):
+**
+**   before the local commit   no decision row: prepared ids roll back
+**   after the local commit    decision row: prepared ids commit
+**   during COMMIT PREPARED    the ids still prepared commit
+**
+** More than one written server without two-phase commit cannot be atomic:
+** COMMIT fails naming them, unless fed_config('atomic', 'allow').
+**
+** One server: before COMMIT reaches the server, the server rolls back when
+** the client disappears; after, it is committed.
 */
 #include "fedInt.h"
 
@@ -92,10 +102,123 @@ int fedTxnBeforeWrite(
   return rc;
 }
 
+/* The id one participant prepares under: the transaction's global id and
+** the participant's number (servers of one PostgreSQL cluster share one
+** namespace of prepared ids).  sqlite3_malloc'd. */
+static char *txnPartGid(FedContext *pCtx, FedConn *pConn){
+  return sqlite3_mprintf("%s_%d", pCtx->zGid, pConn->iPart);
+}
+
+/*
+** Phase one across several written servers: the decision row first (it
+** takes SQLite's write lock, and is rolled back with everything if any
+** later step fails), then PREPARE on every two-phase server, then the one
+** server without two-phase commit, if any, as the last resource: its
+** commit decides.  Servers only read commit as usual.
+*/
+static int txnTwoPhase(FedContext *pCtx, FedServer *pLast, char **pzErr){
+  FedServer *pS;
+  sqlite3_str *pServers;
+  char *zServers, *zPrefix = 0;
+  unsigned char aRand[8];
+  int rc, i;
+
+  rc = fedTxlogPrefix(pCtx, 1, &zPrefix);
+  if( rc!=SQLITE_OK || zPrefix==0 ){
+    fedSetError(pzErr, "federate: cannot read main.fed_coordinator: %s",
+                sqlite3_errmsg(pCtx->db));
+    return rc==SQLITE_OK ? SQLITE_ERROR : rc;
+  }
+  sqlite3_randomness(sizeof(aRand), aRand);
+  sqlite3_free(pCtx->zGid);
+  pCtx->zGid = sqlite3_mprintf("%s%02x%02x%02x%02x%02x%02x%02x%02x", zPrefix,
+      aRand[0], aRand[1], aRand[2], aRand[3], aRand[4], aRand[5], aRand[6],
+      aRand[7]);
+  sqlite3_free(zPrefix);
+  pServers = sqlite3_str_new(0);
+  i = 0;
+  FOR_EACH_TXN(pCtx, pS){
+    if( pS->pConn->bWritten ){
+      sqlite3_str_appendf(pServers, "%s%s", i++ ? "," : "", pS->zName);
+    }
+  }
+  zServers = sqlite3_str_finish(pServers);
+  if( pCtx->zGid==0 || zServers==0 ){
+    sqlite3_free(zServers);
+    return SQLITE_NOMEM;
+  }
+  rc = fedTxlogDecide(pCtx, pCtx->zGid, zServers, pzErr);
+  sqlite3_free(zServers);
+  if( rc!=SQLITE_OK ) return rc;
+
+  i = 0;
+  FOR_EACH_TXN(pCtx, pS){
+    FedConn *pConn = pS->pConn;
+    char *zPart;
+    if( !pConn->bWritten || pS==pLast ) continue;
+    pConn->iPart = ++i;
+    zPart = txnPartGid(pCtx, pConn);
+    if( zPart==0 ) return SQLITE_NOMEM;
+    rc = fedFault(FED_FAULT_PREPARE, pzErr);
+    if( rc==SQLITE_OK ) rc = pS->pStore->xPrepare(pConn, zPart, pzErr);
+    sqlite3_free(zPart);
+    if( rc!=SQLITE_OK ) return rc;
+    pConn->bPrepared = 1;
+  }
+  FOR_EACH_TXN(pCtx, pS){
+    FedConn *pConn = pS->pConn;
+    if( pConn->bWritten ) continue;
+    rc = pS->pStore->xCommit(pConn, pzErr);
+    if( rc!=SQLITE_OK ) return rc;
+    pConn->bTxn = 0;
+  }
+  if( pLast ){
+    rc = pLast->pStore->xCommit(pLast->pConn, pzErr);
+    if( rc!=SQLITE_OK ) return rc;
+    pLast->pConn->bTxn = 0;
+  }
+  return fedFault(FED_FAULT_DECISION, pzErr);
+}
+
 int fedTxnSync(FedContext *pCtx, char **pzErr){
   FedServer *pS;
+  FedServer *pLast = 0;         /* The written server without 2PC */
   int rc = SQLITE_OK;
+  int nWriter = 0, nOther = 0;
   if( pCtx->bSynced ) return SQLITE_OK;
+  FOR_EACH_TXN(pCtx, pS){
+    if( pS->pConn->bLost ) continue;
+    if( pS->pConn->bWritten ){
+      nWriter++;
+      if( pS->pStore->eTxn!=FED_TXN_2PC || pS->pStore->xPrepare==0 ){
+        nOther++;
+        pLast = pS;
+      }
+    }
+  }
+  if( nWriter>=2 && nOther<=1 ){
+    rc = txnTwoPhase(pCtx, pLast, pzErr);
+    if( rc==SQLITE_OK ) pCtx->bSynced = 1;
+    return rc;
+  }
+  if( nWriter>=2 && pCtx->bRequireAtomic ){
+    sqlite3_str *p = sqlite3_str_new(0);
+    int i = 0;
+    FOR_EACH_TXN(pCtx, pS){
+      if( pS->pConn->bWritten
+       && (pS->pStore->eTxn!=FED_TXN_2PC || pS->pStore->xPrepare==0) ){
+        sqlite3_str_appendf(p, "%s\"%s\" (%s)", i++ ? " and " : "",
+                            pS->zName, pS->pStore->zName);
+      }
+    }
+    sqlite3_free(*pzErr);
+    *pzErr = sqlite3_mprintf("federate: this transaction writes to servers"
+        " %z, which cannot commit atomically together (at most one server"
+        " without two-phase commit may take part): nothing was committed;"
+        " SELECT fed_config('atomic', 'allow') commits them one by one",
+        sqlite3_str_finish(p));
+    return SQLITE_ERROR;
+  }
   FOR_EACH_TXN(pCtx, pS){
     FedConn *pConn = pS->pConn;
     if( pConn->bLost ){
@@ -115,8 +238,11 @@ int fedTxnSync(FedContext *pCtx, char **pzErr){
 /* Forget per-transaction state everywhere. */
 static void txnReset(FedContext *pCtx){
   FedServer *pS;
+  sqlite3_free(pCtx->zGid);
+  pCtx->zGid = 0;
   for(pS=pCtx->pServer; pS; pS=pS->pNext){
     if( pS->pConn ){
+      pS->pConn->bPrepared = 0;
       pS->pConn->bTxn = 0;
       pS->pConn->nSavepoint = 0;
       pS->pConn->nRemoteSp = 0;
@@ -132,7 +258,33 @@ static void txnReset(FedContext *pCtx){
 
 void fedTxnCommit(FedContext *pCtx){
   FedServer *pS;
-  if( !pCtx->bSynced ){
+  if( pCtx->zGid ){
+    /* Phase two: the decision is durable; a server that cannot be told
+    ** now is told by recovery (fed_in_doubt lists it meanwhile). */
+    int bAll = 1;
+    FOR_EACH_TXN(pCtx, pS){
+      char *zErr = 0;
+      char *zPart;
+      if( !pS->pConn->bPrepared ) continue;
+      zPart = txnPartGid(pCtx, pS->pConn);
+      if( zPart==0
+       || fedFault(FED_FAULT_RESOLVE, &zErr)!=SQLITE_OK
+       || pS->pStore->xResolve(pS->pConn, zPart, 1, &zErr)!=SQLITE_OK ){
+        bAll = 0;
+      }
+      sqlite3_free(zPart);
+      sqlite3_free(zErr);
+    }
+    if( bAll ){
+      char **az = sqlite3_realloc64(pCtx->azDone,
+                                    sizeof(char*)*(pCtx->nDone+1));
+      if( az ){
+        pCtx->azDone = az;
+        az[pCtx->nDone++] = pCtx->zGid;
+        pCtx->zGid = 0;
+      }
+    }
+  }else if( !pCtx->bSynced ){
     /* A commit without xSync (a table created in this transaction): the
     ** best that can be done is to commit now; errors cannot be reported. */
     FOR_EACH_TXN(pCtx, pS){
@@ -148,7 +300,17 @@ void fedTxnRollback(FedContext *pCtx){
   FedServer *pS;
   FOR_EACH_TXN(pCtx, pS){
     char *zErr = 0;
-    pS->pStore->xRollback(pS->pConn, &zErr);
+    if( pS->pConn->bPrepared ){
+      char *zPart = txnPartGid(pCtx, pS->pConn);
+      if( zPart==0
+       || pS->pStore->xResolve(pS->pConn, zPart, 0, &zErr)!=SQLITE_OK ){
+        /* Recovery rolls it back: there is no decision row. */
+        if( zPart ) fedTxlogDoubt(pCtx, zPart, pS->zName, 0);
+      }
+      sqlite3_free(zPart);
+    }else{
+      pS->pStore->xRollback(pS->pConn, &zErr);
+    }
     sqlite3_free(zErr);
     pS->pConn->bLost = 0;
   }

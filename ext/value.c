@@ -7,6 +7,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <locale.h>
 
 char *fedStrdup(const char *z, int n){
   char *zOut;
@@ -59,16 +60,30 @@ int fedValueNumericType(sqlite3_value *p){
   return sqlite3_value_numeric_type(p);
 }
 
+/*
+** The C library's printf and strtod are correctly rounded (SQLite's %g
+** works in long double and is not, for some doubles above 1e100), but
+** follow LC_NUMERIC: both run under the "C" locale here.
+*/
+static locale_t cLocale(void){
+  static locale_t loc = (locale_t)0;
+  if( loc==(locale_t)0 ) loc = newlocale(LC_NUMERIC_MASK, "C", (locale_t)0);
+  return loc;
+}
+
 void fedDoubleText(double r, char *zBuf, int nBuf){
   if( isinf(r) ){
     sqlite3_snprintf(nBuf, zBuf, "%s", r<0 ? "-Infinity" : "Infinity");
   }else{
     /* The shortest form that reads back as the same double. */
+    locale_t loc = cLocale();
+    locale_t old = loc ? uselocale(loc) : (locale_t)0;
     int nDigit;
     for(nDigit=15; nDigit<=17; nDigit++){
-      sqlite3_snprintf(nBuf, zBuf, "%!.*g", nDigit, r);
+      snprintf(zBuf, nBuf, "%.*g", nDigit, r);
       if( strtod(zBuf, 0)==r ) break;
     }
+    if( old ) uselocale(old);
   }
 }
 

@@ -68,7 +68,8 @@ give_up() {
 # Packages, installed only when missing.
 #
 need=(postgresql-15 libpq-dev tcl8.6 tcl8.6-dev libsqlite3-tcl libsqlite3-dev
-      sqlite3 redis-server etcd-server curl)
+      sqlite3 redis-server etcd-server curl libcurl4-openssl-dev libjansson-dev
+      libhiredis-dev)
 missing=()
 for pkg in "${need[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)

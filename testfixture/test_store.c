@@ -557,7 +557,8 @@ static const FedStore tsStore = {
   tsQuery,
   tsListTables,
   0,                            /* xTableFree */
-  0                             /* xServerCheck */
+  0,                            /* xServerCheck */
+  0, 0, 0                       /* two-phase commit: not scripted yet */
 };
 
 /* Register the store; call before the first connection is opened. */

@@ -2217,6 +2217,106 @@ static int pgRollback(FedConn *pConn, char **pzErr){
   return pgExecRaw(p, "ROLLBACK", pzErr);
 }
 
+/*
+** Two-phase commit.  PREPARE TRANSACTION ends the session's transaction:
+** the server keeps it, under zGid, until COMMIT PREPARED or ROLLBACK
+** PREPARED from any session (max_prepared_transactions must be > 0).
+*/
+static int pgPrepare(FedConn *pConn, const char *zGid, char **pzErr){
+  PgConn *p = (PgConn*)pConn;
+  char *zSql;
+  int rc = pgReady(p, pzErr);             /* an owed BEGIN goes first */
+  if( rc==SQLITE_OK && p->batch.nRow>0 ) rc = pgFlushBatch(p, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  zSql = sqlite3_mprintf("PREPARE TRANSACTION '%q'", zGid);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = pgExecRaw(p, zSql, pzErr);
+  sqlite3_free(zSql);
+  if( rc==SQLITE_OK ){
+    pgTxnEnd(p);
+  }else if( *pzErr && strstr(*pzErr, "max_prepared_transactions") ){
+    fedSetError(pzErr, "%s: server \"%s\" cannot take part in a"
+        " transaction across servers: its max_prepared_transactions is 0"
+        " (set it above 0 in postgresql.conf)", PG_STORE,
+        p->base.pServer->zName);
+  }
+  return rc;
+}
+
+static int pgResolve(FedConn *pConn, const char *zGid, int bCommit,
+                     char **pzErr){
+  PgConn *p = (PgConn*)pConn;
+  PGresult *pRes;
+  char *zSql;
+  i64 iSeq;
+  int rc = SQLITE_OK;
+  pgConnIdle(p);
+  if( PQstatus(p->pg)!=CONNECTION_OK ){
+    fedSetError(pzErr, "%s: server \"%s\" is not connected", PG_STORE,
+                p->base.pServer->zName);
+    return SQLITE_ERROR;
+  }
+  zSql = sqlite3_mprintf("%s PREPARED '%q'", bCommit ? "COMMIT" : "ROLLBACK",
+                         zGid);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, 0);
+  pRes = PQexec(p->pg, zSql);
+  if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
+    const char *zState = PQresultErrorField(pRes, PG_DIAG_SQLSTATE);
+    /* 42704: no such prepared transaction: resolved already. */
+    if( zState==0 || strcmp(zState, "42704")!=0 ){
+      pgSetError(pzErr, p->pg, pRes, zSql);
+      rc = SQLITE_ERROR;
+    }
+  }
+  fedExplainRows(pgCtx(p), iSeq, 0, 1);
+  PQclear(pRes);
+  sqlite3_free(zSql);
+  return rc;
+}
+
+static int pgListPrepared(
+  FedConn *pConn, const char *zPrefix, int nMinAge, char ***pazGid, int *pn,
+  char **pzErr
+){
+  PgConn *p = (PgConn*)pConn;
+  PgParams params;
+  PGresult *pRes = 0;
+  char **az = 0;
+  int i, n, rc;
+  *pazGid = 0;
+  *pn = 0;
+  memset(&params, 0, sizeof(params));
+  rc = paramsAdd(&params, zPrefix, -1, 0);
+  if( rc==SQLITE_OK ) rc = paramsAddInt(&params, nMinAge);
+  if( rc==SQLITE_OK ){
+    rc = pgExec(p, "SELECT gid FROM pg_prepared_xacts WHERE"
+        " database = current_database() AND left(gid, length($1)) = $1"
+        " AND prepared <= now() - make_interval(secs => $2) ORDER BY gid",
+        &params, &pRes, pzErr);
+  }
+  paramsFree(&params);
+  if( rc!=SQLITE_OK ) return rc;
+  n = PQntuples(pRes);
+  if( n>0 ){
+    az = sqlite3_malloc64(sizeof(char*)*n);
+    if( az==0 ) rc = SQLITE_NOMEM;
+  }
+  for(i=0; rc==SQLITE_OK && i<n; i++){
+    az[i] = fedStrdup(PQgetvalue(pRes, i, 0), -1);
+    if( az[i]==0 ) rc = SQLITE_NOMEM;
+  }
+  PQclear(pRes);
+  if( rc!=SQLITE_OK ){
+    while( i>0 ) sqlite3_free(az[--i]);
+    sqlite3_free(az);
+    return rc;
+  }
+  *pazGid = az;
+  *pn = n;
+  return SQLITE_OK;
+}
+
 static int pgSavepoint(
   FedConn *pConn, int iRelease, int iFrom, int iTo, char **pzErr
 ){
@@ -2417,7 +2517,7 @@ static int pgListTables(
 
 const FedStore fedPostgresStore = {
   PG_STORE,
-  FED_TXN_LOCAL,
+  FED_TXN_2PC,
   azPgTableOpt,
   azPgServerOpt,
   pgConnect,
@@ -2445,5 +2545,8 @@ const FedStore fedPostgresStore = {
   pgQuery,
   pgListTables,
   0,                            /* xTableFree */
-  pgServerCheck
+  pgServerCheck,
+  pgPrepare,
+  pgResolve,
+  pgListPrepared
 };

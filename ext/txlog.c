@@ -1,0 +1,492 @@
+/*
+** txlog.c: the transaction coordinator's durable state, and recovery.
+**
+**   main.fed_coordinator(id)        one random id per database file; every
+**                                   global transaction id is
+**                                   "fed_<id>_<random>", and participant k
+**                                   prepares as "<gid>_<k>", so recovery
+**                                   never touches another coordinator's
+**                                   transactions
+**   main.fed_txlog(gid, servers, created)
+**                                   one row per transaction committed by
+**                                   two-phase commit, written inside the
+**                                   SQLite transaction itself: it is the
+**                                   decision (presumed abort: no row, no
+**                                   commit)
+**
+**   SELECT fed_recover();           resolve every prepared transaction of
+**                                   this file on every server; returns how
+**                                   many it resolved
+**   SELECT * FROM fed_in_doubt;     what could not be resolved yet
+**   SELECT fed_config('atomic', 'require' | 'allow');
+**
+** Both tables are created by fed_server(), so that commits never change
+** the schema.
+*/
+#include "fedInt.h"
+#include <time.h>
+
+/* Seconds a prepared transaction must have existed before recovery at
+** connect time resolves it: a younger one may belong to another process
+** that is committing now from the same file.  fed_recover() waits for
+** none. */
+#define FED_RECOVER_GRACE 60
+
+int fedTxlogPrefix(FedContext *pCtx, int bCreate, char **pzPrefix){
+  sqlite3 *db = pCtx->db;
+  sqlite3_stmt *pStmt = 0;
+  int rc;
+  *pzPrefix = 0;
+  if( bCreate ){
+    rc = sqlite3_exec(db,
+        "CREATE TABLE IF NOT EXISTS main.fed_coordinator(id TEXT NOT NULL);"
+        "INSERT INTO main.fed_coordinator SELECT lower(hex(randomblob(8)))"
+        " WHERE NOT EXISTS (SELECT 1 FROM main.fed_coordinator);"
+        "CREATE TABLE IF NOT EXISTS main.fed_txlog(gid TEXT PRIMARY KEY,"
+        " servers TEXT NOT NULL, created INTEGER NOT NULL);", 0, 0, 0);
+    if( rc!=SQLITE_OK ) return rc;
+  }
+  rc = sqlite3_prepare_v2(db, "SELECT id FROM main.fed_coordinator", -1,
+                          &pStmt, 0);
+  if( rc!=SQLITE_OK ){
+    /* No table: this file never registered a server. */
+    return rc==SQLITE_NOMEM ? rc : SQLITE_OK;
+  }
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    *pzPrefix = sqlite3_mprintf("fed_%s_", sqlite3_column_text(pStmt, 0));
+    if( *pzPrefix==0 ) rc = SQLITE_NOMEM;
+  }
+  if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ){
+    rc = sqlite3_errcode(db);
+  }
+  return rc;
+}
+
+int fedTxlogDecide(
+  FedContext *pCtx, const char *zGid, const char *zServers, char **pzErr
+){
+  sqlite3 *db = pCtx->db;
+  sqlite3_stmt *pStmt = 0;
+  int rc, i;
+  /* Rows of transactions resolved everywhere go in the same write. */
+  for(i=0; i<pCtx->nDone; i++){
+    char *zSql = sqlite3_mprintf("DELETE FROM main.fed_txlog WHERE gid=%Q",
+                                 pCtx->azDone[i]);
+    if( zSql ){
+      sqlite3_exec(db, zSql, 0, 0, 0);
+      sqlite3_free(zSql);
+    }
+    sqlite3_free(pCtx->azDone[i]);
+  }
+  pCtx->nDone = 0;
+  rc = sqlite3_prepare_v2(db, "INSERT INTO main.fed_txlog(gid, servers,"
+      " created) VALUES(?1, ?2, ?3)", -1, &pStmt, 0);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zGid, -1, SQLITE_STATIC);
+    sqlite3_bind_text(pStmt, 2, zServers, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(pStmt, 3, (i64)time(0));
+    sqlite3_step(pStmt);
+    rc = sqlite3_finalize(pStmt);
+  }
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+    fedSetError(pzErr, "federate: cannot write the commit decision to"
+                " main.fed_txlog: %s", sqlite3_errmsg(db));
+  }
+  return rc;
+}
+
+int fedTxlogHasDecision(FedContext *pCtx, const char *zGid){
+  sqlite3_stmt *pStmt = 0;
+  /* A participant's id is "<gid>_<n>": the decision is under <gid>. */
+  const char *zEnd = strrchr(zGid, '_');
+  int nGid = zEnd ? (int)(zEnd - zGid) : (int)strlen(zGid);
+  int rc = sqlite3_prepare_v2(pCtx->db,
+      "SELECT 1 FROM main.fed_txlog WHERE gid=?1", -1, &pStmt, 0);
+  int bFound;
+  if( rc!=SQLITE_OK ) return rc==SQLITE_NOMEM ? -1 : 0;
+  sqlite3_bind_text(pStmt, 1, zGid, nGid, SQLITE_STATIC);
+  bFound = sqlite3_step(pStmt)==SQLITE_ROW;
+  rc = sqlite3_finalize(pStmt);
+  return rc==SQLITE_OK ? bFound : -1;
+}
+
+void fedTxlogDoubt(
+  FedContext *pCtx, const char *zGid, const char *zServer, int bCommit
+){
+  FedDoubt *p;
+  for(p=pCtx->pDoubt; p; p=p->pNext){
+    if( strcmp(p->zGid, zGid)==0 && strcmp(p->zServer, zServer)==0 ) return;
+  }
+  p = sqlite3_malloc64(sizeof(*p));
+  if( p==0 ) return;
+  p->zGid = fedStrdup(zGid, -1);
+  p->zServer = fedStrdup(zServer, -1);
+  if( p->zGid==0 || p->zServer==0 ){
+    sqlite3_free(p->zGid);
+    sqlite3_free(p->zServer);
+    sqlite3_free(p);
+    return;
+  }
+  p->bCommit = bCommit;
+  p->iTime = (i64)time(0);
+  p->pNext = pCtx->pDoubt;
+  pCtx->pDoubt = p;
+}
+
+void fedTxlogForgetDoubt(
+  FedContext *pCtx, const char *zGid, const char *zServer
+){
+  FedDoubt **pp;
+  for(pp=&pCtx->pDoubt; *pp; pp=&(*pp)->pNext){
+    FedDoubt *p = *pp;
+    if( strcmp(p->zGid, zGid)==0 && strcmp(p->zServer, zServer)==0 ){
+      *pp = p->pNext;
+      sqlite3_free(p->zGid);
+      sqlite3_free(p->zServer);
+      sqlite3_free(p);
+      return;
+    }
+  }
+}
+
+void fedTxlogFree(FedContext *pCtx){
+  int i;
+  while( pCtx->pDoubt ){
+    FedDoubt *p = pCtx->pDoubt;
+    fedTxlogForgetDoubt(pCtx, p->zGid, p->zServer);
+  }
+  for(i=0; i<pCtx->nDone; i++) sqlite3_free(pCtx->azDone[i]);
+  sqlite3_free(pCtx->azDone);
+  pCtx->azDone = 0;
+  pCtx->nDone = 0;
+  sqlite3_free(pCtx->zGid);
+  pCtx->zGid = 0;
+}
+
+/* Resolve on one server the prepared transactions of this file older than
+** nGrace seconds. */
+static int recoverServer(
+  FedContext *pCtx, FedServer *pServer, FedConn *pConn, int nGrace,
+  char **pzErr
+){
+  const FedStore *pStore = pServer->pStore;
+  char *zPrefix = 0;
+  char **azGid = 0;
+  int nGid = 0, i, nDone = 0, rc;
+  if( pStore->xListPrepared==0 ) return 0;
+  rc = fedTxlogPrefix(pCtx, 0, &zPrefix);
+  if( rc!=SQLITE_OK || zPrefix==0 ) return rc==SQLITE_OK ? 0 : -1;
+  rc = pStore->xListPrepared(pConn, zPrefix, nGrace, &azGid, &nGid, pzErr);
+  sqlite3_free(zPrefix);
+  if( rc!=SQLITE_OK ) return -1;
+  for(i=0; i<nGid; i++){
+    int bCommit = fedTxlogHasDecision(pCtx, azGid[i]);
+    if( bCommit<0 ){
+      rc = SQLITE_NOMEM;
+      break;
+    }
+    if( fedFault(FED_FAULT_RESOLVE, pzErr)==SQLITE_OK
+     && pStore->xResolve(pConn, azGid[i], bCommit, pzErr)==SQLITE_OK ){
+      fedTxlogForgetDoubt(pCtx, azGid[i], pServer->zName);
+      nDone++;
+    }else{
+      fedTxlogDoubt(pCtx, azGid[i], pServer->zName, bCommit);
+    }
+    sqlite3_free(*pzErr);
+    *pzErr = 0;
+  }
+  for(i=0; i<nGid; i++) sqlite3_free(azGid[i]);
+  sqlite3_free(azGid);
+  return rc==SQLITE_OK ? nDone : -1;
+}
+
+int fedTxlogRecoverServer(
+  FedContext *pCtx, FedServer *pServer, FedConn *pConn, char **pzErr
+){
+  return recoverServer(pCtx, pServer, pConn, FED_RECOVER_GRACE, pzErr);
+}
+
+/*
+** fed_recover(): resolve every prepared transaction of this database file
+** on every server of fed_servers (those unreachable stay in fed_in_doubt),
+** then forget the decision rows that nothing needs any more.  Returns the
+** number of transactions resolved.
+*/
+static void recoverFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  FedContext *pCtx = (FedContext*)sqlite3_user_data(ctx);
+  sqlite3 *db = pCtx->db;
+  sqlite3_stmt *pStmt = 0;
+  char **azName = 0;
+  int nName = 0, i, nResolved = 0, bAllReached = 1, rc;
+  (void)argc; (void)argv;
+  if( pCtx->bInTxn ){
+    sqlite3_result_error(ctx, "fed_recover: not inside a transaction", -1);
+    return;
+  }
+  rc = sqlite3_prepare_v2(db, "SELECT name FROM main.fed_servers", -1,
+                          &pStmt, 0);
+  if( rc!=SQLITE_OK ){
+    if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
+    else sqlite3_result_int(ctx, 0);
+    return;
+  }
+  while( sqlite3_step(pStmt)==SQLITE_ROW ){
+    char **az = sqlite3_realloc64(azName, sizeof(char*)*(nName+1));
+    if( az==0 ){ rc = SQLITE_NOMEM; break; }
+    azName = az;
+    azName[nName] = fedStrdup((const char*)sqlite3_column_text(pStmt, 0), -1);
+    if( azName[nName]==0 ){ rc = SQLITE_NOMEM; break; }
+    nName++;
+  }
+  sqlite3_finalize(pStmt);
+  for(i=0; rc==SQLITE_OK && i<nName; i++){
+    FedServer *pServer = 0;
+    FedConn *pConn = 0;
+    char *zErr = 0;
+    int n;
+    if( fedServerFind(pCtx, azName[i], &pServer, &zErr)!=SQLITE_OK
+     || pServer->pStore->xListPrepared==0 ){
+      sqlite3_free(zErr);
+      continue;
+    }
+    if( fedServerConn(pCtx, pServer, &pConn, &zErr)!=SQLITE_OK ){
+      bAllReached = 0;
+      sqlite3_free(zErr);
+      continue;
+    }
+    n = recoverServer(pCtx, pServer, pConn, 0, &zErr);
+    sqlite3_free(zErr);
+    if( n<0 ) bAllReached = 0;
+    else nResolved += n;
+  }
+  for(i=0; i<nName; i++) sqlite3_free(azName[i]);
+  sqlite3_free(azName);
+  if( rc==SQLITE_NOMEM ){
+    sqlite3_result_error_nomem(ctx);
+    return;
+  }
+  /* Every server answered and nothing is in doubt: no decision row is
+  ** needed any more. */
+  if( bAllReached && pCtx->pDoubt==0 ){
+    sqlite3_exec(db, "DELETE FROM main.fed_txlog", 0, 0, 0);
+    for(i=0; i<pCtx->nDone; i++) sqlite3_free(pCtx->azDone[i]);
+    pCtx->nDone = 0;
+  }
+  sqlite3_result_int(ctx, nResolved);
+}
+
+/* fed_config(name [, value]): read or set a setting of this connection.
+**   atomic   'require' (default): a transaction that writes to several
+**            servers must be able to commit on all or none, else COMMIT
+**            fails naming them; 'allow': commit them one after the other. */
+static void configFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  FedContext *pCtx = (FedContext*)sqlite3_user_data(ctx);
+  const char *zName = (const char*)sqlite3_value_text(argv[0]);
+  if( zName==0 || sqlite3_stricmp(zName, "atomic")!=0 ){
+    sqlite3_result_error(ctx, "fed_config: unknown setting (known: atomic)",
+                         -1);
+    return;
+  }
+  if( argc>1 ){
+    const char *zVal = (const char*)sqlite3_value_text(argv[1]);
+    if( zVal && sqlite3_stricmp(zVal, "require")==0 ){
+      pCtx->bRequireAtomic = 1;
+    }else if( zVal && sqlite3_stricmp(zVal, "allow")==0 ){
+      pCtx->bRequireAtomic = 0;
+    }else{
+      sqlite3_result_error(ctx, "fed_config: atomic is 'require' or 'allow'",
+                           -1);
+      return;
+    }
+  }
+  sqlite3_result_text(ctx, pCtx->bRequireAtomic ? "require" : "allow", -1,
+                      SQLITE_STATIC);
+}
+
+/**************************************************************************
+** fed_in_doubt(gid, server, store, state, age_s): decisions that may not
+** have reached every server yet, and roll-backs that failed.
+*/
+typedef struct DoubtRow DoubtRow;
+struct DoubtRow {
+  char *zGid, *zServer, *zStore;
+  const char *zState;
+  i64 nAge;
+};
+typedef struct DoubtCursor DoubtCursor;
+struct DoubtCursor {
+  sqlite3_vtab_cursor base;     /* Base class. Must be first */
+  DoubtRow *aRow;
+  int nRow, iRow;
+};
+typedef struct DoubtTable DoubtTable;
+struct DoubtTable {
+  sqlite3_vtab base;            /* Base class. Must be first */
+  FedContext *pCtx;
+};
+
+static int doubtConnect(sqlite3 *db, void *pAux, int argc,
+    const char *const *argv, sqlite3_vtab **ppVtab, char **pzErr){
+  DoubtTable *pTab;
+  int rc;
+  (void)argc; (void)argv; (void)pzErr;
+  rc = sqlite3_declare_vtab(db, "CREATE TABLE x(gid TEXT, server TEXT,"
+                            " store TEXT, state TEXT, age_s INTEGER)");
+  if( rc!=SQLITE_OK ) return rc;
+  pTab = sqlite3_malloc64(sizeof(*pTab));
+  if( pTab==0 ) return SQLITE_NOMEM;
+  memset(pTab, 0, sizeof(*pTab));
+  pTab->pCtx = (FedContext*)pAux;
+  sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+  *ppVtab = &pTab->base;
+  return SQLITE_OK;
+}
+static int doubtDisconnect(sqlite3_vtab *p){ sqlite3_free(p); return SQLITE_OK; }
+static int doubtBestIndex(sqlite3_vtab *p, sqlite3_index_info *pInfo){
+  (void)p;
+  pInfo->estimatedCost = 10;
+  return SQLITE_OK;
+}
+static void doubtReset(DoubtCursor *pCsr){
+  int i;
+  for(i=0; i<pCsr->nRow; i++){
+    sqlite3_free(pCsr->aRow[i].zGid);
+    sqlite3_free(pCsr->aRow[i].zServer);
+    sqlite3_free(pCsr->aRow[i].zStore);
+  }
+  sqlite3_free(pCsr->aRow);
+  pCsr->aRow = 0;
+  pCsr->nRow = pCsr->iRow = 0;
+}
+static int doubtOpen(sqlite3_vtab *p, sqlite3_vtab_cursor **pp){
+  DoubtCursor *pCsr = sqlite3_malloc64(sizeof(*pCsr));
+  (void)p;
+  if( pCsr==0 ) return SQLITE_NOMEM;
+  memset(pCsr, 0, sizeof(*pCsr));
+  *pp = &pCsr->base;
+  return SQLITE_OK;
+}
+static int doubtClose(sqlite3_vtab_cursor *p){
+  doubtReset((DoubtCursor*)p);
+  sqlite3_free(p);
+  return SQLITE_OK;
+}
+
+static int doubtAdd(DoubtCursor *pCsr, const char *zGid, const char *zServer,
+                    const char *zStore, const char *zState, i64 nAge){
+  DoubtRow *a = sqlite3_realloc64(pCsr->aRow, sizeof(DoubtRow)*(pCsr->nRow+1));
+  DoubtRow *r;
+  if( a==0 ) return SQLITE_NOMEM;
+  pCsr->aRow = a;
+  r = &a[pCsr->nRow++];
+  r->zGid = fedStrdup(zGid, -1);
+  r->zServer = fedStrdup(zServer, -1);
+  r->zStore = fedStrdup(zStore ? zStore : "", -1);
+  r->zState = zState;
+  r->nAge = nAge;
+  return (r->zGid && r->zServer && r->zStore) ? SQLITE_OK : SQLITE_NOMEM;
+}
+
+static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
+    const char *idxStr, int argc, sqlite3_value **argv){
+  DoubtCursor *pCsr = (DoubtCursor*)pVCsr;
+  FedContext *pCtx = ((DoubtTable*)pVCsr->pVtab)->pCtx;
+  sqlite3_stmt *pStmt = 0;
+  FedDoubt *p;
+  i64 now = (i64)time(0);
+  int rc = SQLITE_OK;
+  (void)idxNum; (void)idxStr; (void)argc; (void)argv;
+  doubtReset(pCsr);
+  /* Decision rows: a commit that some server may still owe. */
+  if( sqlite3_prepare_v2(pCtx->db, "SELECT gid, servers, created FROM"
+        " main.fed_txlog ORDER BY created, gid", -1, &pStmt, 0)==SQLITE_OK ){
+    while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+      const char *zGid = (const char*)sqlite3_column_text(pStmt, 0);
+      const char *zServers = (const char*)sqlite3_column_text(pStmt, 1);
+      i64 iCreated = sqlite3_column_int64(pStmt, 2);
+      int i, bDone = 0;
+      for(i=0; i<pCtx->nDone; i++){
+        if( strcmp(pCtx->azDone[i], zGid)==0 ) bDone = 1;
+      }
+      while( !bDone && rc==SQLITE_OK && zServers && *zServers ){
+        const char *zEnd = strchr(zServers, ',');
+        int n = zEnd ? (int)(zEnd-zServers) : (int)strlen(zServers);
+        char *zServer = fedStrdup(zServers, n);
+        FedServer *pServer = 0;
+        char *zErr = 0;
+        if( zServer==0 ){ rc = SQLITE_NOMEM; break; }
+        fedServerFind(pCtx, zServer, &pServer, &zErr);
+        sqlite3_free(zErr);
+        rc = doubtAdd(pCsr, zGid, zServer, pServer ? pServer->pStore->zName : 0,
+                      "commit", now - iCreated);
+        sqlite3_free(zServer);
+        zServers += n + (zEnd ? 1 : 0);
+      }
+    }
+    sqlite3_finalize(pStmt);
+  }
+  /* Roll-backs that failed. */
+  for(p=pCtx->pDoubt; rc==SQLITE_OK && p; p=p->pNext){
+    if( !p->bCommit ){
+      FedServer *pServer = 0;
+      char *zErr = 0;
+      fedServerFind(pCtx, p->zServer, &pServer, &zErr);
+      sqlite3_free(zErr);
+      rc = doubtAdd(pCsr, p->zGid, p->zServer,
+                    pServer ? pServer->pStore->zName : 0, "rollback",
+                    now - p->iTime);
+    }
+  }
+  return rc;
+}
+static int doubtNext(sqlite3_vtab_cursor *p){
+  ((DoubtCursor*)p)->iRow++;
+  return SQLITE_OK;
+}
+static int doubtEof(sqlite3_vtab_cursor *p){
+  DoubtCursor *pCsr = (DoubtCursor*)p;
+  return pCsr->iRow>=pCsr->nRow;
+}
+static int doubtColumn(sqlite3_vtab_cursor *p, sqlite3_context *ctx, int i){
+  DoubtRow *r = &((DoubtCursor*)p)->aRow[((DoubtCursor*)p)->iRow];
+  switch( i ){
+    case 0: sqlite3_result_text(ctx, r->zGid, -1, SQLITE_TRANSIENT); break;
+    case 1: sqlite3_result_text(ctx, r->zServer, -1, SQLITE_TRANSIENT); break;
+    case 2: sqlite3_result_text(ctx, r->zStore, -1, SQLITE_TRANSIENT); break;
+    case 3: sqlite3_result_text(ctx, r->zState, -1, SQLITE_STATIC); break;
+    case 4: sqlite3_result_int64(ctx, r->nAge); break;
+  }
+  return SQLITE_OK;
+}
+static int doubtRowid(sqlite3_vtab_cursor *p, sqlite3_int64 *pi){
+  *pi = ((DoubtCursor*)p)->iRow;
+  return SQLITE_OK;
+}
+
+static const sqlite3_module doubtModule = {
+  0, 0, doubtConnect, doubtBestIndex, doubtDisconnect, 0,
+  doubtOpen, doubtClose, doubtFilter, doubtNext, doubtEof, doubtColumn,
+  doubtRowid, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+int fedTxlogRegister(sqlite3 *db, FedContext *pCtx){
+  int fl = SQLITE_UTF8 | SQLITE_DIRECTONLY;
+  int rc;
+  pCtx->bRequireAtomic = 1;
+  pCtx->nRef++;
+  rc = sqlite3_create_module_v2(db, "fed_in_doubt", &doubtModule, pCtx,
+                                fedContextUnref);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "fed_recover", 0, fl, pCtx, recoverFunc,
+                                 0, 0);
+  }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "fed_config", 1, fl, pCtx, configFunc,
+                                 0, 0);
+  }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "fed_config", 2, fl, pCtx, configFunc,
+                                 0, 0);
+  }
+  return rc;
+}
