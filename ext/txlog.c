@@ -405,8 +405,28 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
       const char *zServers = (const char*)sqlite3_column_text(pStmt, 1);
       i64 iCreated = sqlite3_column_int64(pStmt, 2);
       int i, bDone = 0;
+      int nGid = (int)strlen(zGid);
       for(i=0; i<pCtx->nDone; i++){
         if( strcmp(pCtx->azDone[i], zGid)==0 ) bDone = 1;
+      }
+      /* This connection knows which participants still owe the commit:
+      ** list those only. */
+      for(p=pCtx->pDoubt; !bDone && p; p=p->pNext){
+        if( strncmp(p->zGid, zGid, nGid)==0 && p->zGid[nGid]=='_' ){
+          bDone = 1;
+        }
+      }
+      for(p=pCtx->pDoubt; rc==SQLITE_OK && p; p=p->pNext){
+        if( p->bCommit && strncmp(p->zGid, zGid, nGid)==0
+         && p->zGid[nGid]=='_' ){
+          FedServer *pServer = 0;
+          char *zErr = 0;
+          fedServerFind(pCtx, p->zServer, &pServer, &zErr);
+          sqlite3_free(zErr);
+          rc = doubtAdd(pCsr, p->zGid, p->zServer,
+                        pServer ? pServer->pStore->zName : 0, "commit",
+                        now - iCreated);
+        }
       }
       while( !bDone && rc==SQLITE_OK && zServers && *zServers ){
         const char *zEnd = strchr(zServers, ',');

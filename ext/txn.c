@@ -270,6 +270,7 @@ void fedTxnCommit(FedContext *pCtx){
       if( zPart==0
        || fedFault(FED_FAULT_RESOLVE, &zErr)!=SQLITE_OK
        || pS->pStore->xResolve(pS->pConn, zPart, 1, &zErr)!=SQLITE_OK ){
+        if( zPart ) fedTxlogDoubt(pCtx, zPart, pS->zName, 1);
         bAll = 0;
       }
       sqlite3_free(zPart);
