@@ -17,7 +17,7 @@ INCS     = -Iext $(PG_INC)
 LIBS     = -lpq -lm
 
 CORE    = ext/main.c ext/config.c ext/server.c ext/plan.c ext/value.c \
-          ext/vtab.c ext/txn.c ext/explain.c ext/query.c ext/fault.c ext/txlog.c
+          ext/vtab.c ext/txn.c ext/explain.c ext/query.c ext/fault.c ext/txlog.c ext/saga.c
 STORES  = vtab/postgres.c
 SRC     = $(CORE) $(STORES)
 HDRS    = ext/federate.h ext/fedInt.h

@@ -331,6 +331,15 @@ void fedTxlogFree(FedContext *);
 int fedTxlogRegister(sqlite3 *, FedContext *);
 
 /**************************************************************************
+** saga.c: fed_saga(name, steps_json) and the tables fed_sagas and
+** fed_saga_steps.
+*/
+int fedSagaSchema(sqlite3 *);
+/* Compensate sagas a crash left unfinished; returns how many (or -1). */
+int fedSagaRecover(FedContext *);
+int fedSagaRegister(sqlite3 *, FedContext *);
+
+/**************************************************************************
 ** query.c: fed_query() and fed_exec(), the pass-through.
 */
 int fedQueryRegister(sqlite3 *, FedContext *);
@@ -458,6 +467,9 @@ struct FedContext {
   i64 iTxn;                     /* Transaction generation, from 1 */
   char *zGid;                   /* Global id of the prepared transaction */
   int bRequireAtomic;           /* Refuse commits that cannot be atomic */
+  int bLocalParticipant;        /* Local writes must commit atomically with
+                                ** a single written server (fed_saga) */
+  i64 iSagaSeen;                /* fedSagaRecover(): sagas tried so far */
   FedDoubt *pDoubt;             /* Resolutions that failed (fed_in_doubt) */
   char **azDone;                /* Decision rows whose transactions are
                                 ** resolved everywhere: delete them */

@@ -78,6 +78,7 @@ FEDERATE_API int sqlite3_federate_init(
   if( rc==SQLITE_OK ) rc = fedServerRegisterFunctions(db, pCtx);
   if( rc==SQLITE_OK ) rc = fedExplainRegister(db, pCtx);
   if( rc==SQLITE_OK ) rc = fedTxlogRegister(db, pCtx);
+  if( rc==SQLITE_OK ) rc = fedSagaRegister(db, pCtx);
   if( rc==SQLITE_OK ) rc = fedQueryRegister(db, pCtx);
   if( rc==SQLITE_OK ) rc = fedTxnRegister(db, pCtx);
   if( rc!=SQLITE_OK && pzErrMsg ){

@@ -206,6 +206,7 @@ static void serverFunc(
     rc = fedTxlogPrefix(pCtx, 1, &zPrefix);
     sqlite3_free(zPrefix);
   }
+  if( rc==SQLITE_OK ) rc = fedSagaSchema(db);
   if( rc==SQLITE_OK ){
     rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO main.fed_servers"
         "(name, store, dsn, options) VALUES(?1, ?2, ?3, ?4)", -1, &pStmt, 0);

@@ -15,8 +15,9 @@
 **                                   commit)
 **
 **   SELECT fed_recover();           resolve every prepared transaction of
-**                                   this file on every server; returns how
-**                                   many it resolved
+**                                   this file on every server, and
+**                                   compensate the sagas left unfinished;
+**                                   returns how many it resolved
 **   SELECT * FROM fed_in_doubt;     what could not be resolved yet
 **   SELECT fed_config('atomic', 'require' | 'allow');
 **
@@ -264,6 +265,11 @@ static void recoverFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   if( rc==SQLITE_NOMEM ){
     sqlite3_result_error_nomem(ctx);
     return;
+  }
+  /* Sagas a crash left running: their compensations (saga.c). */
+  {
+    int n = fedSagaRecover(pCtx);
+    if( n>0 ) nResolved += n;
   }
   /* Every server answered and nothing is in doubt: no decision row is
   ** needed any more. */

@@ -196,6 +196,15 @@ int fedTxnSync(FedContext *pCtx, char **pzErr){
       }
     }
   }
+  /* When the caller says SQLite's own tables take part (fed_saga marks
+  ** its steps so), they are one more participant, committed by SQLite's
+  ** commit: with one two-phase server, two-phase commit makes both atomic
+  ** (the decision row is local). */
+  if( nWriter==1 && nOther==0 && pCtx->bLocalParticipant ){
+    rc = txnTwoPhase(pCtx, 0, pzErr);
+    if( rc==SQLITE_OK ) pCtx->bSynced = 1;
+    return rc;
+  }
   if( nWriter>=2 && nOther<=1 ){
     rc = txnTwoPhase(pCtx, pLast, pzErr);
     if( rc==SQLITE_OK ) pCtx->bSynced = 1;
