@@ -82,6 +82,10 @@ demo: all
 bench: libfederate.a
 	bash bench/run.sh
 
+# The libraries a program that links libfederate.a needs (bench/run.sh).
+print-libs:
+	@echo $(LIBS)
+
 federate.pc: federate.pc.in
 	sed "s|@PREFIX@|$(PREFIX)|" federate.pc.in > $@
 
@@ -97,7 +101,7 @@ install: federate.so libfederate.a federate.pc
 clean:
 	rm -rf build federate.so libfederate.a federate-shell federate.pc
 
-.PHONY: all test demo bench deps install clean check-exports
+.PHONY: all test demo bench deps install clean check-exports print-libs
 
 # --- sanitizers and fuzzing ---
 # Separate clang builds under build/asan/ and build/fuzz/; see

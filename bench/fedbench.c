@@ -6,6 +6,7 @@
 **   fedbench lookup DBFILE SQL N MAXID    prepared, ?1 = pseudo-random id
 **   fedbench insert DBFILE TABLE N        BEGIN; N prepared INSERTs; COMMIT
 **   fedbench exec   DBFILE SQL            run setup SQL
+**   fedbench repeat DBFILE N SQL          run SQL N times (sqlite3_exec)
 **
 ** The environment variable FEDBENCH_LOAD names an extension to load first
 ** (VirtualPG: "/usr/lib/x86_64-linux-gnu/mod_virtualpg.so.0.1.1"), and
@@ -57,6 +58,12 @@ int main(int argc, char **argv){
   t0 = now();
   if( strcmp(argv[1], "exec")==0 ){
     if( sqlite3_exec(db, argv[3], 0, 0, 0) ) die(db);
+  }else if( strcmp(argv[1], "repeat")==0 && argc>=5 ){
+    long i, n = atol(argv[3]);
+    for(i=0; i<n; i++){
+      if( sqlite3_exec(db, argv[4], 0, 0, 0) ) die(db);
+    }
+    nRow = n;
   }else if( strcmp(argv[1], "scan")==0 ){
     long nByte = 0;
     if( sqlite3_prepare_v2(db, argv[3], -1, &pStmt, 0) ) die(db);

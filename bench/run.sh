@@ -7,6 +7,9 @@
 #   BENCH_ROWS   rows of the scanned table (default 1000000)
 #   BENCH_REPS   repetitions of each case (default 5)
 #   BENCH_OUT    also write the table to this file (markdown)
+#   BENCH_SCALE  largest table for the scan-vs-rows series (default
+#                BENCH_ROWS; 10000000 for the 10M point: ~1.5 GB, a minute)
+#   BENCH_PLOTS  directory for the PNG plots (default: none; needs gnuplot)
 #
 # CPU placement: on a 2-vCPU machine a round trip costs ~10 us when client
 # and server share a vCPU and ~80 us across vCPUs, at random.  The server is
@@ -20,10 +23,11 @@ ROWS=${BENCH_ROWS:-1000000}
 REPS=${BENCH_REPS:-5}
 NLOOK=10000
 NINS=100000
+NTXN=1000
 VPG=/usr/lib/x86_64-linux-gnu/mod_virtualpg.so.0.1.1
 
 need=()
-for p in libsqlite3-mod-virtualpg postgresql-15 libpq-dev libsqlite3-dev; do
+for p in libsqlite3-mod-virtualpg postgresql-15 libpq-dev libsqlite3-dev gnuplot-nox time; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -34,7 +38,7 @@ make -s libfederate.a
 mkdir -p build/bench
 cc -O2 -o build/bench/pgbare bench/pgbare.c $(pkg-config --cflags libpq) -lpq
 cc -O2 -Iext $(pkg-config --cflags libpq) -o build/bench/fedbench bench/fedbench.c \
-   libfederate.a -lsqlite3 -lpq -lm
+   libfederate.a -lsqlite3 $(make -s print-libs)
 PGBARE=build/bench/pgbare
 FEDBENCH=build/bench/fedbench
 
@@ -59,6 +63,9 @@ INSERT INTO big SELECT g, 'name' || g, g * 1.5,
   '2024-01-01'::timestamptz + g * interval '1 second', jsonb_build_object('k', g)
   FROM generate_series(1, $ROWS) g;
 CREATE TABLE ins(id bigint PRIMARY KEY, name text, val float8, ts timestamptz, doc jsonb);
+CREATE TABLE acct(id int PRIMARY KEY, bal bigint);
+INSERT INTO acct VALUES (1, 0);
+CREATE DATABASE fedtest2;
 ANALYZE big;
 CREATE EXTENSION postgres_fdw;
 CREATE SERVER loop FOREIGN DATA WRAPPER postgres_fdw
@@ -68,10 +75,17 @@ CREATE FOREIGN TABLE fbig(id bigint, name text, val float8, ts timestamptz, doc 
   SERVER loop OPTIONS (table_name 'big');
 SQL
 
+psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest2 -c \
+  "CREATE TABLE acct(id int PRIMARY KEY, bal bigint); INSERT INTO acct VALUES (1, 0);"
+C2="host=127.0.0.1 port=$port dbname=fedtest2 user=postgres"
+
 DB=$work/bench.db
 $FEDBENCH exec "$DB" "SELECT fed_server('pg','postgres','$C');
   CREATE VIRTUAL TABLE big USING postgres(server=pg, table='big');
-  CREATE VIRTUAL TABLE ins USING postgres(server=pg, table='ins');" >/dev/null
+  CREATE VIRTUAL TABLE ins USING postgres(server=pg, table='ins');
+  SELECT fed_server('pg2','postgres','$C2');
+  CREATE VIRTUAL TABLE acct1 USING postgres(server=pg, table='acct');
+  CREATE VIRTUAL TABLE acct2 USING postgres(server=pg2, table='acct');" >/dev/null
 FEDBENCH_LOAD=$VPG FEDBENCH_WARM= $FEDBENCH exec "$DB" \
   "CREATE VIRTUAL TABLE vbig USING VirtualPostgres('$C', 'public', 'big')" >/dev/null
 
@@ -109,7 +123,28 @@ for rep in $(seq 1 "$REPS"); do
   psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "TRUNCATE ins"
   R[insert.fed]+="$(t $FEDBENCH insert "$DB" ins $NINS) "
   psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "TRUNCATE ins"
+  R[txn2.fed]+="$(t $FEDBENCH repeat "$DB" $NTXN "BEGIN; UPDATE acct1 SET bal = bal + 1 WHERE id = 1; UPDATE acct2 SET bal = bal - 1 WHERE id = 1; COMMIT;") "
+  R[txn1.fed]+="$(t $FEDBENCH repeat "$DB" $NTXN "UPDATE acct1 SET bal = bal + 1 WHERE id = 1; UPDATE acct2 SET bal = bal - 1 WHERE id = 1;") "
 done
+
+# Scan time against rows returned (pushdown: WHERE id <= N), one run each.
+SCALE=${BENCH_SCALE:-$ROWS}
+if [ "$SCALE" -gt "$ROWS" ]; then
+  psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "INSERT INTO big
+    SELECT g, 'name' || g, g * 1.5, '2024-01-01'::timestamptz + g * interval '1 second',
+    jsonb_build_object('k', g) FROM generate_series($ROWS + 1, $SCALE) g"
+fi
+series=""
+n=1000
+while [ "$n" -le "$SCALE" ]; do
+  series+="$n $(t $FEDBENCH scan "$DB" "$SCAN big WHERE id <= $n") $(t $PGBARE scan "$C" "$SCAN big WHERE id <= $n")
+"
+  n=$((n*10))
+done
+# Peak memory of a full scan, against one of a tenth of the rows: flat.
+mem() { /usr/bin/time -f %M $pin $FEDBENCH scan "$DB" "$1" 2>&1 >/dev/null | tail -1; }
+MEMBIG=$(mem "$SCAN big")
+MEMSMALL=$(mem "$SCAN big WHERE id <= $((SCALE/10))")
 # VirtualPG has no pushdown: a lookup reads the whole table.  Three are
 # enough to show it; scaled to NLOOK.
 v=$(FEDBENCH_LOAD=$VPG t $FEDBENCH lookup "$DB" 'SELECT name FROM vbig WHERE id = ?1' 3 "$ROWS")
@@ -136,7 +171,51 @@ out=$(mktemp)
   echo "| | | | | postgres_fdw | $(m lookup.fdw) | $(ratio $f $(m lookup.fdw)) |"
   f=$(m insert.fed); b=$(m insert.copy)
   echo "| insert $NINS rows | $f | $b (COPY FROM STDIN) | $(ratio $f $b) | multi-row INSERT | $(m insert.bare) | $(ratio $f $(m insert.bare)) |"
+  f=$(m txn2.fed); b=$(m txn1.fed)
+  echo "| $NTXN two-server transactions (2PC) | $f | | | two single-server commits | $b | $(ratio $f $b) |"
+  echo
+  echo "Scan time against rows returned (federate, bare libpq), seconds:"
+  echo
+  echo "| rows | federate | bare libpq | ratio |"
+  echo "|---|---|---|---|"
+  echo -n "$series" | while read -r n f b; do echo "| $n | $f | $b | $(ratio $f $b) |"; done
+  echo
+  echo "Peak memory (max RSS) of a federate scan: $MEMBIG KB for $SCALE rows, $MEMSMALL KB for $((SCALE/10)) rows."
 } > "$out"
 cat "$out"
 [ -n "${BENCH_OUT:-}" ] && cp "$out" "$BENCH_OUT"
 rm -f "$out"
+
+if [ -n "${BENCH_PLOTS:-}" ] && command -v gnuplot >/dev/null; then
+  mkdir -p "$BENCH_PLOTS"
+  rate() { awk -v r="$1" -v t="$2" 'BEGIN{ if (t>0) printf "%.0f", r/t; else print 0 }'; }
+  cat > "$work/thr.dat" <<DAT
+"scan" $(rate $ROWS $(m scan.fed)) $(rate $ROWS $(m scan.bare)) $(rate $ROWS $(m scan.vpg)) $(rate $ROWS $(m scan.fdw))
+"1% range" $(rate $((ROWS/100)) $(m range.fed)) $(rate $((ROWS/100)) $(m range.bare)) $(rate $((ROWS/100)) $(m range.vpg)) $(rate $((ROWS/100)) $(m range.fdw))
+"lookups" $(rate $NLOOK $(m lookup.fed)) $(rate $NLOOK $(m lookup.bare)) $(rate $NLOOK ${R[lookup.vpg]}) $(rate $NLOOK $(m lookup.fdw))
+"insert" $(rate $NINS $(m insert.fed)) $(rate $NINS $(m insert.copy)) 0 $(rate $NINS $(m insert.bare))
+DAT
+  echo -n "$series" > "$work/scale.dat"
+  gnuplot <<GP
+set terminal png size 900,500
+set output "$BENCH_PLOTS/bench-throughput.png"
+set title "Rows per second (higher is better), $placement"
+set style data histogram
+set style histogram cluster gap 1
+set style fill solid border -1
+set logscale y
+set ylabel "rows/s"
+set key top right
+plot "$work/thr.dat" using 2:xtic(1) title "federate", '' using 3 title "bare libpq (COPY for insert)", '' using 4 title "VirtualPG", '' using 5 title "postgres_fdw (multi-row INSERT for insert)"
+set output "$BENCH_PLOTS/bench-scaling.png"
+set title "Scan time against rows returned (WHERE id <= N)"
+set style data linespoints
+unset style
+set logscale xy
+set xlabel "rows"
+set ylabel "seconds"
+set key top left
+plot "$work/scale.dat" using 1:2 title "federate" with linespoints, '' using 1:3 title "bare libpq" with linespoints
+GP
+  echo "plots: $BENCH_PLOTS/bench-throughput.png $BENCH_PLOTS/bench-scaling.png"
+fi

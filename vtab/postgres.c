@@ -1701,6 +1701,42 @@ static void pgResultBytea(sqlite3_context *ctx, const char *z, int n){
   sqlite3_result_blob(ctx, a, nOut, sqlite3_free);
 }
 
+/*
+** The double of a plain decimal ("-123.456": no exponent, at most 15
+** significant digits) without strtod: the digits as an integer, below
+** 2^53, divided by a power of ten up to 1e22, both exact, so the one
+** rounding is the division's, as strtod's.  Returns 0 when it does not
+** apply.
+*/
+static int pgFastAtof(const char *z, int n, double *pr){
+  static const double aPow10[] = {
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12,
+    1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22
+  };
+  u64 m = 0;
+  int i = 0, nDigit = 0, nFrac = -1;
+  int bNeg = 0;
+  if( n>0 && z[0]=='-' ){ bNeg = 1; i = 1; }
+  if( i>=n ) return 0;
+  for(; i<n; i++){
+    char c = z[i];
+    if( c>='0' && c<='9' ){
+      if( m || c!='0' ) nDigit++;
+      if( nDigit>15 ) return 0;
+      m = m*10 + (u64)(c-'0');
+      if( nFrac>=0 ) nFrac++;
+    }else if( c=='.' && nFrac<0 ){
+      nFrac = 0;
+    }else{
+      return 0;
+    }
+  }
+  if( nFrac>22 ) return 0;
+  *pr = nFrac>0 ? (double)m / aPow10[nFrac] : (double)m;
+  if( bNeg ) *pr = -*pr;
+  return 1;
+}
+
 /* numeric: an integer if it is one (also "100.00"), a real if it has at
 ** most 15 significant digits (so the double reads back as written), else
 ** the exact text. */
@@ -1766,12 +1802,15 @@ static int pgColumn(FedCursor *pFedCsr, sqlite3_context *ctx, int iCol){
     case PG_BOOL:
       sqlite3_result_int(ctx, z[0]=='t');
       break;
-    case PG_FLOAT:
+    case PG_FLOAT: {
+      double r;
       if( z[0]=='N' ) break;                    /* NaN: NULL, as SQLite */
       if( z[0]=='I' ){ sqlite3_result_double(ctx, HUGE_VAL); break; }
       if( z[0]=='-' && z[1]=='I' ){ sqlite3_result_double(ctx, -HUGE_VAL); break; }
-      sqlite3_result_double(ctx, strtod(z, 0));
+      if( !pgFastAtof(z, n, &r) ) r = strtod(z, 0);
+      sqlite3_result_double(ctx, r);
       break;
+    }
     case PG_NUMERIC:
       pgResultNumeric(ctx, z, n);
       break;
@@ -1779,15 +1818,11 @@ static int pgColumn(FedCursor *pFedCsr, sqlite3_context *ctx, int iCol){
       pgResultBytea(ctx, z, n);
       break;
     case PG_TSTZ:
-      if( n>=3 && z[n-3]=='+' && z[n-2]=='0' && z[n-1]=='0' ){
-        char *zOut = sqlite3_malloc64(n+4);
-        if( zOut==0 ){
-          sqlite3_result_error_nomem(ctx);
-          break;
-        }
+      if( n>=3 && n<=60 && z[n-3]=='+' && z[n-2]=='0' && z[n-1]=='0' ){
+        char zOut[64];
         memcpy(zOut, z, n);
-        memcpy(&zOut[n], ":00", 4);
-        sqlite3_result_text(ctx, zOut, n+3, sqlite3_free);
+        memcpy(&zOut[n], ":00", 3);
+        sqlite3_result_text(ctx, zOut, n+3, SQLITE_TRANSIENT);
         break;
       }
       /* fall through */
