@@ -446,6 +446,7 @@ struct FedStore {
 
 /* Each store's FedStore object. */
 extern const FedStore fedPostgresStore;
+extern const FedStore fedEtcdStore;
 
 /**************************************************************************
 ** main.c: the per-connection context.

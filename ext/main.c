@@ -10,6 +10,7 @@ SQLITE_EXTENSION_INIT1
 /* Every store compiled in.  A new store adds one line. */
 static const FedStore *const aStore[] = {
   &fedPostgresStore,
+  &fedEtcdStore,
 };
 
 /* Stores added at run time (the testfixture's scripted store), before the
