@@ -14,11 +14,11 @@ PREFIX  ?= /usr/local
 PG_INC  := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 TCL_INC  = -I/usr/include/tcl8.6
 INCS     = -Iext $(PG_INC)
-LIBS     = -lpq -lcurl -ljansson -lm
+LIBS     = -lpq -lcurl -ljansson -lhiredis -lm
 
 CORE    = ext/main.c ext/config.c ext/server.c ext/plan.c ext/value.c \
           ext/vtab.c ext/txn.c ext/explain.c ext/query.c ext/fault.c ext/txlog.c ext/saga.c
-STORES  = vtab/postgres.c vtab/http.c vtab/etcd.c
+STORES  = vtab/postgres.c vtab/http.c vtab/etcd.c vtab/redis.c
 SRC     = $(CORE) $(STORES)
 HDRS    = ext/federate.h ext/fedInt.h vtab/http.h
 

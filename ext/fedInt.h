@@ -447,6 +447,7 @@ struct FedStore {
 /* Each store's FedStore object. */
 extern const FedStore fedPostgresStore;
 extern const FedStore fedEtcdStore;
+extern const FedStore fedRedisStore;
 
 /**************************************************************************
 ** main.c: the per-connection context.

@@ -11,6 +11,7 @@ SQLITE_EXTENSION_INIT1
 static const FedStore *const aStore[] = {
   &fedPostgresStore,
   &fedEtcdStore,
+  &fedRedisStore,
 };
 
 /* Stores added at run time (the testfixture's scripted store), before the
