@@ -225,13 +225,26 @@ static void serverFunc(
     goto cleanup;
   }
 
-  /* Swap the new definition in; the old connection closes. */
+  /* The new definition replaces the old one in place: tables keep their
+  ** pointer to the FedServer.  The old connection closes. */
   pNew->pCtx = pCtx;
   if( *pp ){
     FedServer *pOld = *pp;
-    pNew->pNext = pOld->pNext;
-    *pp = pNew;
-    serverFree(pOld);
+    FedServer tmp;
+    if( pOld->pConn ){
+      pOld->pStore->xDisconnect(pOld->pConn);
+      pOld->pConn = 0;
+    }
+    tmp = *pOld;
+    pOld->pStore = pNew->pStore;
+    pOld->zName = pNew->zName;
+    pOld->zDsn = pNew->zDsn;
+    pOld->pOpt = pNew->pOpt;
+    pNew->zName = tmp.zName;
+    pNew->zDsn = tmp.zDsn;
+    pNew->pOpt = tmp.pOpt;
+    pNew->pConn = 0;
+    serverFree(pNew);
   }else{
     pNew->pNext = pCtx->pServer;
     pCtx->pServer = pNew;

@@ -65,7 +65,10 @@ static int tableConn(FedTable *pTab, FedConn **ppConn, char **pzErr){
   int rc = SQLITE_OK;
   if( pTab->pServer==0 ){
     rc = fedServerFind(pTab->pCtx, pTab->zServer, &pTab->pServer, pzErr);
-    if( rc==SQLITE_OK && pTab->pServer->pStore!=pTab->pStore ){
+  }
+  /* (Checked every time: fed_server() may redefine a server.) */
+  if( rc==SQLITE_OK ){
+    if( pTab->pServer->pStore!=pTab->pStore ){
       fedSetError(pzErr, "%s: server \"%s\" is a %s server", 
           pTab->pStore->zName, pTab->zServer, pTab->pServer->pStore->zName);
       pTab->pServer = 0;
