@@ -114,7 +114,7 @@ clean:
 
 CLANG        ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS  = config plan value sql
+FUZZ_TARGETS  = config plan value sql pg
 FUZZ_DIR      = testfixture/fuzz
 SAN           = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer

@@ -1395,6 +1395,9 @@ static int pgDeparseSelect(
     if( t->iArg>=0 ){
       if( t->iArg>=argc ){ rc = SQLITE_CORRUPT_VTAB; break; }
       pVal = argv[t->iArg];
+    }else if( t->op!=FED_OP_ISNULL && t->op!=FED_OP_NOTNULL ){
+      rc = SQLITE_CORRUPT_VTAB;   /* an operator without its value */
+      break;
     }
     sqlite3_str_appendall(s, nWhere ? " AND " : " WHERE ");
     if( pgDeparseTerm(s, pParams, pTab, t, pVal, &rc) ){
@@ -1776,6 +1779,8 @@ static void pgResultNumeric(sqlite3_context *ctx, const char *z, int n){
   sqlite3_result_text(ctx, z, n, SQLITE_TRANSIENT);
 }
 
+static void pgValue(sqlite3_context *, const FedColumn *, const char *, int);
+
 static int pgColumn(FedCursor *pFedCsr, sqlite3_context *ctx, int iCol){
   PgCursor *pCsr = (PgCursor*)pFedCsr->pStoreCsr;
   const FedColumn *pCol = &pFedCsr->pTab->aCol[iCol];
@@ -1789,6 +1794,13 @@ static int pgColumn(FedCursor *pFedCsr, sqlite3_context *ctx, int iCol){
   if( PQgetisnull(pCsr->pRes, pCsr->iRow, iRes) ) return SQLITE_OK;
   z = PQgetvalue(pCsr->pRes, pCsr->iRow, iRes);
   n = PQgetlength(pCsr->pRes, pCsr->iRow, iRes);
+  pgValue(ctx, pCol, z, n);
+  return SQLITE_OK;
+}
+
+/* Hand SQLite the value of column pCol whose PostgreSQL text is z[0..n). */
+static void pgValue(sqlite3_context *ctx, const FedColumn *pCol,
+                    const char *z, int n){
   switch( pCol->eKind ){
     case PG_INT: {
       i64 v;
@@ -1830,7 +1842,6 @@ static int pgColumn(FedCursor *pFedCsr, sqlite3_context *ctx, int iCol){
       sqlite3_result_text(ctx, z, n, SQLITE_TRANSIENT);
       break;
   }
-  return SQLITE_OK;
 }
 
 static int pgRowid(FedCursor *pFedCsr, i64 *piRowid){
@@ -2548,6 +2559,69 @@ static int pgListTables(
   *pazName = az;
   *pnName = n;
   return SQLITE_OK;
+}
+
+/**************************************************************************
+** Entry points for the fuzz target testfixture/fuzz/fuzz_pg.c (hidden,
+** not part of the API): the deparser and the value decoder, which take
+** input from SQL and from the server, without a server.
+*/
+int fedPgFuzzDeparse(
+  const char *zColumns, const char *zPlan, int nVal, sqlite3_value **apVal,
+  char **pzSql, char **pzParams
+){
+  FedTable tab;
+  FedPlan *pPlan = 0;
+  PgParams params;
+  int aResCol[FED_MAX_COLUMNS];
+  char *zErr = 0;
+  int i, rc;
+  memset(&tab, 0, sizeof(tab));
+  memset(&params, 0, sizeof(params));
+  tab.pStore = &fedPostgresStore;
+  tab.zName = "t";
+  tab.zRemote = "\"t\"";
+  *pzSql = *pzParams = 0;
+  rc = fedColumnsParse(PG_STORE, zColumns, &tab.aCol, &tab.nCol, &zErr);
+  if( rc==SQLITE_OK ) rc = pgColumns(&tab, &zErr);
+  if( rc==SQLITE_OK ) rc = fedPlanDecode(zPlan, &pPlan);
+  /* Only plans the planner could make: orderable columns, pushable terms
+  ** (others become IS NULL), and no IN list, whose value only SQLite's
+  ** xFilter can give. */
+  for(i=0; rc==SQLITE_OK && i<pPlan->nOrder; i++){
+    if( pPlan->aOrderCol[i]>=tab.nCol
+     || !pgOrderable(&tab, pPlan->aOrderCol[i], 0) ){
+      rc = SQLITE_CORRUPT_VTAB;
+    }
+  }
+  for(i=0; rc==SQLITE_OK && i<pPlan->nTerm; i++){
+    FedPlanTerm *t = &pPlan->aTerm[i];
+    if( t->op==FED_OP_IN ) t->op = FED_OP_EQ;
+    if( t->iCol>=0 && t->iCol<tab.nCol
+     && pgPushable(&tab, t->iCol, t->op, 0)==FED_PUSH_NO ){
+      t->op = FED_OP_ISNULL;
+    }
+  }
+  if( rc==SQLITE_OK ){
+    rc = pgDeparseSelect(&tab, pPlan, nVal, apVal, 0, aResCol, pzSql,
+                         &params);
+  }
+  if( rc==SQLITE_OK ) *pzParams = paramsJson(&params);
+  paramsFree(&params);
+  fedPlanFree(pPlan);
+  fedColumnsFree(tab.aCol, tab.nCol);
+  sqlite3_free(zErr);
+  return rc;
+}
+
+void fedPgFuzzValue(sqlite3_context *ctx, const char *zType, const char *z,
+                    int n){
+  FedColumn col;
+  memset(&col, 0, sizeof(col));
+  col.zName = "c";
+  col.zType = (char*)zType;
+  col.eKind = pgKindOf(zType);
+  pgValue(ctx, &col, z, n);
 }
 
 const FedStore fedPostgresStore = {
