@@ -378,10 +378,18 @@ static int doubtClose(sqlite3_vtab_cursor *p){
   return SQLITE_OK;
 }
 
-static int doubtAdd(DoubtCursor *pCsr, const char *zGid, const char *zServer,
-                    const char *zStore, const char *zState, i64 nAge){
+/* Add a row; the store is that of server zServer, if it is known. */
+static int doubtAdd(DoubtCursor *pCsr, FedContext *pCtx, const char *zGid,
+                    const char *zServer, const char *zState, i64 nAge){
   DoubtRow *a = sqlite3_realloc64(pCsr->aRow, sizeof(DoubtRow)*(pCsr->nRow+1));
   DoubtRow *r;
+  FedServer *pServer = 0;
+  const char *zStore = 0;
+  char *zErr = 0;
+  if( fedServerFind(pCtx, zServer, &pServer, &zErr)==SQLITE_OK ){
+    zStore = pServer->pStore->zName;
+  }
+  sqlite3_free(zErr);
   if( a==0 ) return SQLITE_NOMEM;
   pCsr->aRow = a;
   r = &a[pCsr->nRow++];
@@ -417,34 +425,21 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
       }
       /* This connection knows which participants still owe the commit:
       ** list those only. */
-      for(p=pCtx->pDoubt; !bDone && p; p=p->pNext){
+      for(p=pCtx->pDoubt; !bDone && rc==SQLITE_OK && p; p=p->pNext){
         if( strncmp(p->zGid, zGid, nGid)==0 && p->zGid[nGid]=='_' ){
+          if( p->bCommit ){
+            rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "commit",
+                          now - iCreated);
+          }
           bDone = 1;
-        }
-      }
-      for(p=pCtx->pDoubt; rc==SQLITE_OK && p; p=p->pNext){
-        if( p->bCommit && strncmp(p->zGid, zGid, nGid)==0
-         && p->zGid[nGid]=='_' ){
-          FedServer *pServer = 0;
-          char *zErr = 0;
-          fedServerFind(pCtx, p->zServer, &pServer, &zErr);
-          sqlite3_free(zErr);
-          rc = doubtAdd(pCsr, p->zGid, p->zServer,
-                        pServer ? pServer->pStore->zName : 0, "commit",
-                        now - iCreated);
         }
       }
       while( !bDone && rc==SQLITE_OK && zServers && *zServers ){
         const char *zEnd = strchr(zServers, ',');
         int n = zEnd ? (int)(zEnd-zServers) : (int)strlen(zServers);
         char *zServer = fedStrdup(zServers, n);
-        FedServer *pServer = 0;
-        char *zErr = 0;
         if( zServer==0 ){ rc = SQLITE_NOMEM; break; }
-        fedServerFind(pCtx, zServer, &pServer, &zErr);
-        sqlite3_free(zErr);
-        rc = doubtAdd(pCsr, zGid, zServer, pServer ? pServer->pStore->zName : 0,
-                      "commit", now - iCreated);
+        rc = doubtAdd(pCsr, pCtx, zGid, zServer, "commit", now - iCreated);
         sqlite3_free(zServer);
         zServers += n + (zEnd ? 1 : 0);
       }
@@ -454,12 +449,7 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
   /* Roll-backs that failed. */
   for(p=pCtx->pDoubt; rc==SQLITE_OK && p; p=p->pNext){
     if( !p->bCommit ){
-      FedServer *pServer = 0;
-      char *zErr = 0;
-      fedServerFind(pCtx, p->zServer, &pServer, &zErr);
-      sqlite3_free(zErr);
-      rc = doubtAdd(pCsr, p->zGid, p->zServer,
-                    pServer ? pServer->pStore->zName : 0, "rollback",
+      rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "rollback",
                     now - p->iTime);
     }
   }
