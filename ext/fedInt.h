@@ -35,6 +35,10 @@ typedef struct FedPlanTerm FedPlanTerm;
 typedef struct FedConn FedConn;
 typedef struct FedExplain FedExplain;
 typedef struct FedDoubt FedDoubt;
+typedef struct FedCacheDb FedCacheDb;
+typedef struct FedCacheTab FedCacheTab;
+typedef struct FedCacheCsr FedCacheCsr;
+typedef struct FedCacheStat FedCacheStat;
 
 #define FED_MAX_COLUMNS 63     /* colUsed is a 64-bit mask; bit 63 = "more" */
 
@@ -258,6 +262,8 @@ struct FedTable {
   int iPk;                      /* Single-column primary key, or -1 */
   double nRowEst;               /* Estimated remote rows */
   i64 iWriteTxn;                /* FedContext.iTxn when xBegin came */
+  u8 bCacheInit;                /* pCache has been decided */
+  FedCacheTab *pCache;          /* Cache settings, NULL when off */
   void *pStoreTab;              /* Store-private table state */
 };
 
@@ -267,6 +273,7 @@ struct FedCursor {
   FedPlan *pPlan;               /* Decoded idxStr of the current scan */
   u8 bForUpdate;                /* The statement writes this table: lock
                                 ** the rows read (SELECT ... FOR UPDATE) */
+  FedCacheCsr *pCache;          /* Cache state of the scan, or NULL */
   void *pStoreCsr;              /* Store-private cursor state */
 };
 
@@ -329,6 +336,43 @@ void fedTxlogDoubt(FedContext *, const char *zGid, const char *zServer,
 void fedTxlogForgetDoubt(FedContext *, const char *zGid, const char *zServer);
 void fedTxlogFree(FedContext *);
 int fedTxlogRegister(sqlite3 *, FedContext *);
+
+/**************************************************************************
+** cache.c: the L1 result cache in a local SQLite database and the optional
+** L2 in Redis (docs/cache.md).  vtab.c calls it around every scan and
+** write; a scan answered from the cache never reaches the store.
+*/
+extern const char *const fedCacheOptions[];  /* Table and server options */
+int fedCacheCheckServer(FedServer *, char **pzErr);
+int fedCacheCheckConfig(FedConfig *, const char *zWho, char **pzErr);
+/* xFilter, before the store: *pbHit=1 when answered from the cache. */
+int fedCacheFilter(FedCursor *, FedConn *, int argc, sqlite3_value **argv,
+                   int *pbHit, char **pzErr);
+int fedCacheFilled(FedCursor *);        /* The store's xFilter succeeded */
+void fedCacheFailed(FedCursor *);       /* ... or failed */
+int fedCacheServing(FedCursor *);       /* Rows come from the cache */
+int fedCacheFilling(FedCursor *);       /* Rows are being copied in */
+void fedCacheBeforeNext(FedCursor *);
+void fedCacheAfterNext(FedCursor *, int rc);
+int fedCacheNext(FedCursor *, char **pzErr);
+int fedCacheEof(FedCursor *);
+int fedCacheColumn(FedCursor *, sqlite3_context *, int iCol);
+int fedCacheRowid(FedCursor *, i64 *piRowid);
+void fedCacheClose(FedCursor *);
+/* Writes: invalidate now (fedCacheWrite) and when the transaction ends. */
+int fedCacheWrite(FedTable *);
+void fedCacheTxnEnd(FedTable *);
+int fedCacheInvalidate(FedTable *);
+void fedCacheInvalidateServer(FedContext *, FedServer *);
+/* xConnect: read the table's cache options early (errors wait for the
+** first scan). */
+void fedCacheConnect(FedTable *);
+void fedCacheTableFree(FedTable *);
+void fedCacheFree(FedContext *);
+int fedCacheRegister(sqlite3 *, FedContext *);
+/* 1 if a scan of pTab must have its connection before the cache is asked
+** (cache_notify: the notifications arrive on it). */
+int fedCacheWantsConn(FedTable *);
 
 /**************************************************************************
 ** saga.c: fed_saga(name, steps_json) and the tables fed_sagas and
@@ -442,6 +486,14 @@ struct FedStore {
   int (*xResolve)(FedConn *, const char *zGid, int bCommit, char **pzErr);
   int (*xListPrepared)(FedConn *, const char *zPrefix, int nMinAgeSec,
                        char ***pazGid, int *pn, char **pzErr);
+
+  /* Cache invalidation by the store's notifications, may be NULL.
+  ** xWatch installs what makes the server notify changes of pTab (a
+  ** trigger) and starts listening on pConn; xChanges returns, without
+  ** blocking, the remote relations (spelled as FedTable.zRemote) changed
+  ** since the last call: *pazRel gets *pnRel sqlite3_malloc'd strings. */
+  int (*xWatch)(FedConn *, FedTable *, char **pzErr);
+  int (*xChanges)(FedConn *, char ***pazRel, int *pnRel);
 };
 
 /* Each store's FedStore object. */
@@ -476,6 +528,11 @@ struct FedContext {
   char **azDone;                /* Decision rows whose transactions are
                                 ** resolved everywhere: delete them */
   int nDone;
+  /* cache.c */
+  FedCacheDb *pCacheDb;         /* Open cache databases */
+  FedCacheStat *pCacheStat;     /* Counters per table name */
+  i64 iCacheServerGen;          /* Bumped by fedCacheInvalidateServer */
+  i64 iListenSeq;               /* Last FedConn.iListen given */
 };
 
 const FedStore *fedStoreFind(const char *zName);
@@ -496,6 +553,8 @@ struct FedConn {
   int bWritten;                 /* Remote writes in this transaction */
   int bPrepared;                /* Prepared as "<FedContext.zGid>_<iPart>" */
   int iPart;                    /* Participant number in this transaction */
+  i64 iListen;                  /* Listening for cache notifications since
+                                ** (FedContext.iListenSeq), or 0 */
 };
 
 #endif /* FEDINT_H */

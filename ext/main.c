@@ -44,6 +44,7 @@ void fedContextUnref(void *p){
   if( pCtx==0 || --pCtx->nRef>0 ) return;
   fedServerDisconnectAll(pCtx);
   fedTxlogFree(pCtx);
+  fedCacheFree(pCtx);
   fedExplainClear(pCtx);
   sqlite3_free(pCtx->aExplain);
   sqlite3_free(pCtx);
@@ -83,6 +84,7 @@ FEDERATE_API int sqlite3_federate_init(
   if( rc==SQLITE_OK ) rc = fedSagaRegister(db, pCtx);
   if( rc==SQLITE_OK ) rc = fedQueryRegister(db, pCtx);
   if( rc==SQLITE_OK ) rc = fedTxnRegister(db, pCtx);
+  if( rc==SQLITE_OK ) rc = fedCacheRegister(db, pCtx);
   if( rc!=SQLITE_OK && pzErrMsg ){
     *pzErrMsg = sqlite3_mprintf("federate: initialisation failed: %s",
                                 sqlite3_errstr(rc));

@@ -166,6 +166,8 @@ static int fqFilter(
   }
   rc = queryConn(pTab->pCtx, zServer, &pServer, &pConn, &zErr);
   if( rc==SQLITE_OK ){
+    /* The command may change anything on the server (cache.c). */
+    fedCacheInvalidateServer(pTab->pCtx, pServer);
     rc = pServer->pStore->xQuery(pConn, zQuery, nParam, &pCsr->apArg[2],
                                  &pCsr->azRow, &pCsr->nRow, &nChanged, &zErr);
   }
@@ -226,6 +228,7 @@ static void execFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   rc = queryConn(pCtx, zServer, &pServer, &pConn, &zErr);
   if( rc==SQLITE_OK ){
+    fedCacheInvalidateServer(pCtx, pServer);
     rc = pServer->pStore->xQuery(pConn, zCmd, argc-2, &argv[2], &azRow,
                                  &nRow, &nChanged, &zErr);
   }

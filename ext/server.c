@@ -27,9 +27,18 @@ void fedServerDisconnectAll(FedContext *pCtx){
   }
 }
 
-/* The option names fed_server() accepts for a store. */
-static const char *const *serverOptions(const FedStore *pStore){
-  return pStore->azServerOpt ? pStore->azServerOpt : azServerCore;
+/* The option names fed_server() accepts for a store: the store's own and
+** the cache's (cache.c), in azBuf (room for 48). */
+#define N_SERVER_OPT 48
+static const char *const *serverOptions(const FedStore *pStore,
+                                        const char **azBuf){
+  const char *const *azStore = pStore->azServerOpt ? pStore->azServerOpt
+                                                   : azServerCore;
+  int i, n = 0;
+  for(i=0; azStore[i] && n<N_SERVER_OPT-10; i++) azBuf[n++] = azStore[i];
+  for(i=0; fedCacheOptions[i]; i++) azBuf[n++] = fedCacheOptions[i];
+  azBuf[n] = 0;
+  return azBuf;
 }
 
 /* Build a FedServer (not linked).  Errors name the store. */
@@ -38,6 +47,7 @@ static int serverNew(
   const char *zOptions, FedServer **pp, char **pzErr
 ){
   const FedStore *pStore = fedStoreFind(zStore);
+  const char *azOpt[N_SERVER_OPT+1];
   FedServer *p;
   int rc;
   *pp = 0;
@@ -64,8 +74,9 @@ static int serverNew(
     serverFree(p);
     return SQLITE_NOMEM;
   }
-  rc = fedConfigParseString(pStore->zName, zOptions, serverOptions(pStore),
-                            &p->pOpt, pzErr);
+  rc = fedConfigParseString(pStore->zName, zOptions,
+                            serverOptions(pStore, azOpt), &p->pOpt, pzErr);
+  if( rc==SQLITE_OK ) rc = fedCacheCheckServer(p, pzErr);
   if( rc==SQLITE_OK && pStore->xServerCheck ){
     rc = pStore->xServerCheck(p, pzErr);
   }

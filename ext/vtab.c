@@ -51,6 +51,7 @@ static int tableErr(FedTable *pTab, int rc, char **pzErr){
 static void tableFree(FedTable *pTab){
   if( pTab==0 ) return;
   if( pTab->pStore && pTab->pStore->xTableFree ) pTab->pStore->xTableFree(pTab);
+  fedCacheTableFree(pTab);
   sqlite3_free(pTab->zName);
   sqlite3_free(pTab->zSchema);
   sqlite3_free(pTab->zServer);
@@ -164,6 +165,7 @@ static int fedInit(
   int i, n = 0, rc;
 
   for(i=0; i<N_CORE_OPT; i++) azAllowed[n++] = azCoreOpt[i];
+  for(i=0; fedCacheOptions[i]; i++) azAllowed[n++] = fedCacheOptions[i];
   for(i=0; pStore->azTableOpt && pStore->azTableOpt[i] && n<N_MAX_OPT; i++){
     azAllowed[n++] = pStore->azTableOpt[i];
   }
@@ -191,6 +193,7 @@ static int fedInit(
   }
   rc = fedConfigParse(pStore->zName, argc-3, &argv[3], azAllowed,
                       &pTab->pCfg, pzErr);
+  if( rc==SQLITE_OK ) rc = fedCacheCheckConfig(pTab->pCfg, pStore->zName, pzErr);
   if( rc!=SQLITE_OK ) goto cleanup;
   if( fedConfigGet(pTab->pCfg, "server")==0 ){
     fedSetError(pzErr, "%s: option server=NAME is required (a server"
@@ -240,6 +243,7 @@ static int fedInit(
     goto cleanup;
   }
   sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
+  fedCacheConnect(pTab);
   *ppVtab = &pTab->base;
   pTab = 0;
 
@@ -306,6 +310,7 @@ static int fedOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
 
 static int fedClose(sqlite3_vtab_cursor *pVCsr){
   FedCursor *pCsr = (FedCursor*)pVCsr;
+  fedCacheClose(pCsr);
   pCsr->pTab->pStore->xClose(pCsr);
   fedPlanFree(pCsr->pPlan);
   sqlite3_free(pCsr);
@@ -320,12 +325,11 @@ static int fedFilter(
   FedTable *pTab = pCsr->pTab;
   FedConn *pConn = 0;
   char *zErr = 0;
-  int rc;
+  int rc, bHit = 0;
   (void)idxNum;
   fedPlanFree(pCsr->pPlan);
   pCsr->pPlan = 0;
   rc = fedPlanDecode(idxStr, &pCsr->pPlan);
-  if( rc==SQLITE_OK ) rc = tableConn(pTab, &pConn, &zErr);
   /* SQLite calls xBegin before the scan of a statement that writes the
   ** table (UPDATE, DELETE, INSERT ... SELECT).  Outside BEGIN...COMMIT
   ** such a scan runs inside the statement's remote transaction and locks
@@ -334,23 +338,49 @@ static int fedFilter(
   ** is REPEATABLE READ, where such a change fails the write instead.) */
   pCsr->bForUpdate = pTab->iWriteTxn==pTab->pCtx->iTxn
                   && sqlite3_get_autocommit(pTab->pCtx->db);
+  /* The cache first (cache.c); a table watched for changes needs its
+  ** connection to hear them. */
+  if( rc==SQLITE_OK && fedCacheWantsConn(pTab) ){
+    rc = tableConn(pTab, &pConn, &zErr);
+  }
+  if( rc==SQLITE_OK ){
+    rc = fedCacheFilter(pCsr, pConn, argc, argv, &bHit, &zErr);
+    if( rc==SQLITE_OK && bHit ) return SQLITE_OK;
+  }
+  pConn = 0;
+  if( rc==SQLITE_OK ) rc = tableConn(pTab, &pConn, &zErr);
   if( rc==SQLITE_OK ){
     rc = fedTxnEnsure(pTab->pCtx, pTab->pServer, pConn, pCsr->bForUpdate,
                       &zErr);
   }
   if( rc==SQLITE_OK ) rc = pTab->pStore->xFilter(pCsr, argc, argv, &zErr);
+  if( rc==SQLITE_OK ){
+    rc = fedCacheFilled(pCsr);
+  }else{
+    fedCacheFailed(pCsr);
+  }
   return tableErr(pTab, rc, &zErr);
 }
 
 static int fedNext(sqlite3_vtab_cursor *pVCsr){
   FedCursor *pCsr = (FedCursor*)pVCsr;
   char *zErr = 0;
-  int rc = pCsr->pTab->pStore->xNext(pCsr, &zErr);
+  int rc;
+  if( fedCacheServing(pCsr) ){
+    rc = fedCacheNext(pCsr, &zErr);
+  }else if( fedCacheFilling(pCsr) ){
+    fedCacheBeforeNext(pCsr);
+    rc = pCsr->pTab->pStore->xNext(pCsr, &zErr);
+    fedCacheAfterNext(pCsr, rc);
+  }else{
+    rc = pCsr->pTab->pStore->xNext(pCsr, &zErr);
+  }
   return tableErr(pCsr->pTab, rc, &zErr);
 }
 
 static int fedEof(sqlite3_vtab_cursor *pVCsr){
   FedCursor *pCsr = (FedCursor*)pVCsr;
+  if( fedCacheServing(pCsr) ) return fedCacheEof(pCsr);
   return pCsr->pTab->pStore->xEof(pCsr);
 }
 
@@ -358,11 +388,13 @@ static int fedColumn(
   sqlite3_vtab_cursor *pVCsr, sqlite3_context *ctx, int iCol
 ){
   FedCursor *pCsr = (FedCursor*)pVCsr;
+  if( fedCacheServing(pCsr) ) return fedCacheColumn(pCsr, ctx, iCol);
   return pCsr->pTab->pStore->xColumn(pCsr, ctx, iCol);
 }
 
 static int fedRowid(sqlite3_vtab_cursor *pVCsr, sqlite3_int64 *piRowid){
   FedCursor *pCsr = (FedCursor*)pVCsr;
+  if( fedCacheServing(pCsr) ) return fedCacheRowid(pCsr, piRowid);
   return pCsr->pTab->pStore->xRowid(pCsr, piRowid);
 }
 
@@ -385,6 +417,8 @@ static int fedUpdate(
   if( rc==SQLITE_OK ){
     rc = fedTxnBeforeWrite(pTab->pCtx, pTab->pServer, pConn, &zErr);
   }
+  /* The cache forgets the table before the write (cache.c). */
+  if( rc==SQLITE_OK ) rc = fedCacheWrite(pTab);
   if( rc==SQLITE_OK ){
     rc = pTab->pStore->xUpdate(pTab, argc, argv, piRowid, &zErr);
     if( rc==SQLITE_OK ) pConn->bWritten = 1;
@@ -410,11 +444,13 @@ static int fedSync(sqlite3_vtab *pVtab){
 
 static int fedCommit(sqlite3_vtab *pVtab){
   fedTxnCommit(((FedTable*)pVtab)->pCtx);
+  fedCacheTxnEnd((FedTable*)pVtab);
   return SQLITE_OK;
 }
 
 static int fedRollback(sqlite3_vtab *pVtab){
   fedTxnRollback(((FedTable*)pVtab)->pCtx);
+  fedCacheTxnEnd((FedTable*)pVtab);
   return SQLITE_OK;
 }
 

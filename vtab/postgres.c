@@ -94,6 +94,8 @@ struct PgConn {
   int bOpen;                    /* BEGIN sent: a remote transaction is open */
   char *zDoom;                  /* Why this transaction cannot commit: rows
                                 ** buffered earlier were not inserted */
+  char **azNote;                /* NOTIFY fed_cache payloads not yet taken */
+  int nNote;
 };
 
 struct PgCursor {
@@ -289,7 +291,30 @@ static void pgDisconnect(FedConn *pConn){
   batchClear(&p->batch);
   paramsFree(&p->batch.params);
   sqlite3_free(p->zDoom);
+  while( p->nNote>0 ) sqlite3_free(p->azNote[--p->nNote]);
+  sqlite3_free(p->azNote);
   sqlite3_free(p);
+}
+
+/* Move the notifications libpq has parsed into p->azNote (payloads of
+** channel fed_cache; a payload that cannot be kept for lack of memory
+** becomes "*", which invalidates every table).  Returns how many. */
+static int pgTakeNotes(PgConn *p){
+  PGnotify *pN;
+  int n = 0;
+  while( (pN = PQnotifies(p->pg))!=0 ){
+    if( strcmp(pN->relname, "fed_cache")==0 ){
+      char **azNew = sqlite3_realloc64(p->azNote, sizeof(char*)*(p->nNote+1));
+      if( azNew ){
+        p->azNote = azNew;
+        p->azNote[p->nNote] = fedStrdup(pN->extra, -1);
+        if( p->azNote[p->nNote] ) p->nNote++;
+      }
+    }
+    PQfreemem(pN);
+    n++;
+  }
+  return n;
 }
 
 static int pgIsAlive(FedConn *pConn){
@@ -304,8 +329,14 @@ static int pgIsAlive(FedConn *pConn){
   fd.revents = 0;
   if( fd.fd<0 ) return 0;
   if( poll(&fd, 1, 0)>0 ){
-    /* The end of the stream, or the message a server sends as it shuts
-    ** down ("terminating connection ..."): either way it is going. */
+    /* A notification (LISTEN fed_cache), or else the end of the stream or
+    ** the message a server sends as it shuts down ("terminating
+    ** connection ..."): then it is going. */
+    if( p->base.iListen && PQconsumeInput(p->pg)
+     && PQstatus(p->pg)==CONNECTION_OK && pgTakeNotes(p)>0 ){
+      fd.revents = 0;
+      return poll(&fd, 1, 0)==0;
+    }
     return 0;
   }
   return 1;
@@ -2624,6 +2655,68 @@ void fedPgFuzzValue(sqlite3_context *ctx, const char *zType, const char *z,
   pgValue(ctx, &col, z, n);
 }
 
+/*
+** Cache invalidation (cache.c): fed_cache_watch() installs a statement
+** trigger that sends NOTIFY fed_cache with the table's remote name after
+** every change by anyone; the connection LISTENs, and pgChanges() hands
+** the names over without blocking.
+*/
+static int pgWatch(FedConn *pConn, FedTable *pTab, char **pzErr){
+  PgConn *p = (PgConn*)pConn;
+  sqlite3_str *s;
+  char *zSql, *zLit;
+  int rc = SQLITE_OK;
+  if( pTab ){
+    if( p->base.bTxn ){
+      fedSetError(pzErr, "%s: cannot install the cache trigger of \"%s\""
+          " inside a transaction", PG_STORE, pTab->zName);
+      return SQLITE_ERROR;
+    }
+    zLit = PQescapeLiteral(p->pg, pTab->zRemote, strlen(pTab->zRemote));
+    if( zLit==0 ) return SQLITE_NOMEM;
+    s = sqlite3_str_new(0);
+    sqlite3_str_appendall(s,
+        "CREATE OR REPLACE FUNCTION public.fed_cache_notify() RETURNS trigger"
+        " LANGUAGE plpgsql AS $fed$BEGIN"
+        " PERFORM pg_notify('fed_cache', TG_ARGV[0]); RETURN NULL;"
+        " END$fed$; CREATE OR REPLACE TRIGGER fed_cache_notify AFTER INSERT"
+        " OR UPDATE OR DELETE OR TRUNCATE ON ");
+    sqlite3_str_appendall(s, pTab->zRemote);
+    sqlite3_str_appendf(s, " FOR EACH STATEMENT EXECUTE FUNCTION"
+        " public.fed_cache_notify(%s)", zLit);
+    PQfreemem(zLit);
+    zSql = sqlite3_str_finish(s);
+    if( zSql==0 ) return SQLITE_NOMEM;
+    rc = pgExecSimple(p, zSql, pzErr);
+    sqlite3_free(zSql);
+  }
+  if( rc==SQLITE_OK && p->base.iListen==0 ){
+    rc = pgExecSimple(p, "LISTEN fed_cache", pzErr);
+    if( rc==SQLITE_OK ) p->base.iListen = 1;
+  }
+  return rc;
+}
+
+static int pgChanges(FedConn *pConn, char ***pazRel, int *pnRel){
+  PgConn *p = (PgConn*)pConn;
+  *pazRel = 0;
+  *pnRel = 0;
+  if( p->pg==0 ) return SQLITE_OK;
+  if( p->pActive==0 ){
+    struct pollfd fd;
+    fd.fd = PQsocket(p->pg);
+    fd.events = POLLIN;
+    fd.revents = 0;
+    if( fd.fd>=0 && poll(&fd, 1, 0)>0 ) PQconsumeInput(p->pg);
+  }
+  pgTakeNotes(p);
+  *pazRel = p->azNote;
+  *pnRel = p->nNote;
+  p->azNote = 0;
+  p->nNote = 0;
+  return SQLITE_OK;
+}
+
 const FedStore fedPostgresStore = {
   PG_STORE,
   FED_TXN_2PC,
@@ -2657,5 +2750,7 @@ const FedStore fedPostgresStore = {
   pgServerCheck,
   pgPrepare,
   pgResolve,
-  pgListPrepared
+  pgListPrepared,
+  pgWatch,
+  pgChanges
 };
