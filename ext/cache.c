@@ -1131,18 +1131,24 @@ int fedCacheInvalidate(FedTable *pTab){
 }
 
 /* A write through federate to pTab: invalidate now and at the end of the
-** transaction. */
-int fedCacheWrite(FedTable *pTab){
+** transaction.  A cache that cannot be invalidated refuses the write:
+** sending it would leave entries that answer wrongly. */
+int fedCacheWrite(FedTable *pTab, char **pzErr){
+  int rc;
   if( !pTab->bCacheInit ){
-    char *zErr = 0;
-    int rc = cacheTabInit(pTab, &zErr);
-    sqlite3_free(zErr);
-    if( rc==SQLITE_NOMEM ) return rc;
+    rc = cacheTabInit(pTab, pzErr);
+    if( rc ) return rc;
   }
   if( pTab->pCache==0 ) return SQLITE_OK;
   pTab->pCache->bDirty = 1;
   cacheL2Bump(pTab->pCache);
-  return fedCacheInvalidate(pTab);
+  rc = fedCacheInvalidate(pTab);
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+    fedSetError(pzErr, "%s: cannot clear the cache of table \"%s\" before"
+        " writing it: %s", pTab->pStore->zName, pTab->zName,
+        sqlite3_errmsg(pTab->pCache->pDb->db));
+  }
+  return rc;
 }
 
 void fedCacheTxnEnd(FedTable *pTab){

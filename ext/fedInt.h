@@ -360,7 +360,7 @@ int fedCacheColumn(FedCursor *, sqlite3_context *, int iCol);
 int fedCacheRowid(FedCursor *, i64 *piRowid);
 void fedCacheClose(FedCursor *);
 /* Writes: invalidate now (fedCacheWrite) and when the transaction ends. */
-int fedCacheWrite(FedTable *);
+int fedCacheWrite(FedTable *, char **pzErr);
 void fedCacheTxnEnd(FedTable *);
 int fedCacheInvalidate(FedTable *);
 void fedCacheInvalidateServer(FedContext *, FedServer *);

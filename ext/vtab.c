@@ -418,7 +418,7 @@ static int fedUpdate(
     rc = fedTxnBeforeWrite(pTab->pCtx, pTab->pServer, pConn, &zErr);
   }
   /* The cache forgets the table before the write (cache.c). */
-  if( rc==SQLITE_OK ) rc = fedCacheWrite(pTab);
+  if( rc==SQLITE_OK ) rc = fedCacheWrite(pTab, &zErr);
   if( rc==SQLITE_OK ){
     rc = pTab->pStore->xUpdate(pTab, argc, argv, piRowid, &zErr);
     if( rc==SQLITE_OK ) pConn->bWritten = 1;
