@@ -85,7 +85,14 @@ $FEDBENCH exec "$DB" "SELECT fed_server('pg','postgres','$C');
   CREATE VIRTUAL TABLE ins USING postgres(server=pg, table='ins');
   SELECT fed_server('pg2','postgres','$C2');
   CREATE VIRTUAL TABLE acct1 USING postgres(server=pg, table='acct');
-  CREATE VIRTUAL TABLE acct2 USING postgres(server=pg2, table='acct');" >/dev/null
+  CREATE VIRTUAL TABLE acct2 USING postgres(server=pg2, table='acct');
+  CREATE VIRTUAL TABLE cbig USING postgres(server=pg, table='big',
+    cache_ttl=86400, cache_max_bytes=4000000000, cache_db='$work/cache.db');
+  CREATE TABLE nbig(id INTEGER PRIMARY KEY, name, val, ts, doc);
+  INSERT INTO nbig SELECT * FROM big;" >/dev/null
+# The cache case: one scan fills the cache file; later processes read it.
+$FEDBENCH scan "$DB" "SELECT id, name, val, ts, doc FROM cbig" >/dev/null
+$FEDBENCH scan "$DB" "SELECT id, name, val, ts, doc FROM cbig WHERE id BETWEEN $((ROWS/2)) AND $((ROWS/2 + ROWS/100 - 1))" >/dev/null
 FEDBENCH_LOAD=$VPG FEDBENCH_WARM= $FEDBENCH exec "$DB" \
   "CREATE VIRTUAL TABLE vbig USING VirtualPostgres('$C', 'public', 'big')" >/dev/null
 
@@ -109,6 +116,10 @@ for rep in $(seq 1 "$REPS"); do
   R[scan.fed]+="$(t $FEDBENCH scan "$DB" "$SCAN big") "
   R[scan.vpg]+="$(FEDBENCH_LOAD=$VPG t $FEDBENCH scan "$DB" "$SCAN vbig") "
   R[scan.fdw]+="$(t $PGBARE scan "$C" "$SCAN fbig") "
+  R[cache.fed]+="$(t $FEDBENCH scan "$DB" "$SCAN cbig") "
+  R[cache.native]+="$(t $FEDBENCH scan "$DB" "$SCAN nbig") "
+  R[crange.fed]+="$(t $FEDBENCH scan "$DB" "$SCAN cbig WHERE id BETWEEN $lo AND $hi") "
+  R[crange.native]+="$(t $FEDBENCH scan "$DB" "$SCAN nbig WHERE id BETWEEN $lo AND $hi") "
   R[range.bare]+="$(t $PGBARE scan "$C" "$SCAN big WHERE id BETWEEN $lo AND $hi") "
   R[range.fed]+="$(t $FEDBENCH scan "$DB" "$SCAN big WHERE id BETWEEN $lo AND $hi") "
   R[range.vpg]+="$(FEDBENCH_LOAD=$VPG t $FEDBENCH scan "$DB" "$SCAN vbig WHERE id BETWEEN $lo AND $hi") "
@@ -163,6 +174,12 @@ out=$(mktemp)
   echo "| scan $ROWS x 5 columns | $f | $b (single-row) | $(ratio $f $b) | binary COPY | $(m scan.copy) | $(ratio $f $(m scan.copy)) |"
   echo "| | | | | VirtualPG | $(m scan.vpg) | $(ratio $f $(m scan.vpg)) |"
   echo "| | | | | postgres_fdw | $(m scan.fdw) | $(ratio $f $(m scan.fdw)) |"
+  f=$(m cache.fed); b=$(m cache.native)
+  echo "| scan from the L1 cache (file) | $f | | | native SQLite table | $b | $(ratio $f $b) |"
+  echo "| | | | | uncached federate scan | $(m scan.fed) | $(ratio $f $(m scan.fed)) |"
+  f=$(m crange.fed); b=$(m crange.native)
+  echo "| 1% range from the L1 cache | $f | | | native SQLite table (by key) | $b | $(ratio $f $b) |"
+  echo "| | | | | uncached federate range | $(m range.fed) | $(ratio $f $(m range.fed)) |"
   f=$(m range.fed); b=$(m range.bare)
   echo "| 1% range (id BETWEEN) | $f | $b | $(ratio $f $b) | VirtualPG | $(m range.vpg) | $(ratio $f $(m range.vpg)) |"
   echo "| | | | | postgres_fdw | $(m range.fdw) | $(ratio $f $(m range.fdw)) |"

@@ -410,8 +410,10 @@ static int cacheDbOpen(FedContext *pCtx, const char *zWho, const char *zPath,
   memset(pDb, 0, sizeof(*pDb));
   pDb->zPath = fedStrdup(zPath, -1);
   if( pDb->zPath==0 ){ sqlite3_free(pDb); return SQLITE_NOMEM; }
+  /* No mutex of its own: it is only used inside calls on the owning
+  ** connection, which hold that connection's mutex. */
   rc = sqlite3_open_v2(zPath, &pDb->db,
-                       SQLITE_OPEN_READWRITE|SQLITE_OPEN_CREATE, 0);
+      SQLITE_OPEN_READWRITE|SQLITE_OPEN_CREATE|SQLITE_OPEN_NOMUTEX, 0);
   if( rc==SQLITE_OK ){
     /* A file that is some other application's database is refused, so
     ** that a table option cannot make federate write into it. */
@@ -436,10 +438,13 @@ static int cacheDbOpen(FedContext *pCtx, const char *zWho, const char *zPath,
     if( !bMem ){
       /* A crash of this process never loses a committed fill (WAL); a
       ** power failure may lose the last ones, which is only a miss. */
-      rc = cacheExec(pDb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL");
+      rc = cacheExec(pDb, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                          " PRAGMA mmap_size=1073741824");
     }
   }
-  if( rc==SQLITE_OK ){
+  if( rc==SQLITE_OK && nTable==0 ){
+    /* A new cache: its schema (an existing one already has it; opening
+    ** it writes nothing). */
     char *zSql = sqlite3_mprintf(
       "PRAGMA application_id=%d;"
       "CREATE TABLE IF NOT EXISTS fed_cache_table(tid INTEGER PRIMARY KEY,"
@@ -520,34 +525,56 @@ static int cacheTabReady(FedCacheTab *pCT, char **pzErr){
   }
   zKey = cacheTableKey(pTab);
   if( zKey==0 ) return SQLITE_NOMEM;
-  rc = sqlite3_prepare_v2(pCT->pDb->db, "INSERT INTO fed_cache_table(tkey,"
-      " name, server, ncol) VALUES(?1, ?2, ?3, ?4) ON CONFLICT(tkey) DO UPDATE"
-      " SET name=excluded.name RETURNING tid", -1, &pStmt, 0);
+  /* Usually the table is known: a read.  Else insert it and its rows
+  ** table. */
+  rc = sqlite3_prepare_v2(pCT->pDb->db, "SELECT tid FROM fed_cache_table"
+      " WHERE tkey=?1", -1, &pStmt, 0);
   if( rc==SQLITE_OK ){
-    char *zName = sqlite3_mprintf("%s.%s", pTab->zSchema, pTab->zName);
     sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_STATIC);
-    sqlite3_bind_text(pStmt, 2, zName, -1, sqlite3_free);
-    sqlite3_bind_text(pStmt, 3, pTab->zServer, -1, SQLITE_STATIC);
-    sqlite3_bind_int(pStmt, 4, pTab->nCol);
     if( sqlite3_step(pStmt)==SQLITE_ROW ){
       pCT->iTid = sqlite3_column_int64(pStmt, 0);
     }
     rc = sqlite3_finalize(pStmt);
   }
-  sqlite3_free(zKey);
-  if( rc==SQLITE_OK && pCT->iTid ){
-    sqlite3_str *s = sqlite3_str_new(0);
-    sqlite3_str_appendf(s, "CREATE TABLE IF NOT EXISTS fed_cache_r%lld(rid",
-                        pCT->iTid);
-    for(i=0; i<pTab->nCol; i++) sqlite3_str_appendf(s, ", c%d", i);
-    sqlite3_str_appendall(s, ")");
-    zSql = sqlite3_str_finish(s);
-    if( zSql==0 ) rc = SQLITE_NOMEM;
-    else{
-      rc = cacheExec(pCT->pDb, zSql);
-      sqlite3_free(zSql);
-    }
+  if( rc==SQLITE_OK && pCT->iTid==0 ){
+    /* The row and its table together, or neither. */
+    rc = cacheExec(pCT->pDb, "SAVEPOINT fed_cache_tid");
   }
+  if( rc==SQLITE_OK && pCT->iTid==0 ){
+    rc = sqlite3_prepare_v2(pCT->pDb->db, "INSERT INTO fed_cache_table(tkey,"
+        " name, server, ncol) VALUES(?1, ?2, ?3, ?4) ON CONFLICT(tkey) DO"
+        " UPDATE SET name=excluded.name RETURNING tid", -1, &pStmt, 0);
+    if( rc==SQLITE_OK ){
+      char *zName = sqlite3_mprintf("%s.%s", pTab->zSchema, pTab->zName);
+      sqlite3_bind_text(pStmt, 1, zKey, -1, SQLITE_STATIC);
+      sqlite3_bind_text(pStmt, 2, zName, -1, sqlite3_free);
+      sqlite3_bind_text(pStmt, 3, pTab->zServer, -1, SQLITE_STATIC);
+      sqlite3_bind_int(pStmt, 4, pTab->nCol);
+      if( sqlite3_step(pStmt)==SQLITE_ROW ){
+        pCT->iTid = sqlite3_column_int64(pStmt, 0);
+      }
+      rc = sqlite3_finalize(pStmt);
+    }
+    if( rc==SQLITE_OK && pCT->iTid ){
+      sqlite3_str *s = sqlite3_str_new(0);
+      sqlite3_str_appendf(s, "CREATE TABLE IF NOT EXISTS fed_cache_r%lld(rid",
+                          pCT->iTid);
+      for(i=0; i<pTab->nCol; i++) sqlite3_str_appendf(s, ", c%d", i);
+      sqlite3_str_appendall(s, ")");
+      zSql = sqlite3_str_finish(s);
+      if( zSql==0 ) rc = SQLITE_NOMEM;
+      else{
+        rc = cacheExec(pCT->pDb, zSql);
+        sqlite3_free(zSql);
+      }
+    }
+    if( rc!=SQLITE_OK ){
+      cacheExec(pCT->pDb, "ROLLBACK TO fed_cache_tid");
+      pCT->iTid = 0;
+    }
+    cacheExec(pCT->pDb, "RELEASE fed_cache_tid");
+  }
+  sqlite3_free(zKey);
   if( rc!=SQLITE_OK || pCT->iTid==0 ){
     pCT->iTid = 0;
     if( rc==SQLITE_OK ) rc = SQLITE_ERROR;
@@ -951,7 +978,8 @@ static int cacheReadPrepare(FedCursor *pCsr, FedCacheCsr *p, i64 iEntry){
   char *zSql;
   int i, j, iBind = 3, rc;
 
-  sqlite3_str_appendall(s, "SELECT rid");
+  /* rid only for tables without a key: one column less to read. */
+  sqlite3_str_appendall(s, pCsr->pTab->iPk<0 ? "SELECT rid" : "SELECT NULL");
   for(i=0; i<pCsr->pTab->nCol; i++){
     if( p->cols & (((u64)1)<<i) ) sqlite3_str_appendf(s, ", c%d", i);
     else sqlite3_str_appendall(s, ", NULL");
@@ -1204,8 +1232,11 @@ static void cacheApplyChanges(FedTable *pTab, FedConn *pConn){
   if( pStore->xChanges==0 ) return;
   if( pStore->xChanges(pConn, &azRel, &nRel)!=SQLITE_OK ) return;
   for(i=0; i<nRel; i++){
-    char *zPrefix = sqlite3_mprintf("%s\n%s\n%s\n", pStore->zName,
-                                    pConn->pServer->zDsn, azRel[i]);
+    /* "*": every table of the server. */
+    char *zPrefix = strcmp(azRel[i], "*")==0
+        ? sqlite3_mprintf("%s\n%s\n", pStore->zName, pConn->pServer->zDsn)
+        : sqlite3_mprintf("%s\n%s\n%s\n", pStore->zName,
+                          pConn->pServer->zDsn, azRel[i]);
     if( zPrefix ) cacheClearPrefix(pTab->pCtx, zPrefix);
     sqlite3_free(zPrefix);
     sqlite3_free(azRel[i]);
@@ -1538,6 +1569,10 @@ int fedCacheFilter(FedCursor *pCsr, FedConn *pConn, int argc,
     ** began may have missed a change: they go. */
     if( pConn==0 || cacheListen(pCT, pConn)!=SQLITE_OK ) return SQLITE_OK;
     cacheApplyChanges(pTab, pConn);
+    /* A subscription found lost is made again at once. */
+    if( pConn->iListen==0 && cacheListen(pCT, pConn)!=SQLITE_OK ){
+      return SQLITE_OK;
+    }
   }
   if( p==0 ){
     p = sqlite3_malloc64(sizeof(*p));
@@ -1645,7 +1680,24 @@ int fedCacheEof(FedCursor *pCsr){
 }
 
 int fedCacheColumn(FedCursor *pCsr, sqlite3_context *ctx, int iCol){
-  sqlite3_result_value(ctx, sqlite3_column_value(pCsr->pCache->pRead, iCol+1));
+  sqlite3_value *v = sqlite3_column_value(pCsr->pCache->pRead, iCol+1);
+  /* By type: cheaper than sqlite3_result_value()'s general copy. */
+  switch( sqlite3_value_type(v) ){
+    case SQLITE_INTEGER:
+      sqlite3_result_int64(ctx, sqlite3_value_int64(v));
+      break;
+    case SQLITE_FLOAT:
+      sqlite3_result_double(ctx, sqlite3_value_double(v));
+      break;
+    case SQLITE_TEXT:
+      sqlite3_result_text(ctx, (const char*)sqlite3_value_text(v),
+                          sqlite3_value_bytes(v), SQLITE_TRANSIENT);
+      break;
+    case SQLITE_BLOB:
+      sqlite3_result_blob(ctx, sqlite3_value_blob(v), sqlite3_value_bytes(v),
+                          SQLITE_TRANSIENT);
+      break;
+  }
   return SQLITE_OK;
 }
 

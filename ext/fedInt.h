@@ -490,8 +490,10 @@ struct FedStore {
   /* Cache invalidation by the store's notifications, may be NULL.
   ** xWatch installs what makes the server notify changes of pTab (a
   ** trigger) and starts listening on pConn; xChanges returns, without
-  ** blocking, the remote relations (spelled as FedTable.zRemote) changed
-  ** since the last call: *pazRel gets *pnRel sqlite3_malloc'd strings. */
+  ** blocking, the remote relations (spelled as FedTable.zRemote, or "*"
+  ** for all) changed since the last call: *pazRel gets *pnRel
+  ** sqlite3_malloc'd strings.  xWatch(pConn, NULL) only listens, and
+  ** fails when the server is not set up to notify. */
   int (*xWatch)(FedConn *, FedTable *, char **pzErr);
   int (*xChanges)(FedConn *, char ***pazRel, int *pnRel);
 };
