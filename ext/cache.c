@@ -73,6 +73,7 @@
 #define CACHE_DEF_MAX     (64*1024*1024)
 #define CACHE_ROW_OVERHEAD 16
 #define CACHE_MAX_CAND    32             /* Entries tried for subsumption */
+#define CACHE_SIZE_EVERY  1024           /* Rows between two byte counts */
 
 /* Milliseconds since the epoch. */
 static i64 cacheNow(void){
@@ -148,6 +149,7 @@ struct FedCacheCsr {
   u8 bFill;
   i64 iEntry;                   /* fed_cache_entry.id being filled */
   i64 iSeq;
+  i64 iSized;                   /* Rows before this one are in nBytes */
   i64 nBytes;
   i64 iGen;                     /* FedCacheTab.iGen when the fill began */
   i64 iServerGen;               /* FedContext.iCacheServerGen, likewise */
@@ -504,6 +506,14 @@ static char *cacheTableKey(FedTable *pTab){
                          pTab->zRemote ? pTab->zRemote : pTab->zName, zCols);
   sqlite3_free(zCols);
   return zKey;
+}
+
+/* The prefix of cacheTableKey() that names the remote relation whatever
+** its column list: "store\ndsn\nremote\n". */
+static char *cacheRelKey(FedTable *pTab){
+  return sqlite3_mprintf("%s\n%s\n%s\n", pTab->pStore->zName,
+                         pTab->pServer ? pTab->pServer->zDsn : "",
+                         pTab->zRemote ? pTab->zRemote : pTab->zName);
 }
 
 /* Make sure pCT has its cache database and its tid.  SQLITE_OK, or an
@@ -1148,14 +1158,79 @@ static int cacheClearTid(FedCacheDb *pDb, i64 iTid){
   return rc;
 }
 
+static void cacheClearPrefix(FedContext *pCtx, const char *zPrefix);
+
+/* The last identifier of a remote name, unquoted, into zOut (nOut):
+** "public"."t" -> t, t -> t, "a.b" -> a.b. */
+static void cacheLastName(const char *z, int n, char *zOut, int nOut){
+  int i = 0, iStart = 0, bQuote = 0, j = 0;
+  for(i=0; i<n; i++){
+    if( z[i]=='"' ) bQuote = !bQuote;
+    else if( z[i]=='.' && !bQuote ) iStart = i+1;
+  }
+  for(i=iStart; i<n && j<nOut-1; i++){
+    if( z[i]=='"' ){
+      if( i+1<n && z[i+1]=='"' ){ zOut[j++] = '"'; i++; }
+      continue;
+    }
+    zOut[j++] = z[i];
+  }
+  zOut[j] = 0;
+}
+
+/* Clear, in every cache database, the tables whose key starts with
+** zPrefix ("store\ndsn\n") and whose remote name ends like zRemote's. */
+static void cacheClearSameName(FedContext *pCtx, const char *zPrefix,
+                               const char *zRemote){
+  FedCacheDb *pDb;
+  char zWant[256], zHave[256];
+  int nPrefix = (int)strlen(zPrefix);
+  cacheLastName(zRemote, (int)strlen(zRemote), zWant, sizeof(zWant));
+  for(pDb=pCtx->pCacheDb; pDb; pDb=pDb->pNext){
+    sqlite3_stmt *pStmt = 0;
+    if( sqlite3_prepare_v2(pDb->db, "SELECT tid, tkey FROM fed_cache_table"
+          " WHERE substr(tkey, 1, length(?1))=?1", -1, &pStmt, 0)==SQLITE_OK ){
+      sqlite3_bind_text(pStmt, 1, zPrefix, -1, SQLITE_STATIC);
+      while( sqlite3_step(pStmt)==SQLITE_ROW ){
+        const char *zKey = (const char*)sqlite3_column_text(pStmt, 1);
+        const char *zEnd;
+        if( zKey==0 || (int)strlen(zKey)<nPrefix ) continue;
+        zKey += nPrefix;
+        zEnd = strchr(zKey, '\n');
+        if( zEnd==0 ) continue;
+        cacheLastName(zKey, (int)(zEnd-zKey), zHave, sizeof(zHave));
+        if( strcmp(zHave, zWant)==0 ){
+          cacheClearTid(pDb, sqlite3_column_int64(pStmt, 0));
+        }
+      }
+    }
+    sqlite3_finalize(pStmt);
+  }
+}
+
 /* Forget what is cached for one table: a write, a notification, or
 ** fed_cache_clear().  In-progress fills of the table are abandoned. */
 int fedCacheInvalidate(FedTable *pTab){
   FedCacheTab *pCT = pTab->pCache;
+  char *zRel;
+  int rc;
   if( pCT==0 ) return SQLITE_OK;
   pCT->iGen++;
   if( pCT->iTid==0 ) return SQLITE_OK;
-  return cacheClearTid(pCT->pDb, pCT->iTid);
+  rc = cacheClearTid(pCT->pDb, pCT->iTid);
+  /* Other local tables over the same remote relation, with other column
+  ** lists or the name spelled otherwise ("t" and "public"."t"), have
+  ** entries of their own: every table of the server whose remote name
+  ** ends in the same identifier goes too. */
+  if( rc==SQLITE_OK ){
+    zRel = sqlite3_mprintf("%s\n%s\n", pTab->pStore->zName,
+                           pTab->pServer ? pTab->pServer->zDsn : "");
+    if( zRel==0 ) return SQLITE_NOMEM;
+    cacheClearSameName(pTab->pCtx, zRel,
+                       pTab->zRemote ? pTab->zRemote : pTab->zName);
+    sqlite3_free(zRel);
+  }
+  return rc;
 }
 
 /* A write through federate to pTab: invalidate now and at the end of the
@@ -1232,12 +1307,13 @@ static void cacheApplyChanges(FedTable *pTab, FedConn *pConn){
   if( pStore->xChanges==0 ) return;
   if( pStore->xChanges(pConn, &azRel, &nRel)!=SQLITE_OK ) return;
   for(i=0; i<nRel; i++){
-    /* "*": every table of the server. */
-    char *zPrefix = strcmp(azRel[i], "*")==0
-        ? sqlite3_mprintf("%s\n%s\n", pStore->zName, pConn->pServer->zDsn)
-        : sqlite3_mprintf("%s\n%s\n%s\n", pStore->zName,
-                          pConn->pServer->zDsn, azRel[i]);
-    if( zPrefix ) cacheClearPrefix(pTab->pCtx, zPrefix);
+    /* "*": every table of the server; else the tables over that name. */
+    char *zPrefix = sqlite3_mprintf("%s\n%s\n", pStore->zName,
+                                    pConn->pServer->zDsn);
+    if( zPrefix ){
+      if( strcmp(azRel[i], "*")==0 ) cacheClearPrefix(pTab->pCtx, zPrefix);
+      else cacheClearSameName(pTab->pCtx, zPrefix, azRel[i]);
+    }
     sqlite3_free(zPrefix);
     sqlite3_free(azRel[i]);
   }
@@ -1284,6 +1360,7 @@ int fedCacheWantsConn(FedTable *pTab){
 /* Free the cursor's cache state, abandoning an unfinished fill. */
 static void cacheFillEnd(FedCursor *pCsr, int bComplete);
 static void cacheFillRow(FedCursor *pCsr);
+static int cacheFillSize(FedCursor *pCsr);
 
 /* SQLite leaves a scan early.  With a pushed LIMIT that is the normal end:
 ** it stops at the LIMIT-th row without asking for the end; the store
@@ -1436,6 +1513,7 @@ static int cacheFillStart(FedCursor *pCsr, FedCacheCsr *p){
   p->iGen = pCT->iGen;
   p->iServerGen = pTab->pCtx->iCacheServerGen;
   p->iSeq = 0;
+  p->iSized = 0;
   p->nBytes = 0;
   rc = cacheEntryCreate(pCT, p, cacheNow(), &p->iEntry);
   if( rc==SQLITE_OK ){
@@ -1450,13 +1528,7 @@ static int cacheFillStart(FedCursor *pCsr, FedCacheCsr *p){
         sqlite3_str_appendf(s, ", fed_cache_col(%d)", i);
       }
     }
-    /* The size of the row as SQLite stores it, roughly, for the bound. */
-    sqlite3_str_appendf(s, ") RETURNING %d", CACHE_ROW_OVERHEAD);
-    for(i=0; i<pTab->nCol; i++){
-      if( p->cols & (((u64)1)<<i) ){
-        sqlite3_str_appendf(s, "+coalesce(length(CAST(c%d AS BLOB)),0)+1", i);
-      }
-    }
+    sqlite3_str_appendall(s, ")");
     zSql = sqlite3_str_finish(s);
     if( zSql==0 ) rc = SQLITE_NOMEM;
     else{
@@ -1482,7 +1554,13 @@ static void cacheFillEnd(FedCursor *pCsr, int bComplete){
   if( bComplete && p->iGen==pCT->iGen && p->iEntry>0
    && p->iServerGen==pCsr->pTab->pCtx->iCacheServerGen ){
     sqlite3_stmt *pStmt = 0;
-    rc = sqlite3_prepare_v2(pDb->db, "UPDATE fed_cache_entry SET nrow=?2,"
+    if( p->iSized<p->iSeq ){
+      p->iSeq--;                /* (cacheFillSize counts up to iSeq) */
+      rc = cacheFillSize(pCsr);
+      p->iSeq++;
+    }
+    if( rc==SQLITE_OK && p->nBytes>pCT->nMaxBytes ) rc = SQLITE_FULL;
+    if( rc==SQLITE_OK ) rc = sqlite3_prepare_v2(pDb->db, "UPDATE fed_cache_entry SET nrow=?2,"
         " nbytes=?3, used=?4 WHERE id=?1", -1, &pStmt, 0);
     if( rc==SQLITE_OK ){
       sqlite3_bind_int64(pStmt, 1, p->iEntry);
@@ -1508,6 +1586,48 @@ static void cacheFillEnd(FedCursor *pCsr, int bComplete){
   cacheDbSettle(pDb);
 }
 
+/* Add the bytes of the rows filled since the last count to p->nBytes:
+** the values as SQLite stores them, roughly, plus a per-row overhead.
+** Counted every CACHE_SIZE_EVERY rows and at the end, with one query over
+** the rows just written (cheaper than a count per row). */
+static int cacheFillSize(FedCursor *pCsr){
+  FedCacheCsr *p = pCsr->pCache;
+  FedCacheTab *pCT = p->pCT;
+  sqlite3_stmt *pStmt = 0;
+  sqlite3_str *s = sqlite3_str_new(0);
+  char *zSql;
+  int i, rc;
+  sqlite3_str_appendf(s, "SELECT count(*)*%d", CACHE_ROW_OVERHEAD);
+  for(i=0; i<pCsr->pTab->nCol; i++){
+    if( p->cols & (((u64)1)<<i) ){
+      /* Columns of numbers as 8 bytes a value (measuring their text would
+      ** cost more than the fill); the others by their bytes. */
+      const char *zAff = pCsr->pTab->aCol[i].zAffinity;
+      if( strcmp(zAff, "INTEGER")==0 || strcmp(zAff, "REAL")==0 ){
+        sqlite3_str_appendall(s, "+count(*)*9");
+      }else{
+        sqlite3_str_appendf(s, "+total(length(CAST(c%d AS BLOB)))+count(*)",
+                            i);
+      }
+    }
+  }
+  sqlite3_str_appendf(s, " FROM fed_cache_r%lld WHERE rowid BETWEEN ?1 AND ?2",
+                      pCT->iTid);
+  zSql = sqlite3_str_finish(s);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_prepare_v2(pCT->pDb->db, zSql, -1, &pStmt, 0);
+  sqlite3_free(zSql);
+  if( rc ) return rc;
+  sqlite3_bind_int64(pStmt, 1, (p->iEntry<<32) + p->iSized);
+  sqlite3_bind_int64(pStmt, 2, (p->iEntry<<32) + p->iSeq);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    p->nBytes += sqlite3_column_int64(pStmt, 0);
+  }
+  rc = sqlite3_finalize(pStmt);
+  p->iSized = p->iSeq+1;
+  return rc;
+}
+
 /* Copy the cursor's current row into the entry being filled. */
 static void cacheFillRow(FedCursor *pCsr){
   FedCacheCsr *p = pCsr->pCache;
@@ -1520,11 +1640,12 @@ static void cacheFillRow(FedCursor *pCsr){
   }
   sqlite3_bind_int64(p->pIns, 1, (p->iEntry<<32) + p->iSeq);
   pDb->pFillCsr = pCsr;
-  if( sqlite3_step(p->pIns)==SQLITE_ROW ){
-    p->nBytes += sqlite3_column_int64(p->pIns, 0);
-  }
+  sqlite3_step(p->pIns);
   pDb->pFillCsr = 0;
   rc = sqlite3_reset(p->pIns);
+  if( rc==SQLITE_OK && ((p->iSeq+1) % CACHE_SIZE_EVERY)==0 ){
+    rc = cacheFillSize(pCsr);
+  }
   if( rc==SQLITE_OK ){
     p->iSeq++;
     if( p->nBytes>p->pCT->nMaxBytes ){
@@ -1709,8 +1830,12 @@ int fedCacheRowid(FedCursor *pCsr, i64 *piRowid){
 /**************************************************************************
 ** L2: entries in a Redis server shared by processes (cache_l2=SERVER).
 **
-**   fedcache:<table hash>:gen                the table's generation
-**   fedcache:<table hash>:<gen>:<request hash>   one entry
+**   fedcache:<relation hash>:gen             the relation's generation
+**   fedcache:<relation hash>:<gen>:<hash of table key and request>
+**
+** (the relation: store, DSN, remote name; the table key adds the column
+** list, so that every local table over the relation shares the
+** generation).
 **
 ** A write through federate increments the generation, so that every
 ** process stops reading the old entries (they expire by cache_l2_ttl).
@@ -1779,7 +1904,7 @@ static int cacheL2Cmd(FedCacheTab *pCT, const char *zCmd, int nArg,
 
 /* The table's L2 key prefix "fedcache:<hash>:" and current generation. */
 static int cacheL2Prefix(FedCacheTab *pCT, char *zPrefix, i64 *piGen){
-  char *zKey = cacheTableKey(pCT->pTab);
+  char *zKey = cacheRelKey(pCT->pTab);
   char *zReply = 0, zGenKey[48];
   char zHash[17];
   const char *az[1];
@@ -1803,6 +1928,19 @@ static int cacheL2Prefix(FedCacheTab *pCT, char *zPrefix, i64 *piGen){
   }
   sqlite3_free(zReply);
   return rc;
+}
+
+/* The hash of an entry's table key (with its columns) and request. */
+static int cacheL2EntryHash(FedTable *pTab, const char *zReq, char *zHash){
+  char *zTKey = cacheTableKey(pTab);
+  char *z;
+  if( zTKey==0 ) return SQLITE_NOMEM;
+  z = sqlite3_mprintf("%s\n%s", zTKey, zReq);
+  sqlite3_free(zTKey);
+  if( z==0 ) return SQLITE_NOMEM;
+  cacheHash(z, zHash);
+  sqlite3_free(z);
+  return SQLITE_OK;
 }
 
 static void cacheL2Bump(FedCacheTab *pCT){
@@ -1856,7 +1994,7 @@ static void cacheL2Put(FedCursor *pCsr, i64 iEntry){
   i64 iGen = 0, nRow = 0, iCreated = 0;
 
   if( cacheL2Prefix(pCT, zPrefix, &iGen) ) return;
-  cacheHash(p->zKey, zHash);
+  if( cacheL2EntryHash(pTab, p->zKey, zHash) ) return;
   sqlite3_snprintf(sizeof(zKey), zKey, "%s%lld:%s", zPrefix, iGen, zHash);
   zTKey = cacheTableKey(pTab);
   if( zTKey==0 ) return;
@@ -2006,7 +2144,7 @@ static int cacheL2Get(FedCursor *pCsr, i64 *piEntry){
 
   *piEntry = 0;
   if( cacheL2Prefix(pCT, zPrefix, &iGen) ) return SQLITE_OK;
-  cacheHash(p->zKey, zHash);
+  if( cacheL2EntryHash(pTab, p->zKey, zHash) ) return SQLITE_NOMEM;
   sqlite3_snprintf(sizeof(zKey), zKey, "%s%lld:%s", zPrefix, iGen, zHash);
   az[0] = zKey;
   rc = cacheL2Cmd(pCT, "GET ?", 1, az, 0, &zReply);
