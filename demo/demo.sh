@@ -36,5 +36,5 @@ SQL
 
 sed "s|:PGDSN|$dsn|" demo/demo.sql | sqlite3 "$dir/demo.db"
 echo
-echo "-- 7. The file remembers servers and tables, but holds no secret:"
+echo "-- 8. The file remembers servers and tables, but holds no secret:"
 sqlite3 "$dir/demo.db" "SELECT name, store, dsn FROM fed_servers"

@@ -26,3 +26,10 @@ SELECT u.username, count(o.id) AS orders, total(o.amount) AS spent
   FROM users u LEFT JOIN orders o ON o.user_id = u.id GROUP BY u.id ORDER BY u.id;
 .print "-- 6. Pass-through, in PostgreSQL's own SQL"
 SELECT row FROM fed_query('pg', 'SELECT user_id, sum(amount) AS total FROM shop.orders GROUP BY user_id ORDER BY 1');
+.print '-- 7. A cached table: the second read is answered locally, nothing is sent'
+CREATE VIRTUAL TABLE hot_users USING postgres(server=pg, table='shop.users', cache_ttl=300);
+SELECT username FROM hot_users WHERE active ORDER BY username;
+DELETE FROM fed_explain;
+SELECT count(*) AS active_users FROM hot_users WHERE active;
+SELECT count(*) AS commands_sent FROM fed_explain;
+SELECT name, hits, misses, entries FROM fed_cache_stats;
