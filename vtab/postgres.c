@@ -8,7 +8,7 @@
 **       table='public.users',           -- remote table or view (PostgreSQL
 **                                       -- identifier rules; default: local name)
 **       columns='id bigint primary key, name text',  -- optional: skip discovery
-**       batch_size=1000                 -- rows per multi-row INSERT
+**       batch_size=1000                 -- rows per multi-row INSERT (COPY)
 **   );
 **
 ** Sections: connection, deparse (building remote SQL, pure), scan,
@@ -43,6 +43,7 @@
 #define CLASS_BLOB 3
 
 #define PG_STMT_CACHE 64        /* Prepared statements kept per connection */
+#define PG_COPY_MIN 100         /* Batches of this many rows go by COPY */
 #define PG_DRAIN_BEFORE_CANCEL 256
 
 typedef struct PgConn PgConn;
@@ -94,6 +95,9 @@ struct PgConn {
   int bOpen;                    /* BEGIN sent: a remote transaction is open */
   char *zDoom;                  /* Why this transaction cannot commit: rows
                                 ** buffered earlier were not inserted */
+  char *zCopyRel;               /* Relation checked for COPY in this remote
+                                ** transaction (zRemote), or NULL */
+  int bCopyOk;                  /* COPY into zCopyRel is exactly INSERT */
 };
 
 struct PgCursor {
@@ -289,6 +293,7 @@ static void pgDisconnect(FedConn *pConn){
   batchClear(&p->batch);
   paramsFree(&p->batch.params);
   sqlite3_free(p->zDoom);
+  sqlite3_free(p->zCopyRel);
   sqlite3_free(p);
 }
 
@@ -1928,14 +1933,173 @@ static void pgWritePlaceholder(sqlite3_str *s, const FedColumn *pCol, int iParam
   }
 }
 
-/* Send the waiting INSERT rows as one statement. */
+/*
+** COPY FROM STDIN does exactly what the multi-row INSERT would when the
+** target is a plain or partitioned table without rules (COPY ignores
+** rules, and is refused on a view or with row-level security) and every
+** value is a plain parameter (an array column's placeholder is an
+** expression).  The relation is asked once per remote transaction.
+** Returns SQLITE_OK and sets *pbOk, or an error.
+*/
+static int pgCopyExact(PgConn *p, char **pzErr, int *pbOk){
+  static const char *zCheck =
+    "SELECT c.relkind IN ('r','p') AND NOT c.relhasrules"
+    " AND NOT c.relrowsecurity FROM pg_class c WHERE c.oid = to_regclass($1)";
+  PgBatch *b = &p->batch;
+  FedTable *pTab = b->pTab;
+  PgParams params;
+  PGresult *pRes = 0;
+  int i, rc;
+  *pbOk = 0;
+  if( b->nRow<PG_COPY_MIN || b->nCol==0 ) return SQLITE_OK;
+  for(i=0; i<pTab->nCol; i++){
+    if( (b->mCol & ((u64)1<<i)) && pTab->aCol[i].eKind==PG_ARRAY ){
+      return SQLITE_OK;
+    }
+  }
+  if( p->zCopyRel && strcmp(p->zCopyRel, pTab->zRemote)==0 ){
+    *pbOk = p->bCopyOk;
+    return SQLITE_OK;
+  }
+  memset(&params, 0, sizeof(params));
+  rc = paramsAdd(&params, pTab->zRemote, -1, 0);
+  if( rc==SQLITE_OK ) rc = pgExec(p, zCheck, &params, &pRes, pzErr);
+  paramsFree(&params);
+  if( rc!=SQLITE_OK ) return rc;
+  *pbOk = PQntuples(pRes)==1 && PQgetvalue(pRes, 0, 0)[0]=='t';
+  PQclear(pRes);
+  sqlite3_free(p->zCopyRel);
+  p->zCopyRel = fedStrdup(pTab->zRemote, -1);
+  p->bCopyOk = *pbOk;
+  return SQLITE_OK;
+}
+
+/*
+** One value in COPY's text format, as the server would have read it as a
+** bound parameter: NULL as \N; text up to its first NUL byte (libpq sends
+** a text parameter as a C string) with backslash, tab, newline and
+** carriage return escaped; a binary (bytea) parameter in bytea's hex form.
+*/
+static void pgCopyField(sqlite3_str *s, const char *z, int n, int bBinary){
+  static const char aHex[] = "0123456789abcdef";
+  int i, iStart = 0;
+  if( z==0 ){
+    sqlite3_str_append(s, "\\N", 2);
+    return;
+  }
+  if( bBinary ){
+    sqlite3_str_append(s, "\\\\x", 3);
+    for(i=0; i<n; i++){
+      char a[2];
+      a[0] = aHex[((unsigned char)z[i])>>4];
+      a[1] = aHex[((unsigned char)z[i])&0xf];
+      sqlite3_str_append(s, a, 2);
+    }
+    return;
+  }
+  for(i=0; i<n && z[i]; i++){
+    const char *zEsc;
+    switch( z[i] ){
+      case '\\': zEsc = "\\\\"; break;
+      case '\t':  zEsc = "\\t"; break;
+      case '\n':  zEsc = "\\n"; break;
+      case '\r':  zEsc = "\\r"; break;
+      default: continue;
+    }
+    if( i>iStart ) sqlite3_str_append(s, &z[iStart], i-iStart);
+    sqlite3_str_append(s, zEsc, 2);
+    iStart = i+1;
+  }
+  if( i>iStart ) sqlite3_str_append(s, &z[iStart], i-iStart);
+}
+
+/* Send the waiting rows by COPY FROM STDIN (pgCopyExact() said it is the
+** same as their INSERT).  The command, its values and its row count are in
+** fed_explain as for the INSERT. */
+static int pgCopyBatch(PgConn *p, char **pzErr){
+  PgBatch *b = &p->batch;
+  FedTable *pTab = b->pTab;
+  PgParams *pP = &b->params;
+  sqlite3_str *s = sqlite3_str_new(0);
+  char *zSql = 0, *zData = 0, *zParams = 0;
+  PGresult *pRes = 0;
+  int i, n = 0, nData, rc = SQLITE_OK;
+  i64 iSeq, nRow = 0;
+
+  sqlite3_str_appendf(s, "COPY %s (", pTab->zRemote);
+  for(i=0; i<pTab->nCol; i++){
+    if( b->mCol & ((u64)1<<i) ){
+      if( n++ ) sqlite3_str_appendall(s, ", ");
+      pgQuoteIdent(s, pTab->aCol[i].zName, -1);
+    }
+  }
+  sqlite3_str_appendall(s, ") FROM STDIN");
+  zSql = sqlite3_str_finish(s);
+  s = sqlite3_str_new(0);
+  for(i=0; i<pP->n; i++){
+    pgCopyField(s, pP->aOff[i]<0 ? 0 : &pP->aBuf[pP->aOff[i]], pP->aLen[i],
+                pP->aFmt[i]);
+    sqlite3_str_appendchar(s, 1, (i+1)%b->nCol ? '\t' : '\n');
+  }
+  nData = sqlite3_str_length(s);
+  zData = sqlite3_str_finish(s);
+  zParams = paramsJson(pP);
+  if( zSql==0 || zData==0 || (zParams==0 && pP->n>0) ){
+    rc = SQLITE_NOMEM;
+    goto cleanup;
+  }
+  rc = pgReady(p, pzErr);
+  if( rc!=SQLITE_OK ) goto cleanup;
+  iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, zParams);
+  if( fedFault(FED_FAULT_SEND, pzErr) ){
+    rc = SQLITE_ERROR;
+    goto cleanup;
+  }
+  pRes = PQexec(p->pg, zSql);
+  if( PQresultStatus(pRes)==PGRES_COPY_IN ){
+    PQclear(pRes);
+    if( PQputCopyData(p->pg, zData, nData)!=1 || PQputCopyEnd(p->pg, 0)!=1 ){
+      pgSetError(pzErr, p->pg, 0, zSql);
+      rc = SQLITE_ERROR;
+    }
+    /* The result of the COPY (after an error above too: libpq ends it). */
+    pRes = PQgetResult(p->pg);
+  }
+  if( rc==SQLITE_OK && PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
+    pgSetError(pzErr, p->pg, pRes, zSql);
+    rc = SQLITE_ERROR;
+  }
+  if( rc==SQLITE_OK ) nRow = atoll(PQcmdTuples(pRes));
+  PQclear(pRes);
+  while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  fedExplainRows(pgCtx(p), iSeq, nRow, 1);
+
+cleanup:
+  sqlite3_free(zSql);
+  sqlite3_free(zData);
+  sqlite3_free(zParams);
+  return rc;
+}
+
+/* Send the waiting INSERT rows as one statement (or one COPY). */
 static int pgFlushBatch(PgConn *p, char **pzErr){
   PgBatch *b = &p->batch;
   FedTable *pTab = b->pTab;
   sqlite3_str *s;
   char *zSql;
-  int iRow, i, iParam = 0, rc;
+  int iRow, i, iParam = 0, rc, bCopy = 0;
   if( b->nRow==0 ) return SQLITE_OK;
+  rc = pgCopyExact(p, pzErr, &bCopy);
+  if( rc==SQLITE_OK && bCopy ){
+    b->nRow = 0;                /* Sent once, whatever the outcome */
+    rc = pgCopyBatch(p, pzErr);
+    batchClear(b);
+    goto done;
+  }
+  if( rc!=SQLITE_OK ){
+    batchClear(b);
+    goto done;
+  }
   s = sqlite3_str_new(0);
   sqlite3_str_appendall(s, b->zPrefix);
   for(iRow=0; iRow<b->nRow; iRow++){
@@ -1961,6 +2125,7 @@ static int pgFlushBatch(PgConn *p, char **pzErr){
   rc = pgExec(p, zSql, &b->params, 0, pzErr);
   sqlite3_free(zSql);
   batchClear(b);
+done:
   /* The rows came from statements SQLite considers done: if they did not
   ** make it, neither may the transaction.  Inside BEGIN...COMMIT the
   ** reason is kept and given to every later command until ROLLBACK, since
@@ -2199,6 +2364,8 @@ static void pgTxnEnd(PgConn *p){
   batchClear(&p->batch);
   sqlite3_free(p->zDoom);
   p->zDoom = 0;
+  sqlite3_free(p->zCopyRel);
+  p->zCopyRel = 0;
   p->bBeginPending = 0;
   p->bOpen = 0;
 }
