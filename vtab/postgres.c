@@ -81,6 +81,10 @@ struct PgBatch {
   int nRow;
   char *zPrefix;                /* "INSERT INTO t(a,b) VALUES " */
   PgParams params;
+  int nCopied;                  /* Rows already streamed into an open COPY
+                                ** (0: no COPY open on the connection) */
+  char *zCopyErr;               /* The COPY could not start: the error the
+                                ** batch reports when it is sent */
 };
 
 struct PgConn {
@@ -294,6 +298,7 @@ static void pgDisconnect(FedConn *pConn){
   paramsFree(&p->batch.params);
   sqlite3_free(p->zDoom);
   sqlite3_free(p->zCopyRel);
+  sqlite3_free(p->batch.zCopyErr);
   sqlite3_free(p);
 }
 
@@ -302,6 +307,9 @@ static int pgIsAlive(FedConn *pConn){
   struct pollfd fd;
   if( p->pg==0 || PQstatus(p->pg)!=CONNECTION_OK ) return 0;
   if( p->pActive ) return 1;
+  /* Inside a COPY the server may already have said why it failed; the
+  ** COPY's end reports it (or that the connection was lost). */
+  if( p->batch.nCopied>0 ) return 1;
   /* An idle connection should have nothing to read: if it has, the server
   ** closed it or is saying why it will. */
   fd.fd = PQsocket(p->pg);
@@ -417,8 +425,14 @@ static int pgExecRaw(PgConn *p, const char *zSql, char **pzErr){
 ** streaming scan read aside, an earlier lost batch reported, an owed
 ** BEGIN sent.
 */
+static int pgFlushBatch(PgConn *p, char **pzErr);
 static int pgReady(PgConn *p, char **pzErr){
   int rc = SQLITE_OK;
+  /* Rows streaming into a COPY: end it first (the batch is sent). */
+  if( p->batch.nCopied>0 || p->batch.zCopyErr ){
+    rc = pgFlushBatch(p, pzErr);
+    if( rc!=SQLITE_OK ) return rc;
+  }
   pgConnIdle(p);
   if( p->zDoom ){
     fedSetError(pzErr, "%s", p->zDoom);
@@ -2013,19 +2027,11 @@ static void pgCopyField(sqlite3_str *s, const char *z, int n, int bBinary){
   if( i>iStart ) sqlite3_str_append(s, &z[iStart], i-iStart);
 }
 
-/* Send the waiting rows by COPY FROM STDIN (pgCopyExact() said it is the
-** same as their INSERT).  The command, its values and its row count are in
-** fed_explain as for the INSERT. */
-static int pgCopyBatch(PgConn *p, char **pzErr){
-  PgBatch *b = &p->batch;
+/* "COPY t (cols) FROM STDIN" for the batch; sqlite3_malloc'd. */
+static char *pgCopyCommand(PgBatch *b){
   FedTable *pTab = b->pTab;
-  PgParams *pP = &b->params;
   sqlite3_str *s = sqlite3_str_new(0);
-  char *zSql = 0, *zData = 0, *zParams = 0;
-  PGresult *pRes = 0;
-  int i, n = 0, nData, rc = SQLITE_OK;
-  i64 iSeq, nRow = 0;
-
+  int i, n = 0;
   sqlite3_str_appendf(s, "COPY %s (", pTab->zRemote);
   for(i=0; i<pTab->nCol; i++){
     if( b->mCol & ((u64)1<<i) ){
@@ -2034,36 +2040,132 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
     }
   }
   sqlite3_str_appendall(s, ") FROM STDIN");
-  zSql = sqlite3_str_finish(s);
-  s = sqlite3_str_new(0);
-  for(i=0; i<pP->n; i++){
+  return sqlite3_str_finish(s);
+}
+
+/* The batch's rows from row iFrom on as COPY data, given to libpq (the
+** values are counted, not b->nRow, which a send zeroes first).  Returns
+** SQLITE_NOMEM, or SQLITE_OK (a failure to send shows in the result). */
+static int pgCopyPut(PgConn *p, int iFrom){
+  PgBatch *b = &p->batch;
+  PgParams *pP = &b->params;
+  sqlite3_str *s = sqlite3_str_new(0);
+  char *zData;
+  int i, nData;
+  for(i=iFrom*b->nCol; i<pP->n; i++){
     pgCopyField(s, pP->aOff[i]<0 ? 0 : &pP->aBuf[pP->aOff[i]], pP->aLen[i],
                 pP->aFmt[i]);
     sqlite3_str_appendchar(s, 1, (i+1)%b->nCol ? '\t' : '\n');
   }
   nData = sqlite3_str_length(s);
   zData = sqlite3_str_finish(s);
-  zParams = paramsJson(pP);
-  if( zSql==0 || zData==0 || (zParams==0 && pP->n>0) ){
+  if( zData==0 ) return nData ? SQLITE_NOMEM : SQLITE_OK;
+  PQputCopyData(p->pg, zData, nData);
+  sqlite3_free(zData);
+  return SQLITE_OK;
+}
+
+/*
+** Open the COPY of this batch on the connection and give it the rows so
+** far, so that the server inserts them while SQLite produces the next
+** ones; pgCopyBatch() ends it when the batch is sent.  Only inside the
+** remote transaction (pgCopyExact() sent an owed BEGIN).  If the server
+** refuses the COPY, the refusal is kept and reported when the batch is
+** sent, as the INSERT's would be.
+*/
+static int pgCopyStart(PgConn *p){
+  PgBatch *b = &p->batch;
+  char *zSql;
+  PGresult *pRes;
+  pgConnIdle(p);
+  zSql = pgCopyCommand(b);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  pRes = PQexec(p->pg, zSql);
+  if( PQresultStatus(pRes)==PGRES_COPY_IN ){
+    b->nCopied = b->params.n / b->nCol;
+    PQclear(pRes);
+    sqlite3_free(zSql);
+    return pgCopyPut(p, 0);
+  }
+  b->zCopyErr = 0;
+  pgSetError(&b->zCopyErr, p->pg, pRes, zSql);
+  PQclear(pRes);
+  while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  sqlite3_free(zSql);
+  return SQLITE_OK;
+}
+
+/* Give the rows added since the last call to the open COPY. */
+static int pgCopyMore(PgConn *p){
+  PgBatch *b = &p->batch;
+  int iFrom = b->nCopied;
+  b->nCopied = b->params.n / b->nCol;
+  return pgCopyPut(p, iFrom);
+}
+
+/* Abandon an open COPY (ROLLBACK, ROLLBACK TO): the server discards it. */
+static void pgCopyAbort(PgConn *p){
+  PgBatch *b = &p->batch;
+  if( b->nCopied>0 ){
+    PGresult *pRes;
+    b->nCopied = 0;
+    PQputCopyEnd(p->pg, "rolled back");
+    while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  }
+  sqlite3_free(b->zCopyErr);
+  b->zCopyErr = 0;
+}
+
+/* Send the waiting rows by COPY FROM STDIN (pgCopyExact() said it is the
+** same as their INSERT), or end the COPY they stream into.  The command,
+** its values and its row count are in fed_explain as for the INSERT. */
+static int pgCopyBatch(PgConn *p, char **pzErr){
+  PgBatch *b = &p->batch;
+  char *zSql = pgCopyCommand(b), *zParams = paramsJson(&b->params);
+  PGresult *pRes = 0;
+  int rc = SQLITE_OK;
+  i64 iSeq, nRow = 0;
+
+  if( zSql==0 || (zParams==0 && b->params.n>0) ){
     rc = SQLITE_NOMEM;
     goto cleanup;
   }
-  rc = pgReady(p, pzErr);
-  if( rc!=SQLITE_OK ) goto cleanup;
-  iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, zParams);
-  if( fedFault(FED_FAULT_SEND, pzErr) ){
+  if( b->zCopyErr ){
+    fedSetError(pzErr, "%s", b->zCopyErr);
     rc = SQLITE_ERROR;
     goto cleanup;
   }
-  pRes = PQexec(p->pg, zSql);
-  if( PQresultStatus(pRes)==PGRES_COPY_IN ){
-    PQclear(pRes);
-    if( PQputCopyData(p->pg, zData, nData)!=1 || PQputCopyEnd(p->pg, 0)!=1 ){
+  if( b->nCopied==0 ){
+    rc = pgReady(p, pzErr);
+    if( rc!=SQLITE_OK ) goto cleanup;
+  }
+  iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, zParams);
+  if( fedFault(FED_FAULT_SEND, pzErr) ){
+    rc = SQLITE_ERROR;
+    if( b->nCopied>0 ) pgCopyAbort(p);
+    goto cleanup;
+  }
+  if( b->nCopied>0 ){
+    rc = pgCopyMore(p);
+    b->nCopied = 0;
+    if( rc==SQLITE_OK && PQputCopyEnd(p->pg, 0)!=1 ){
       pgSetError(pzErr, p->pg, 0, zSql);
       rc = SQLITE_ERROR;
     }
-    /* The result of the COPY (after an error above too: libpq ends it). */
     pRes = PQgetResult(p->pg);
+  }else{
+    pRes = PQexec(p->pg, zSql);
+    if( PQresultStatus(pRes)==PGRES_COPY_IN ){
+      PQclear(pRes);
+      rc = pgCopyPut(p, 0);
+      if( rc==SQLITE_OK && PQputCopyEnd(p->pg, 0)!=1 ){
+        pgSetError(pzErr, p->pg, 0, zSql);
+        rc = SQLITE_ERROR;
+      }
+      if( rc==SQLITE_NOMEM ) PQputCopyEnd(p->pg, "out of memory");
+      /* The result of the COPY (after an error above too: libpq ends it). */
+      pRes = PQgetResult(p->pg);
+    }
   }
   if( rc==SQLITE_OK && PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
     pgSetError(pzErr, p->pg, pRes, zSql);
@@ -2075,8 +2177,10 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
   fedExplainRows(pgCtx(p), iSeq, nRow, 1);
 
 cleanup:
+  if( b->nCopied>0 ) pgCopyAbort(p);
+  sqlite3_free(b->zCopyErr);
+  b->zCopyErr = 0;
   sqlite3_free(zSql);
-  sqlite3_free(zData);
   sqlite3_free(zParams);
   return rc;
 }
@@ -2087,9 +2191,13 @@ static int pgFlushBatch(PgConn *p, char **pzErr){
   FedTable *pTab = b->pTab;
   sqlite3_str *s;
   char *zSql;
-  int iRow, i, iParam = 0, rc, bCopy = 0;
+  int iRow, i, iParam = 0, rc = SQLITE_OK, bCopy = 0;
   if( b->nRow==0 ) return SQLITE_OK;
-  rc = pgCopyExact(p, pzErr, &bCopy);
+  if( b->nCopied>0 || b->zCopyErr ){
+    bCopy = 1;                  /* Streaming into a COPY, or it failed */
+  }else{
+    rc = pgCopyExact(p, pzErr, &bCopy);
+  }
   if( rc==SQLITE_OK && bCopy ){
     b->nRow = 0;                /* Sent once, whatever the outcome */
     rc = pgCopyBatch(p, pzErr);
@@ -2259,8 +2367,34 @@ static int pgInsert(
     PQclear(pRes);
     return rc;
   }
-  if( b->nRow>=nBatch ) rc = pgFlush(&p->base, pzErr);
-  return rc;
+  if( b->nRow>=nBatch ) return pgFlush(&p->base, pzErr);
+  /* A batch that will go by COPY streams into it from its 100th row on,
+  ** after BEGIN (sent now if owed): the server inserts while SQLite
+  ** produces.  Nothing is reported here: the batch reports its outcome
+  ** when it is sent, as before. */
+  if( b->nCopied>0 ){
+    rc = pgCopyMore(p);
+  }else if( b->nRow>=PG_COPY_MIN && b->zCopyErr==0
+         && (p->bOpen || p->bBeginPending) && p->zDoom==0 ){
+    char *zErr = 0;
+    int bCopy = 0;
+    rc = pgCopyExact(p, &zErr, &bCopy);
+    if( rc==SQLITE_OK && bCopy ){
+      rc = pgCopyStart(p);
+    }else if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+      b->zCopyErr = zErr;       /* The check failed: the send reports it */
+      zErr = 0;
+    }
+    sqlite3_free(zErr);
+  }
+  if( rc==SQLITE_NOMEM && b->nCopied>0 ){
+    /* Part of a row may be in the COPY: abandon it; the send reports. */
+    pgCopyAbort(p);
+    b->zCopyErr = sqlite3_mprintf("%s: out of memory while sending"
+                                  " buffered rows", PG_STORE);
+  }
+  /* The row is in the batch either way: its send reports the outcome. */
+  return SQLITE_OK;
 }
 
 static int pgUpdate(
@@ -2360,7 +2494,9 @@ static int pgBegin(FedConn *pConn, int bSnapshot, char **pzErr){
   return rc;
 }
 
+static void pgCopyAbort(PgConn *p);
 static void pgTxnEnd(PgConn *p){
+  pgCopyAbort(p);
   batchClear(&p->batch);
   sqlite3_free(p->zDoom);
   p->zDoom = 0;
@@ -2559,6 +2695,7 @@ static int pgRelease(FedConn *pConn, int iLevel, char **pzErr){
 static int pgRollbackTo(FedConn *pConn, int iLevel, char **pzErr){
   PgConn *p = (PgConn*)pConn;
   char zSql[64];
+  pgCopyAbort(p);
   batchClear(&p->batch);
   sqlite3_snprintf(sizeof(zSql), zSql, "ROLLBACK TO SAVEPOINT fed_sp_%d",
                    iLevel);
