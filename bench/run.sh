@@ -96,6 +96,7 @@ $FEDBENCH exec "$DB" "SELECT fed_server('rd','redis','redis://127.0.0.1:$rport/0
   SELECT fed_server('pg','postgres','$C');
   CREATE VIRTUAL TABLE big USING postgres(server=pg, table='big');
   CREATE VIRTUAL TABLE ins USING postgres(server=pg, table='ins');
+  CREATE VIRTUAL TABLE ins10k USING postgres(server=pg, table='ins', batch_size=10000);
   SELECT fed_server('pg2','postgres','$C2');
   CREATE VIRTUAL TABLE acct1 USING postgres(server=pg, table='acct');
   CREATE VIRTUAL TABLE acct2 USING postgres(server=pg2, table='acct');" >/dev/null
@@ -118,6 +119,7 @@ for rep in $(seq 1 "$REPS"); do
   echo "repetition $rep/$REPS" >&2
   R[scan.bare]+="$(t $PGBARE scan "$C" "$SCAN big") "
   R[scan.copy]+="$(t $PGBARE copy "$C" "$SCAN big") "
+  R[scan.fetch]+="$(t $PGBARE fetch "$C" "$SCAN big" 10000) "
   R[scan.fed]+="$(t $FEDBENCH scan "$DB" "$SCAN big") "
   R[scan.vpg]+="$(FEDBENCH_LOAD=$VPG t $FEDBENCH scan "$DB" "$SCAN vbig") "
   R[scan.fdw]+="$(t $PGBARE scan "$C" "$SCAN fbig") "
@@ -134,6 +136,8 @@ for rep in $(seq 1 "$REPS"); do
   R[insert.bare]+="$(t $PGBARE insert "$C" ins $NINS) "
   psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "TRUNCATE ins"
   R[insert.fed]+="$(t $FEDBENCH insert "$DB" ins $NINS) "
+  psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "TRUNCATE ins"
+  R[insert.fed10k]+="$(t $FEDBENCH insert "$DB" ins10k $NINS) "
   psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "TRUNCATE ins"
   R[txn2.fed]+="$(t $FEDBENCH repeat "$DB" $NTXN "BEGIN; UPDATE acct1 SET bal = bal + 1 WHERE id = 1; UPDATE acct2 SET bal = bal - 1 WHERE id = 1; COMMIT;") "
   R[redis.bare]+="$(t $RDBARE scan 127.0.0.1 "$rport" 'h:*' 1000) "
@@ -175,6 +179,7 @@ out=$(mktemp)
   echo "|---|---|---|---|---|---|---|"
   f=$(m scan.fed); b=$(m scan.bare)
   echo "| scan $ROWS x 5 columns | $f | $b (single-row) | $(ratio $f $b) | binary COPY | $(m scan.copy) | $(ratio $f $(m scan.copy)) |"
+  echo "| | | | | cursor, FETCH 10000 (libpq) | $(m scan.fetch) | $(ratio $f $(m scan.fetch)) |"
   echo "| | | | | VirtualPG | $(m scan.vpg) | $(ratio $f $(m scan.vpg)) |"
   echo "| | | | | postgres_fdw | $(m scan.fdw) | $(ratio $f $(m scan.fdw)) |"
   f=$(m range.fed); b=$(m range.bare)
@@ -185,6 +190,8 @@ out=$(mktemp)
   echo "| | | | | postgres_fdw | $(m lookup.fdw) | $(ratio $f $(m lookup.fdw)) |"
   f=$(m insert.fed); b=$(m insert.copy)
   echo "| insert $NINS rows | $f | $b (COPY FROM STDIN) | $(ratio $f $b) | multi-row INSERT | $(m insert.bare) | $(ratio $f $(m insert.bare)) |"
+  f=$(m insert.fed10k)
+  echo "| insert, batch_size=10000 | $f | $b (COPY FROM STDIN) | $(ratio $f $b) | | | |"
   f=$(m redis.fed); b=$(m redis.bare)
   echo "| Redis scan $ROWS hashes x 3 fields ($((3*ROWS)) rows) | $f | $b (hiredis SCAN + pipelined HGETALL) | $(ratio $f $b) | | | |"
   f=$(m txn2.fed); b=$(m txn1.fed)
