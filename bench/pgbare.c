@@ -5,6 +5,9 @@
 **
 **   pgbare scan   CONNINFO SQL      single-row mode, touch every value
 **   pgbare copy   CONNINFO SQL      COPY (SQL) TO STDOUT (BINARY)
+**   pgbare fetch  CONNINFO SQL N    BEGIN; DECLARE CURSOR; FETCH N until
+**                                   done, two FETCHes in flight (pipeline
+**                                   mode); COMMIT
 **   pgbare lookup CONNINFO SQL N MAXID
 **                                   prepared statement, N executions with
 **                                   $1 = pseudo-random id in 1..MAXID
@@ -64,6 +67,53 @@ int main(int argc, char **argv){
       PQclear(res);
     }
     if( nByte==0 ) nRow = -nRow;
+  }else if( strcmp(argv[1], "fetch")==0 && argc>=5 ){
+    /* Two FETCHes in flight (libpq pipeline mode), so that the server
+    ** produces the next batch while this one is read. */
+    char *zSql = malloc(strlen(argv[3])+64), zFetch[64];
+    long nByte = 0;
+    int nFlight = 0, bEnd = 0;
+    sprintf(zSql, "DECLARE c NO SCROLL CURSOR FOR %s", argv[3]);
+    snprintf(zFetch, sizeof(zFetch), "FETCH %d FROM c", atoi(argv[4]));
+    PQclear(PQexec(pg, "BEGIN"));
+    check(pg, PQexec(pg, zSql), PGRES_COMMAND_OK);
+    PQenterPipelineMode(pg);
+    while( nFlight<2 ){
+      PQsendQueryParams(pg, zFetch, 0, 0, 0, 0, 0, 0);
+      nFlight++;
+    }
+    PQsendFlushRequest(pg);
+    PQflush(pg);
+    while( nFlight>0 ){
+      PGresult *res = PQgetResult(pg);
+      int r, i, nf, nGot;
+      check(pg, res, PGRES_TUPLES_OK);
+      nGot = PQntuples(res);
+      if( nGot==0 ) bEnd = 1;
+      if( !bEnd ){
+        PQsendQueryParams(pg, zFetch, 0, 0, 0, 0, 0, 0);
+        PQsendFlushRequest(pg);
+        PQflush(pg);
+        nFlight++;
+      }
+      nf = PQnfields(res);
+      for(r=0; r<nGot; r++){
+        for(i=0; i<nf; i++){
+          nByte += PQgetlength(res, r, i) + (PQgetvalue(res, r, i)[0]!=0);
+        }
+      }
+      nRow += nGot;
+      PQclear(res);
+      res = PQgetResult(pg);        /* NULL: the end of this FETCH */
+      if( res ) PQclear(res);
+      nFlight--;
+    }
+    PQpipelineSync(pg);
+    PQclear(PQgetResult(pg));
+    PQexitPipelineMode(pg);
+    PQclear(PQexec(pg, "COMMIT"));
+    if( nByte==0 ) nRow = -nRow;
+    free(zSql);
   }else if( strcmp(argv[1], "copy")==0 ){
     char *zSql = malloc(strlen(argv[3])+64);
     char *buf;

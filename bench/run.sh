@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # bench/run.sh: federate against the bare client library and its peers, in
-# one run, as ratios (make bench).  Starts its own PostgreSQL (throwaway, as
-# the tests do), loads the data, runs every case REPS times interleaved, and
+# one run, as ratios (make bench).  Starts its own PostgreSQL and Redis
+# (throwaway, as the tests do), loads the data, runs every case REPS times interleaved, and
 # prints one table: case, federate median, each peer's median, ratio.
 #
-#   BENCH_ROWS   rows of the scanned table (default 1000000)
+#   BENCH_ROWS   rows of the scanned table, and hashes of the Redis scan
+#                (default 1000000)
 #   BENCH_REPS   repetitions of each case (default 5)
 #   BENCH_OUT    also write the table to this file (markdown)
 #   BENCH_SCALE  largest table for the scan-vs-rows series (default
@@ -27,7 +28,8 @@ NTXN=1000
 VPG=/usr/lib/x86_64-linux-gnu/mod_virtualpg.so.0.1.1
 
 need=()
-for p in libsqlite3-mod-virtualpg postgresql-15 libpq-dev libsqlite3-dev gnuplot-nox time; do
+for p in libsqlite3-mod-virtualpg postgresql-15 libpq-dev libsqlite3-dev gnuplot-nox time \
+         redis-server libhiredis-dev; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -37,22 +39,28 @@ fi
 make -s libfederate.a
 mkdir -p build/bench
 cc -O2 -o build/bench/pgbare bench/pgbare.c $(pkg-config --cflags libpq) -lpq
+cc -O2 -o build/bench/rdbare bench/rdbare.c -lhiredis
 cc -O2 -Iext $(pkg-config --cflags libpq) -o build/bench/fedbench bench/fedbench.c \
    libfederate.a -lsqlite3 $(make -s print-libs)
 PGBARE=build/bench/pgbare
+RDBARE=build/bench/rdbare
 FEDBENCH=build/bench/fedbench
 
 work=$(mktemp -d /tmp/fedbench.XXXXXX)
 chmod 755 "$work"
-trap 'bash tcl-tests/pgserver.sh stop "$work/pg" >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
+trap 'bash tcl-tests/pgserver.sh stop "$work/pg" >/dev/null 2>&1 || true
+      bash tcl-tests/kvserver.sh stop redis "$work/rd" >/dev/null 2>&1 || true
+      rm -rf "$work"' EXIT
 export FED_TEST_PG_PASSWORD=${FED_TEST_PG_PASSWORD:-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
 port=$(bash tcl-tests/pgserver.sh start "$work/pg")
 C="host=127.0.0.1 port=$port dbname=fedtest user=postgres"
+rport=$(bash tcl-tests/kvserver.sh start redis "$work/rd")
 pin=""
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   taskset -acp 1 "$(head -1 "$work/pg/data/postmaster.pid")" >/dev/null
+  taskset -acp 1 "$(cat "$work/rd/pid")" >/dev/null
   pin="taskset -c 0"
-  placement="server on CPU 1, clients on CPU 0"
+  placement="servers on CPU 1, clients on CPU 0"
 else
   placement="unpinned ($(nproc) CPU)"
 fi
@@ -79,10 +87,16 @@ psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest2 -c \
   "CREATE TABLE acct(id int PRIMARY KEY, bal bigint); INSERT INTO acct VALUES (1, 0);"
 C2="host=127.0.0.1 port=$port dbname=fedtest2 user=postgres"
 
+# Redis: ROWS hashes h:1..h:ROWS of three fields (name, val, n).
+$RDBARE load 127.0.0.1 "$rport" h: "$ROWS" >/dev/null
+
 DB=$work/bench.db
-$FEDBENCH exec "$DB" "SELECT fed_server('pg','postgres','$C');
+$FEDBENCH exec "$DB" "SELECT fed_server('rd','redis','redis://127.0.0.1:$rport/0');
+  CREATE VIRTUAL TABLE h USING redis(server=rd, prefix='h:', type=hash);
+  SELECT fed_server('pg','postgres','$C');
   CREATE VIRTUAL TABLE big USING postgres(server=pg, table='big');
   CREATE VIRTUAL TABLE ins USING postgres(server=pg, table='ins');
+  CREATE VIRTUAL TABLE ins10k USING postgres(server=pg, table='ins', batch_size=10000);
   SELECT fed_server('pg2','postgres','$C2');
   CREATE VIRTUAL TABLE acct1 USING postgres(server=pg, table='acct');
   CREATE VIRTUAL TABLE acct2 USING postgres(server=pg2, table='acct');
@@ -108,11 +122,11 @@ median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+
 lo=$((ROWS/2)); hi=$((ROWS/2 + ROWS/100 - 1))
 SCAN="SELECT id, name, val, ts, doc FROM"
 declare -A R
-cases=(scan range lookup insert)
 for rep in $(seq 1 "$REPS"); do
   echo "repetition $rep/$REPS" >&2
   R[scan.bare]+="$(t $PGBARE scan "$C" "$SCAN big") "
   R[scan.copy]+="$(t $PGBARE copy "$C" "$SCAN big") "
+  R[scan.fetch]+="$(t $PGBARE fetch "$C" "$SCAN big" 10000) "
   R[scan.fed]+="$(t $FEDBENCH scan "$DB" "$SCAN big") "
   R[scan.vpg]+="$(FEDBENCH_LOAD=$VPG t $FEDBENCH scan "$DB" "$SCAN vbig") "
   R[scan.fdw]+="$(t $PGBARE scan "$C" "$SCAN fbig") "
@@ -134,11 +148,16 @@ for rep in $(seq 1 "$REPS"); do
   psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "TRUNCATE ins"
   R[insert.fed]+="$(t $FEDBENCH insert "$DB" ins $NINS) "
   psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "TRUNCATE ins"
+  R[insert.fed10k]+="$(t $FEDBENCH insert "$DB" ins10k $NINS) "
+  psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "TRUNCATE ins"
   R[txn2.fed]+="$(t $FEDBENCH repeat "$DB" $NTXN "BEGIN; UPDATE acct1 SET bal = bal + 1 WHERE id = 1; UPDATE acct2 SET bal = bal - 1 WHERE id = 1; COMMIT;") "
+  R[redis.bare]+="$(t $RDBARE scan 127.0.0.1 "$rport" 'h:*' 1000) "
+  R[redis.fed]+="$(t $FEDBENCH scan "$DB" "SELECT key, field, value FROM h") "
   R[txn1.fed]+="$(t $FEDBENCH repeat "$DB" $NTXN "UPDATE acct1 SET bal = bal + 1 WHERE id = 1; UPDATE acct2 SET bal = bal - 1 WHERE id = 1;") "
 done
 
-# Scan time against rows returned (pushdown: WHERE id <= N), one run each.
+# Scan time against rows returned (pushdown: WHERE id <= N): medians of
+# three interleaved runs (one at 10M and above, where a run takes seconds).
 SCALE=${BENCH_SCALE:-$ROWS}
 if [ "$SCALE" -gt "$ROWS" ]; then
   psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest -c "INSERT INTO big
@@ -148,7 +167,13 @@ fi
 series=""
 n=1000
 while [ "$n" -le "$SCALE" ]; do
-  series+="$n $(t $FEDBENCH scan "$DB" "$SCAN big WHERE id <= $n") $(t $PGBARE scan "$C" "$SCAN big WHERE id <= $n")
+  sf=""; sb=""
+  for rep in 1 2 3; do
+    sf+="$(t $FEDBENCH scan "$DB" "$SCAN big WHERE id <= $n") "
+    sb+="$(t $PGBARE scan "$C" "$SCAN big WHERE id <= $n") "
+    [ "$n" -ge 10000000 ] && break
+  done
+  series+="$n $(echo $sf | tr ' ' '\n' | median) $(echo $sb | tr ' ' '\n' | median)
 "
   n=$((n*10))
 done
@@ -168,10 +193,11 @@ out=$(mktemp)
 {
   echo "federate benchmarks: $ROWS rows, medians of $REPS interleaved runs, seconds; $placement"
   echo
-  echo "| case | federate | bare libpq | ratio | peer | peer time | federate / peer |"
+  echo "| case | federate | bare client | ratio | peer | peer time | federate / peer |"
   echo "|---|---|---|---|---|---|---|"
   f=$(m scan.fed); b=$(m scan.bare)
   echo "| scan $ROWS x 5 columns | $f | $b (single-row) | $(ratio $f $b) | binary COPY | $(m scan.copy) | $(ratio $f $(m scan.copy)) |"
+  echo "| | | | | cursor, FETCH 10000 (libpq) | $(m scan.fetch) | $(ratio $f $(m scan.fetch)) |"
   echo "| | | | | VirtualPG | $(m scan.vpg) | $(ratio $f $(m scan.vpg)) |"
   echo "| | | | | postgres_fdw | $(m scan.fdw) | $(ratio $f $(m scan.fdw)) |"
   f=$(m cache.fed); b=$(m cache.native)
@@ -188,6 +214,10 @@ out=$(mktemp)
   echo "| | | | | postgres_fdw | $(m lookup.fdw) | $(ratio $f $(m lookup.fdw)) |"
   f=$(m insert.fed); b=$(m insert.copy)
   echo "| insert $NINS rows | $f | $b (COPY FROM STDIN) | $(ratio $f $b) | multi-row INSERT | $(m insert.bare) | $(ratio $f $(m insert.bare)) |"
+  f=$(m insert.fed10k)
+  echo "| insert, batch_size=10000 | $f | $b (COPY FROM STDIN) | $(ratio $f $b) | | | |"
+  f=$(m redis.fed); b=$(m redis.bare)
+  echo "| Redis scan $ROWS hashes x 3 fields ($((3*ROWS)) rows) | $f | $b (hiredis SCAN + pipelined HGETALL) | $(ratio $f $b) | | | |"
   f=$(m txn2.fed); b=$(m txn1.fed)
   echo "| $NTXN two-server transactions (2PC) | $f | | | two single-server commits | $b | $(ratio $f $b) |"
   echo
@@ -211,10 +241,11 @@ if [ -n "${BENCH_PLOTS:-}" ] && command -v gnuplot >/dev/null; then
 "1% range" $(rate $((ROWS/100)) $(m range.fed)) $(rate $((ROWS/100)) $(m range.bare)) $(rate $((ROWS/100)) $(m range.vpg)) $(rate $((ROWS/100)) $(m range.fdw))
 "lookups" $(rate $NLOOK $(m lookup.fed)) $(rate $NLOOK $(m lookup.bare)) $(rate $NLOOK ${R[lookup.vpg]}) $(rate $NLOOK $(m lookup.fdw))
 "insert" $(rate $NINS $(m insert.fed)) $(rate $NINS $(m insert.copy)) 0 $(rate $NINS $(m insert.bare))
+"Redis scan" $(rate $((3*ROWS)) $(m redis.fed)) $(rate $((3*ROWS)) $(m redis.bare)) 0 0
 DAT
   echo -n "$series" > "$work/scale.dat"
   gnuplot <<GP
-set terminal png size 900,500
+set terminal png size 900,500 noenhanced
 set output "$BENCH_PLOTS/bench-throughput.png"
 set title "Rows per second (higher is better), $placement"
 set style data histogram
@@ -223,7 +254,7 @@ set style fill solid border -1
 set logscale y
 set ylabel "rows/s"
 set key top right
-plot "$work/thr.dat" using 2:xtic(1) title "federate", '' using 3 title "bare libpq (COPY for insert)", '' using 4 title "VirtualPG", '' using 5 title "postgres_fdw (multi-row INSERT for insert)"
+plot "$work/thr.dat" using 2:xtic(1) title "federate", '' using 3 title "bare client (COPY for insert)", '' using 4 title "VirtualPG", '' using 5 title "postgres_fdw (multi-row INSERT for insert)"
 set output "$BENCH_PLOTS/bench-scaling.png"
 set title "Scan time against rows returned (WHERE id <= N)"
 set style data linespoints

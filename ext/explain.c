@@ -55,6 +55,17 @@ i64 fedExplainAdd(
   return p->iSeq;
 }
 
+/* Of n commands about to be recorded in a row, the number whose entries
+** the later ones would overwrite before anyone could read them (a
+** pipeline of 1000 reads).  Their sequence ids are used up here, so the
+** caller records only the rest and the ring ends exactly as if it had
+** recorded all n. */
+i64 fedExplainSkip(FedContext *pCtx, i64 n){
+  i64 nSkip = n>FED_EXPLAIN_MAX ? n-FED_EXPLAIN_MAX : 0;
+  pCtx->iExplainSeq += nSkip;
+  return nSkip;
+}
+
 void fedExplainRows(FedContext *pCtx, i64 iSeq, i64 nRow, int bDone){
   FedExplain *p;
   if( pCtx->aExplain==0 || iSeq<=0 ) return;

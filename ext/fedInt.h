@@ -213,6 +213,7 @@ struct FedExplain {
 i64 fedExplainAdd(FedContext *, const char *zServer, const char *zCommand,
                   const char *zParams);
 void fedExplainRows(FedContext *, i64 iSeq, i64 nRow, int bDone);
+i64 fedExplainSkip(FedContext *, i64 n);
 int fedExplainRegister(sqlite3 *, FedContext *);
 void fedExplainClear(FedContext *);
 i64 fedNowUsec(void);

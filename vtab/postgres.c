@@ -8,7 +8,7 @@
 **       table='public.users',           -- remote table or view (PostgreSQL
 **                                       -- identifier rules; default: local name)
 **       columns='id bigint primary key, name text',  -- optional: skip discovery
-**       batch_size=1000                 -- rows per multi-row INSERT
+**       batch_size=1000                 -- rows per multi-row INSERT (COPY)
 **   );
 **
 ** Sections: connection, deparse (building remote SQL, pure), scan,
@@ -43,6 +43,7 @@
 #define CLASS_BLOB 3
 
 #define PG_STMT_CACHE 64        /* Prepared statements kept per connection */
+#define PG_COPY_MIN 100         /* Batches of this many rows go by COPY */
 #define PG_DRAIN_BEFORE_CANCEL 256
 
 typedef struct PgConn PgConn;
@@ -80,6 +81,10 @@ struct PgBatch {
   int nRow;
   char *zPrefix;                /* "INSERT INTO t(a,b) VALUES " */
   PgParams params;
+  int nCopied;                  /* Rows already streamed into an open COPY
+                                ** (0: no COPY open on the connection) */
+  char *zCopyErr;               /* The COPY could not start: the error the
+                                ** batch reports when it is sent */
 };
 
 struct PgConn {
@@ -96,6 +101,9 @@ struct PgConn {
                                 ** buffered earlier were not inserted */
   char **azNote;                /* NOTIFY fed_cache payloads not yet taken */
   int nNote;
+  char *zCopyRel;               /* Relation checked for COPY in this remote
+                                ** transaction (zRemote), or NULL */
+  int bCopyOk;                  /* COPY into zCopyRel is exactly INSERT */
 };
 
 struct PgCursor {
@@ -293,6 +301,8 @@ static void pgDisconnect(FedConn *pConn){
   sqlite3_free(p->zDoom);
   while( p->nNote>0 ) sqlite3_free(p->azNote[--p->nNote]);
   sqlite3_free(p->azNote);
+  sqlite3_free(p->zCopyRel);
+  sqlite3_free(p->batch.zCopyErr);
   sqlite3_free(p);
 }
 
@@ -322,6 +332,9 @@ static int pgIsAlive(FedConn *pConn){
   struct pollfd fd;
   if( p->pg==0 || PQstatus(p->pg)!=CONNECTION_OK ) return 0;
   if( p->pActive ) return 1;
+  /* Inside a COPY the server may already have said why it failed; the
+  ** COPY's end reports it (or that the connection was lost). */
+  if( p->batch.nCopied>0 ) return 1;
   /* An idle connection should have nothing to read: if it has, the server
   ** closed it or is saying why it will. */
   fd.fd = PQsocket(p->pg);
@@ -443,8 +456,14 @@ static int pgExecRaw(PgConn *p, const char *zSql, char **pzErr){
 ** streaming scan read aside, an earlier lost batch reported, an owed
 ** BEGIN sent.
 */
+static int pgFlushBatch(PgConn *p, char **pzErr);
 static int pgReady(PgConn *p, char **pzErr){
   int rc = SQLITE_OK;
+  /* Rows streaming into a COPY: end it first (the batch is sent). */
+  if( p->batch.nCopied>0 || p->batch.zCopyErr ){
+    rc = pgFlushBatch(p, pzErr);
+    if( rc!=SQLITE_OK ) return rc;
+  }
   pgConnIdle(p);
   if( p->zDoom ){
     fedSetError(pzErr, "%s", p->zDoom);
@@ -1959,14 +1978,267 @@ static void pgWritePlaceholder(sqlite3_str *s, const FedColumn *pCol, int iParam
   }
 }
 
-/* Send the waiting INSERT rows as one statement. */
+/*
+** COPY FROM STDIN does exactly what the multi-row INSERT would when the
+** target is a plain or partitioned table without rules (COPY ignores
+** rules, and is refused on a view or with row-level security) and every
+** value is a plain parameter (an array column's placeholder is an
+** expression).  The relation is asked once per remote transaction.
+** Returns SQLITE_OK and sets *pbOk, or an error.
+*/
+static int pgCopyExact(PgConn *p, char **pzErr, int *pbOk){
+  static const char *zCheck =
+    "SELECT c.relkind IN ('r','p') AND NOT c.relhasrules"
+    " AND NOT c.relrowsecurity FROM pg_class c WHERE c.oid = to_regclass($1)";
+  PgBatch *b = &p->batch;
+  FedTable *pTab = b->pTab;
+  PgParams params;
+  PGresult *pRes = 0;
+  int i, rc;
+  *pbOk = 0;
+  if( b->nRow<PG_COPY_MIN || b->nCol==0 ) return SQLITE_OK;
+  for(i=0; i<pTab->nCol; i++){
+    if( (b->mCol & ((u64)1<<i)) && pTab->aCol[i].eKind==PG_ARRAY ){
+      return SQLITE_OK;
+    }
+  }
+  if( p->zCopyRel && strcmp(p->zCopyRel, pTab->zRemote)==0 ){
+    *pbOk = p->bCopyOk;
+    return SQLITE_OK;
+  }
+  memset(&params, 0, sizeof(params));
+  rc = paramsAdd(&params, pTab->zRemote, -1, 0);
+  if( rc==SQLITE_OK ) rc = pgExec(p, zCheck, &params, &pRes, pzErr);
+  paramsFree(&params);
+  if( rc!=SQLITE_OK ) return rc;
+  *pbOk = PQntuples(pRes)==1 && PQgetvalue(pRes, 0, 0)[0]=='t';
+  PQclear(pRes);
+  sqlite3_free(p->zCopyRel);
+  p->zCopyRel = fedStrdup(pTab->zRemote, -1);
+  p->bCopyOk = *pbOk;
+  return SQLITE_OK;
+}
+
+/*
+** One value in COPY's text format, as the server would have read it as a
+** bound parameter: NULL as \N; text up to its first NUL byte (libpq sends
+** a text parameter as a C string) with backslash, tab, newline and
+** carriage return escaped; a binary (bytea) parameter in bytea's hex form.
+*/
+static void pgCopyField(sqlite3_str *s, const char *z, int n, int bBinary){
+  static const char aHex[] = "0123456789abcdef";
+  int i, iStart = 0;
+  if( z==0 ){
+    sqlite3_str_append(s, "\\N", 2);
+    return;
+  }
+  if( bBinary ){
+    sqlite3_str_append(s, "\\\\x", 3);
+    for(i=0; i<n; i++){
+      char a[2];
+      a[0] = aHex[((unsigned char)z[i])>>4];
+      a[1] = aHex[((unsigned char)z[i])&0xf];
+      sqlite3_str_append(s, a, 2);
+    }
+    return;
+  }
+  for(i=0; i<n && z[i]; i++){
+    const char *zEsc;
+    switch( z[i] ){
+      case '\\': zEsc = "\\\\"; break;
+      case '\t':  zEsc = "\\t"; break;
+      case '\n':  zEsc = "\\n"; break;
+      case '\r':  zEsc = "\\r"; break;
+      default: continue;
+    }
+    if( i>iStart ) sqlite3_str_append(s, &z[iStart], i-iStart);
+    sqlite3_str_append(s, zEsc, 2);
+    iStart = i+1;
+  }
+  if( i>iStart ) sqlite3_str_append(s, &z[iStart], i-iStart);
+}
+
+/* "COPY t (cols) FROM STDIN" for the batch; sqlite3_malloc'd. */
+static char *pgCopyCommand(PgBatch *b){
+  FedTable *pTab = b->pTab;
+  sqlite3_str *s = sqlite3_str_new(0);
+  int i, n = 0;
+  sqlite3_str_appendf(s, "COPY %s (", pTab->zRemote);
+  for(i=0; i<pTab->nCol; i++){
+    if( b->mCol & ((u64)1<<i) ){
+      if( n++ ) sqlite3_str_appendall(s, ", ");
+      pgQuoteIdent(s, pTab->aCol[i].zName, -1);
+    }
+  }
+  sqlite3_str_appendall(s, ") FROM STDIN");
+  return sqlite3_str_finish(s);
+}
+
+/* The batch's rows from row iFrom on as COPY data, given to libpq (the
+** values are counted, not b->nRow, which a send zeroes first).  Returns
+** SQLITE_NOMEM, or SQLITE_OK (a failure to send shows in the result). */
+static int pgCopyPut(PgConn *p, int iFrom){
+  PgBatch *b = &p->batch;
+  PgParams *pP = &b->params;
+  sqlite3_str *s = sqlite3_str_new(0);
+  char *zData;
+  int i, nData;
+  for(i=iFrom*b->nCol; i<pP->n; i++){
+    pgCopyField(s, pP->aOff[i]<0 ? 0 : &pP->aBuf[pP->aOff[i]], pP->aLen[i],
+                pP->aFmt[i]);
+    sqlite3_str_appendchar(s, 1, (i+1)%b->nCol ? '\t' : '\n');
+  }
+  nData = sqlite3_str_length(s);
+  zData = sqlite3_str_finish(s);
+  if( zData==0 ) return nData ? SQLITE_NOMEM : SQLITE_OK;
+  PQputCopyData(p->pg, zData, nData);
+  sqlite3_free(zData);
+  return SQLITE_OK;
+}
+
+/*
+** Open the COPY of this batch on the connection and give it the rows so
+** far, so that the server inserts them while SQLite produces the next
+** ones; pgCopyBatch() ends it when the batch is sent.  Only inside the
+** remote transaction (pgCopyExact() sent an owed BEGIN).  If the server
+** refuses the COPY, the refusal is kept and reported when the batch is
+** sent, as the INSERT's would be.
+*/
+static int pgCopyStart(PgConn *p){
+  PgBatch *b = &p->batch;
+  char *zSql;
+  PGresult *pRes;
+  pgConnIdle(p);
+  zSql = pgCopyCommand(b);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  pRes = PQexec(p->pg, zSql);
+  if( PQresultStatus(pRes)==PGRES_COPY_IN ){
+    b->nCopied = b->params.n / b->nCol;
+    PQclear(pRes);
+    sqlite3_free(zSql);
+    return pgCopyPut(p, 0);
+  }
+  b->zCopyErr = 0;
+  pgSetError(&b->zCopyErr, p->pg, pRes, zSql);
+  PQclear(pRes);
+  while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  sqlite3_free(zSql);
+  return SQLITE_OK;
+}
+
+/* Give the rows added since the last call to the open COPY. */
+static int pgCopyMore(PgConn *p){
+  PgBatch *b = &p->batch;
+  int iFrom = b->nCopied;
+  b->nCopied = b->params.n / b->nCol;
+  return pgCopyPut(p, iFrom);
+}
+
+/* Abandon an open COPY (ROLLBACK, ROLLBACK TO): the server discards it. */
+static void pgCopyAbort(PgConn *p){
+  PgBatch *b = &p->batch;
+  if( b->nCopied>0 ){
+    PGresult *pRes;
+    b->nCopied = 0;
+    PQputCopyEnd(p->pg, "rolled back");
+    while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  }
+  sqlite3_free(b->zCopyErr);
+  b->zCopyErr = 0;
+}
+
+/* Send the waiting rows by COPY FROM STDIN (pgCopyExact() said it is the
+** same as their INSERT), or end the COPY they stream into.  The command,
+** its values and its row count are in fed_explain as for the INSERT. */
+static int pgCopyBatch(PgConn *p, char **pzErr){
+  PgBatch *b = &p->batch;
+  char *zSql = pgCopyCommand(b), *zParams = paramsJson(&b->params);
+  PGresult *pRes = 0;
+  int rc = SQLITE_OK;
+  i64 iSeq, nRow = 0;
+
+  if( zSql==0 || (zParams==0 && b->params.n>0) ){
+    rc = SQLITE_NOMEM;
+    goto cleanup;
+  }
+  if( b->zCopyErr ){
+    fedSetError(pzErr, "%s", b->zCopyErr);
+    rc = SQLITE_ERROR;
+    goto cleanup;
+  }
+  if( b->nCopied==0 ){
+    rc = pgReady(p, pzErr);
+    if( rc!=SQLITE_OK ) goto cleanup;
+  }
+  iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, zParams);
+  if( fedFault(FED_FAULT_SEND, pzErr) ){
+    rc = SQLITE_ERROR;
+    if( b->nCopied>0 ) pgCopyAbort(p);
+    goto cleanup;
+  }
+  if( b->nCopied>0 ){
+    rc = pgCopyMore(p);
+    b->nCopied = 0;
+    if( rc==SQLITE_OK && PQputCopyEnd(p->pg, 0)!=1 ){
+      pgSetError(pzErr, p->pg, 0, zSql);
+      rc = SQLITE_ERROR;
+    }
+    pRes = PQgetResult(p->pg);
+  }else{
+    pRes = PQexec(p->pg, zSql);
+    if( PQresultStatus(pRes)==PGRES_COPY_IN ){
+      PQclear(pRes);
+      rc = pgCopyPut(p, 0);
+      if( rc==SQLITE_OK && PQputCopyEnd(p->pg, 0)!=1 ){
+        pgSetError(pzErr, p->pg, 0, zSql);
+        rc = SQLITE_ERROR;
+      }
+      if( rc==SQLITE_NOMEM ) PQputCopyEnd(p->pg, "out of memory");
+      /* The result of the COPY (after an error above too: libpq ends it). */
+      pRes = PQgetResult(p->pg);
+    }
+  }
+  if( rc==SQLITE_OK && PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
+    pgSetError(pzErr, p->pg, pRes, zSql);
+    rc = SQLITE_ERROR;
+  }
+  if( rc==SQLITE_OK ) nRow = atoll(PQcmdTuples(pRes));
+  PQclear(pRes);
+  while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  fedExplainRows(pgCtx(p), iSeq, nRow, 1);
+
+cleanup:
+  if( b->nCopied>0 ) pgCopyAbort(p);
+  sqlite3_free(b->zCopyErr);
+  b->zCopyErr = 0;
+  sqlite3_free(zSql);
+  sqlite3_free(zParams);
+  return rc;
+}
+
+/* Send the waiting INSERT rows as one statement (or one COPY). */
 static int pgFlushBatch(PgConn *p, char **pzErr){
   PgBatch *b = &p->batch;
   FedTable *pTab = b->pTab;
   sqlite3_str *s;
   char *zSql;
-  int iRow, i, iParam = 0, rc;
+  int iRow, i, iParam = 0, rc = SQLITE_OK, bCopy = 0;
   if( b->nRow==0 ) return SQLITE_OK;
+  if( b->nCopied>0 || b->zCopyErr ){
+    bCopy = 1;                  /* Streaming into a COPY, or it failed */
+  }else{
+    rc = pgCopyExact(p, pzErr, &bCopy);
+  }
+  if( rc==SQLITE_OK && bCopy ){
+    b->nRow = 0;                /* Sent once, whatever the outcome */
+    rc = pgCopyBatch(p, pzErr);
+    batchClear(b);
+    goto done;
+  }
+  if( rc!=SQLITE_OK ){
+    batchClear(b);
+    goto done;
+  }
   s = sqlite3_str_new(0);
   sqlite3_str_appendall(s, b->zPrefix);
   for(iRow=0; iRow<b->nRow; iRow++){
@@ -1992,6 +2264,7 @@ static int pgFlushBatch(PgConn *p, char **pzErr){
   rc = pgExec(p, zSql, &b->params, 0, pzErr);
   sqlite3_free(zSql);
   batchClear(b);
+done:
   /* The rows came from statements SQLite considers done: if they did not
   ** make it, neither may the transaction.  Inside BEGIN...COMMIT the
   ** reason is kept and given to every later command until ROLLBACK, since
@@ -2125,8 +2398,34 @@ static int pgInsert(
     PQclear(pRes);
     return rc;
   }
-  if( b->nRow>=nBatch ) rc = pgFlush(&p->base, pzErr);
-  return rc;
+  if( b->nRow>=nBatch ) return pgFlush(&p->base, pzErr);
+  /* A batch that will go by COPY streams into it from its 100th row on,
+  ** after BEGIN (sent now if owed): the server inserts while SQLite
+  ** produces.  Nothing is reported here: the batch reports its outcome
+  ** when it is sent, as before. */
+  if( b->nCopied>0 ){
+    rc = pgCopyMore(p);
+  }else if( b->nRow>=PG_COPY_MIN && b->zCopyErr==0
+         && (p->bOpen || p->bBeginPending) && p->zDoom==0 ){
+    char *zErr = 0;
+    int bCopy = 0;
+    rc = pgCopyExact(p, &zErr, &bCopy);
+    if( rc==SQLITE_OK && bCopy ){
+      rc = pgCopyStart(p);
+    }else if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+      b->zCopyErr = zErr;       /* The check failed: the send reports it */
+      zErr = 0;
+    }
+    sqlite3_free(zErr);
+  }
+  if( rc==SQLITE_NOMEM && b->nCopied>0 ){
+    /* Part of a row may be in the COPY: abandon it; the send reports. */
+    pgCopyAbort(p);
+    b->zCopyErr = sqlite3_mprintf("%s: out of memory while sending"
+                                  " buffered rows", PG_STORE);
+  }
+  /* The row is in the batch either way: its send reports the outcome. */
+  return SQLITE_OK;
 }
 
 static int pgUpdate(
@@ -2226,10 +2525,14 @@ static int pgBegin(FedConn *pConn, int bSnapshot, char **pzErr){
   return rc;
 }
 
+static void pgCopyAbort(PgConn *p);
 static void pgTxnEnd(PgConn *p){
+  pgCopyAbort(p);
   batchClear(&p->batch);
   sqlite3_free(p->zDoom);
   p->zDoom = 0;
+  sqlite3_free(p->zCopyRel);
+  p->zCopyRel = 0;
   p->bBeginPending = 0;
   p->bOpen = 0;
 }
@@ -2423,6 +2726,7 @@ static int pgRelease(FedConn *pConn, int iLevel, char **pzErr){
 static int pgRollbackTo(FedConn *pConn, int iLevel, char **pzErr){
   PgConn *p = (PgConn*)pConn;
   char zSql[64];
+  pgCopyAbort(p);
   batchClear(&p->batch);
   sqlite3_snprintf(sizeof(zSql), zSql, "ROLLBACK TO SAVEPOINT fed_sp_%d",
                    iLevel);

@@ -260,7 +260,12 @@ static char *arenaDup(RArena *pA, const char *z, int n){
   RChunk *p = pA->pFirst;
   char *zOut;
   if( p==0 || p->nAlloc-p->nUsed<n+1 ){
-    int nAlloc = n+1>4000 ? n+1 : 4000;
+    /* Chunks double up to 256 KB: a scan's set of keys takes few large
+    ** allocations (each one below the mmap threshold makes glibc
+    ** consolidate the small blocks hiredis freed, a twentieth of a scan
+    ** at 4 KB a chunk). */
+    int nAlloc = p ? (p->nAlloc<(1<<18) ? p->nAlloc*2 : p->nAlloc) : 4000;
+    if( nAlloc<n+1 ) nAlloc = n+1;
     p = sqlite3_malloc64(sizeof(RChunk)+(u64)nAlloc);
     if( p==0 ) return 0;
     p->nUsed = 0;
@@ -273,6 +278,18 @@ static char *arenaDup(RArena *pA, const char *z, int n){
   zOut[n] = 0;
   p->nUsed += n+1;
   return zOut;
+}
+
+/* Forget every copy but keep the newest chunk for the next ones. */
+static void arenaReset(RArena *pA){
+  RChunk *p = pA->pFirst;
+  if( p==0 ) return;
+  while( p->pNext ){
+    RChunk *pNext = p->pNext;
+    p->pNext = pNext->pNext;
+    sqlite3_free(pNext);
+  }
+  p->nUsed = 0;
 }
 
 static void arenaFree(RArena *pA){
@@ -919,6 +936,15 @@ static void pipeFreeReplies(RedisPipe *P){
   }
 }
 
+/* Forget the commands and replies of P but keep its arrays, for the next
+** batch of a scan (regrowing them each batch costs more than the reads). */
+static void pipeClear(RedisPipe *P){
+  pipeFreeReplies(P);
+  arenaReset(&P->arena);
+  P->rc = 0;
+  P->nCmd = P->nArg = 0;
+}
+
 static void pipeFree(RedisPipe *P){
   pipeFreeReplies(P);
   sqlite3_free(P->aFirst);
@@ -1044,13 +1070,16 @@ static void connIoError(RedisConn *p, const char *zCmd, char **pzErr){
 }
 
 /* Append one command to the connection's output, recording it in
-** fed_explain; returns its explain sequence id (0 if not recorded). */
+** fed_explain if bRecord; returns its explain sequence id (0 if not
+** recorded). */
 static i64 connAppend(RedisConn *p, int argc, const char **azArg,
-                      const size_t *anArg, int *pRc){
+                      const size_t *anArg, int bRecord, int *pRc){
   char *zText;
   i64 iSeq;
   if( *pRc ) return 0;
-  if( argc==2 && anArg[0]==4 && memcmp(azArg[0], "AUTH", 4)==0 ){
+  if( !bRecord ){
+    zText = 0;
+  }else if( argc==2 && anArg[0]==4 && memcmp(azArg[0], "AUTH", 4)==0 ){
     zText = fedStrdup("AUTH ********", -1);
   }else if( argc==3 && anArg[0]==4 && memcmp(azArg[0], "AUTH", 4)==0 ){
     sqlite3_str *s = sqlite3_str_new(0);
@@ -1095,7 +1124,7 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
   size_t anSelect[2], anUnwatch[1] = { 7 };
   int *aMap = 0;                /* Sent command -> P's command, -1 extra */
   i64 *aSeq = 0;
-  int nSent = 0, i, rc = SQLITE_OK;
+  int nSent = 0, nSkip, i, rc = SQLITE_OK;
   char zDb[16];
 
   if( P->rc ) return P->rc;
@@ -1116,8 +1145,18 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
   rc = fedFault(FED_FAULT_SEND, pzErr);
   if( rc ) goto cleanup;
 
+  /* A batch of reads is longer than fed_explain's ring: rendering the text
+  ** of commands that the batch's last ones overwrite would cost a tenth of
+  ** a scan, so only those that stay are rendered. */
+  {
+    int nTotal = P->nCmd + (p->bUnwatch ? 1 : 0), iDb = p->iCurDb;
+    for(i=0; i<P->nCmd; i++){
+      if( P->aDb[i]>=0 && P->aDb[i]!=iDb ){ nTotal++; iDb = P->aDb[i]; }
+    }
+    nSkip = (int)fedExplainSkip(rdCtx(p), nTotal);
+  }
   if( p->bUnwatch ){
-    aSeq[nSent] = connAppend(p, 1, azUnwatch, anUnwatch, &rc);
+    aSeq[nSent] = connAppend(p, 1, azUnwatch, anUnwatch, nSent>=nSkip, &rc);
     aMap[nSent++] = -1;
     p->bUnwatch = 0;
   }
@@ -1128,12 +1167,12 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
       azSelect[1] = zDb;
       anSelect[0] = 6;
       anSelect[1] = strlen(zDb);
-      aSeq[nSent] = connAppend(p, 2, azSelect, anSelect, &rc);
+      aSeq[nSent] = connAppend(p, 2, azSelect, anSelect, nSent>=nSkip, &rc);
       aMap[nSent++] = -2 - P->aDb[i];
       p->iCurDb = P->aDb[i];
     }
     aSeq[nSent] = connAppend(p, pipeArgc(P, i), &P->azArg[i0],
-                             &P->anArg[i0], &rc);
+                             &P->anArg[i0], nSent>=nSkip, &rc);
     aMap[nSent++] = i;
   }
   if( rc ){
@@ -2640,6 +2679,11 @@ struct RedisCursor {
   int nRow, nRowAlloc, iRow;
   RedisFv *aFv;
   int nFv, nFvAlloc;
+  /* Scratch arrays of cursorFill(), kept from batch to batch */
+  const char **azK;
+  int *anK, *aiCmd;
+  ShadowReq *aReq;
+  int nKAlloc;
   /* The fields= columns read, as indexes of declared fields */
   int aField[FED_MAX_COLUMNS];
   int nFieldUsed;
@@ -2657,7 +2701,7 @@ static void termsFree(RedisCursor *pCsr){
 }
 
 static void batchFree(RedisCursor *pCsr){
-  pipeFree(&pCsr->P);
+  pipeClear(&pCsr->P);
   arenaFree(&pCsr->arena);
   pCsr->nRow = pCsr->iRow = 0;
   pCsr->nFv = 0;
@@ -2719,8 +2763,13 @@ static void rdClose(FedCursor *pFedCsr){
   RedisCursor *pCsr = (RedisCursor*)pFedCsr->pStoreCsr;
   if( pCsr==0 ) return;
   cursorReset(pCsr);
+  pipeFree(&pCsr->P);
   sqlite3_free(pCsr->aRow);
   sqlite3_free(pCsr->aFv);
+  sqlite3_free((void*)pCsr->azK);
+  sqlite3_free(pCsr->anK);
+  sqlite3_free(pCsr->aiCmd);
+  sqlite3_free(pCsr->aReq);
   pCsr->pRt->nOpenCsr--;
   sqlite3_free(pCsr);
   pFedCsr->pStoreCsr = 0;
@@ -3606,10 +3655,10 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
   RedisTable *pRt = pCsr->pRt;
   RedisConn *p = pTab->pServer ? (RedisConn*)pTab->pServer->pConn : 0;
   RedisTxn *t;
-  const char **azK = 0;
-  int *anK = 0, *aiCmd = 0;
-  ShadowReq *aReq = 0;
-  int nAlloc = 0, rc = SQLITE_OK;
+  const char **azK;
+  int *anK, *aiCmd;
+  ShadowReq *aReq;
+  int rc = SQLITE_OK;
   int bTtl = pRt->iTtl>=0 && fedPlanColUsed(pCsr->pFed->pPlan, pRt->iTtl);
   int eWant = pRt->eMode==RM_ANY ? RT_STRING : modeType(pRt->eMode);
 
@@ -3647,18 +3696,27 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
       }
       nChunk = t->dirty.nElem;
     }
-    if( nChunk>nAlloc ){
-      sqlite3_free((void*)azK);
-      sqlite3_free(anK);
-      sqlite3_free(aiCmd);
-      sqlite3_free(aReq);
-      nAlloc = nChunk;
-      azK = sqlite3_malloc64(sizeof(char*)*nAlloc);
-      anK = sqlite3_malloc64(sizeof(int)*nAlloc);
-      aiCmd = sqlite3_malloc64(sizeof(int)*nAlloc);
-      aReq = sqlite3_malloc64(sizeof(ShadowReq)*nAlloc);
-      if( !azK || !anK || !aiCmd || !aReq ){ rc = SQLITE_NOMEM; break; }
+    if( nChunk>pCsr->nKAlloc ){
+      int nAlloc = nChunk;
+      sqlite3_free((void*)pCsr->azK);
+      sqlite3_free(pCsr->anK);
+      sqlite3_free(pCsr->aiCmd);
+      sqlite3_free(pCsr->aReq);
+      pCsr->azK = sqlite3_malloc64(sizeof(char*)*nAlloc);
+      pCsr->anK = sqlite3_malloc64(sizeof(int)*nAlloc);
+      pCsr->aiCmd = sqlite3_malloc64(sizeof(int)*nAlloc);
+      pCsr->aReq = sqlite3_malloc64(sizeof(ShadowReq)*nAlloc);
+      if( !pCsr->azK || !pCsr->anK || !pCsr->aiCmd || !pCsr->aReq ){
+        pCsr->nKAlloc = 0;
+        rc = SQLITE_NOMEM;
+        break;
+      }
+      pCsr->nKAlloc = nAlloc;
     }
+    azK = pCsr->azK;
+    anK = pCsr->anK;
+    aiCmd = pCsr->aiCmd;
+    aReq = pCsr->aReq;
     if( pCsr->bNamed ){
       while( nK<nChunk && pCsr->iKey<pCsr->nKey ){
         RBuf *pK = &pCsr->aKey[pCsr->iKey++];
@@ -3779,10 +3837,6 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
     if( rc==SQLITE_OK && iScan>=0 ) rc = scanTake(pCsr, &pCsr->P, iScan, pzErr);
     if( rc || pCsr->nRow>0 ) break;
   }
-  sqlite3_free((void*)azK);
-  sqlite3_free(anK);
-  sqlite3_free(aiCmd);
-  sqlite3_free(aReq);
   if( rc ){
     batchFree(pCsr);
     pCsr->bEof = 1;
