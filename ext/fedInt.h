@@ -306,7 +306,10 @@ void fedTxnForget(FedContext *, FedServer *);
 struct FedDoubt {
   char *zGid;
   char *zServer;
-  int bCommit;                  /* 1: must commit, 0: must roll back */
+  int bCommit;                  /* 1: must commit, 0: must roll back,
+                                ** -1: no decision row, and the last
+                                ** resource holding the marker could not
+                                ** be asked (fed_in_doubt: "unknown") */
   i64 iTime;                    /* When it became in doubt (unix seconds) */
   FedDoubt *pNext;
 };
@@ -442,7 +445,27 @@ struct FedStore {
   int (*xResolve)(FedConn *, const char *zGid, int bCommit, char **pzErr);
   int (*xListPrepared)(FedConn *, const char *zPrefix, int nMinAgeSec,
                        char ***pazGid, int *pn, char **pzErr);
+
+  /* The last resource's commit marker (eTxn==FED_TXN_BATCH; NULL when the
+  ** store has none, and then a crash between its commit and SQLite's
+  ** leaves the other servers rolled back: docs/transactions.md).  When
+  ** FedConn.zMarker is set at xCommit, the store also writes a marker
+  ** named by that global id in the same atomic request as the writes, in
+  ** a reserved key that no table shows.  xMarkerCheck sets *pbExists;
+  ** xMarkerRemove deletes one (an absent marker is not an error);
+  ** xMarkerList returns the global ids of the markers that start with
+  ** zPrefix (sqlite3_malloc'd array of *pn strings). */
+  int (*xMarkerCheck)(FedConn *, const char *zGid, int *pbExists,
+                      char **pzErr);
+  int (*xMarkerRemove)(FedConn *, const char *zGid, char **pzErr);
+  int (*xMarkerList)(FedConn *, const char *zPrefix, char ***pazGid,
+                     int *pn, char **pzErr);
 };
+
+/* A last resource with a marker has its server name in the global id
+** ("fed_<coordinator>_<random>.<name in hex>"), which must fit the 200
+** bytes of a PostgreSQL prepared id: names are at most this long. */
+#define FED_MARKER_NAME_MAX 64
 
 /* Each store's FedStore object. */
 extern const FedStore fedPostgresStore;
@@ -473,6 +496,8 @@ struct FedContext {
                                 ** a single written server (fed_saga) */
   i64 iSagaSeen;                /* fedSagaRecover(): sagas tried so far */
   FedDoubt *pDoubt;             /* Resolutions that failed (fed_in_doubt) */
+  FedServer *pMarker;           /* Holds the marker of zGid: removed once
+                                ** the decision row is durable */
   char **azDone;                /* Decision rows whose transactions are
                                 ** resolved everywhere: delete them */
   int nDone;
@@ -496,6 +521,9 @@ struct FedConn {
   int bWritten;                 /* Remote writes in this transaction */
   int bPrepared;                /* Prepared as "<FedContext.zGid>_<iPart>" */
   int iPart;                    /* Participant number in this transaction */
+  const char *zMarker;          /* Set only while txn.c calls xCommit on the
+                                ** last resource: the global id whose
+                                ** marker the commit writes (xMarkerCheck) */
 };
 
 #endif /* FEDINT_H */

@@ -118,10 +118,10 @@ static char *txnPartGid(FedContext *pCtx, FedConn *pConn){
 */
 static int txnTwoPhase(FedContext *pCtx, FedServer *pLast, char **pzErr){
   FedServer *pS;
-  sqlite3_str *pServers;
+  sqlite3_str *pServers, *pGid;
   char *zServers, *zPrefix = 0;
   unsigned char aRand[8];
-  int rc, i;
+  int rc, i, bMarker;
 
   rc = fedTxlogPrefix(pCtx, 1, &zPrefix);
   if( rc!=SQLITE_OK || zPrefix==0 ){
@@ -131,9 +131,27 @@ static int txnTwoPhase(FedContext *pCtx, FedServer *pLast, char **pzErr){
   }
   sqlite3_randomness(sizeof(aRand), aRand);
   sqlite3_free(pCtx->zGid);
-  pCtx->zGid = sqlite3_mprintf("%s%02x%02x%02x%02x%02x%02x%02x%02x", zPrefix,
+  pCtx->zGid = 0;
+  bMarker = pLast!=0 && pLast->pStore->xMarkerCheck!=0;
+  if( bMarker && strlen(pLast->zName)>FED_MARKER_NAME_MAX ){
+    sqlite3_free(zPrefix);
+    fedSetError(pzErr, "federate: server name \"%s\" is longer than %d"
+        " bytes: it cannot be the last resource of a transaction with"
+        " two-phase servers (its name goes into the global id); nothing was"
+        " committed", pLast->zName, FED_MARKER_NAME_MAX);
+    return SQLITE_ERROR;
+  }
+  pGid = sqlite3_str_new(0);
+  sqlite3_str_appendf(pGid, "%s%02x%02x%02x%02x%02x%02x%02x%02x", zPrefix,
       aRand[0], aRand[1], aRand[2], aRand[3], aRand[4], aRand[5], aRand[6],
       aRand[7]);
+  if( bMarker ){
+    /* ".<server name in hex>": recovery asks that server for the marker. */
+    const unsigned char *z = (const unsigned char*)pLast->zName;
+    sqlite3_str_appendchar(pGid, 1, '.');
+    for(i=0; z[i]; i++) sqlite3_str_appendf(pGid, "%02x", z[i]);
+  }
+  pCtx->zGid = sqlite3_str_finish(pGid);
   sqlite3_free(zPrefix);
   pServers = sqlite3_str_new(0);
   i = 0;
@@ -173,9 +191,14 @@ static int txnTwoPhase(FedContext *pCtx, FedServer *pLast, char **pzErr){
     pConn->bTxn = 0;
   }
   if( pLast ){
+    /* With a marker in the same atomic request, this commit is the
+    ** decision even if SQLite's own commit never happens. */
+    pLast->pConn->zMarker = bMarker ? pCtx->zGid : 0;
     rc = pLast->pStore->xCommit(pLast->pConn, pzErr);
+    pLast->pConn->zMarker = 0;
     if( rc!=SQLITE_OK ) return rc;
     pLast->pConn->bTxn = 0;
+    if( bMarker ) pCtx->pMarker = pLast;
   }
   return fedFault(FED_FAULT_DECISION, pzErr);
 }
@@ -249,6 +272,7 @@ static void txnReset(FedContext *pCtx){
   FedServer *pS;
   sqlite3_free(pCtx->zGid);
   pCtx->zGid = 0;
+  pCtx->pMarker = 0;
   for(pS=pCtx->pServer; pS; pS=pS->pNext){
     if( pS->pConn ){
       pS->pConn->bPrepared = 0;
@@ -265,26 +289,48 @@ static void txnReset(FedContext *pCtx){
   pCtx->iTxn++;
 }
 
+/* Phase two: COMMIT PREPARED on every prepared participant; a server that
+** cannot be told now is told by recovery (fed_in_doubt lists it
+** meanwhile).  Returns 1 if every one was told. */
+static int txnCommitPrepared(FedContext *pCtx){
+  FedServer *pS;
+  int bAll = 1;
+  FOR_EACH_TXN(pCtx, pS){
+    char *zErr = 0;
+    char *zPart;
+    if( !pS->pConn->bPrepared ) continue;
+    zPart = txnPartGid(pCtx, pS->pConn);
+    if( zPart==0
+     || fedFault(FED_FAULT_RESOLVE, &zErr)!=SQLITE_OK
+     || pS->pStore->xResolve(pS->pConn, zPart, 1, &zErr)!=SQLITE_OK ){
+      if( zPart ) fedTxlogDoubt(pCtx, zPart, pS->zName, 1);
+      bAll = 0;
+    }
+    sqlite3_free(zPart);
+    sqlite3_free(zErr);
+  }
+  return bAll;
+}
+
+/* The last resource's marker of this transaction is not needed any more
+** (the decision row is durable, or every participant committed): remove
+** it.  A failure leaves it for fed_recover(), which removes it later. */
+static void txnRemoveMarker(FedContext *pCtx){
+  FedServer *pS = pCtx->pMarker;
+  pCtx->pMarker = 0;
+  if( pS && pS->pConn && !pS->pConn->bLost && pCtx->zGid ){
+    char *zErr = 0;
+    pS->pStore->xMarkerRemove(pS->pConn, pCtx->zGid, &zErr);
+    sqlite3_free(zErr);
+  }
+}
+
 void fedTxnCommit(FedContext *pCtx){
   FedServer *pS;
   if( pCtx->zGid ){
-    /* Phase two: the decision is durable; a server that cannot be told
-    ** now is told by recovery (fed_in_doubt lists it meanwhile). */
-    int bAll = 1;
-    FOR_EACH_TXN(pCtx, pS){
-      char *zErr = 0;
-      char *zPart;
-      if( !pS->pConn->bPrepared ) continue;
-      zPart = txnPartGid(pCtx, pS->pConn);
-      if( zPart==0
-       || fedFault(FED_FAULT_RESOLVE, &zErr)!=SQLITE_OK
-       || pS->pStore->xResolve(pS->pConn, zPart, 1, &zErr)!=SQLITE_OK ){
-        if( zPart ) fedTxlogDoubt(pCtx, zPart, pS->zName, 1);
-        bAll = 0;
-      }
-      sqlite3_free(zPart);
-      sqlite3_free(zErr);
-    }
+    /* Phase two: the decision is durable. */
+    int bAll = txnCommitPrepared(pCtx);
+    txnRemoveMarker(pCtx);
     if( bAll ){
       char **az = sqlite3_realloc64(pCtx->azDone,
                                     sizeof(char*)*(pCtx->nDone+1));
@@ -308,6 +354,21 @@ void fedTxnCommit(FedContext *pCtx){
 
 void fedTxnRollback(FedContext *pCtx){
   FedServer *pS;
+  if( pCtx->pMarker ){
+    /* The last resource committed with its marker, and then SQLite's own
+    ** commit failed (or a retried COMMIT was abandoned): the marker is the
+    ** decision, so the prepared servers commit too.  Those that cannot be
+    ** told now are committed by recovery, which finds the marker; the
+    ** marker stays until every one is. */
+    if( txnCommitPrepared(pCtx) ) txnRemoveMarker(pCtx);
+    pCtx->pMarker = 0;
+    FOR_EACH_TXN(pCtx, pS){
+      if( pS->pConn->bPrepared ){
+        pS->pConn->bPrepared = 0;
+        pS->pConn->bTxn = 0;
+      }
+    }
+  }
   FOR_EACH_TXN(pCtx, pS){
     char *zErr = 0;
     if( pS->pConn->bPrepared ){

@@ -558,7 +558,8 @@ static const FedStore tsStore = {
   tsListTables,
   0,                            /* xTableFree */
   0,                            /* xServerCheck */
-  0, 0, 0                       /* two-phase commit: not scripted yet */
+  0, 0, 0,                      /* two-phase commit: not scripted yet */
+  0, 0, 0                       /* commit markers: none */
 };
 
 /* Register the store; call before the first connection is opened. */

@@ -28,6 +28,7 @@
 #include "http.h"
 #include <stdlib.h>
 #include <math.h>
+#include <time.h>
 
 #define ETCD_STORE "etcd"
 
@@ -51,6 +52,13 @@
 
 #define I64_MAX ((i64)0x7fffffffffffffffLL)
 #define I64_MIN (-I64_MAX-1)
+
+/* Keys that start with ETCD_RESERVED belong to federate and no table shows
+** them.  ETCD_MARKER + <global id> is the commit marker of a transaction
+** where this server was the last resource (value: unix time of the
+** commit, no lease: recovery may need it long after). */
+#define ETCD_RESERVED "__federate/"
+#define ETCD_MARKER   "__federate/txn/"
 
 /* fed_explain shows at most this many bytes of a value. */
 #define ETCD_EXPLAIN_VALUE_MAX 200
@@ -2053,7 +2061,10 @@ static int remoteNext(EtcdCursor *pCsr, char **pzErr){
     if( pKv==0 ) continue;                /* An IN key that is absent */
     rc = decodeKey(pCsr, pKv, pzErr);
     if( rc ) return rc;
-    if( isSuppressed(pCsr, pCsr->aKeyBuf, pCsr->nKeyRemote) ){
+    if( isSuppressed(pCsr, pCsr->aKeyBuf, pCsr->nKeyRemote)
+     || (pCsr->nKeyRemote>=(int)sizeof(ETCD_RESERVED)-1
+         && memcmp(pCsr->aKeyBuf, ETCD_RESERVED, sizeof(ETCD_RESERVED)-1)==0)
+    ){
       pStep->bSkipped = 1;
       continue;
     }
@@ -2622,6 +2633,7 @@ static int commitSend(EtcdConn *p, char **pzErr){
   int nKey = 0, nCmp = 0, nCmpOps = 0, i, j, rc;
   json_t *pReq = 0, *pOut = 0, *pCompare = 0, *pSuccess = 0, *pFailure = 0;
   const char *zServer = p->base.pServer->zName;
+  const char *zMarker = p->base.zMarker;
   i64 iExplain = 0;
 
   rc = queueKeys(p, 0, 0, &aKey, &nKey);
@@ -2651,18 +2663,18 @@ static int commitSend(EtcdConn *p, char **pzErr){
     const EtcdOp *pOp = &p->aOp[aCmp[i].iOp];
     nCmpOps += (pOp->eOp==OP_CMP_SAME && pOp->iRev>0) ? 2 : 1;
   }
-  if( nKey==0 ) goto cleanup;                 /* Nothing was written */
-  if( nKey>p->nMaxOps || nCmpOps>p->nMaxOps ){
+  if( nKey==0 && zMarker==0 ) goto cleanup;   /* Nothing was written */
+  if( nKey+(zMarker ? 1 : 0)>p->nMaxOps || nCmpOps>p->nMaxOps ){
     fedSetError(pzErr, "%s: this transaction writes %d keys with %d"
         " compares; server \"%s\" takes at most %lld operations of each in"
         " one transaction (etcd's --max-txn-ops; set max_txn_ops= in the"
         " fed_server() options to match); nothing was written", ETCD_STORE,
-        nKey, nCmpOps, zServer, p->nMaxOps);
+        nKey+(zMarker ? 1 : 0), nCmpOps, zServer, p->nMaxOps);
     rc = SQLITE_ERROR;
     goto cleanup;
   }
 
-  if( nCmp==0 && nKey==1 ){
+  if( nCmp==0 && nKey==1 && zMarker==0 ){
     /* One blind write: a plain put or deleterange. */
     EtcdOp *pOp = &p->aOp[aKey[0].iOp];
     pReq = jNew(json_object(), &rc);
@@ -2730,6 +2742,18 @@ static int commitSend(EtcdConn *p, char **pzErr){
     }else{
       jSet(pS, "request_delete_range", pW, &rc);
     }
+    jAppend(pSuccess, pS, &rc);
+  }
+  if( zMarker && rc==SQLITE_OK ){
+    /* The commit marker, in the same txn as the writes. */
+    json_t *pS = jNew(json_object(), &rc);
+    json_t *pW = jNew(json_object(), &rc);
+    char zTime[32];
+    sqlite3_snprintf(sizeof(zTime), zTime, "%lld", (i64)time(0));
+    jSetKey(pW, "key", ETCD_MARKER, (int)sizeof(ETCD_MARKER)-1, zMarker,
+            (int)strlen(zMarker), &rc);
+    jSetKey(pW, "value", 0, 0, zTime, (int)strlen(zTime), &rc);
+    jSet(pS, "request_put", pW, &rc);
     jAppend(pSuccess, pS, &rc);
   }
   if( rc==SQLITE_OK ){
@@ -2916,6 +2940,105 @@ static int etcdQuery(
                               pnChanged, pzErr), pzErr);
 }
 
+/**************************************************************************
+** Commit markers (FedStore.xMarkerCheck): the keys ETCD_MARKER<gid>,
+** written by commitSend inside the transaction's txn when the coordinator
+** sets FedConn.zMarker.  Read at the latest revision, not the snapshot.
+*/
+static int etcdMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
+                           char **pzErr){
+  EtcdConn *p = (EtcdConn*)pConn;
+  json_t *pReq, *pOut = 0;
+  i64 nCount = 0;
+  int rc = SQLITE_OK;
+  *pbExists = 0;
+  pReq = jNew(json_object(), &rc);
+  jSetKey(pReq, "key", ETCD_MARKER, (int)sizeof(ETCD_MARKER)-1, zGid,
+          (int)strlen(zGid), &rc);
+  jSet(pReq, "count_only", jNew(json_true(), &rc), &rc);
+  if( rc==SQLITE_OK ){
+    rc = etcdCall(p, "/v3/kv/range", pReq, 0, &pOut, 0, pzErr);
+  }
+  if( rc==SQLITE_OK ){
+    fedJsonInt64(json_object_get(pOut, "count"), &nCount);
+    *pbExists = nCount>0;
+  }
+  json_decref(pReq);
+  json_decref(pOut);
+  return etcdRc(rc, pzErr);
+}
+
+static int etcdMarkerRemove(FedConn *pConn, const char *zGid, char **pzErr){
+  EtcdConn *p = (EtcdConn*)pConn;
+  json_t *pReq, *pOut = 0;
+  int rc = SQLITE_OK;
+  pReq = jNew(json_object(), &rc);
+  jSetKey(pReq, "key", ETCD_MARKER, (int)sizeof(ETCD_MARKER)-1, zGid,
+          (int)strlen(zGid), &rc);
+  if( rc==SQLITE_OK ){
+    rc = etcdCall(p, "/v3/kv/deleterange", pReq, 0, &pOut, 0, pzErr);
+  }
+  json_decref(pReq);
+  json_decref(pOut);
+  return etcdRc(rc, pzErr);
+}
+
+static int etcdMarkerList(FedConn *pConn, const char *zPrefix,
+                          char ***pazGid, int *pn, char **pzErr){
+  EtcdConn *p = (EtcdConn*)pConn;
+  json_t *pReq, *pOut = 0, *pKvs;
+  char *zStart = 0, *zEnd = 0, *aBuf = 0;
+  char **az = 0;
+  int nStart = 0, nEnd = 0, nAlloc = 0, nKey = 0, n = 0, rc = SQLITE_OK;
+  size_t i, nKv;
+  const int nMarker = (int)sizeof(ETCD_MARKER)-1;
+  *pazGid = 0;
+  *pn = 0;
+  zStart = sqlite3_mprintf("%s%s", ETCD_MARKER, zPrefix);
+  if( zStart==0 ) return SQLITE_NOMEM;
+  nStart = (int)strlen(zStart);
+  pReq = jNew(json_object(), &rc);
+  jSetKey(pReq, "key", 0, 0, zStart, nStart, &rc);
+  if( prefixEnd(zStart, nStart, &zEnd, &nEnd, &rc) ){
+    jSetKey(pReq, "range_end", 0, 0, zEnd, nEnd, &rc);
+  }
+  jSet(pReq, "keys_only", jNew(json_true(), &rc), &rc);
+  if( rc==SQLITE_OK ){
+    rc = etcdCall(p, "/v3/kv/range", pReq, 0, &pOut, 0, pzErr);
+  }
+  pKvs = rc==SQLITE_OK ? json_object_get(pOut, "kvs") : 0;
+  nKv = json_is_array(pKvs) ? json_array_size(pKvs) : 0;
+  if( nKv>0 ){
+    az = sqlite3_malloc64(sizeof(char*)*nKv);
+    if( az==0 ) rc = SQLITE_NOMEM;
+  }
+  for(i=0; rc==SQLITE_OK && i<nKv; i++){
+    json_t *pKey = json_object_get(json_array_get(pKvs, i), "key");
+    if( !json_is_string(pKey) ) continue;
+    rc = fedBase64Decode(json_string_value(pKey),
+                         (int)json_string_length(pKey), &aBuf, &nAlloc, &nKey);
+    if( rc==SQLITE_MISMATCH ){ rc = SQLITE_OK; continue; }
+    if( rc==SQLITE_OK && nKey>nMarker ){
+      az[n] = fedStrdup(&aBuf[nMarker], nKey-nMarker);
+      if( az[n]==0 ) rc = SQLITE_NOMEM;
+      else n++;
+    }
+  }
+  json_decref(pReq);
+  json_decref(pOut);
+  sqlite3_free(zStart);
+  sqlite3_free(zEnd);
+  sqlite3_free(aBuf);
+  if( rc ){
+    while( n>0 ) sqlite3_free(az[--n]);
+    sqlite3_free(az);
+    return etcdRc(rc, pzErr);
+  }
+  *pazGid = az;
+  *pn = n;
+  return SQLITE_OK;
+}
+
 /* Designated initializers: members not named (xFlush, xListTables, the
 ** two-phase commit methods) are NULL. */
 const FedStore fedEtcdStore = {
@@ -2947,4 +3070,7 @@ const FedStore fedEtcdStore = {
   .xQuery = etcdQuery,
   .xTableFree = etcdTableFree,
   .xServerCheck = etcdServerCheck,
+  .xMarkerCheck = etcdMarkerCheck,
+  .xMarkerRemove = etcdMarkerRemove,
+  .xMarkerList = etcdMarkerList,
 };

@@ -2657,5 +2657,6 @@ const FedStore fedPostgresStore = {
   pgServerCheck,
   pgPrepare,
   pgResolve,
-  pgListPrepared
+  pgListPrepared,
+  0, 0, 0                       /* commit markers: not a last resource */
 };

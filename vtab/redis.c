@@ -41,6 +41,7 @@
 #include <poll.h>
 #include <errno.h>
 #include <limits.h>
+#include <time.h>
 
 #define RD_STORE "redis"
 
@@ -67,6 +68,14 @@
 #define RC_F_INT  9
 #define RC_F_REAL 10
 #define RC_F_BLOB 11
+
+/* Keys that start with RD_RESERVED belong to federate and no table shows
+** them.  RD_MARKER is the hash, in the DSN's database, of the commit
+** markers of transactions where this server was the last resource:
+** field = global id, value = unix time of the commit (docs/transactions.md).
+** It has no expiry: recovery may need a marker long after. */
+#define RD_RESERVED    "__federate:"
+#define RD_MARKER      "__federate:txn"
 
 #define RD_PIPE_KEYS   1000     /* Keys per pipelined batch of lookups */
 #define RD_WATCH_CHUNK 1000     /* Keys per WATCH command */
@@ -3043,6 +3052,10 @@ static int keyWanted(RedisCursor *pCsr, const char *z, int n){
   RedisTable *pRt = pCsr->pRt;
   int i;
   if( !keyInSpace(pRt->zPattern, pRt->nPattern, z, n) ) return 0;
+  if( n>=(int)sizeof(RD_RESERVED)-1
+   && memcmp(z, RD_RESERVED, sizeof(RD_RESERVED)-1)==0 ){
+    return 0;
+  }
   for(i=0; i<pCsr->nTerm; i++){
     RedisTerm *pT = &pCsr->aTerm[i];
     if( pT->eKind!=RC_KEY ) continue;
@@ -4687,9 +4700,10 @@ static int rdCommit(FedConn *pConn, char **pzErr){
   RedisTxn *t = &p->txn;
   RedisPipe P;
   RedisOp *pOne = 0;
+  const char *zMarker = pConn->zMarker;
   int i, n = 0, iExec, rc;
 
-  if( !t->bActive ) return SQLITE_OK;
+  if( !t->bActive && zMarker==0 ) return SQLITE_OK;
   rc = rdFlush(pConn, pzErr);
   if( rc ) return rc;
   if( t->zDoom ){
@@ -4699,14 +4713,14 @@ static int rdCommit(FedConn *pConn, char **pzErr){
   for(i=0; i<t->nOp; i++){
     if( !t->aOp[i].bSkip ){ n++; pOne = &t->aOp[i]; }
   }
-  if( n==0 ){
+  if( n==0 && zMarker==0 ){
     if( t->bWatched ) p->bUnwatch = 1;
     txnClear(t);
     return SQLITE_OK;
   }
   pipeInit(&P);
 
-  if( n==1 && !t->bWatched && opAlone(pOne) ){
+  if( n==1 && !t->bWatched && opAlone(pOne) && zMarker==0 ){
     /* One command that answers for itself: no MULTI, one round trip. */
     rc = fedFault(FED_FAULT_COMMIT, pzErr);
     if( rc ) goto done;
@@ -4734,6 +4748,13 @@ static int rdCommit(FedConn *pConn, char **pzErr){
   pipeCmd(&P, -1, "MULTI");
   for(i=0; i<t->nOp; i++){
     if( !t->aOp[i].bSkip ) pipeOp(&P, &t->aOp[i]);
+  }
+  if( zMarker ){
+    /* The commit marker, in the same MULTI/EXEC as the writes. */
+    pipeCmd(&P, p->iDb, "HSET");
+    pipeArg(&P, RD_MARKER, -1);
+    pipeArg(&P, zMarker, -1);
+    pipeArgInt(&P, (i64)time(0));
   }
   iExec = P.nCmd;
   pipeCmd(&P, -1, "EXEC");
@@ -5062,6 +5083,91 @@ cleanup:
   return rc;
 }
 
+/**************************************************************************
+** Commit markers (FedStore.xMarkerCheck): fields of the hash RD_MARKER in
+** the DSN's database, written by rdCommit inside the transaction's
+** MULTI/EXEC when the coordinator sets FedConn.zMarker.
+*/
+
+/* Send one command about the marker hash: zCmd RD_MARKER [zField].  On
+** success *ppReply is the reply (freeReplyObject it). */
+static int markerCmd(RedisConn *p, const char *zCmd, const char *zField,
+                     redisReply **ppReply, char **pzErr){
+  RedisPipe P;
+  int rc;
+  *ppReply = 0;
+  pipeInit(&P);
+  pipeCmd(&P, p->iDb, zCmd);
+  pipeArg(&P, RD_MARKER, -1);
+  if( zField ) pipeArg(&P, zField, -1);
+  rc = P.rc ? P.rc : pipeRun(p, &P, pzErr);
+  if( rc==SQLITE_OK && P.apReply[0]->type==REDIS_REPLY_ERROR ){
+    pipeReplyError(&P, 0, pzErr);
+    rc = SQLITE_ERROR;
+  }
+  if( rc==SQLITE_OK ){
+    *ppReply = P.apReply[0];
+    P.apReply[0] = 0;
+  }
+  pipeFree(&P);
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
+  return rc;
+}
+
+static int rdMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
+                         char **pzErr){
+  redisReply *r = 0;
+  int rc = markerCmd((RedisConn*)pConn, "HEXISTS", zGid, &r, pzErr);
+  *pbExists = 0;
+  if( rc==SQLITE_OK ){
+    *pbExists = r->type==REDIS_REPLY_INTEGER && r->integer==1;
+    freeReplyObject(r);
+  }
+  return rc;
+}
+
+static int rdMarkerRemove(FedConn *pConn, const char *zGid, char **pzErr){
+  redisReply *r = 0;
+  int rc = markerCmd((RedisConn*)pConn, "HDEL", zGid, &r, pzErr);
+  if( r ) freeReplyObject(r);
+  return rc;
+}
+
+static int rdMarkerList(FedConn *pConn, const char *zPrefix, char ***pazGid,
+                        int *pn, char **pzErr){
+  redisReply *r = 0;
+  char **az = 0;
+  int n = 0, rc;
+  size_t i, nPrefix = strlen(zPrefix);
+  *pazGid = 0;
+  *pn = 0;
+  rc = markerCmd((RedisConn*)pConn, "HKEYS", 0, &r, pzErr);
+  if( rc ) return rc;
+  if( r->type==REDIS_REPLY_ARRAY && r->elements>0 ){
+    az = sqlite3_malloc64(sizeof(char*)*r->elements);
+    if( az==0 ) rc = SQLITE_NOMEM;
+    for(i=0; rc==SQLITE_OK && i<r->elements; i++){
+      redisReply *e = r->element[i];
+      if( e->type!=REDIS_REPLY_STRING || e->len<nPrefix
+       || memcmp(e->str, zPrefix, nPrefix)!=0 ){
+        continue;
+      }
+      az[n] = fedStrdup(e->str, (int)e->len);
+      if( az[n]==0 ) rc = SQLITE_NOMEM;
+      else n++;
+    }
+  }
+  freeReplyObject(r);
+  if( rc ){
+    while( n>0 ) sqlite3_free(az[--n]);
+    sqlite3_free(az);
+    return rc;
+  }
+  *pazGid = az;
+  *pn = n;
+  return SQLITE_OK;
+}
+
 const FedStore fedRedisStore = {
   .zName = RD_STORE,
   .eTxn = FED_TXN_BATCH,
@@ -5093,4 +5199,7 @@ const FedStore fedRedisStore = {
   .xListTables = 0,
   .xTableFree = rdTableFree,
   .xServerCheck = rdServerCheck,
+  .xMarkerCheck = rdMarkerCheck,
+  .xMarkerRemove = rdMarkerRemove,
+  .xMarkerList = rdMarkerList,
 };
