@@ -396,6 +396,12 @@ static void recoverFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     int n = fedSagaRecover(pCtx);
     if( n>0 ) nResolved += n;
   }
+  /* Transactions over several servers without two-phase commit that a
+  ** crash or a failure left to compensate (undo.c). */
+  {
+    int n = fedUndoRecover(pCtx);
+    if( n>0 ) nResolved += n;
+  }
   /* Every server answered and nothing is in doubt: no decision row is
   ** needed any more. */
   if( bAllReached && pCtx->pDoubt==0 ){
@@ -526,6 +532,20 @@ static int doubtAdd(DoubtCursor *pCsr, FedContext *pCtx, const char *zGid,
   return (r->zGid && r->zServer && r->zStore) ? SQLITE_OK : SQLITE_NOMEM;
 }
 
+/* fedUndoDoubts() callback: one (gid, server) with undo images left. */
+typedef struct DoubtUndoArg DoubtUndoArg;
+struct DoubtUndoArg {
+  DoubtCursor *pCsr;
+  FedContext *pCtx;
+  i64 now;
+};
+static int doubtUndo(void *pArg, const char *zGid, const char *zServer,
+                     const char *zState, i64 iCreated){
+  DoubtUndoArg *p = (DoubtUndoArg*)pArg;
+  return doubtAdd(p->pCsr, p->pCtx, zGid, zServer, zState,
+                  p->now - iCreated);
+}
+
 static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
     const char *idxStr, int argc, sqlite3_value **argv){
   DoubtCursor *pCsr = (DoubtCursor*)pVCsr;
@@ -588,6 +608,14 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
                       now - p->iTime);
       }
     }
+  }
+  /* Undo images not applied yet (undo.c). */
+  if( rc==SQLITE_OK ){
+    DoubtUndoArg arg;
+    arg.pCsr = pCsr;
+    arg.pCtx = pCtx;
+    arg.now = now;
+    rc = fedUndoDoubts(pCtx, doubtUndo, &arg);
   }
   return rc;
 }

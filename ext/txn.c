@@ -116,7 +116,66 @@ static char *txnPartGid(FedContext *pCtx, FedConn *pConn){
 ** server without two-phase commit, if any, as the last resource: its
 ** commit decides.  Servers only read commit as usual.
 */
-static int txnTwoPhase(FedContext *pCtx, FedServer *pLast, char **pzErr){
+/*
+** The servers without two-phase commit of a transaction that compensates
+** (bUndo in txnTwoPhase): log the undo images of every one durably, then
+** commit them one by one; when one fails, put back the before-images of
+** those that committed, and fail with its error.
+*/
+static int txnUndoCommit(FedContext *pCtx, char **pzErr){
+  FedServer *pS;
+  sqlite3_str *pDone;
+  char *zDone;
+  int rc = SQLITE_OK, nDone = 0;
+  FOR_EACH_TXN(pCtx, pS){
+    FedUndoImage *a = 0;
+    int n = 0;
+    if( !pS->pConn->bWritten || pS->pConn->bPrepared ) continue;
+    rc = pS->pStore->xUndoImages(pS->pConn, &a, &n, pzErr);
+    if( rc==SQLITE_OK ){
+      rc = fedUndoLog(pCtx, pCtx->zGid, pS->zName, a, n, pzErr);
+    }
+    fedUndoImagesFree(a, n);
+    if( rc ) return rc;
+    pCtx->bUndo = 1;
+  }
+  pDone = sqlite3_str_new(0);
+  FOR_EACH_TXN(pCtx, pS){
+    if( !pS->pConn->bWritten || pS->pConn->bPrepared ) continue;
+    rc = pS->pStore->xCommit(pS->pConn, pzErr);
+    if( rc ) break;
+    pS->pConn->bTxn = 0;
+    sqlite3_str_appendf(pDone, "%s%s", nDone++ ? "," : "", pS->zName);
+  }
+  zDone = sqlite3_str_finish(pDone);
+  if( rc==SQLITE_OK && zDone==0 ) rc = SQLITE_NOMEM;
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && nDone>0 ){
+    char *zErr2 = 0;
+    int rc2 = fedUndoCompensate(pCtx, pCtx->zGid, zDone, &zErr2);
+    char *zMsg;
+    if( rc2==SQLITE_OK ){
+      zMsg = sqlite3_mprintf("%s; the servers that had committed (%s) were"
+          " compensated", *pzErr, zDone);
+    }else{
+      zMsg = sqlite3_mprintf("%s; compensating the servers that had"
+          " committed (%s) stopped: %s; fed_in_doubt lists what is left and"
+          " fed_recover() tries again", *pzErr, zDone, zErr2);
+    }
+    sqlite3_free(zErr2);
+    if( zMsg ){
+      sqlite3_free(*pzErr);
+      *pzErr = zMsg;
+    }
+  }
+  if( rc!=SQLITE_OK && nDone==0 ) fedUndoForget(pCtx, pCtx->zGid);
+  if( rc!=SQLITE_OK ) pCtx->bUndo = 0;
+  sqlite3_free(zDone);
+  return rc;
+}
+
+static int txnTwoPhase(
+  FedContext *pCtx, FedServer *pLast, int bUndo, char **pzErr
+){
   FedServer *pS;
   sqlite3_str *pServers, *pGid;
   char *zServers, *zPrefix = 0;
@@ -156,11 +215,21 @@ static int txnTwoPhase(FedContext *pCtx, FedServer *pLast, char **pzErr){
   pServers = sqlite3_str_new(0);
   i = 0;
   FOR_EACH_TXN(pCtx, pS){
-    if( pS->pConn->bWritten ){
+    /* With undo images, the servers without two-phase commit owe nothing
+    ** once the decision is made: they are not named. */
+    if( pS->pConn->bWritten && (!bUndo || (pS->pStore->eTxn==FED_TXN_2PC
+                                           && pS->pStore->xPrepare)) ){
       sqlite3_str_appendf(pServers, "%s%s", i++ ? "," : "", pS->zName);
     }
   }
-  zServers = sqlite3_str_finish(pServers);
+  /* An empty list (undo images only) is "", not an allocation failure. */
+  if( sqlite3_str_errcode(pServers)==SQLITE_OK
+   && sqlite3_str_length(pServers)==0 ){
+    sqlite3_free(sqlite3_str_finish(pServers));
+    zServers = fedStrdup("", 0);
+  }else{
+    zServers = sqlite3_str_finish(pServers);
+  }
   if( pCtx->zGid==0 || zServers==0 ){
     sqlite3_free(zServers);
     return SQLITE_NOMEM;
@@ -173,7 +242,10 @@ static int txnTwoPhase(FedContext *pCtx, FedServer *pLast, char **pzErr){
   FOR_EACH_TXN(pCtx, pS){
     FedConn *pConn = pS->pConn;
     char *zPart;
-    if( !pConn->bWritten || pS==pLast ) continue;
+    if( !pConn->bWritten || pS->pStore->eTxn!=FED_TXN_2PC
+     || pS->pStore->xPrepare==0 ){
+      continue;
+    }
     pConn->iPart = ++i;
     zPart = txnPartGid(pCtx, pConn);
     if( zPart==0 ) return SQLITE_NOMEM;
@@ -189,6 +261,10 @@ static int txnTwoPhase(FedContext *pCtx, FedServer *pLast, char **pzErr){
     rc = pS->pStore->xCommit(pConn, pzErr);
     if( rc!=SQLITE_OK ) return rc;
     pConn->bTxn = 0;
+  }
+  if( bUndo ){
+    rc = txnUndoCommit(pCtx, pzErr);
+    if( rc!=SQLITE_OK ) return rc;
   }
   if( pLast ){
     /* With a marker in the same atomic request, this commit is the
@@ -207,7 +283,7 @@ int fedTxnSync(FedContext *pCtx, char **pzErr){
   FedServer *pS;
   FedServer *pLast = 0;         /* The written server without 2PC */
   int rc = SQLITE_OK;
-  int nWriter = 0, nOther = 0;
+  int nWriter = 0, nOther = 0, nUndo = 0;
   if( pCtx->bSynced ) return SQLITE_OK;
   FOR_EACH_TXN(pCtx, pS){
     if( pS->pConn->bLost ) continue;
@@ -216,6 +292,7 @@ int fedTxnSync(FedContext *pCtx, char **pzErr){
       if( pS->pStore->eTxn!=FED_TXN_2PC || pS->pStore->xPrepare==0 ){
         nOther++;
         pLast = pS;
+        if( pS->pStore->xUndoImages ) nUndo++;
       }
     }
   }
@@ -224,12 +301,19 @@ int fedTxnSync(FedContext *pCtx, char **pzErr){
   ** commit: with one two-phase server, two-phase commit makes both atomic
   ** (the decision row is local). */
   if( nWriter==1 && nOther==0 && pCtx->bLocalParticipant ){
-    rc = txnTwoPhase(pCtx, 0, pzErr);
+    rc = txnTwoPhase(pCtx, 0, 0, pzErr);
     if( rc==SQLITE_OK ) pCtx->bSynced = 1;
     return rc;
   }
   if( nWriter>=2 && nOther<=1 ){
-    rc = txnTwoPhase(pCtx, pLast, pzErr);
+    rc = txnTwoPhase(pCtx, pLast, 0, pzErr);
+    if( rc==SQLITE_OK ) pCtx->bSynced = 1;
+    return rc;
+  }
+  /* Several servers without two-phase commit, allowed: with undo images
+  ** when every one of them can give them (undo.c). */
+  if( nWriter>=2 && !pCtx->bRequireAtomic && nUndo==nOther ){
+    rc = txnTwoPhase(pCtx, 0, 1, pzErr);
     if( rc==SQLITE_OK ) pCtx->bSynced = 1;
     return rc;
   }
@@ -273,6 +357,7 @@ static void txnReset(FedContext *pCtx){
   sqlite3_free(pCtx->zGid);
   pCtx->zGid = 0;
   pCtx->pMarker = 0;
+  pCtx->bUndo = 0;
   for(pS=pCtx->pServer; pS; pS=pS->pNext){
     if( pS->pConn ){
       pS->pConn->bPrepared = 0;
@@ -331,6 +416,7 @@ void fedTxnCommit(FedContext *pCtx){
     /* Phase two: the decision is durable. */
     int bAll = txnCommitPrepared(pCtx);
     txnRemoveMarker(pCtx);
+    if( pCtx->bUndo ) fedUndoForget(pCtx, pCtx->zGid);
     if( bAll ){
       char **az = sqlite3_realloc64(pCtx->azDone,
                                     sizeof(char*)*(pCtx->nDone+1));
@@ -354,6 +440,14 @@ void fedTxnCommit(FedContext *pCtx){
 
 void fedTxnRollback(FedContext *pCtx){
   FedServer *pS;
+  if( pCtx->bUndo && pCtx->zGid ){
+    /* Every server without two-phase commit committed, then SQLite's own
+    ** commit failed: put their before-images back.  What cannot be undone
+    ** now stays in the log (fed_in_doubt; fed_recover() tries again). */
+    char *zErr = 0;
+    fedUndoCompensate(pCtx, pCtx->zGid, 0, &zErr);
+    sqlite3_free(zErr);
+  }
   if( pCtx->pMarker ){
     /* The last resource committed with its marker, and then SQLite's own
     ** commit failed (or a retried COMMIT was abandoned): the marker is the

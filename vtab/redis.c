@@ -5168,6 +5168,191 @@ static int rdMarkerList(FedConn *pConn, const char *zPrefix, char ***pazGid,
   return SQLITE_OK;
 }
 
+/**************************************************************************
+** Undo images (FedStore.xUndoImages, ext/undo.c): for a transaction that
+** writes this server and another without two-phase commit.  Covered:
+** string keys written whole (SET, DEL: tables of type string or any);
+** any other command in the queue is refused before anything is sent.
+** The keys are WATCHed when their before-images are read, so that the
+** commit fails if one changes before EXEC.  An expiry is not part of an
+** image: a key put back has none.
+*/
+
+/* Is the value a[0..n) (a==0: absent) what reply r says the key holds? */
+static int imageIs(const char *a, int n, const redisReply *r){
+  if( r->type==REDIS_REPLY_NIL ) return a==0;
+  if( r->type!=REDIS_REPLY_STRING || a==0 ) return 0;
+  return (int)r->len==n && (n==0 || memcmp(r->str, a, n)==0);
+}
+
+static const char *opCommandName(const RedisOp *pOp){
+  switch( pOp->eOp ){
+    case ROP_EXPIRE:  return "EXPIRE";
+    case ROP_PERSIST: return "PERSIST";
+    case ROP_RENAME:  return "RENAME";
+    case ROP_HSET:    return "HSET";
+    case ROP_HDEL:    return "HDEL";
+    case ROP_RPUSH:   return "RPUSH";
+    case ROP_LSET:    return "LSET";
+    case ROP_LREM:    return "LREM";
+    case ROP_SADD:    return "SADD";
+    case ROP_SREM:    return "SREM";
+    case ROP_ZADD:    return "ZADD";
+    case ROP_ZREM:    return "ZREM";
+  }
+  return "?";
+}
+
+static int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
+                        char **pzErr){
+  RedisConn *p = (RedisConn*)pConn;
+  RedisTxn *t = &p->txn;
+  const char *zServer = p->base.pServer->zName;
+  FedUndoImage *a = 0;
+  RedisPipe P;
+  int n = 0, i, j, rc;
+  *paImg = 0;
+  *pnImg = 0;
+  rc = rdFlush(pConn, pzErr);
+  if( rc ) return rc;
+  if( t->zDoom ){
+    fedSetError(pzErr, "%s", t->zDoom);
+    return SQLITE_ERROR;
+  }
+  for(i=0; rc==SQLITE_OK && i<t->nOp; i++){
+    RedisOp *pOp = &t->aOp[i];
+    if( pOp->bSkip ) continue;
+    if( pOp->eOp!=ROP_SET && pOp->eOp!=ROP_DEL ){
+      char *zKey = renderKey(pOp->key.z, pOp->key.n);
+      fedSetError(pzErr, "%s: cannot compensate this transaction: undo"
+          " images cover string keys written whole (SET, DEL), and it runs"
+          " %s on key %s of server \"%s\"; nothing was committed", RD_STORE,
+          opCommandName(pOp), zKey ? zKey : "?", zServer);
+      sqlite3_free(zKey);
+      rc = SQLITE_ERROR;
+      break;
+    }
+    for(j=0; j<n; j++){
+      if( a[j].iDb==pOp->iDb && a[j].nKey==pOp->key.n
+       && memcmp(a[j].aKey, pOp->key.z, pOp->key.n)==0 ){
+        break;
+      }
+    }
+    if( j==n ){
+      FedUndoImage *aNew = sqlite3_realloc64(a, sizeof(*a)*(n+1));
+      if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
+      a = aNew;
+      memset(&a[n], 0, sizeof(*a));
+      a[n].iDb = pOp->iDb;
+      a[n].aKey = fedStrdup(pOp->key.z ? pOp->key.z : "", pOp->key.n);
+      a[n].nKey = pOp->key.n;
+      n++;
+      if( a[j].aKey==0 ){ rc = SQLITE_NOMEM; break; }
+    }
+    sqlite3_free(a[j].aAfter);
+    a[j].aAfter = 0;
+    a[j].nAfter = 0;
+    if( pOp->eOp==ROP_SET ){
+      a[j].aAfter = fedStrdup(pOp->aArg[0].z ? pOp->aArg[0].z : "",
+                              pOp->aArg[0].n);
+      a[j].nAfter = pOp->aArg[0].n;
+      if( a[j].aAfter==0 ) rc = SQLITE_NOMEM;
+    }
+  }
+
+  /* The before-images, read under WATCH. */
+  pipeInit(&P);
+  for(j=0; rc==SQLITE_OK && j<n; j++){
+    pipeCmd(&P, a[j].iDb, "WATCH");
+    pipeArg(&P, a[j].aKey, a[j].nKey);
+    pipeCmd(&P, a[j].iDb, "GET");
+    pipeArg(&P, a[j].aKey, a[j].nKey);
+  }
+  if( rc==SQLITE_OK && n>0 ){
+    rc = P.rc ? P.rc : pipeRun(p, &P, pzErr);
+    if( rc==SQLITE_OK ) t->bWatched = 1;
+  }
+  for(j=0; rc==SQLITE_OK && j<n; j++){
+    redisReply *r = P.apReply[2*j+1];
+    if( r->type==REDIS_REPLY_STRING ){
+      a[j].aBefore = fedStrdup(r->str, (int)r->len);
+      a[j].nBefore = (int)r->len;
+      if( a[j].aBefore==0 ) rc = SQLITE_NOMEM;
+    }else if( r->type!=REDIS_REPLY_NIL ){
+      char *zKey = renderKey(a[j].aKey, a[j].nKey);
+      fedSetError(pzErr, "%s: cannot compensate this transaction: undo"
+          " images cover string keys, and key %s of server \"%s\" holds"
+          " another type; nothing was committed", RD_STORE,
+          zKey ? zKey : "?", zServer);
+      sqlite3_free(zKey);
+      rc = SQLITE_ERROR;
+    }
+  }
+  pipeFree(&P);
+  if( rc ){
+    fedUndoImagesFree(a, n);
+    if( rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
+    return rc;
+  }
+  *paImg = a;
+  *pnImg = n;
+  return SQLITE_OK;
+}
+
+static int rdUndoApply(FedConn *pConn, const FedUndoImage *pImg,
+                       char **pzErr){
+  RedisConn *p = (RedisConn*)pConn;
+  const char *zServer = p->base.pServer->zName;
+  RedisPipe P;
+  redisReply *r;
+  int rc;
+  pipeInit(&P);
+  pipeCmd(&P, pImg->iDb, "WATCH");
+  pipeArg(&P, pImg->aKey, pImg->nKey);
+  pipeCmd(&P, pImg->iDb, "GET");
+  pipeArg(&P, pImg->aKey, pImg->nKey);
+  rc = P.rc ? P.rc : pipeRun(p, &P, pzErr);
+  if( rc ) goto done;
+  r = P.apReply[1];
+  if( !imageIs(pImg->aAfter, pImg->nAfter, r) ) p->bUnwatch = 1;
+  if( imageIs(pImg->aAfter, pImg->nAfter, r) ){
+    int iExec;
+    pipeFree(&P);
+    pipeInit(&P);
+    pipeCmd(&P, -1, "MULTI");
+    if( pImg->aBefore ){
+      pipeCmd(&P, pImg->iDb, "SET");
+      pipeArg(&P, pImg->aKey, pImg->nKey);
+      pipeArg(&P, pImg->aBefore, pImg->nBefore);
+    }else{
+      pipeCmd(&P, pImg->iDb, "DEL");
+      pipeArg(&P, pImg->aKey, pImg->nKey);
+    }
+    iExec = P.nCmd;
+    pipeCmd(&P, -1, "EXEC");
+    rc = P.rc ? P.rc : pipeRun(p, &P, pzErr);
+    p->iCurDb = -1;
+    if( rc ) goto done;
+    if( P.apReply[iExec]->type==REDIS_REPLY_ARRAY ) goto done;
+    rc = SQLITE_BUSY;
+  }else if( imageIs(pImg->aBefore, pImg->nBefore, r) ){
+    goto done;                  /* Never applied, or undone already */
+  }else{
+    rc = SQLITE_BUSY;
+  }
+  {
+    char *zKey = renderKey(pImg->aKey, pImg->nKey);
+    fedSetError(pzErr, "%s: cannot undo key %s on server \"%s\": another"
+        " client changed it after this transaction wrote it; it was left as"
+        " it is", RD_STORE, zKey ? zKey : "?", zServer);
+    sqlite3_free(zKey);
+  }
+done:
+  pipeFree(&P);
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
+  return rc;
+}
+
 const FedStore fedRedisStore = {
   .zName = RD_STORE,
   .eTxn = FED_TXN_BATCH,
@@ -5202,4 +5387,6 @@ const FedStore fedRedisStore = {
   .xMarkerCheck = rdMarkerCheck,
   .xMarkerRemove = rdMarkerRemove,
   .xMarkerList = rdMarkerList,
+  .xUndoImages = rdUndoImages,
+  .xUndoApply = rdUndoApply,
 };
