@@ -15,10 +15,16 @@
 **                                   commit)
 **
 **   SELECT fed_recover();           resolve every prepared transaction of
-**                                   this file on every server, and
-**                                   compensate the sagas left unfinished;
-**                                   returns how many it resolved
-**   SELECT * FROM fed_in_doubt;     what could not be resolved yet
+**                                   this file on every server (asking the
+**                                   last resource for its commit marker
+**                                   when there is no decision row), remove
+**                                   markers no longer needed, compensate
+**                                   the sagas left unfinished and the undo
+**                                   images of transactions that did not
+**                                   commit; returns how many it resolved
+**   SELECT * FROM fed_in_doubt;     what could not be resolved yet (state
+**                                   commit, rollback, unknown, compensate
+**                                   or conflict)
 **   SELECT fed_config('atomic', 'require' | 'allow');
 **
 ** Both tables are created by fed_server(), so that commits never change

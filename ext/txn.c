@@ -34,16 +34,26 @@
 ** Several written servers (docs/transactions.md): at xSync the decision
 ** row goes into main.fed_txlog (inside SQLite's own transaction), every
 ** two-phase server prepares under one global id, and the one server
-** without two-phase commit, if any, commits last: its success decides.
-** SQLite's commit then makes the decision durable; xCommit sends COMMIT
-** PREPARED.  A crash at any point is resolved by recovery (txlog.c):
+** without two-phase commit, if any, commits last: its success decides,
+** and it writes a commit marker named by the global id in the same atomic
+** request (the global id names that server).  SQLite's commit then makes
+** the decision durable; xCommit sends COMMIT PREPARED and removes the
+** marker.  A crash at any point is resolved by recovery (txlog.c):
 **
-**   before the local commit   no decision row: prepared ids roll back
+**   before the last resource  no decision row, no marker: roll back
+**   after the last resource   no decision row, marker: commit
 **   after the local commit    decision row: prepared ids commit
 **   during COMMIT PREPARED    the ids still prepared commit
 **
+** If SQLite's commit fails after the last resource committed, xRollback
+** commits the prepared servers: the marker is the decision.
+**
 ** More than one written server without two-phase commit cannot be atomic:
-** COMMIT fails naming them, unless fed_config('atomic', 'allow').
+** COMMIT fails naming them, unless fed_config('atomic', 'allow'); then,
+** when each can give undo images, their images are logged in the sidecar
+** (undo.c) and they commit one by one after the PREPAREs; a failure
+** compensates those that committed, and xRollback after a successful
+** xSync compensates all.
 **
 ** One server: before COMMIT reaches the server, the server rolls back when
 ** the client disappears; after, it is committed.
