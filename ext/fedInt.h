@@ -355,13 +355,15 @@ void fedUndoImagesFree(FedUndoImage *a, int n);
 int fedUndoLog(FedContext *, const char *zGid, const char *zServer,
                const FedUndoImage *a, int n, char **pzErr);
 /* Apply the logged images of zGid, newest first, for the servers in zOnly
-** (comma-separated list; NULL: all), forgetting the others' images;
-** each image applied is deleted from the log.  SQLITE_OK when all were;
-** otherwise an error naming the server and key that stopped it (the rest
-** stay logged; SQLITE_BUSY and state "conflict" when a key was changed by
-** someone else since). */
+** (comma-separated list; NULL: all), forgetting the others' images,
+** except those of zMaybe (the server whose commit failed, or NULL), which
+** are applied only where its keys hold the after-image; each image
+** applied is deleted from the log.  SQLITE_OK when all were; otherwise an
+** error naming the server and key that stopped it (the rest stay logged;
+** SQLITE_BUSY and state "conflict" when a key was changed by someone else
+** since). */
 int fedUndoCompensate(FedContext *, const char *zGid, const char *zOnly,
-                      char **pzErr);
+                      const char *zMaybe, char **pzErr);
 /* The transaction committed: forget its images. */
 void fedUndoForget(FedContext *, const char *zGid);
 /* fed_recover(): forget the images of committed transactions, apply

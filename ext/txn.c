@@ -133,7 +133,7 @@ static char *txnPartGid(FedContext *pCtx, FedConn *pConn){
 ** those that committed, and fail with its error.
 */
 static int txnUndoCommit(FedContext *pCtx, char **pzErr){
-  FedServer *pS;
+  FedServer *pS, *pFailed = 0;
   sqlite3_str *pDone;
   char *zDone;
   int rc = SQLITE_OK, nDone = 0;
@@ -143,17 +143,25 @@ static int txnUndoCommit(FedContext *pCtx, char **pzErr){
     if( !pS->pConn->bWritten || pS->pConn->bPrepared ) continue;
     rc = pS->pStore->xUndoImages(pS->pConn, &a, &n, pzErr);
     if( rc==SQLITE_OK ){
+      pCtx->bUndo = 1;
       rc = fedUndoLog(pCtx, pCtx->zGid, pS->zName, a, n, pzErr);
     }
     fedUndoImagesFree(a, n);
-    if( rc ) return rc;
-    pCtx->bUndo = 1;
+    if( rc ){
+      /* Nothing was committed: the images logged so far are moot. */
+      if( pCtx->bUndo ) fedUndoForget(pCtx, pCtx->zGid);
+      pCtx->bUndo = 0;
+      return rc;
+    }
   }
   pDone = sqlite3_str_new(0);
   FOR_EACH_TXN(pCtx, pS){
     if( !pS->pConn->bWritten || pS->pConn->bPrepared ) continue;
     rc = pS->pStore->xCommit(pS->pConn, pzErr);
-    if( rc ) break;
+    if( rc ){
+      pFailed = pS;
+      break;
+    }
     pS->pConn->bTxn = 0;
     sqlite3_str_appendf(pDone, "%s%s", nDone++ ? "," : "", pS->zName);
   }
@@ -161,7 +169,8 @@ static int txnUndoCommit(FedContext *pCtx, char **pzErr){
   if( rc==SQLITE_OK && zDone==0 ) rc = SQLITE_NOMEM;
   if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && nDone>0 ){
     char *zErr2 = 0;
-    int rc2 = fedUndoCompensate(pCtx, pCtx->zGid, zDone, &zErr2);
+    int rc2 = fedUndoCompensate(pCtx, pCtx->zGid, zDone,
+                                pFailed ? pFailed->zName : 0, &zErr2);
     char *zMsg;
     if( rc2==SQLITE_OK ){
       zMsg = sqlite3_mprintf("%s; the servers that had committed (%s) were"
@@ -177,7 +186,13 @@ static int txnUndoCommit(FedContext *pCtx, char **pzErr){
       *pzErr = zMsg;
     }
   }
-  if( rc!=SQLITE_OK && nDone==0 ) fedUndoForget(pCtx, pCtx->zGid);
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && nDone==0 ){
+    /* Only the failed server may have applied its commit. */
+    char *zErr2 = 0;
+    fedUndoCompensate(pCtx, pCtx->zGid, "", pFailed ? pFailed->zName : 0,
+                      &zErr2);
+    sqlite3_free(zErr2);
+  }
   if( rc!=SQLITE_OK ) pCtx->bUndo = 0;
   sqlite3_free(zDone);
   return rc;
@@ -455,7 +470,7 @@ void fedTxnRollback(FedContext *pCtx){
     ** commit failed: put their before-images back.  What cannot be undone
     ** now stays in the log (fed_in_doubt; fed_recover() tries again). */
     char *zErr = 0;
-    fedUndoCompensate(pCtx, pCtx->zGid, 0, &zErr);
+    fedUndoCompensate(pCtx, pCtx->zGid, 0, 0, &zErr);
     sqlite3_free(zErr);
   }
   if( pCtx->pMarker ){

@@ -239,11 +239,16 @@ static void undoExec(FedContext *pCtx, const char *zFmt, const char *zGid,
 /*
 ** Apply the images of zGid, newest first: those of servers in zOnly
 ** (comma-separated; NULL: every server), forgetting the others (servers
-** that never committed).  Each image applied is deleted from the log at
+** that never committed), except zMaybe: the server whose commit failed,
+** which may have applied it all the same (a connection lost after the
+** request was sent).  Its images are applied where its keys hold the
+** after-image, forgotten where they hold anything else (the commit did
+** not happen), and left for fed_recover() when it cannot be reached; they
+** never stop the others.  Each image applied is deleted from the log at
 ** once, so a crash here is finished by fed_recover().
 */
 static int undoApply(FedContext *pCtx, const char *zGid, const char *zOnly,
-                     char **pzErr){
+                     const char *zMaybe, char **pzErr){
   UndoRow *aRow = 0;
   int nRow = 0, i, rc;
   rc = undoOpen(pCtx, 0, pzErr);
@@ -253,7 +258,8 @@ static int undoApply(FedContext *pCtx, const char *zGid, const char *zOnly,
     UndoRow *r = &aRow[i];
     FedServer *pServer = 0;
     FedConn *pConn = 0;
-    if( zOnly && !inList(zOnly, r->zServer) ){
+    int bMaybe = zMaybe && sqlite3_stricmp(zMaybe, r->zServer)==0;
+    if( zOnly && !bMaybe && !inList(zOnly, r->zServer) ){
       undoExec(pCtx, "DELETE FROM fed_undo WHERE gid=%Q AND seq=%lld", zGid,
                r->iSeq);
       continue;
@@ -269,7 +275,15 @@ static int undoApply(FedContext *pCtx, const char *zGid, const char *zOnly,
     if( rc==SQLITE_OK ){
       rc = pServer->pStore->xUndoApply(pConn, &r->img, pzErr);
     }
-    if( rc==SQLITE_OK ){
+    if( bMaybe && rc!=SQLITE_NOMEM ){
+      if( rc==SQLITE_OK || rc==SQLITE_BUSY ){
+        undoExec(pCtx, "DELETE FROM fed_undo WHERE gid=%Q AND seq=%lld",
+                 zGid, r->iSeq);
+      }
+      sqlite3_free(*pzErr);
+      *pzErr = 0;
+      rc = SQLITE_OK;
+    }else if( rc==SQLITE_OK ){
       undoExec(pCtx, "DELETE FROM fed_undo WHERE gid=%Q AND seq=%lld", zGid,
                r->iSeq);
     }else if( rc==SQLITE_BUSY ){
@@ -282,8 +296,8 @@ static int undoApply(FedContext *pCtx, const char *zGid, const char *zOnly,
 }
 
 int fedUndoCompensate(FedContext *pCtx, const char *zGid, const char *zOnly,
-                      char **pzErr){
-  int rc = undoApply(pCtx, zGid, zOnly, pzErr);
+                      const char *zMaybe, char **pzErr){
+  int rc = undoApply(pCtx, zGid, zOnly, zMaybe, pzErr);
   if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ){
     fedSetError(pzErr, "federate: compensation failed");
   }
@@ -348,7 +362,7 @@ int fedUndoRecover(FedContext *pCtx){
     }else if( bCommitted ){
       fedUndoForget(pCtx, azGid[i]);
     }else{
-      int rc2 = undoApply(pCtx, azGid[i], 0, &zErr);
+      int rc2 = undoApply(pCtx, azGid[i], 0, 0, &zErr);
       if( rc2==SQLITE_OK ) nDone++;
       if( rc2==SQLITE_NOMEM ) rc = rc2;
     }
