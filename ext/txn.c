@@ -304,7 +304,17 @@ static int txnTwoPhase(
   return fedFault(FED_FAULT_DECISION, pzErr);
 }
 
+static int txnSyncImpl(FedContext *pCtx, char **pzErr);
 int fedTxnSync(FedContext *pCtx, char **pzErr){
+  int rc = txnSyncImpl(pCtx, pzErr);
+  /* An error without a message: making the message ran out of memory. */
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ){
+    rc = SQLITE_NOMEM;
+  }
+  return rc;
+}
+
+static int txnSyncImpl(FedContext *pCtx, char **pzErr){
   FedServer *pS;
   FedServer *pLast = 0;         /* The written server without 2PC */
   int rc = SQLITE_OK;

@@ -46,7 +46,15 @@ static int undoOpen(FedContext *pCtx, int bCreate, char **pzErr){
   const char *zMain;
   char *zPath;
   int rc, fl = SQLITE_OPEN_READWRITE;
-  if( pCtx->pUndoDb ) return SQLITE_OK;
+  if( pCtx->pUndoDb ){
+    /* A write that failed half way (out of memory in its COMMIT or
+    ** ROLLBACK) may have left the sidecar's transaction open: end it. */
+    if( !sqlite3_get_autocommit(pCtx->pUndoDb) ){
+      sqlite3_exec(pCtx->pUndoDb, "ROLLBACK", 0, 0, 0);
+      if( !sqlite3_get_autocommit(pCtx->pUndoDb) ) return SQLITE_NOMEM;
+    }
+    return SQLITE_OK;
+  }
   zMain = sqlite3_db_filename(pCtx->db, "main");
   if( zMain==0 || zMain[0]==0 ){
     if( !bCreate ) return SQLITE_OK;
