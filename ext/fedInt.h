@@ -364,8 +364,9 @@ int fedUndoLog(FedContext *, const char *zGid, const char *zServer,
 ** since). */
 int fedUndoCompensate(FedContext *, const char *zGid, const char *zOnly,
                       const char *zMaybe, char **pzErr);
-/* The transaction committed: forget its images. */
-void fedUndoForget(FedContext *, const char *zGid);
+/* The transaction committed (or never reached a server): forget its
+** images.  A failure leaves them, and then the decision row must stay. */
+int fedUndoForget(FedContext *, const char *zGid);
 /* fed_recover(): forget the images of committed transactions, apply
 ** those of the others.  Returns how many transactions it compensated,
 ** or -1. */

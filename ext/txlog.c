@@ -407,6 +407,7 @@ static void recoverFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   {
     int n = fedUndoRecover(pCtx);
     if( n>0 ) nResolved += n;
+    if( n<0 ) bAllReached = 0;  /* Keep the decision rows */
   }
   /* Every server answered and nothing is in doubt: no decision row is
   ** needed any more. */

@@ -451,7 +451,9 @@ void fedTxnCommit(FedContext *pCtx){
     /* Phase two: the decision is durable. */
     int bAll = txnCommitPrepared(pCtx);
     txnRemoveMarker(pCtx);
-    if( pCtx->bUndo ) fedUndoForget(pCtx, pCtx->zGid);
+    if( pCtx->bUndo && fedUndoForget(pCtx, pCtx->zGid)!=SQLITE_OK ){
+      bAll = 0;                 /* Keep the decision row for recovery */
+    }
     if( bAll ){
       char **az = sqlite3_realloc64(pCtx->azDone,
                                     sizeof(char*)*(pCtx->nDone+1));

@@ -141,12 +141,14 @@ int fedUndoLog(
   return rc;
 }
 
-void fedUndoForget(FedContext *pCtx, const char *zGid){
+int fedUndoForget(FedContext *pCtx, const char *zGid){
   char *zSql;
-  if( undoOpen(pCtx, 0, 0)!=SQLITE_OK || pCtx->pUndoDb==0 ) return;
+  int rc = undoOpen(pCtx, 0, 0);
+  if( rc!=SQLITE_OK || pCtx->pUndoDb==0 ) return rc;
   zSql = sqlite3_mprintf("DELETE FROM fed_undo WHERE gid=%Q", zGid);
-  if( zSql ) sqlite3_exec(pCtx->pUndoDb, zSql, 0, 0, 0);
+  rc = zSql ? sqlite3_exec(pCtx->pUndoDb, zSql, 0, 0, 0) : SQLITE_NOMEM;
   sqlite3_free(zSql);
+  return rc;
 }
 
 /* One logged image, as read back. */
@@ -368,7 +370,9 @@ int fedUndoRecover(FedContext *pCtx){
     if( bCommitted<0 ){
       rc = SQLITE_NOMEM;
     }else if( bCommitted ){
-      fedUndoForget(pCtx, azGid[i]);
+      /* Its decision row must outlive its images: fed_recover() keeps the
+      ** decision rows when this fails. */
+      if( fedUndoForget(pCtx, azGid[i])!=SQLITE_OK ) rc = SQLITE_NOMEM;
     }else{
       int rc2 = undoApply(pCtx, azGid[i], 0, 0, &zErr);
       if( rc2==SQLITE_OK ) nDone++;
