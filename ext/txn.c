@@ -120,13 +120,6 @@ static char *txnPartGid(FedContext *pCtx, FedConn *pConn){
 }
 
 /*
-** Phase one across several written servers: the decision row first (it
-** takes SQLite's write lock, and is rolled back with everything if any
-** later step fails), then PREPARE on every two-phase server, then the one
-** server without two-phase commit, if any, as the last resource: its
-** commit decides.  Servers only read commit as usual.
-*/
-/*
 ** The servers without two-phase commit of a transaction that compensates
 ** (bUndo in txnTwoPhase): log the undo images of every one durably, then
 ** commit them one by one; when one fails, put back the before-images of
@@ -198,6 +191,15 @@ static int txnUndoCommit(FedContext *pCtx, char **pzErr){
   return rc;
 }
 
+/*
+** Phase one across several written servers: the decision row first (it
+** takes SQLite's write lock, and is rolled back with everything if any
+** later step fails), then PREPARE on every two-phase server, then the one
+** server without two-phase commit, if any, as the last resource: its
+** commit decides.  Servers only read commit as usual.  With bUndo (no
+** last resource), the servers without two-phase commit commit one by one
+** under undo images instead (txnUndoCommit).
+*/
 static int txnTwoPhase(
   FedContext *pCtx, FedServer *pLast, int bUndo, char **pzErr
 ){
