@@ -30,6 +30,7 @@ static const char *const aSite[FED_FAULT_MAX] = {
   "prepare",          /* FED_FAULT_PREPARE: PREPARE TRANSACTION */
   "decision",         /* FED_FAULT_DECISION: after the decision row */
   "resolve",          /* FED_FAULT_RESOLVE: COMMIT/ROLLBACK PREPARED */
+  "undo",             /* FED_FAULT_UNDO: applying one undo image */
 };
 
 static struct {

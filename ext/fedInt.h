@@ -35,6 +35,7 @@ typedef struct FedPlanTerm FedPlanTerm;
 typedef struct FedConn FedConn;
 typedef struct FedExplain FedExplain;
 typedef struct FedDoubt FedDoubt;
+typedef struct FedUndoImage FedUndoImage;
 typedef struct FedCacheDb FedCacheDb;
 typedef struct FedCacheTab FedCacheTab;
 typedef struct FedCacheCsr FedCacheCsr;
@@ -230,7 +231,8 @@ i64 fedNowUsec(void);
 #define FED_FAULT_PREPARE   7   /* before PREPARE TRANSACTION on a store */
 #define FED_FAULT_DECISION  8   /* after the decision row is written */
 #define FED_FAULT_RESOLVE   9   /* before COMMIT/ROLLBACK PREPARED */
-#define FED_FAULT_MAX       10
+#define FED_FAULT_UNDO      10  /* before one undo image is applied */
+#define FED_FAULT_MAX       11
 
 #define FED_FAULT_ERROR 1
 #define FED_FAULT_HANG  2
@@ -314,7 +316,10 @@ void fedTxnForget(FedContext *, FedServer *);
 struct FedDoubt {
   char *zGid;
   char *zServer;
-  int bCommit;                  /* 1: must commit, 0: must roll back */
+  int bCommit;                  /* 1: must commit, 0: must roll back,
+                                ** -1: no decision row, and the last
+                                ** resource holding the marker could not
+                                ** be asked (fed_in_doubt: "unknown") */
   i64 iTime;                    /* When it became in doubt (unix seconds) */
   FedDoubt *pNext;
 };
@@ -337,6 +342,48 @@ void fedTxlogDoubt(FedContext *, const char *zGid, const char *zServer,
 void fedTxlogForgetDoubt(FedContext *, const char *zGid, const char *zServer);
 void fedTxlogFree(FedContext *);
 int fedTxlogRegister(sqlite3 *, FedContext *);
+
+/**************************************************************************
+** undo.c: automatic compensation of a transaction that writes two or more
+** servers without two-phase commit (fed_config('atomic', 'allow')).  The
+** before- and after-images of every key such a server's commit changes
+** are logged, durably, in a sidecar SQLite file ("<database>-fedundo")
+** before the commit is sent; a failure (or a crash, found by
+** fed_recover()) puts back the before-images, but only where the key
+** still holds the after-image.  docs/transactions.md has the whole.
+*/
+struct FedUndoImage {
+  int iDb;                      /* Store's database number (Redis), or 0 */
+  char *aKey; int nKey;         /* Remote key, bytes */
+  char *aBefore; int nBefore;   /* Before the commit; aBefore==0: absent */
+  char *aAfter; int nAfter;     /* After the commit; aAfter==0: absent */
+};
+void fedUndoImagesFree(FedUndoImage *a, int n);
+/* Log the images of server zServer for transaction zGid (appending). */
+int fedUndoLog(FedContext *, const char *zGid, const char *zServer,
+               const FedUndoImage *a, int n, char **pzErr);
+/* Apply the logged images of zGid, newest first, for the servers in zOnly
+** (comma-separated list; NULL: all), forgetting the others' images,
+** except those of zMaybe (the server whose commit failed, or NULL), which
+** are applied only where its keys hold the after-image; each image
+** applied is deleted from the log.  SQLITE_OK when all were; otherwise an
+** error naming the server and key that stopped it (the rest stay logged;
+** SQLITE_BUSY and state "conflict" when a key was changed by someone else
+** since). */
+int fedUndoCompensate(FedContext *, const char *zGid, const char *zOnly,
+                      const char *zMaybe, char **pzErr);
+/* The transaction committed (or never reached a server): forget its
+** images.  A failure leaves them, and then the decision row must stay. */
+int fedUndoForget(FedContext *, const char *zGid);
+/* fed_recover(): forget the images of committed transactions, apply
+** those of the others.  Returns how many transactions it compensated,
+** or -1. */
+int fedUndoRecover(FedContext *);
+/* Add the images in doubt to fed_in_doubt: calls xAdd(pArg, gid, server,
+** state, created) for each (server, gid) pair that is left. */
+int fedUndoDoubts(FedContext *, int (*xAdd)(void*, const char*, const char*,
+                  const char*, i64), void *pArg);
+void fedUndoClose(FedContext *);
 
 /**************************************************************************
 ** cache.c: the L1 result cache in a local SQLite database and the optional
@@ -488,6 +535,34 @@ struct FedStore {
   int (*xListPrepared)(FedConn *, const char *zPrefix, int nMinAgeSec,
                        char ***pazGid, int *pn, char **pzErr);
 
+  /* The last resource's commit marker (eTxn==FED_TXN_BATCH; NULL when the
+  ** store has none, and then a crash between its commit and SQLite's
+  ** leaves the other servers rolled back: docs/transactions.md).  When
+  ** FedConn.zMarker is set at xCommit, the store also writes a marker
+  ** named by that global id in the same atomic request as the writes, in
+  ** a reserved key that no table shows.  xMarkerCheck sets *pbExists;
+  ** xMarkerRemove deletes one (an absent marker is not an error);
+  ** xMarkerList returns the global ids of the markers that start with
+  ** zPrefix (sqlite3_malloc'd array of *pn strings). */
+  int (*xMarkerCheck)(FedConn *, const char *zGid, int *pbExists,
+                      char **pzErr);
+  int (*xMarkerRemove)(FedConn *, const char *zGid, char **pzErr);
+  int (*xMarkerList)(FedConn *, const char *zPrefix, char ***pazGid,
+                     int *pn, char **pzErr);
+
+  /* Undo images (undo.c), may be NULL.  xUndoImages reads, for every key
+  ** the open transaction's commit will change, its value now and the value
+  ** the commit leaves (a sqlite3_malloc'd array for fedUndoImagesFree),
+  ** and makes sure the commit fails if a key changes meanwhile; it refuses
+  ** (SQLITE_ERROR, naming the key) a change it cannot describe as whole
+  ** values.  xUndoApply puts one image's before-value back if the key
+  ** holds its after-value, does nothing if it holds the before-value, and
+  ** otherwise returns SQLITE_BUSY with a message (someone else changed the
+  ** key since: nothing is overwritten). */
+  int (*xUndoImages)(FedConn *, FedUndoImage **paImg, int *pnImg,
+                     char **pzErr);
+  int (*xUndoApply)(FedConn *, const FedUndoImage *, char **pzErr);
+
   /* Cache invalidation by the store's notifications, may be NULL.
   ** xWatch installs what makes the server notify changes of pTab (a
   ** trigger) and starts listening on pConn; xChanges returns, without
@@ -498,6 +573,11 @@ struct FedStore {
   int (*xWatch)(FedConn *, FedTable *, char **pzErr);
   int (*xChanges)(FedConn *, char ***pazRel, int *pnRel);
 };
+
+/* A last resource with a marker has its server name in the global id
+** ("fed_<coordinator>_<random>.<name in hex>"), which must fit the 200
+** bytes of a PostgreSQL prepared id: names are at most this long. */
+#define FED_MARKER_NAME_MAX 64
 
 /* Each store's FedStore object. */
 extern const FedStore fedPostgresStore;
@@ -528,6 +608,10 @@ struct FedContext {
                                 ** a single written server (fed_saga) */
   i64 iSagaSeen;                /* fedSagaRecover(): sagas tried so far */
   FedDoubt *pDoubt;             /* Resolutions that failed (fed_in_doubt) */
+  sqlite3 *pUndoDb;             /* The sidecar of undo images, or NULL */
+  int bUndo;                    /* This transaction logged undo images */
+  FedServer *pMarker;           /* Holds the marker of zGid: removed once
+                                ** the decision row is durable */
   char **azDone;                /* Decision rows whose transactions are
                                 ** resolved everywhere: delete them */
   int nDone;
@@ -556,6 +640,9 @@ struct FedConn {
   int bWritten;                 /* Remote writes in this transaction */
   int bPrepared;                /* Prepared as "<FedContext.zGid>_<iPart>" */
   int iPart;                    /* Participant number in this transaction */
+  const char *zMarker;          /* Set only while txn.c calls xCommit on the
+                                ** last resource: the global id whose
+                                ** marker the commit writes (xMarkerCheck) */
   i64 iListen;                  /* Listening for cache notifications since
                                 ** (FedContext.iListenSeq), or 0 */
 };

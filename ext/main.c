@@ -44,6 +44,7 @@ void fedContextUnref(void *p){
   if( pCtx==0 || --pCtx->nRef>0 ) return;
   fedServerDisconnectAll(pCtx);
   fedTxlogFree(pCtx);
+  fedUndoClose(pCtx);
   fedCacheFree(pCtx);
   fedExplainClear(pCtx);
   sqlite3_free(pCtx->aExplain);

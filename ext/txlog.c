@@ -15,10 +15,16 @@
 **                                   commit)
 **
 **   SELECT fed_recover();           resolve every prepared transaction of
-**                                   this file on every server, and
-**                                   compensate the sagas left unfinished;
-**                                   returns how many it resolved
-**   SELECT * FROM fed_in_doubt;     what could not be resolved yet
+**                                   this file on every server (asking the
+**                                   last resource for its commit marker
+**                                   when there is no decision row), remove
+**                                   markers no longer needed, compensate
+**                                   the sagas left unfinished and the undo
+**                                   images of transactions that did not
+**                                   commit; returns how many it resolved
+**   SELECT * FROM fed_in_doubt;     what could not be resolved yet (state
+**                                   commit, rollback, unknown, compensate
+**                                   or conflict)
 **   SELECT fed_config('atomic', 'require' | 'allow');
 **
 ** Both tables are created by fed_server(), so that commits never change
@@ -116,7 +122,10 @@ void fedTxlogDoubt(
 ){
   FedDoubt *p;
   for(p=pCtx->pDoubt; p; p=p->pNext){
-    if( strcmp(p->zGid, zGid)==0 && strcmp(p->zServer, zServer)==0 ) return;
+    if( strcmp(p->zGid, zGid)==0 && strcmp(p->zServer, zServer)==0 ){
+      p->bCommit = bCommit;
+      return;
+    }
   }
   p = sqlite3_malloc64(sizeof(*p));
   if( p==0 ) return;
@@ -164,6 +173,83 @@ void fedTxlogFree(FedContext *pCtx){
   pCtx->zGid = 0;
 }
 
+/*
+** The last resource's marker.  A transaction whose last resource (Redis,
+** etcd) writes a marker has a global id "fed_<coordinator>_<random>.<hex>"
+** where <hex> is that server's name in hex; its participants prepare as
+** "<gid>_<n>".  A prepared id without a decision row is then not presumed
+** aborted: the marker decides (present: the last resource committed, so
+** commit; absent: roll back).
+*/
+
+/* The global id of a participant's id (up to its last '_'), as a new
+** string, or NULL on OOM. */
+static char *txlogGlobalId(const char *zPart){
+  const char *zEnd = strrchr(zPart, '_');
+  return fedStrdup(zPart, zEnd ? (int)(zEnd - zPart) : -1);
+}
+
+/* The server a global id names as its last resource, or NULL (none, or
+** OOM: *pRc).  sqlite3_malloc'd. */
+static char *txlogMarkerServer(const char *zGid, int *pRc){
+  const char *zHex = strchr(zGid, '.');
+  char *zName;
+  int n, i;
+  if( zHex==0 ) return 0;
+  zHex++;
+  n = (int)strspn(zHex, "0123456789abcdef");
+  if( n==0 || n%2 ) return 0;
+  zName = sqlite3_malloc64(n/2+1);
+  if( zName==0 ){ *pRc = SQLITE_NOMEM; return 0; }
+  for(i=0; i<n/2; i++){
+    int h = zHex[2*i], l = zHex[2*i+1];
+    h = h<='9' ? h-'0' : h-'a'+10;
+    l = l<='9' ? l-'0' : l-'a'+10;
+    zName[i] = (char)(h*16 + l);
+  }
+  zName[n/2] = 0;
+  return zName;
+}
+
+/* Ask the last resource named by participant id zPart whether the marker
+** of its transaction exists.  Returns 1 if it does (commit), 0 if it does
+** not or the id names no last resource (roll back), -1 when the server
+** could not be asked (*pzErr says why). */
+static int txlogAskMarker(FedContext *pCtx, const char *zPart, char **pzErr){
+  char *zGid = txlogGlobalId(zPart);
+  char *zName = 0;
+  FedServer *pServer = 0;
+  FedConn *pConn = 0;
+  int rc = zGid ? SQLITE_OK : SQLITE_NOMEM;
+  int bExists = 0;
+  if( rc==SQLITE_OK ) zName = txlogMarkerServer(zGid, &rc);
+  if( rc==SQLITE_OK && zName ){
+    rc = fedServerFind(pCtx, zName, &pServer, pzErr);
+    if( rc==SQLITE_OK && pServer->pStore->xMarkerCheck==0 ){
+      fedSetError(pzErr, "federate: server \"%s\" (%s) keeps no commit"
+                  " markers", zName, pServer->pStore->zName);
+      rc = SQLITE_ERROR;
+    }
+    if( rc==SQLITE_OK ) rc = fedServerConn(pCtx, pServer, &pConn, pzErr);
+    if( rc==SQLITE_OK ){
+      rc = pServer->pStore->xMarkerCheck(pConn, zGid, &bExists, pzErr);
+    }
+  }
+  sqlite3_free(zName);
+  sqlite3_free(zGid);
+  return rc==SQLITE_OK ? bExists : -1;
+}
+
+/* 1 if something of global id zGid is in doubt on some server. */
+static int txlogGidInDoubt(FedContext *pCtx, const char *zGid){
+  FedDoubt *p;
+  size_t n = strlen(zGid);
+  for(p=pCtx->pDoubt; p; p=p->pNext){
+    if( strncmp(p->zGid, zGid, n)==0 && p->zGid[n]=='_' ) return 1;
+  }
+  return 0;
+}
+
 /* Resolve on one server the prepared transactions of this file older than
 ** nGrace seconds. */
 static int recoverServer(
@@ -185,6 +271,16 @@ static int recoverServer(
     if( bCommit<0 ){
       rc = SQLITE_NOMEM;
       break;
+    }
+    if( bCommit==0 && strchr(azGid[i], '.') ){
+      /* No decision row: the last resource's marker decides. */
+      bCommit = txlogAskMarker(pCtx, azGid[i], pzErr);
+      sqlite3_free(*pzErr);
+      *pzErr = 0;
+      if( bCommit<0 ){
+        fedTxlogDoubt(pCtx, azGid[i], pServer->zName, -1);
+        continue;
+      }
     }
     if( fedFault(FED_FAULT_RESOLVE, pzErr)==SQLITE_OK
      && pStore->xResolve(pConn, azGid[i], bCommit, pzErr)==SQLITE_OK ){
@@ -260,6 +356,41 @@ static void recoverFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     if( n<0 ) bAllReached = 0;
     else nResolved += n;
   }
+  /* Markers of last resources: once every two-phase server answered and
+  ** nothing of its transaction is in doubt, a marker is not needed. */
+  for(i=0; rc==SQLITE_OK && i<nName; i++){
+    FedServer *pServer = 0;
+    FedConn *pConn = 0;
+    char *zErr = 0;
+    char *zPrefix = 0;
+    char **azGid = 0;
+    int nGid = 0, j;
+    if( fedServerFind(pCtx, azName[i], &pServer, &zErr)!=SQLITE_OK
+     || pServer->pStore->xMarkerList==0 ){
+      sqlite3_free(zErr);
+      continue;
+    }
+    if( fedServerConn(pCtx, pServer, &pConn, &zErr)!=SQLITE_OK ){
+      sqlite3_free(zErr);
+      continue;
+    }
+    rc = fedTxlogPrefix(pCtx, 0, &zPrefix);
+    if( rc!=SQLITE_OK || zPrefix==0 ) break;
+    if( pServer->pStore->xMarkerList(pConn, zPrefix, &azGid, &nGid, &zErr)
+        ==SQLITE_OK ){
+      for(j=0; j<nGid; j++){
+        if( bAllReached && !txlogGidInDoubt(pCtx, azGid[j]) ){
+          pServer->pStore->xMarkerRemove(pConn, azGid[j], &zErr);
+          sqlite3_free(zErr);
+          zErr = 0;
+        }
+        sqlite3_free(azGid[j]);
+      }
+      sqlite3_free(azGid);
+    }
+    sqlite3_free(zErr);
+    sqlite3_free(zPrefix);
+  }
   for(i=0; i<nName; i++) sqlite3_free(azName[i]);
   sqlite3_free(azName);
   if( rc==SQLITE_NOMEM ){
@@ -270,6 +401,13 @@ static void recoverFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   {
     int n = fedSagaRecover(pCtx);
     if( n>0 ) nResolved += n;
+  }
+  /* Transactions over several servers without two-phase commit that a
+  ** crash or a failure left to compensate (undo.c). */
+  {
+    int n = fedUndoRecover(pCtx);
+    if( n>0 ) nResolved += n;
+    if( n<0 ) bAllReached = 0;  /* Keep the decision rows */
   }
   /* Every server answered and nothing is in doubt: no decision row is
   ** needed any more. */
@@ -401,6 +539,20 @@ static int doubtAdd(DoubtCursor *pCsr, FedContext *pCtx, const char *zGid,
   return (r->zGid && r->zServer && r->zStore) ? SQLITE_OK : SQLITE_NOMEM;
 }
 
+/* fedUndoDoubts() callback: one (gid, server) with undo images left. */
+typedef struct DoubtUndoArg DoubtUndoArg;
+struct DoubtUndoArg {
+  DoubtCursor *pCsr;
+  FedContext *pCtx;
+  i64 now;
+};
+static int doubtUndo(void *pArg, const char *zGid, const char *zServer,
+                     const char *zState, i64 iCreated){
+  DoubtUndoArg *p = (DoubtUndoArg*)pArg;
+  return doubtAdd(p->pCsr, p->pCtx, zGid, zServer, zState,
+                  p->now - iCreated);
+}
+
 static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
     const char *idxStr, int argc, sqlite3_value **argv){
   DoubtCursor *pCsr = (DoubtCursor*)pVCsr;
@@ -446,12 +598,31 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
     }
     sqlite3_finalize(pStmt);
   }
-  /* Roll-backs that failed. */
+  /* Roll-backs that failed; commits decided by a marker, not by a
+  ** decision row; ids whose last resource could not be asked. */
   for(p=pCtx->pDoubt; rc==SQLITE_OK && p; p=p->pNext){
-    if( !p->bCommit ){
+    if( p->bCommit==0 ){
       rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "rollback",
                     now - p->iTime);
+    }else if( p->bCommit<0 ){
+      rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "unknown",
+                    now - p->iTime);
+    }else{
+      int bRow = fedTxlogHasDecision(pCtx, p->zGid);
+      if( bRow<0 ) rc = SQLITE_NOMEM;
+      if( bRow==0 ){
+        rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "commit",
+                      now - p->iTime);
+      }
     }
+  }
+  /* Undo images not applied yet (undo.c). */
+  if( rc==SQLITE_OK ){
+    DoubtUndoArg arg;
+    arg.pCsr = pCsr;
+    arg.pCtx = pCtx;
+    arg.now = now;
+    rc = fedUndoDoubts(pCtx, doubtUndo, &arg);
   }
   return rc;
 }

@@ -34,16 +34,26 @@
 ** Several written servers (docs/transactions.md): at xSync the decision
 ** row goes into main.fed_txlog (inside SQLite's own transaction), every
 ** two-phase server prepares under one global id, and the one server
-** without two-phase commit, if any, commits last: its success decides.
-** SQLite's commit then makes the decision durable; xCommit sends COMMIT
-** PREPARED.  A crash at any point is resolved by recovery (txlog.c):
+** without two-phase commit, if any, commits last: its success decides,
+** and it writes a commit marker named by the global id in the same atomic
+** request (the global id names that server).  SQLite's commit then makes
+** the decision durable; xCommit sends COMMIT PREPARED and removes the
+** marker.  A crash at any point is resolved by recovery (txlog.c):
 **
-**   before the local commit   no decision row: prepared ids roll back
+**   before the last resource  no decision row, no marker: roll back
+**   after the last resource   no decision row, marker: commit
 **   after the local commit    decision row: prepared ids commit
 **   during COMMIT PREPARED    the ids still prepared commit
 **
+** If SQLite's commit fails after the last resource committed, xRollback
+** commits the prepared servers: the marker is the decision.
+**
 ** More than one written server without two-phase commit cannot be atomic:
-** COMMIT fails naming them, unless fed_config('atomic', 'allow').
+** COMMIT fails naming them, unless fed_config('atomic', 'allow'); then,
+** when each can give undo images, their images are logged in the sidecar
+** (undo.c) and they commit one by one after the PREPAREs; a failure
+** compensates those that committed, and xRollback after a successful
+** xSync compensates all.
 **
 ** One server: before COMMIT reaches the server, the server rolls back when
 ** the client disappears; after, it is committed.
@@ -110,18 +120,94 @@ static char *txnPartGid(FedContext *pCtx, FedConn *pConn){
 }
 
 /*
+** The servers without two-phase commit of a transaction that compensates
+** (bUndo in txnTwoPhase): log the undo images of every one durably, then
+** commit them one by one; when one fails, put back the before-images of
+** those that committed, and fail with its error.
+*/
+static int txnUndoCommit(FedContext *pCtx, char **pzErr){
+  FedServer *pS, *pFailed = 0;
+  sqlite3_str *pDone;
+  char *zDone;
+  int rc = SQLITE_OK, nDone = 0;
+  FOR_EACH_TXN(pCtx, pS){
+    FedUndoImage *a = 0;
+    int n = 0;
+    if( !pS->pConn->bWritten || pS->pConn->bPrepared ) continue;
+    rc = pS->pStore->xUndoImages(pS->pConn, &a, &n, pzErr);
+    if( rc==SQLITE_OK ){
+      pCtx->bUndo = 1;
+      rc = fedUndoLog(pCtx, pCtx->zGid, pS->zName, a, n, pzErr);
+    }
+    fedUndoImagesFree(a, n);
+    if( rc ){
+      /* Nothing was committed: the images logged so far are moot. */
+      if( pCtx->bUndo ) fedUndoForget(pCtx, pCtx->zGid);
+      pCtx->bUndo = 0;
+      return rc;
+    }
+  }
+  pDone = sqlite3_str_new(0);
+  FOR_EACH_TXN(pCtx, pS){
+    if( !pS->pConn->bWritten || pS->pConn->bPrepared ) continue;
+    rc = pS->pStore->xCommit(pS->pConn, pzErr);
+    if( rc ){
+      pFailed = pS;
+      break;
+    }
+    pS->pConn->bTxn = 0;
+    sqlite3_str_appendf(pDone, "%s%s", nDone++ ? "," : "", pS->zName);
+  }
+  zDone = sqlite3_str_finish(pDone);
+  if( rc==SQLITE_OK && zDone==0 ) rc = SQLITE_NOMEM;
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && nDone>0 ){
+    char *zErr2 = 0;
+    int rc2 = fedUndoCompensate(pCtx, pCtx->zGid, zDone,
+                                pFailed ? pFailed->zName : 0, &zErr2);
+    char *zMsg;
+    if( rc2==SQLITE_OK ){
+      zMsg = sqlite3_mprintf("%s; the servers that had committed (%s) were"
+          " compensated", *pzErr, zDone);
+    }else{
+      zMsg = sqlite3_mprintf("%s; compensating the servers that had"
+          " committed (%s) stopped: %s; fed_in_doubt lists what is left and"
+          " fed_recover() tries again", *pzErr, zDone, zErr2);
+    }
+    sqlite3_free(zErr2);
+    if( zMsg ){
+      sqlite3_free(*pzErr);
+      *pzErr = zMsg;
+    }
+  }
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && nDone==0 ){
+    /* Only the failed server may have applied its commit. */
+    char *zErr2 = 0;
+    fedUndoCompensate(pCtx, pCtx->zGid, "", pFailed ? pFailed->zName : 0,
+                      &zErr2);
+    sqlite3_free(zErr2);
+  }
+  if( rc!=SQLITE_OK ) pCtx->bUndo = 0;
+  sqlite3_free(zDone);
+  return rc;
+}
+
+/*
 ** Phase one across several written servers: the decision row first (it
 ** takes SQLite's write lock, and is rolled back with everything if any
 ** later step fails), then PREPARE on every two-phase server, then the one
 ** server without two-phase commit, if any, as the last resource: its
-** commit decides.  Servers only read commit as usual.
+** commit decides.  Servers only read commit as usual.  With bUndo (no
+** last resource), the servers without two-phase commit commit one by one
+** under undo images instead (txnUndoCommit).
 */
-static int txnTwoPhase(FedContext *pCtx, FedServer *pLast, char **pzErr){
+static int txnTwoPhase(
+  FedContext *pCtx, FedServer *pLast, int bUndo, char **pzErr
+){
   FedServer *pS;
-  sqlite3_str *pServers;
+  sqlite3_str *pServers, *pGid;
   char *zServers, *zPrefix = 0;
   unsigned char aRand[8];
-  int rc, i;
+  int rc, i, bMarker;
 
   rc = fedTxlogPrefix(pCtx, 1, &zPrefix);
   if( rc!=SQLITE_OK || zPrefix==0 ){
@@ -131,18 +217,46 @@ static int txnTwoPhase(FedContext *pCtx, FedServer *pLast, char **pzErr){
   }
   sqlite3_randomness(sizeof(aRand), aRand);
   sqlite3_free(pCtx->zGid);
-  pCtx->zGid = sqlite3_mprintf("%s%02x%02x%02x%02x%02x%02x%02x%02x", zPrefix,
+  pCtx->zGid = 0;
+  bMarker = pLast!=0 && pLast->pStore->xMarkerCheck!=0;
+  if( bMarker && strlen(pLast->zName)>FED_MARKER_NAME_MAX ){
+    sqlite3_free(zPrefix);
+    fedSetError(pzErr, "federate: server name \"%s\" is longer than %d"
+        " bytes: it cannot be the last resource of a transaction with"
+        " two-phase servers (its name goes into the global id); nothing was"
+        " committed", pLast->zName, FED_MARKER_NAME_MAX);
+    return SQLITE_ERROR;
+  }
+  pGid = sqlite3_str_new(0);
+  sqlite3_str_appendf(pGid, "%s%02x%02x%02x%02x%02x%02x%02x%02x", zPrefix,
       aRand[0], aRand[1], aRand[2], aRand[3], aRand[4], aRand[5], aRand[6],
       aRand[7]);
+  if( bMarker ){
+    /* ".<server name in hex>": recovery asks that server for the marker. */
+    const unsigned char *z = (const unsigned char*)pLast->zName;
+    sqlite3_str_appendchar(pGid, 1, '.');
+    for(i=0; z[i]; i++) sqlite3_str_appendf(pGid, "%02x", z[i]);
+  }
+  pCtx->zGid = sqlite3_str_finish(pGid);
   sqlite3_free(zPrefix);
   pServers = sqlite3_str_new(0);
   i = 0;
   FOR_EACH_TXN(pCtx, pS){
-    if( pS->pConn->bWritten ){
+    /* With undo images, the servers without two-phase commit owe nothing
+    ** once the decision is made: they are not named. */
+    if( pS->pConn->bWritten && (!bUndo || (pS->pStore->eTxn==FED_TXN_2PC
+                                           && pS->pStore->xPrepare)) ){
       sqlite3_str_appendf(pServers, "%s%s", i++ ? "," : "", pS->zName);
     }
   }
-  zServers = sqlite3_str_finish(pServers);
+  /* An empty list (undo images only) is "", not an allocation failure. */
+  if( sqlite3_str_errcode(pServers)==SQLITE_OK
+   && sqlite3_str_length(pServers)==0 ){
+    sqlite3_free(sqlite3_str_finish(pServers));
+    zServers = fedStrdup("", 0);
+  }else{
+    zServers = sqlite3_str_finish(pServers);
+  }
   if( pCtx->zGid==0 || zServers==0 ){
     sqlite3_free(zServers);
     return SQLITE_NOMEM;
@@ -155,7 +269,10 @@ static int txnTwoPhase(FedContext *pCtx, FedServer *pLast, char **pzErr){
   FOR_EACH_TXN(pCtx, pS){
     FedConn *pConn = pS->pConn;
     char *zPart;
-    if( !pConn->bWritten || pS==pLast ) continue;
+    if( !pConn->bWritten || pS->pStore->eTxn!=FED_TXN_2PC
+     || pS->pStore->xPrepare==0 ){
+      continue;
+    }
     pConn->iPart = ++i;
     zPart = txnPartGid(pCtx, pConn);
     if( zPart==0 ) return SQLITE_NOMEM;
@@ -172,19 +289,38 @@ static int txnTwoPhase(FedContext *pCtx, FedServer *pLast, char **pzErr){
     if( rc!=SQLITE_OK ) return rc;
     pConn->bTxn = 0;
   }
+  if( bUndo ){
+    rc = txnUndoCommit(pCtx, pzErr);
+    if( rc!=SQLITE_OK ) return rc;
+  }
   if( pLast ){
+    /* With a marker in the same atomic request, this commit is the
+    ** decision even if SQLite's own commit never happens. */
+    pLast->pConn->zMarker = bMarker ? pCtx->zGid : 0;
     rc = pLast->pStore->xCommit(pLast->pConn, pzErr);
+    pLast->pConn->zMarker = 0;
     if( rc!=SQLITE_OK ) return rc;
     pLast->pConn->bTxn = 0;
+    if( bMarker ) pCtx->pMarker = pLast;
   }
   return fedFault(FED_FAULT_DECISION, pzErr);
 }
 
+static int txnSyncImpl(FedContext *pCtx, char **pzErr);
 int fedTxnSync(FedContext *pCtx, char **pzErr){
+  int rc = txnSyncImpl(pCtx, pzErr);
+  /* An error without a message: making the message ran out of memory. */
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ){
+    rc = SQLITE_NOMEM;
+  }
+  return rc;
+}
+
+static int txnSyncImpl(FedContext *pCtx, char **pzErr){
   FedServer *pS;
   FedServer *pLast = 0;         /* The written server without 2PC */
   int rc = SQLITE_OK;
-  int nWriter = 0, nOther = 0;
+  int nWriter = 0, nOther = 0, nUndo = 0;
   if( pCtx->bSynced ) return SQLITE_OK;
   FOR_EACH_TXN(pCtx, pS){
     if( pS->pConn->bLost ) continue;
@@ -193,6 +329,7 @@ int fedTxnSync(FedContext *pCtx, char **pzErr){
       if( pS->pStore->eTxn!=FED_TXN_2PC || pS->pStore->xPrepare==0 ){
         nOther++;
         pLast = pS;
+        if( pS->pStore->xUndoImages ) nUndo++;
       }
     }
   }
@@ -201,12 +338,19 @@ int fedTxnSync(FedContext *pCtx, char **pzErr){
   ** commit: with one two-phase server, two-phase commit makes both atomic
   ** (the decision row is local). */
   if( nWriter==1 && nOther==0 && pCtx->bLocalParticipant ){
-    rc = txnTwoPhase(pCtx, 0, pzErr);
+    rc = txnTwoPhase(pCtx, 0, 0, pzErr);
     if( rc==SQLITE_OK ) pCtx->bSynced = 1;
     return rc;
   }
   if( nWriter>=2 && nOther<=1 ){
-    rc = txnTwoPhase(pCtx, pLast, pzErr);
+    rc = txnTwoPhase(pCtx, pLast, 0, pzErr);
+    if( rc==SQLITE_OK ) pCtx->bSynced = 1;
+    return rc;
+  }
+  /* Several servers without two-phase commit, allowed: with undo images
+  ** when every one of them can give them (undo.c). */
+  if( nWriter>=2 && !pCtx->bRequireAtomic && nUndo==nOther ){
+    rc = txnTwoPhase(pCtx, 0, 1, pzErr);
     if( rc==SQLITE_OK ) pCtx->bSynced = 1;
     return rc;
   }
@@ -249,6 +393,8 @@ static void txnReset(FedContext *pCtx){
   FedServer *pS;
   sqlite3_free(pCtx->zGid);
   pCtx->zGid = 0;
+  pCtx->pMarker = 0;
+  pCtx->bUndo = 0;
   for(pS=pCtx->pServer; pS; pS=pS->pNext){
     if( pS->pConn ){
       pS->pConn->bPrepared = 0;
@@ -265,25 +411,50 @@ static void txnReset(FedContext *pCtx){
   pCtx->iTxn++;
 }
 
+/* Phase two: COMMIT PREPARED on every prepared participant; a server that
+** cannot be told now is told by recovery (fed_in_doubt lists it
+** meanwhile).  Returns 1 if every one was told. */
+static int txnCommitPrepared(FedContext *pCtx){
+  FedServer *pS;
+  int bAll = 1;
+  FOR_EACH_TXN(pCtx, pS){
+    char *zErr = 0;
+    char *zPart;
+    if( !pS->pConn->bPrepared ) continue;
+    zPart = txnPartGid(pCtx, pS->pConn);
+    if( zPart==0
+     || fedFault(FED_FAULT_RESOLVE, &zErr)!=SQLITE_OK
+     || pS->pStore->xResolve(pS->pConn, zPart, 1, &zErr)!=SQLITE_OK ){
+      if( zPart ) fedTxlogDoubt(pCtx, zPart, pS->zName, 1);
+      bAll = 0;
+    }
+    sqlite3_free(zPart);
+    sqlite3_free(zErr);
+  }
+  return bAll;
+}
+
+/* The last resource's marker of this transaction is not needed any more
+** (the decision row is durable, or every participant committed): remove
+** it.  A failure leaves it for fed_recover(), which removes it later. */
+static void txnRemoveMarker(FedContext *pCtx){
+  FedServer *pS = pCtx->pMarker;
+  pCtx->pMarker = 0;
+  if( pS && pS->pConn && !pS->pConn->bLost && pCtx->zGid ){
+    char *zErr = 0;
+    pS->pStore->xMarkerRemove(pS->pConn, pCtx->zGid, &zErr);
+    sqlite3_free(zErr);
+  }
+}
+
 void fedTxnCommit(FedContext *pCtx){
   FedServer *pS;
   if( pCtx->zGid ){
-    /* Phase two: the decision is durable; a server that cannot be told
-    ** now is told by recovery (fed_in_doubt lists it meanwhile). */
-    int bAll = 1;
-    FOR_EACH_TXN(pCtx, pS){
-      char *zErr = 0;
-      char *zPart;
-      if( !pS->pConn->bPrepared ) continue;
-      zPart = txnPartGid(pCtx, pS->pConn);
-      if( zPart==0
-       || fedFault(FED_FAULT_RESOLVE, &zErr)!=SQLITE_OK
-       || pS->pStore->xResolve(pS->pConn, zPart, 1, &zErr)!=SQLITE_OK ){
-        if( zPart ) fedTxlogDoubt(pCtx, zPart, pS->zName, 1);
-        bAll = 0;
-      }
-      sqlite3_free(zPart);
-      sqlite3_free(zErr);
+    /* Phase two: the decision is durable. */
+    int bAll = txnCommitPrepared(pCtx);
+    txnRemoveMarker(pCtx);
+    if( pCtx->bUndo && fedUndoForget(pCtx, pCtx->zGid)!=SQLITE_OK ){
+      bAll = 0;                 /* Keep the decision row for recovery */
     }
     if( bAll ){
       char **az = sqlite3_realloc64(pCtx->azDone,
@@ -308,6 +479,29 @@ void fedTxnCommit(FedContext *pCtx){
 
 void fedTxnRollback(FedContext *pCtx){
   FedServer *pS;
+  if( pCtx->bUndo && pCtx->zGid ){
+    /* Every server without two-phase commit committed, then SQLite's own
+    ** commit failed: put their before-images back.  What cannot be undone
+    ** now stays in the log (fed_in_doubt; fed_recover() tries again). */
+    char *zErr = 0;
+    fedUndoCompensate(pCtx, pCtx->zGid, 0, 0, &zErr);
+    sqlite3_free(zErr);
+  }
+  if( pCtx->pMarker ){
+    /* The last resource committed with its marker, and then SQLite's own
+    ** commit failed (or a retried COMMIT was abandoned): the marker is the
+    ** decision, so the prepared servers commit too.  Those that cannot be
+    ** told now are committed by recovery, which finds the marker; the
+    ** marker stays until every one is. */
+    if( txnCommitPrepared(pCtx) ) txnRemoveMarker(pCtx);
+    pCtx->pMarker = 0;
+    FOR_EACH_TXN(pCtx, pS){
+      if( pS->pConn->bPrepared ){
+        pS->pConn->bPrepared = 0;
+        pS->pConn->bTxn = 0;
+      }
+    }
+  }
   FOR_EACH_TXN(pCtx, pS){
     char *zErr = 0;
     if( pS->pConn->bPrepared ){

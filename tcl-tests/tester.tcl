@@ -54,6 +54,8 @@
 #                             PostgreSQL through $FED_TEST_PG_CTL
 #   redis_server ACTION, etcd_server ACTION
 #                             kill|restart the test Redis / etcd
+#   crash_loops               how many times a crash test runs each crash
+#                             point: $FED_TEST_CRASH_LOOPS, default 3
 #
 # Set testprefix to prefix every test name that starts with a digit, as
 # SQLite does: with "set testprefix pg1", test 1.0 is reported as pg1-1.0.
@@ -419,6 +421,20 @@ proc pg_server {action} {
     error "pg_server: FED_TEST_PG_CTL is not set"
   }
   exec {*}$::env(FED_TEST_PG_CTL) $action 2>@1
+}
+
+# crash_loops: the number of runs of each crash point in the crash tests
+# (txn2, txn3): FED_TEST_CRASH_LOOPS, default 3 so that the suite stays
+# fast; set it to 100 or more for a soak run.
+proc crash_loops {} {
+  if {[info exists ::env(FED_TEST_CRASH_LOOPS)]} {
+    set n $::env(FED_TEST_CRASH_LOOPS)
+    if {![string is integer -strict $n] || $n<1} {
+      error "FED_TEST_CRASH_LOOPS must be a positive integer, not \"$n\""
+    }
+    return $n
+  }
+  return 3
 }
 
 # redis_server ACTION, etcd_server ACTION: kill|restart the test Redis or

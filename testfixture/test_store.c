@@ -559,6 +559,8 @@ static const FedStore tsStore = {
   0,                            /* xTableFree */
   0,                            /* xServerCheck */
   0, 0, 0,                      /* two-phase commit: not scripted yet */
+  0, 0, 0,                      /* commit markers: none */
+  0, 0,                         /* undo images: none */
   0, 0                          /* cache notifications */
 };
 

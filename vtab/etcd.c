@@ -28,6 +28,7 @@
 #include "http.h"
 #include <stdlib.h>
 #include <math.h>
+#include <time.h>
 
 #define ETCD_STORE "etcd"
 
@@ -51,6 +52,13 @@
 
 #define I64_MAX ((i64)0x7fffffffffffffffLL)
 #define I64_MIN (-I64_MAX-1)
+
+/* Keys that start with ETCD_RESERVED belong to federate and no table shows
+** them.  ETCD_MARKER + <global id> is the commit marker of a transaction
+** where this server was the last resource (value: unix time of the
+** commit, no lease: recovery may need it long after). */
+#define ETCD_RESERVED "__federate/"
+#define ETCD_MARKER   "__federate/txn/"
 
 /* fed_explain shows at most this many bytes of a value. */
 #define ETCD_EXPLAIN_VALUE_MAX 200
@@ -418,6 +426,9 @@ static char *explainText(const char *zPath, json_t *pBody, int *pRc){
 #define OP_DEL        2         /* delete aKey */
 #define OP_CMP_ABSENT 3         /* aKey must not exist (INSERT) */
 #define OP_CMP_SAME   4         /* aKey unchanged since revision iRev */
+#define OP_CMP_REV    5         /* aKey not written after revision iRev
+                                ** (it may be absent): an undo image's
+                                ** guard (etcdUndoImages) */
 
 struct EtcdOp {
   u8 eOp;
@@ -2053,7 +2064,10 @@ static int remoteNext(EtcdCursor *pCsr, char **pzErr){
     if( pKv==0 ) continue;                /* An IN key that is absent */
     rc = decodeKey(pCsr, pKv, pzErr);
     if( rc ) return rc;
-    if( isSuppressed(pCsr, pCsr->aKeyBuf, pCsr->nKeyRemote) ){
+    if( isSuppressed(pCsr, pCsr->aKeyBuf, pCsr->nKeyRemote)
+     || (pCsr->nKeyRemote>=(int)sizeof(ETCD_RESERVED)-1
+         && memcmp(pCsr->aKeyBuf, ETCD_RESERVED, sizeof(ETCD_RESERVED)-1)==0)
+    ){
       pStep->bSkipped = 1;
       continue;
     }
@@ -2611,6 +2625,11 @@ static int etcdBegin(FedConn *pConn, int bSnapshot, char **pzErr){
 static int compareFailed(const EtcdOp *pCmp, json_t *pKv){
   i64 iMod = 0;
   if( pCmp->eOp==OP_CMP_ABSENT ) return pKv!=0;
+  if( pCmp->eOp==OP_CMP_REV ){
+    if( pKv==0 ) return 0;
+    fedJsonInt64(json_object_get(pKv, "mod_revision"), &iMod);
+    return iMod>pCmp->iRev;
+  }
   if( pKv==0 ) return 1;
   fedJsonInt64(json_object_get(pKv, "mod_revision"), &iMod);
   return pCmp->iRev>0 && iMod>pCmp->iRev;
@@ -2622,6 +2641,7 @@ static int commitSend(EtcdConn *p, char **pzErr){
   int nKey = 0, nCmp = 0, nCmpOps = 0, i, j, rc;
   json_t *pReq = 0, *pOut = 0, *pCompare = 0, *pSuccess = 0, *pFailure = 0;
   const char *zServer = p->base.pServer->zName;
+  const char *zMarker = p->base.zMarker;
   i64 iExplain = 0;
 
   rc = queueKeys(p, 0, 0, &aKey, &nKey);
@@ -2632,7 +2652,10 @@ static int commitSend(EtcdConn *p, char **pzErr){
     if( aCmp==0 ){ rc = SQLITE_NOMEM; goto cleanup; }
     for(i=0; i<p->nOp; i++){
       EtcdOp *pOp = &p->aOp[i];
-      if( pOp->eOp!=OP_CMP_ABSENT && pOp->eOp!=OP_CMP_SAME ) continue;
+      if( pOp->eOp!=OP_CMP_ABSENT && pOp->eOp!=OP_CMP_SAME
+       && pOp->eOp!=OP_CMP_REV ){
+        continue;
+      }
       aCmp[nCmp].a = pOp->aKey;
       aCmp[nCmp].n = pOp->nKey;
       aCmp[nCmp].iOp = i;
@@ -2651,18 +2674,18 @@ static int commitSend(EtcdConn *p, char **pzErr){
     const EtcdOp *pOp = &p->aOp[aCmp[i].iOp];
     nCmpOps += (pOp->eOp==OP_CMP_SAME && pOp->iRev>0) ? 2 : 1;
   }
-  if( nKey==0 ) goto cleanup;                 /* Nothing was written */
-  if( nKey>p->nMaxOps || nCmpOps>p->nMaxOps ){
+  if( nKey==0 && zMarker==0 ) goto cleanup;   /* Nothing was written */
+  if( nKey+(zMarker ? 1 : 0)>p->nMaxOps || nCmpOps>p->nMaxOps ){
     fedSetError(pzErr, "%s: this transaction writes %d keys with %d"
         " compares; server \"%s\" takes at most %lld operations of each in"
         " one transaction (etcd's --max-txn-ops; set max_txn_ops= in the"
         " fed_server() options to match); nothing was written", ETCD_STORE,
-        nKey, nCmpOps, zServer, p->nMaxOps);
+        nKey+(zMarker ? 1 : 0), nCmpOps, zServer, p->nMaxOps);
     rc = SQLITE_ERROR;
     goto cleanup;
   }
 
-  if( nCmp==0 && nKey==1 ){
+  if( nCmp==0 && nKey==1 && zMarker==0 ){
     /* One blind write: a plain put or deleterange. */
     EtcdOp *pOp = &p->aOp[aKey[0].iOp];
     pReq = jNew(json_object(), &rc);
@@ -2699,6 +2722,11 @@ static int commitSend(EtcdConn *p, char **pzErr){
       jSet(pC, "result", jNew(json_string("EQUAL"), &rc), &rc);
       jSet(pC, "create_revision", jInt(0, &rc), &rc);
       jAppend(pCompare, pC, &rc);
+    }else if( pOp->eOp==OP_CMP_REV ){
+      jSet(pC, "target", jNew(json_string("MOD"), &rc), &rc);
+      jSet(pC, "result", jNew(json_string("LESS"), &rc), &rc);
+      jSet(pC, "mod_revision", jInt(pOp->iRev+1, &rc), &rc);
+      jAppend(pCompare, pC, &rc);
     }else{
       if( pOp->iRev>0 ){
         jSet(pC, "target", jNew(json_string("MOD"), &rc), &rc);
@@ -2730,6 +2758,18 @@ static int commitSend(EtcdConn *p, char **pzErr){
     }else{
       jSet(pS, "request_delete_range", pW, &rc);
     }
+    jAppend(pSuccess, pS, &rc);
+  }
+  if( zMarker && rc==SQLITE_OK ){
+    /* The commit marker, in the same txn as the writes. */
+    json_t *pS = jNew(json_object(), &rc);
+    json_t *pW = jNew(json_object(), &rc);
+    char zTime[32];
+    sqlite3_snprintf(sizeof(zTime), zTime, "%lld", (i64)time(0));
+    jSetKey(pW, "key", ETCD_MARKER, (int)sizeof(ETCD_MARKER)-1, zMarker,
+            (int)strlen(zMarker), &rc);
+    jSetKey(pW, "value", 0, 0, zTime, (int)strlen(zTime), &rc);
+    jSet(pS, "request_put", pW, &rc);
     jAppend(pSuccess, pS, &rc);
   }
   if( rc==SQLITE_OK ){
@@ -2916,6 +2956,290 @@ static int etcdQuery(
                               pnChanged, pzErr), pzErr);
 }
 
+/**************************************************************************
+** Commit markers (FedStore.xMarkerCheck): the keys ETCD_MARKER<gid>,
+** written by commitSend inside the transaction's txn when the coordinator
+** sets FedConn.zMarker.  Read at the latest revision, not the snapshot.
+*/
+static int etcdMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
+                           char **pzErr){
+  EtcdConn *p = (EtcdConn*)pConn;
+  json_t *pReq, *pOut = 0;
+  i64 nCount = 0;
+  int rc = SQLITE_OK;
+  *pbExists = 0;
+  pReq = jNew(json_object(), &rc);
+  jSetKey(pReq, "key", ETCD_MARKER, (int)sizeof(ETCD_MARKER)-1, zGid,
+          (int)strlen(zGid), &rc);
+  jSet(pReq, "count_only", jNew(json_true(), &rc), &rc);
+  if( rc==SQLITE_OK ){
+    rc = etcdCall(p, "/v3/kv/range", pReq, 0, &pOut, 0, pzErr);
+  }
+  if( rc==SQLITE_OK ){
+    fedJsonInt64(json_object_get(pOut, "count"), &nCount);
+    *pbExists = nCount>0;
+  }
+  json_decref(pReq);
+  json_decref(pOut);
+  return etcdRc(rc, pzErr);
+}
+
+static int etcdMarkerRemove(FedConn *pConn, const char *zGid, char **pzErr){
+  EtcdConn *p = (EtcdConn*)pConn;
+  json_t *pReq, *pOut = 0;
+  int rc = SQLITE_OK;
+  pReq = jNew(json_object(), &rc);
+  jSetKey(pReq, "key", ETCD_MARKER, (int)sizeof(ETCD_MARKER)-1, zGid,
+          (int)strlen(zGid), &rc);
+  if( rc==SQLITE_OK ){
+    rc = etcdCall(p, "/v3/kv/deleterange", pReq, 0, &pOut, 0, pzErr);
+  }
+  json_decref(pReq);
+  json_decref(pOut);
+  return etcdRc(rc, pzErr);
+}
+
+static int etcdMarkerList(FedConn *pConn, const char *zPrefix,
+                          char ***pazGid, int *pn, char **pzErr){
+  EtcdConn *p = (EtcdConn*)pConn;
+  json_t *pReq, *pOut = 0, *pKvs;
+  char *zStart = 0, *zEnd = 0, *aBuf = 0;
+  char **az = 0;
+  int nStart = 0, nEnd = 0, nAlloc = 0, nKey = 0, n = 0, rc = SQLITE_OK;
+  size_t i, nKv;
+  const int nMarker = (int)sizeof(ETCD_MARKER)-1;
+  *pazGid = 0;
+  *pn = 0;
+  zStart = sqlite3_mprintf("%s%s", ETCD_MARKER, zPrefix);
+  if( zStart==0 ) return SQLITE_NOMEM;
+  nStart = (int)strlen(zStart);
+  pReq = jNew(json_object(), &rc);
+  jSetKey(pReq, "key", 0, 0, zStart, nStart, &rc);
+  if( prefixEnd(zStart, nStart, &zEnd, &nEnd, &rc) ){
+    jSetKey(pReq, "range_end", 0, 0, zEnd, nEnd, &rc);
+  }
+  jSet(pReq, "keys_only", jNew(json_true(), &rc), &rc);
+  if( rc==SQLITE_OK ){
+    rc = etcdCall(p, "/v3/kv/range", pReq, 0, &pOut, 0, pzErr);
+  }
+  pKvs = rc==SQLITE_OK ? json_object_get(pOut, "kvs") : 0;
+  nKv = json_is_array(pKvs) ? json_array_size(pKvs) : 0;
+  if( nKv>0 ){
+    az = sqlite3_malloc64(sizeof(char*)*nKv);
+    if( az==0 ) rc = SQLITE_NOMEM;
+  }
+  for(i=0; rc==SQLITE_OK && i<nKv; i++){
+    json_t *pKey = json_object_get(json_array_get(pKvs, i), "key");
+    if( !json_is_string(pKey) ) continue;
+    rc = fedBase64Decode(json_string_value(pKey),
+                         (int)json_string_length(pKey), &aBuf, &nAlloc, &nKey);
+    if( rc==SQLITE_MISMATCH ){ rc = SQLITE_OK; continue; }
+    if( rc==SQLITE_OK && nKey>nMarker ){
+      az[n] = fedStrdup(&aBuf[nMarker], nKey-nMarker);
+      if( az[n]==0 ) rc = SQLITE_NOMEM;
+      else n++;
+    }
+  }
+  json_decref(pReq);
+  json_decref(pOut);
+  sqlite3_free(zStart);
+  sqlite3_free(zEnd);
+  sqlite3_free(aBuf);
+  if( rc ){
+    while( n>0 ) sqlite3_free(az[--n]);
+    sqlite3_free(az);
+    return etcdRc(rc, pzErr);
+  }
+  *pazGid = az;
+  *pn = n;
+  return SQLITE_OK;
+}
+
+/**************************************************************************
+** Undo images (FedStore.xUndoImages, ext/undo.c): for a transaction that
+** writes this server and another without two-phase commit.  Every key the
+** queue puts or deletes gets its value now and the value the commit
+** leaves; a key no compare guards yet gets one (unchanged since the
+** revision its before-image was read at), so that the commit fails if it
+** changes meanwhile.  A lease is not part of an image: a key put back has
+** none.
+*/
+
+/* Read remote key a[0..n) at the latest revision: *paVal (sqlite3_malloc'd,
+** NULL when absent), *piMod its mod_revision (0 when absent), *piRev the
+** revision of the read. */
+static int undoRead(EtcdConn *p, const char *a, int n, char **paVal,
+                    int *pnVal, i64 *piMod, i64 *piRev, char **pzErr){
+  json_t *pReq, *pOut = 0, *pKv;
+  int rc = SQLITE_OK;
+  *paVal = 0;
+  *pnVal = 0;
+  *piMod = 0;
+  *piRev = 0;
+  pReq = jNew(json_object(), &rc);
+  jSetKey(pReq, "key", 0, 0, a, n, &rc);
+  if( rc==SQLITE_OK ){
+    rc = etcdCall(p, "/v3/kv/range", pReq, 0, &pOut, 0, pzErr);
+  }
+  json_decref(pReq);
+  if( rc ) return rc;
+  fedJsonInt64(json_object_get(json_object_get(pOut, "header"), "revision"),
+               piRev);
+  pKv = json_array_get(json_object_get(pOut, "kvs"), 0);
+  if( pKv ){
+    json_t *pVal = json_object_get(pKv, "value");
+    char *aBuf = 0;
+    int nAlloc = 0;
+    fedJsonInt64(json_object_get(pKv, "mod_revision"), piMod);
+    if( json_is_string(pVal) ){
+      rc = fedBase64Decode(json_string_value(pVal),
+                           (int)json_string_length(pVal), &aBuf, &nAlloc,
+                           pnVal);
+    }else{
+      /* etcd leaves out an empty value. */
+      aBuf = sqlite3_malloc64(1);
+      if( aBuf==0 ) rc = SQLITE_NOMEM;
+      else aBuf[0] = 0;
+    }
+    if( rc==SQLITE_MISMATCH ){
+      fedSetError(pzErr, "%s: server \"%s\" sent a value that is not"
+                  " base64", ETCD_STORE, p->base.pServer->zName);
+      rc = SQLITE_ERROR;
+    }
+    if( rc ) sqlite3_free(aBuf);
+    else *paVal = aBuf;
+  }
+  json_decref(pOut);
+  return rc;
+}
+
+static int etcdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
+                          char **pzErr){
+  EtcdConn *p = (EtcdConn*)pConn;
+  FedUndoImage *a = 0;
+  int n = 0, nOp = p->nOp, i, j, rc = SQLITE_OK;
+  *paImg = 0;
+  *pnImg = 0;
+  for(i=0; rc==SQLITE_OK && i<nOp; i++){
+    EtcdOp *pOp = &p->aOp[i];
+    if( pOp->eOp!=OP_PUT && pOp->eOp!=OP_DEL ) continue;
+    for(j=0; j<n; j++){
+      if( a[j].nKey==pOp->nKey && memcmp(a[j].aKey, pOp->aKey, pOp->nKey)==0 ){
+        break;
+      }
+    }
+    if( j==n ){
+      FedUndoImage *aNew = sqlite3_realloc64(a, sizeof(*a)*(n+1));
+      if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
+      a = aNew;
+      memset(&a[n], 0, sizeof(*a));
+      a[n].aKey = fedStrdup(pOp->aKey, pOp->nKey);
+      a[n].nKey = pOp->nKey;
+      n++;
+      if( a[j].aKey==0 ){ rc = SQLITE_NOMEM; break; }
+    }
+    sqlite3_free(a[j].aAfter);
+    a[j].aAfter = 0;
+    a[j].nAfter = 0;
+    if( pOp->eOp==OP_PUT ){
+      a[j].aAfter = fedStrdup(pOp->aVal ? pOp->aVal : "", pOp->nVal);
+      a[j].nAfter = pOp->nVal;
+      if( a[j].aAfter==0 ) rc = SQLITE_NOMEM;
+    }
+  }
+  for(j=0; rc==SQLITE_OK && j<n; j++){
+    i64 iMod, iRev;
+    int bGuarded = 0;
+    rc = undoRead(p, a[j].aKey, a[j].nKey, &a[j].aBefore, &a[j].nBefore,
+                  &iMod, &iRev, pzErr);
+    for(i=0; rc==SQLITE_OK && i<p->nOp; i++){
+      EtcdOp *pOp = &p->aOp[i];
+      if( (pOp->eOp==OP_CMP_ABSENT || pOp->eOp==OP_CMP_SAME
+           || pOp->eOp==OP_CMP_REV)
+       && pOp->nKey==a[j].nKey && memcmp(pOp->aKey, a[j].aKey, a[j].nKey)==0 ){
+        bGuarded = 1;
+      }
+    }
+    if( rc==SQLITE_OK && !bGuarded ){
+      rc = queueAdd(p, OP_CMP_REV, a[j].aKey, a[j].nKey, 0, 0, 0, 0);
+      if( rc==SQLITE_OK ) p->aOp[p->nOp-1].iRev = iRev;
+    }
+  }
+  if( rc ){
+    fedUndoImagesFree(a, n);
+    return etcdRc(rc, pzErr);
+  }
+  *paImg = a;
+  *pnImg = n;
+  return SQLITE_OK;
+}
+
+static int etcdUndoApply(FedConn *pConn, const FedUndoImage *pImg,
+                         char **pzErr){
+  EtcdConn *p = (EtcdConn*)pConn;
+  char *aCur = 0;
+  int nCur = 0, rc;
+  i64 iMod = 0, iRev = 0;
+  json_t *pReq = 0, *pOut = 0;
+  rc = undoRead(p, pImg->aKey, pImg->nKey, &aCur, &nCur, &iMod, &iRev,
+                pzErr);
+  if( rc ) return etcdRc(rc, pzErr);
+  if( (aCur==0)==(pImg->aAfter==0)
+   && (aCur==0 || (nCur==pImg->nAfter
+                   && memcmp(aCur, pImg->aAfter, nCur)==0)) ){
+    /* The key holds the after-image: put the before-image back, unless it
+    ** changes meanwhile. */
+    json_t *pCmp, *pC, *pOps, *pS, *pW;
+    pReq = jNew(json_object(), &rc);
+    pCmp = jNew(json_array(), &rc);
+    jSet(pReq, "compare", pCmp, &rc);
+    pC = jNew(json_object(), &rc);
+    jSetKey(pC, "key", 0, 0, pImg->aKey, pImg->nKey, &rc);
+    jSet(pC, "target", jNew(json_string("MOD"), &rc), &rc);
+    jSet(pC, "result", jNew(json_string("EQUAL"), &rc), &rc);
+    jSet(pC, "mod_revision", jInt(iMod, &rc), &rc);
+    jAppend(pCmp, pC, &rc);
+    pOps = jNew(json_array(), &rc);
+    jSet(pReq, "success", pOps, &rc);
+    pS = jNew(json_object(), &rc);
+    pW = jNew(json_object(), &rc);
+    jSetKey(pW, "key", 0, 0, pImg->aKey, pImg->nKey, &rc);
+    if( pImg->aBefore ){
+      jSetKey(pW, "value", 0, 0, pImg->aBefore, pImg->nBefore, &rc);
+      jSet(pS, "request_put", pW, &rc);
+    }else{
+      jSet(pS, "request_delete_range", pW, &rc);
+    }
+    jAppend(pOps, pS, &rc);
+    if( rc==SQLITE_OK ){
+      rc = etcdCall(p, "/v3/kv/txn", pReq, 0, &pOut, 0, pzErr);
+    }
+    if( rc==SQLITE_OK && !json_is_true(json_object_get(pOut, "succeeded")) ){
+      rc = SQLITE_BUSY;
+    }
+  }else if( (aCur==0)==(pImg->aBefore==0)
+   && (aCur==0 || (nCur==pImg->nBefore
+                   && memcmp(aCur, pImg->aBefore, nCur)==0)) ){
+    rc = SQLITE_OK;             /* Never applied, or undone already */
+  }else{
+    rc = SQLITE_BUSY;
+  }
+  if( rc==SQLITE_BUSY ){
+    sqlite3_str *s = sqlite3_str_new(0);
+    char *zKey;
+    appendBytes(s, pImg->aKey, pImg->nKey, 100);
+    zKey = sqlite3_str_finish(s);
+    fedSetError(pzErr, "%s: cannot undo key %s on server \"%s\": another"
+        " client changed it after this transaction wrote it; it was left as"
+        " it is", ETCD_STORE, zKey ? zKey : "?", p->base.pServer->zName);
+    sqlite3_free(zKey);
+  }
+  json_decref(pReq);
+  json_decref(pOut);
+  sqlite3_free(aCur);
+  return etcdRc(rc, pzErr);
+}
+
 /* Designated initializers: members not named (xFlush, xListTables, the
 ** two-phase commit methods) are NULL. */
 const FedStore fedEtcdStore = {
@@ -2947,4 +3271,9 @@ const FedStore fedEtcdStore = {
   .xQuery = etcdQuery,
   .xTableFree = etcdTableFree,
   .xServerCheck = etcdServerCheck,
+  .xMarkerCheck = etcdMarkerCheck,
+  .xMarkerRemove = etcdMarkerRemove,
+  .xMarkerList = etcdMarkerList,
+  .xUndoImages = etcdUndoImages,
+  .xUndoApply = etcdUndoApply,
 };

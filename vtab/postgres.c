@@ -3055,6 +3055,8 @@ const FedStore fedPostgresStore = {
   pgPrepare,
   pgResolve,
   pgListPrepared,
+  0, 0, 0,                      /* commit markers: not a last resource */
+  0, 0,                         /* undo images: two-phase commit instead */
   pgWatch,
   pgChanges
 };

@@ -41,6 +41,7 @@
 #include <poll.h>
 #include <errno.h>
 #include <limits.h>
+#include <time.h>
 
 #define RD_STORE "redis"
 
@@ -67,6 +68,14 @@
 #define RC_F_INT  9
 #define RC_F_REAL 10
 #define RC_F_BLOB 11
+
+/* Keys that start with RD_RESERVED belong to federate and no table shows
+** them.  RD_MARKER is the hash, in the DSN's database, of the commit
+** markers of transactions where this server was the last resource:
+** field = global id, value = unix time of the commit (docs/transactions.md).
+** It has no expiry: recovery may need a marker long after. */
+#define RD_RESERVED    "__federate:"
+#define RD_MARKER      "__federate:txn"
 
 #define RD_PIPE_KEYS   1000     /* Keys per pipelined batch of lookups */
 #define RD_WATCH_CHUNK 1000     /* Keys per WATCH command */
@@ -3094,6 +3103,10 @@ static int keyWanted(RedisCursor *pCsr, const char *z, int n){
   RedisTable *pRt = pCsr->pRt;
   int i;
   if( !keyInSpace(pRt->zPattern, pRt->nPattern, z, n) ) return 0;
+  if( n>=(int)sizeof(RD_RESERVED)-1
+   && memcmp(z, RD_RESERVED, sizeof(RD_RESERVED)-1)==0 ){
+    return 0;
+  }
   for(i=0; i<pCsr->nTerm; i++){
     RedisTerm *pT = &pCsr->aTerm[i];
     if( pT->eKind!=RC_KEY ) continue;
@@ -4743,9 +4756,10 @@ static int rdCommit(FedConn *pConn, char **pzErr){
   RedisTxn *t = &p->txn;
   RedisPipe P;
   RedisOp *pOne = 0;
+  const char *zMarker = pConn->zMarker;
   int i, n = 0, iExec, rc;
 
-  if( !t->bActive ) return SQLITE_OK;
+  if( !t->bActive && zMarker==0 ) return SQLITE_OK;
   rc = rdFlush(pConn, pzErr);
   if( rc ) return rc;
   if( t->zDoom ){
@@ -4755,14 +4769,14 @@ static int rdCommit(FedConn *pConn, char **pzErr){
   for(i=0; i<t->nOp; i++){
     if( !t->aOp[i].bSkip ){ n++; pOne = &t->aOp[i]; }
   }
-  if( n==0 ){
+  if( n==0 && zMarker==0 ){
     if( t->bWatched ) p->bUnwatch = 1;
     txnClear(t);
     return SQLITE_OK;
   }
   pipeInit(&P);
 
-  if( n==1 && !t->bWatched && opAlone(pOne) ){
+  if( n==1 && !t->bWatched && opAlone(pOne) && zMarker==0 ){
     /* One command that answers for itself: no MULTI, one round trip. */
     rc = fedFault(FED_FAULT_COMMIT, pzErr);
     if( rc ) goto done;
@@ -4790,6 +4804,13 @@ static int rdCommit(FedConn *pConn, char **pzErr){
   pipeCmd(&P, -1, "MULTI");
   for(i=0; i<t->nOp; i++){
     if( !t->aOp[i].bSkip ) pipeOp(&P, &t->aOp[i]);
+  }
+  if( zMarker ){
+    /* The commit marker, in the same MULTI/EXEC as the writes. */
+    pipeCmd(&P, p->iDb, "HSET");
+    pipeArg(&P, RD_MARKER, -1);
+    pipeArg(&P, zMarker, -1);
+    pipeArgInt(&P, (i64)time(0));
   }
   iExec = P.nCmd;
   pipeCmd(&P, -1, "EXEC");
@@ -5118,6 +5139,276 @@ cleanup:
   return rc;
 }
 
+/**************************************************************************
+** Commit markers (FedStore.xMarkerCheck): fields of the hash RD_MARKER in
+** the DSN's database, written by rdCommit inside the transaction's
+** MULTI/EXEC when the coordinator sets FedConn.zMarker.
+*/
+
+/* Send one command about the marker hash: zCmd RD_MARKER [zField].  On
+** success *ppReply is the reply (freeReplyObject it). */
+static int markerCmd(RedisConn *p, const char *zCmd, const char *zField,
+                     redisReply **ppReply, char **pzErr){
+  RedisPipe P;
+  int rc;
+  *ppReply = 0;
+  pipeInit(&P);
+  pipeCmd(&P, p->iDb, zCmd);
+  pipeArg(&P, RD_MARKER, -1);
+  if( zField ) pipeArg(&P, zField, -1);
+  rc = P.rc ? P.rc : pipeRun(p, &P, pzErr);
+  if( rc==SQLITE_OK && P.apReply[0]->type==REDIS_REPLY_ERROR ){
+    pipeReplyError(&P, 0, pzErr);
+    rc = SQLITE_ERROR;
+  }
+  if( rc==SQLITE_OK ){
+    *ppReply = P.apReply[0];
+    P.apReply[0] = 0;
+  }
+  pipeFree(&P);
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
+  return rc;
+}
+
+static int rdMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
+                         char **pzErr){
+  redisReply *r = 0;
+  int rc = markerCmd((RedisConn*)pConn, "HEXISTS", zGid, &r, pzErr);
+  *pbExists = 0;
+  if( rc==SQLITE_OK ){
+    *pbExists = r->type==REDIS_REPLY_INTEGER && r->integer==1;
+    freeReplyObject(r);
+  }
+  return rc;
+}
+
+static int rdMarkerRemove(FedConn *pConn, const char *zGid, char **pzErr){
+  redisReply *r = 0;
+  int rc = markerCmd((RedisConn*)pConn, "HDEL", zGid, &r, pzErr);
+  if( r ) freeReplyObject(r);
+  return rc;
+}
+
+static int rdMarkerList(FedConn *pConn, const char *zPrefix, char ***pazGid,
+                        int *pn, char **pzErr){
+  redisReply *r = 0;
+  char **az = 0;
+  int n = 0, rc;
+  size_t i, nPrefix = strlen(zPrefix);
+  *pazGid = 0;
+  *pn = 0;
+  rc = markerCmd((RedisConn*)pConn, "HKEYS", 0, &r, pzErr);
+  if( rc ) return rc;
+  if( r->type==REDIS_REPLY_ARRAY && r->elements>0 ){
+    az = sqlite3_malloc64(sizeof(char*)*r->elements);
+    if( az==0 ) rc = SQLITE_NOMEM;
+    for(i=0; rc==SQLITE_OK && i<r->elements; i++){
+      redisReply *e = r->element[i];
+      if( e->type!=REDIS_REPLY_STRING || e->len<nPrefix
+       || memcmp(e->str, zPrefix, nPrefix)!=0 ){
+        continue;
+      }
+      az[n] = fedStrdup(e->str, (int)e->len);
+      if( az[n]==0 ) rc = SQLITE_NOMEM;
+      else n++;
+    }
+  }
+  freeReplyObject(r);
+  if( rc ){
+    while( n>0 ) sqlite3_free(az[--n]);
+    sqlite3_free(az);
+    return rc;
+  }
+  *pazGid = az;
+  *pn = n;
+  return SQLITE_OK;
+}
+
+/**************************************************************************
+** Undo images (FedStore.xUndoImages, ext/undo.c): for a transaction that
+** writes this server and another without two-phase commit.  Covered:
+** string keys written whole (SET, DEL: tables of type string or any);
+** any other command in the queue is refused before anything is sent.
+** The keys are WATCHed when their before-images are read, so that the
+** commit fails if one changes before EXEC.  An expiry is not part of an
+** image: a key put back has none.
+*/
+
+/* Is the value a[0..n) (a==0: absent) what reply r says the key holds? */
+static int imageIs(const char *a, int n, const redisReply *r){
+  if( r->type==REDIS_REPLY_NIL ) return a==0;
+  if( r->type!=REDIS_REPLY_STRING || a==0 ) return 0;
+  return (int)r->len==n && (n==0 || memcmp(r->str, a, n)==0);
+}
+
+static const char *opCommandName(const RedisOp *pOp){
+  switch( pOp->eOp ){
+    case ROP_EXPIRE:  return "EXPIRE";
+    case ROP_PERSIST: return "PERSIST";
+    case ROP_RENAME:  return "RENAME";
+    case ROP_HSET:    return "HSET";
+    case ROP_HDEL:    return "HDEL";
+    case ROP_RPUSH:   return "RPUSH";
+    case ROP_LSET:    return "LSET";
+    case ROP_LREM:    return "LREM";
+    case ROP_SADD:    return "SADD";
+    case ROP_SREM:    return "SREM";
+    case ROP_ZADD:    return "ZADD";
+    case ROP_ZREM:    return "ZREM";
+  }
+  return "?";
+}
+
+static int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
+                        char **pzErr){
+  RedisConn *p = (RedisConn*)pConn;
+  RedisTxn *t = &p->txn;
+  const char *zServer = p->base.pServer->zName;
+  FedUndoImage *a = 0;
+  RedisPipe P;
+  int n = 0, i, j, rc;
+  *paImg = 0;
+  *pnImg = 0;
+  rc = rdFlush(pConn, pzErr);
+  if( rc ) return rc;
+  if( t->zDoom ){
+    fedSetError(pzErr, "%s", t->zDoom);
+    return SQLITE_ERROR;
+  }
+  for(i=0; rc==SQLITE_OK && i<t->nOp; i++){
+    RedisOp *pOp = &t->aOp[i];
+    if( pOp->bSkip ) continue;
+    if( pOp->eOp!=ROP_SET && pOp->eOp!=ROP_DEL ){
+      char *zKey = renderKey(pOp->key.z, pOp->key.n);
+      fedSetError(pzErr, "%s: cannot compensate this transaction: undo"
+          " images cover string keys written whole (SET, DEL), and it runs"
+          " %s on key %s of server \"%s\"; nothing was committed", RD_STORE,
+          opCommandName(pOp), zKey ? zKey : "?", zServer);
+      sqlite3_free(zKey);
+      rc = SQLITE_ERROR;
+      break;
+    }
+    for(j=0; j<n; j++){
+      if( a[j].iDb==pOp->iDb && a[j].nKey==pOp->key.n
+       && memcmp(a[j].aKey, pOp->key.z, pOp->key.n)==0 ){
+        break;
+      }
+    }
+    if( j==n ){
+      FedUndoImage *aNew = sqlite3_realloc64(a, sizeof(*a)*(n+1));
+      if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
+      a = aNew;
+      memset(&a[n], 0, sizeof(*a));
+      a[n].iDb = pOp->iDb;
+      a[n].aKey = fedStrdup(pOp->key.z ? pOp->key.z : "", pOp->key.n);
+      a[n].nKey = pOp->key.n;
+      n++;
+      if( a[j].aKey==0 ){ rc = SQLITE_NOMEM; break; }
+    }
+    sqlite3_free(a[j].aAfter);
+    a[j].aAfter = 0;
+    a[j].nAfter = 0;
+    if( pOp->eOp==ROP_SET ){
+      a[j].aAfter = fedStrdup(pOp->aArg[0].z ? pOp->aArg[0].z : "",
+                              pOp->aArg[0].n);
+      a[j].nAfter = pOp->aArg[0].n;
+      if( a[j].aAfter==0 ) rc = SQLITE_NOMEM;
+    }
+  }
+
+  /* The before-images, read under WATCH. */
+  pipeInit(&P);
+  for(j=0; rc==SQLITE_OK && j<n; j++){
+    pipeCmd(&P, a[j].iDb, "WATCH");
+    pipeArg(&P, a[j].aKey, a[j].nKey);
+    pipeCmd(&P, a[j].iDb, "GET");
+    pipeArg(&P, a[j].aKey, a[j].nKey);
+  }
+  if( rc==SQLITE_OK && n>0 ){
+    rc = P.rc ? P.rc : pipeRun(p, &P, pzErr);
+    if( rc==SQLITE_OK ) t->bWatched = 1;
+  }
+  for(j=0; rc==SQLITE_OK && j<n; j++){
+    redisReply *r = P.apReply[2*j+1];
+    if( r->type==REDIS_REPLY_STRING ){
+      a[j].aBefore = fedStrdup(r->str, (int)r->len);
+      a[j].nBefore = (int)r->len;
+      if( a[j].aBefore==0 ) rc = SQLITE_NOMEM;
+    }else if( r->type!=REDIS_REPLY_NIL ){
+      char *zKey = renderKey(a[j].aKey, a[j].nKey);
+      fedSetError(pzErr, "%s: cannot compensate this transaction: undo"
+          " images cover string keys, and key %s of server \"%s\" holds"
+          " another type; nothing was committed", RD_STORE,
+          zKey ? zKey : "?", zServer);
+      sqlite3_free(zKey);
+      rc = SQLITE_ERROR;
+    }
+  }
+  pipeFree(&P);
+  if( rc ){
+    fedUndoImagesFree(a, n);
+    if( rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
+    return rc;
+  }
+  *paImg = a;
+  *pnImg = n;
+  return SQLITE_OK;
+}
+
+static int rdUndoApply(FedConn *pConn, const FedUndoImage *pImg,
+                       char **pzErr){
+  RedisConn *p = (RedisConn*)pConn;
+  const char *zServer = p->base.pServer->zName;
+  RedisPipe P;
+  redisReply *r;
+  int rc;
+  pipeInit(&P);
+  pipeCmd(&P, pImg->iDb, "WATCH");
+  pipeArg(&P, pImg->aKey, pImg->nKey);
+  pipeCmd(&P, pImg->iDb, "GET");
+  pipeArg(&P, pImg->aKey, pImg->nKey);
+  rc = P.rc ? P.rc : pipeRun(p, &P, pzErr);
+  if( rc ) goto done;
+  r = P.apReply[1];
+  if( !imageIs(pImg->aAfter, pImg->nAfter, r) ) p->bUnwatch = 1;
+  if( imageIs(pImg->aAfter, pImg->nAfter, r) ){
+    int iExec;
+    pipeFree(&P);
+    pipeInit(&P);
+    pipeCmd(&P, -1, "MULTI");
+    if( pImg->aBefore ){
+      pipeCmd(&P, pImg->iDb, "SET");
+      pipeArg(&P, pImg->aKey, pImg->nKey);
+      pipeArg(&P, pImg->aBefore, pImg->nBefore);
+    }else{
+      pipeCmd(&P, pImg->iDb, "DEL");
+      pipeArg(&P, pImg->aKey, pImg->nKey);
+    }
+    iExec = P.nCmd;
+    pipeCmd(&P, -1, "EXEC");
+    rc = P.rc ? P.rc : pipeRun(p, &P, pzErr);
+    p->iCurDb = -1;
+    if( rc ) goto done;
+    if( P.apReply[iExec]->type==REDIS_REPLY_ARRAY ) goto done;
+    rc = SQLITE_BUSY;
+  }else if( imageIs(pImg->aBefore, pImg->nBefore, r) ){
+    goto done;                  /* Never applied, or undone already */
+  }else{
+    rc = SQLITE_BUSY;
+  }
+  {
+    char *zKey = renderKey(pImg->aKey, pImg->nKey);
+    fedSetError(pzErr, "%s: cannot undo key %s on server \"%s\": another"
+        " client changed it after this transaction wrote it; it was left as"
+        " it is", RD_STORE, zKey ? zKey : "?", zServer);
+    sqlite3_free(zKey);
+  }
+done:
+  pipeFree(&P);
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
+  return rc;
+}
+
 /*
 ** Cache invalidation (cache.c) by keyspace notifications.  A second
 ** connection of the server subscribes to __keyspace@<db>__:*; any event
@@ -5280,4 +5571,9 @@ const FedStore fedRedisStore = {
   .xListTables = 0,
   .xTableFree = rdTableFree,
   .xServerCheck = rdServerCheck,
+  .xMarkerCheck = rdMarkerCheck,
+  .xMarkerRemove = rdMarkerRemove,
+  .xMarkerList = rdMarkerList,
+  .xUndoImages = rdUndoImages,
+  .xUndoApply = rdUndoApply,
 };
