@@ -441,6 +441,8 @@ int fedQueryRegister(sqlite3 *, FedContext *);
 ** that can fail returns an SQLite result code and leaves a message in
 ** *pzErr (sqlite3_malloc'd) that names the store and the operation.
 */
+#define FED_RECOVER_GRACE 60   /* Default age of prepared ids recovered at
+                                ** connect (fed_config('recovery_grace')) */
 #define FED_TXN_NONE    0       /* No transactions: needs undo images */
 #define FED_TXN_BATCH   1       /* One atomic request at commit */
 #define FED_TXN_2PC     2       /* Prepare / commit prepared */
@@ -609,6 +611,9 @@ struct FedContext {
   i64 iSagaSeen;                /* fedSagaRecover(): sagas tried so far */
   FedDoubt *pDoubt;             /* Resolutions that failed (fed_in_doubt) */
   sqlite3 *pUndoDb;             /* The sidecar of undo images, or NULL */
+  char *zUndoPath;              /* fed_config('undo_log'), or NULL: the
+                                ** default "<database>-fedundo" */
+  int nRecoverGrace;            /* fed_config('recovery_grace'), seconds */
   int bUndo;                    /* This transaction logged undo images */
   FedServer *pMarker;           /* Holds the marker of zGid: removed once
                                 ** the decision row is durable */

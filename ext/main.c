@@ -72,6 +72,7 @@ FEDERATE_API int sqlite3_federate_init(
   pCtx->db = db;
   pCtx->nRef = 1;               /* Held until the end of this function */
   pCtx->iTxn = 1;
+  pCtx->nRecoverGrace = FED_RECOVER_GRACE;
 
   for(i=0; rc==SQLITE_OK && i<sizeof(aStore)/sizeof(aStore[0]); i++){
     rc = fedVtabRegister(db, pCtx, aStore[i]);

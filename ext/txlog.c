@@ -37,7 +37,6 @@
 ** connect time resolves it: a younger one may belong to another process
 ** that is committing now from the same file.  fed_recover() waits for
 ** none. */
-#define FED_RECOVER_GRACE 60
 
 int fedTxlogPrefix(FedContext *pCtx, int bCreate, char **pzPrefix){
   sqlite3 *db = pCtx->db;
@@ -300,7 +299,7 @@ static int recoverServer(
 int fedTxlogRecoverServer(
   FedContext *pCtx, FedServer *pServer, FedConn *pConn, char **pzErr
 ){
-  return recoverServer(pCtx, pServer, pConn, FED_RECOVER_GRACE, pzErr);
+  return recoverServer(pCtx, pServer, pConn, pCtx->nRecoverGrace, pzErr);
 }
 
 /*
@@ -426,9 +425,55 @@ static void recoverFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 static void configFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   FedContext *pCtx = (FedContext*)sqlite3_user_data(ctx);
   const char *zName = (const char*)sqlite3_value_text(argv[0]);
+  if( zName && sqlite3_stricmp(zName, "recovery_grace")==0 ){
+    if( argc>1 ){
+      sqlite3_int64 n = sqlite3_value_int64(argv[1]);
+      if( sqlite3_value_numeric_type(argv[1])!=SQLITE_INTEGER
+       || n<0 || n>86400 ){
+        sqlite3_result_error(ctx, "fed_config: recovery_grace is a number"
+            " of seconds from 0 to 86400", -1);
+        return;
+      }
+      pCtx->nRecoverGrace = (int)n;
+    }
+    sqlite3_result_int(ctx, pCtx->nRecoverGrace);
+    return;
+  }
+  if( zName && sqlite3_stricmp(zName, "undo_log")==0 ){
+    if( argc>1 ){
+      const char *zVal = (const char*)sqlite3_value_text(argv[1]);
+      char *zNew;
+      if( zVal==0 || zVal[0]==0 ){
+        sqlite3_result_error(ctx, "fed_config: undo_log is a file name", -1);
+        return;
+      }
+      if( pCtx->pUndoDb ){
+        sqlite3_result_error(ctx, "fed_config: undo_log cannot change once"
+            " the log is open; set it before the first transaction", -1);
+        return;
+      }
+      zNew = fedStrdup(zVal, -1);
+      if( zNew==0 ){ sqlite3_result_error_nomem(ctx); return; }
+      sqlite3_free(pCtx->zUndoPath);
+      pCtx->zUndoPath = zNew;
+    }
+    if( pCtx->zUndoPath ){
+      sqlite3_result_text(ctx, pCtx->zUndoPath, -1, SQLITE_TRANSIENT);
+    }else{
+      const char *zMain = sqlite3_db_filename(pCtx->db, "main");
+      if( zMain && zMain[0] ){
+        char *z = sqlite3_mprintf("%s-fedundo", zMain);
+        if( z==0 ){ sqlite3_result_error_nomem(ctx); return; }
+        sqlite3_result_text(ctx, z, -1, sqlite3_free);
+      }else{
+        sqlite3_result_text(ctx, ":memory:", -1, SQLITE_STATIC);
+      }
+    }
+    return;
+  }
   if( zName==0 || sqlite3_stricmp(zName, "atomic")!=0 ){
-    sqlite3_result_error(ctx, "fed_config: unknown setting (known: atomic)",
-                         -1);
+    sqlite3_result_error(ctx, "fed_config: unknown setting (known: atomic,"
+                         " recovery_grace, undo_log)", -1);
     return;
   }
   if( argc>1 ){

@@ -56,7 +56,9 @@ static int undoOpen(FedContext *pCtx, int bCreate, char **pzErr){
     return SQLITE_OK;
   }
   zMain = sqlite3_db_filename(pCtx->db, "main");
-  if( zMain==0 || zMain[0]==0 ){
+  if( pCtx->zUndoPath ){
+    zPath = sqlite3_mprintf("%s", pCtx->zUndoPath);
+  }else if( zMain==0 || zMain[0]==0 ){
     if( !bCreate ) return SQLITE_OK;
     zPath = sqlite3_mprintf(":memory:");
   }else{
@@ -92,6 +94,8 @@ static int undoOpen(FedContext *pCtx, int bCreate, char **pzErr){
 void fedUndoClose(FedContext *pCtx){
   sqlite3_close(pCtx->pUndoDb);
   pCtx->pUndoDb = 0;
+  sqlite3_free(pCtx->zUndoPath);
+  pCtx->zUndoPath = 0;
 }
 
 static void bindImage(sqlite3_stmt *p, int i, const char *a, int n){
