@@ -74,6 +74,8 @@
 #define CACHE_ROW_OVERHEAD 16
 #define CACHE_MAX_CAND    32             /* Entries tried for subsumption */
 #define CACHE_SIZE_EVERY  1024           /* Rows between two byte counts */
+#define CACHE_SUBSUME_ROWS 50000         /* Largest entry read for a request
+                                         ** with terms it does not match */
 
 /* Milliseconds since the epoch. */
 static i64 cacheNow(void){
@@ -1088,13 +1090,19 @@ static int cacheLookup(FedCacheCsr *p, FedTable *pTab, i64 *piEntry){
   rc = sqlite3_finalize(pStmt);
   if( rc || *piEntry ) return rc;
 
+  /* A subsuming entry is read whole (its rows have no index): beyond
+  ** CACHE_SUBSUME_ROWS rows, asking the store for a request with terms
+  ** (which it answers from its indexes) and caching that is cheaper. */
   rc = sqlite3_prepare_v2(pDb->db, "SELECT id, cols, nterm FROM"
       " fed_cache_entry WHERE tid=?1 AND blimit=0 AND created>?2 AND nrow>=0"
-      " ORDER BY nterm DESC, nrow LIMIT ?3", -1, &pStmt, 0);
+      " AND (nrow<=?4 OR ?5) ORDER BY nterm DESC, nrow LIMIT ?3", -1,
+      &pStmt, 0);
   if( rc ) return rc;
   sqlite3_bind_int64(pStmt, 1, pCT->iTid);
   sqlite3_bind_int64(pStmt, 2, iMin);
   sqlite3_bind_int(pStmt, 3, CACHE_MAX_CAND);
+  sqlite3_bind_int(pStmt, 4, CACHE_SUBSUME_ROWS);
+  sqlite3_bind_int(pStmt, 5, p->nTerm==0);
   while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
     i64 iEntry = sqlite3_column_int64(pStmt, 0);
     u64 cols = (u64)sqlite3_column_int64(pStmt, 1);
