@@ -632,32 +632,48 @@ static int cacheBind(sqlite3_stmt *pStmt, int i, const CacheVal *pV){
   return sqlite3_bind_value(pStmt, i, p);
 }
 
-/* Append a value to the canonical request text. */
-static void cacheKeyVal(sqlite3_str *s, const CacheVal *pV){
-  sqlite3_value *p = pV->pVal;
-  char zBuf[40];
+/* Append a value as text that says its storage class and bytes exactly
+** (the request key, and the rows of an L2 entry; l2Bind() reads it back):
+**   n | i<int>; | f<16 hex digits of the IEEE bits> | t<len>:<bytes> |
+**   x<len>:<hex> (text holding a NUL byte) | b<len>:<hex> */
+static void cacheValText(sqlite3_str *s, sqlite3_value *p){
+  const u8 *a;
+  int n, i;
   switch( sqlite3_value_type(p) ){
-    case SQLITE_NULL:    sqlite3_str_appendall(s, "n"); break;
+    case SQLITE_NULL: sqlite3_str_appendchar(s, 1, 'n'); break;
     case SQLITE_INTEGER:
-      sqlite3_str_appendf(s, "i%lld", sqlite3_value_int64(p));
+      sqlite3_str_appendf(s, "i%lld;", sqlite3_value_int64(p));
       break;
-    case SQLITE_FLOAT:
-      fedDoubleText(sqlite3_value_double(p), zBuf, sizeof(zBuf));
-      sqlite3_str_appendf(s, "f%s", zBuf);
+    case SQLITE_FLOAT: {
+      double r = sqlite3_value_double(p);
+      u64 u;
+      memcpy(&u, &r, 8);
+      sqlite3_str_appendf(s, "f%016llx", (unsigned long long)u);
       break;
+    }
     case SQLITE_TEXT:
-      sqlite3_str_appendf(s, "t%d:", sqlite3_value_bytes(p));
-      sqlite3_str_append(s, (const char*)sqlite3_value_text(p),
-                         sqlite3_value_bytes(p));
+      a = sqlite3_value_text(p);
+      n = sqlite3_value_bytes(p);
+      if( a && memchr(a, 0, n)==0 ){
+        sqlite3_str_appendf(s, "t%d:", n);
+        sqlite3_str_append(s, (const char*)a, n);
+        break;
+      }
+      sqlite3_str_appendf(s, "x%d:", n);
+      for(i=0; a && i<n; i++) sqlite3_str_appendf(s, "%02x", a[i]);
       break;
-    default: {
-      const u8 *a = (const u8*)sqlite3_value_blob(p);
-      int n = sqlite3_value_bytes(p), i;
+    default:
+      a = (const u8*)sqlite3_value_blob(p);
+      n = sqlite3_value_bytes(p);
       sqlite3_str_appendf(s, "b%d:", n);
       for(i=0; i<n; i++) sqlite3_str_appendf(s, "%02x", a[i]);
       break;
-    }
   }
+}
+
+/* Append a value of a request to its canonical text. */
+static void cacheKeyVal(sqlite3_str *s, const CacheVal *pV){
+  cacheValText(s, pV->pVal);
   if( pV->zAff ) sqlite3_str_appendf(s, "/%c", pV->zAff[0]);
 }
 
@@ -1852,9 +1868,8 @@ int fedCacheRowid(FedCursor *pCsr, i64 *piRowid){
 ** expires when the original would), and the rows:
 **
 **   FEDC1 <created ms> <ncol> <nrow>\n<len>:<tkey><len>:<qkey>
-**   then per row: rid, then each cached column, each value one of
-**   n | i<int>; | f<16 hex digits of the IEEE bits> | t<len>:<bytes> |
-**   b<len>:<hex>
+**   then per row: rid, then each cached column, each value as
+**   cacheValText() writes it
 **
 ** Everything L2 does is best effort: a Redis error is a miss.
 */
@@ -1961,33 +1976,6 @@ static void cacheL2Bump(FedCacheTab *pCT){
   cacheL2Cmd(pCT, "INCR ?", 1, az, 0, 0);
 }
 
-static void cacheL2Value(sqlite3_str *s, sqlite3_value *p){
-  switch( sqlite3_value_type(p) ){
-    case SQLITE_NULL: sqlite3_str_appendchar(s, 1, 'n'); break;
-    case SQLITE_INTEGER:
-      sqlite3_str_appendf(s, "i%lld;", sqlite3_value_int64(p));
-      break;
-    case SQLITE_FLOAT: {
-      double r = sqlite3_value_double(p);
-      u64 u;
-      memcpy(&u, &r, 8);
-      sqlite3_str_appendf(s, "f%016llx", (unsigned long long)u);
-      break;
-    }
-    case SQLITE_TEXT:
-      sqlite3_str_appendf(s, "t%d:", sqlite3_value_bytes(p));
-      sqlite3_str_append(s, (const char*)sqlite3_value_text(p),
-                         sqlite3_value_bytes(p));
-      break;
-    default: {
-      const u8 *a = (const u8*)sqlite3_value_blob(p);
-      int n = sqlite3_value_bytes(p), i;
-      sqlite3_str_appendf(s, "b%d:", n);
-      for(i=0; i<n; i++) sqlite3_str_appendf(s, "%02x", a[i]);
-    }
-  }
-}
-
 /* Copy a complete L1 entry to L2. */
 static void cacheL2Put(FedCursor *pCsr, i64 iEntry){
   FedCacheCsr *p = pCsr->pCache;
@@ -2041,7 +2029,7 @@ static void cacheL2Put(FedCursor *pCsr, i64 iEntry){
     sqlite3_bind_int64(pStmt, 1, iEntry<<32);
     sqlite3_bind_int64(pStmt, 2, (iEntry<<32)|0xffffffff);
     while( sqlite3_step(pStmt)==SQLITE_ROW ){
-      for(i=0; i<=nCol; i++) cacheL2Value(s, sqlite3_column_value(pStmt, i));
+      for(i=0; i<=nCol; i++) cacheValText(s, sqlite3_column_value(pStmt, i));
     }
     rc = sqlite3_finalize(pStmt);
   }
@@ -2113,7 +2101,8 @@ static int l2Bind(L2Parse *r, sqlite3_stmt *pStmt, int iBind){
       r->i += (int)n;
       return sqlite3_bind_text(pStmt, iBind, r->z+r->i-n, (int)n,
                                SQLITE_TRANSIENT);
-    case 'b': {
+    case 'b':
+    case 'x': {
       u8 *a;
       int k, rc;
       n = l2Int(r);
@@ -2126,7 +2115,12 @@ static int l2Bind(L2Parse *r, sqlite3_stmt *pStmt, int iBind){
         a[k] = (u8)(h1*16+h2);
         r->i += 2;
       }
-      rc = sqlite3_bind_blob(pStmt, iBind, a, (int)n, SQLITE_TRANSIENT);
+      if( c=='b' ){
+        rc = sqlite3_bind_blob(pStmt, iBind, a, (int)n, SQLITE_TRANSIENT);
+      }else{
+        rc = sqlite3_bind_text(pStmt, iBind, (const char*)a, (int)n,
+                               SQLITE_TRANSIENT);
+      }
       sqlite3_free(a);
       return rc;
     }
