@@ -58,13 +58,17 @@
 **     by another connection between the two cannot survive; a write by
 **     fed_exec() clears every table of its server.  A table generation
 **     counter abandons a fill that was running when its table was written.
-**   - Changes by others: PostgreSQL tables with cache_notify=on are
-**     watched with LISTEN fed_cache (trigger installed by fed_cache_watch);
-**     everything else relies on the TTL.  docs/cache.md has the table.
+**   - Changes by others: tables with cache_notify=on are watched through
+**     the store (xWatch/xChanges: PostgreSQL LISTEN fed_cache with a trigger
+**     installed by fed_cache_watch, Redis keyspace events) and served from
+**     the cache only while the connection listens; everything else relies
+**     on the TTL.  docs/cache.md has the table.
 **
 ** Bounds: each table's entries are bounded by cache_max_bytes (value bytes
-** plus a per-row overhead); after each fill the least recently used
-** entries go first.  A fill that alone exceeds the bound is abandoned.
+** plus a per-row overhead, counted every CACHE_SIZE_EVERY rows); after each
+** fill the least recently used entries go first.  A fill that alone
+** exceeds the bound is abandoned.  A request with terms is answered by
+** subsumption only from entries of at most CACHE_SUBSUME_ROWS rows.
 */
 #include "fedInt.h"
 
