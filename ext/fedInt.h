@@ -359,6 +359,8 @@ struct FedUndoImage {
   char *aAfter; int nAfter;     /* After the commit; aAfter==0: absent */
 };
 void fedUndoImagesFree(FedUndoImage *a, int n);
+int fedUndoImageSet(FedUndoImage **pa, int *pn, int iDb, const char *aKey,
+                    int nKey, const char *aAfter, int nAfter);
 /* Log the images of server zServer for transaction zGid (appending). */
 int fedUndoLog(FedContext *, const char *zGid, const char *zServer,
                const FedUndoImage *a, int n, char **pzErr);

@@ -29,6 +29,42 @@
 #include "fedInt.h"
 #include <time.h>
 
+/* The commit leaves key (iDb, aKey, nKey) holding aAfter, nAfter (aAfter
+** NULL: absent).  Give the key's image that after-value, appending an
+** image to the array *pa of *pn when the key has none yet (a later write
+** of a key replaces an earlier one).  SQLITE_OK or SQLITE_NOMEM. */
+int fedUndoImageSet(FedUndoImage **pa, int *pn, int iDb, const char *aKey,
+                    int nKey, const char *aAfter, int nAfter){
+  FedUndoImage *a = *pa;
+  int n = *pn, j;
+  for(j=0; j<n; j++){
+    if( a[j].iDb==iDb && a[j].nKey==nKey
+     && (nKey==0 || memcmp(a[j].aKey, aKey, nKey)==0) ){
+      break;
+    }
+  }
+  if( j==n ){
+    FedUndoImage *aNew = sqlite3_realloc64(a, sizeof(*a)*(n+1));
+    if( aNew==0 ) return SQLITE_NOMEM;
+    *pa = a = aNew;
+    memset(&a[n], 0, sizeof(*a));
+    a[n].iDb = iDb;
+    a[n].aKey = fedStrdup(aKey ? aKey : "", nKey);
+    a[n].nKey = nKey;
+    *pn = n+1;
+    if( a[j].aKey==0 ) return SQLITE_NOMEM;
+  }
+  sqlite3_free(a[j].aAfter);
+  a[j].aAfter = 0;
+  a[j].nAfter = 0;
+  if( aAfter ){
+    a[j].aAfter = fedStrdup(aAfter, nAfter);
+    a[j].nAfter = nAfter;
+    if( a[j].aAfter==0 ) return SQLITE_NOMEM;
+  }
+  return SQLITE_OK;
+}
+
 void fedUndoImagesFree(FedUndoImage *a, int n){
   int i;
   for(i=0; a && i<n; i++){

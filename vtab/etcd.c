@@ -3123,29 +3123,9 @@ static int etcdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
   for(i=0; rc==SQLITE_OK && i<nOp; i++){
     EtcdOp *pOp = &p->aOp[i];
     if( pOp->eOp!=OP_PUT && pOp->eOp!=OP_DEL ) continue;
-    for(j=0; j<n; j++){
-      if( a[j].nKey==pOp->nKey && memcmp(a[j].aKey, pOp->aKey, pOp->nKey)==0 ){
-        break;
-      }
-    }
-    if( j==n ){
-      FedUndoImage *aNew = sqlite3_realloc64(a, sizeof(*a)*(n+1));
-      if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
-      a = aNew;
-      memset(&a[n], 0, sizeof(*a));
-      a[n].aKey = fedStrdup(pOp->aKey, pOp->nKey);
-      a[n].nKey = pOp->nKey;
-      n++;
-      if( a[j].aKey==0 ){ rc = SQLITE_NOMEM; break; }
-    }
-    sqlite3_free(a[j].aAfter);
-    a[j].aAfter = 0;
-    a[j].nAfter = 0;
-    if( pOp->eOp==OP_PUT ){
-      a[j].aAfter = fedStrdup(pOp->aVal ? pOp->aVal : "", pOp->nVal);
-      a[j].nAfter = pOp->nVal;
-      if( a[j].aAfter==0 ) rc = SQLITE_NOMEM;
-    }
+    rc = fedUndoImageSet(&a, &n, 0, pOp->aKey, pOp->nKey,
+                         pOp->eOp==OP_PUT ? (pOp->aVal ? pOp->aVal : "") : 0,
+                         pOp->nVal);
   }
   for(j=0; rc==SQLITE_OK && j<n; j++){
     i64 iMod, iRev;

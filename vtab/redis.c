@@ -5288,31 +5288,11 @@ static int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
       rc = SQLITE_ERROR;
       break;
     }
-    for(j=0; j<n; j++){
-      if( a[j].iDb==pOp->iDb && a[j].nKey==pOp->key.n
-       && memcmp(a[j].aKey, pOp->key.z, pOp->key.n)==0 ){
-        break;
-      }
-    }
-    if( j==n ){
-      FedUndoImage *aNew = sqlite3_realloc64(a, sizeof(*a)*(n+1));
-      if( aNew==0 ){ rc = SQLITE_NOMEM; break; }
-      a = aNew;
-      memset(&a[n], 0, sizeof(*a));
-      a[n].iDb = pOp->iDb;
-      a[n].aKey = fedStrdup(pOp->key.z ? pOp->key.z : "", pOp->key.n);
-      a[n].nKey = pOp->key.n;
-      n++;
-      if( a[j].aKey==0 ){ rc = SQLITE_NOMEM; break; }
-    }
-    sqlite3_free(a[j].aAfter);
-    a[j].aAfter = 0;
-    a[j].nAfter = 0;
     if( pOp->eOp==ROP_SET ){
-      a[j].aAfter = fedStrdup(pOp->aArg[0].z ? pOp->aArg[0].z : "",
-                              pOp->aArg[0].n);
-      a[j].nAfter = pOp->aArg[0].n;
-      if( a[j].aAfter==0 ) rc = SQLITE_NOMEM;
+      rc = fedUndoImageSet(&a, &n, pOp->iDb, pOp->key.z, pOp->key.n,
+          pOp->aArg[0].z ? pOp->aArg[0].z : "", pOp->aArg[0].n);
+    }else{
+      rc = fedUndoImageSet(&a, &n, pOp->iDb, pOp->key.z, pOp->key.n, 0, 0);
     }
   }
 
