@@ -159,6 +159,7 @@ struct FedCacheCsr {
   i64 nBytes;
   i64 iGen;                     /* FedCacheTab.iGen when the fill began */
   i64 iServerGen;               /* FedContext.iCacheServerGen, likewise */
+  i64 iL2Gen;                   /* L2 generation read at the miss, or -1 */
   sqlite3_stmt *pIns;
 };
 
@@ -1348,6 +1349,18 @@ static void cacheApplyChanges(FedTable *pTab, FedConn *pConn){
   sqlite3_free(azRel);
 }
 
+/* xWatch, then number the listening that began (FedConn.iListen), so
+** that tables know whether their entries predate it. */
+static int cacheWatch(FedConn *pConn, FedTable *pTab, char **pzErr){
+  FedContext *pCtx = pConn->pServer->pCtx;
+  int bNew = pConn->iListen==0;
+  int rc = pConn->pServer->pStore->xWatch(pConn, pTab, pzErr);
+  if( rc==SQLITE_OK && bNew && pConn->iListen ){
+    pConn->iListen = ++pCtx->iListenSeq;
+  }
+  return rc;
+}
+
 /* Make sure pConn listens for the store's change notifications, and drop
 ** pCT's entries when it began listening after they were made. */
 static int cacheListen(FedCacheTab *pCT, FedConn *pConn){
@@ -1360,10 +1373,9 @@ static int cacheListen(FedCacheTab *pCT, FedConn *pConn){
     char *zErr = 0;
     int rc;
     if( pConn->bTxn ) return SQLITE_BUSY;
-    rc = pTab->pStore->xWatch(pConn, 0, &zErr);
+    rc = cacheWatch(pConn, 0, &zErr);
     sqlite3_free(zErr);
     if( rc ) return rc;
-    pConn->iListen = ++pTab->pCtx->iListenSeq;
   }
   if( *piSeen!=pConn->iListen ){
     *piSeen = pConn->iListen;
@@ -1730,6 +1742,7 @@ int fedCacheFilter(FedCursor *pCsr, FedConn *pConn, int argc,
     pCsr->pCache = p;
   }
   p->pCT = pCT;
+  p->iL2Gen = -1;
   rc = cacheRequest(pCsr, p, argc, argv);
   if( rc==SQLITE_OK ) rc = cacheLookup(p, pTab, &iEntry);
   if( rc==SQLITE_OK && iEntry==0 && pCT->zL2 ){
@@ -1993,7 +2006,10 @@ static void cacheL2Put(FedCursor *pCsr, i64 iEntry){
   int an[3], i, nCol = 0, rc;
   i64 iGen = 0, nRow = 0, iCreated = 0;
 
-  if( cacheL2Prefix(pCT, zPrefix, &iGen) ) return;
+  /* The generation read when the miss was found saves a round trip (a
+  ** write since then abandoned the fill, so it is still this scan's). */
+  if( cacheL2Prefix(pCT, zPrefix, p->iL2Gen>=0 ? 0 : &iGen) ) return;
+  if( p->iL2Gen>=0 ) iGen = p->iL2Gen;
   if( cacheL2EntryHash(pTab, p->zKey, zHash) ) return;
   sqlite3_snprintf(sizeof(zKey), zKey, "%s%lld:%s", zPrefix, iGen, zHash);
   zTKey = cacheTableKey(pTab);
@@ -2150,6 +2166,7 @@ static int cacheL2Get(FedCursor *pCsr, i64 *piEntry){
 
   *piEntry = 0;
   if( cacheL2Prefix(pCT, zPrefix, &iGen) ) return SQLITE_OK;
+  p->iL2Gen = iGen;             /* For the put after the fill */
   if( cacheL2EntryHash(pTab, p->zKey, zHash) ) return SQLITE_NOMEM;
   sqlite3_snprintf(sizeof(zKey), zKey, "%s%lld:%s", zPrefix, iGen, zHash);
   az[0] = zKey;
@@ -2272,6 +2289,25 @@ static int cacheFindTable(FedContext *pCtx, const char *zName,
   return SQLITE_ERROR;
 }
 
+/* The result of fed_cache_clear()/fed_cache_watch(): n, or the error. */
+static void cacheFuncResult(sqlite3_context *ctx, const char *zFunc, int rc,
+                            const char *zErr, int n){
+  if( rc==SQLITE_NOMEM ){
+    sqlite3_result_error_nomem(ctx);
+  }else if( rc ){
+    char *zMsg = sqlite3_mprintf("%s: %s", zFunc,
+                                 zErr ? zErr : sqlite3_errstr(rc));
+    if( zMsg==0 ){
+      sqlite3_result_error_nomem(ctx);
+    }else{
+      sqlite3_result_error(ctx, zMsg, -1);
+      sqlite3_free(zMsg);
+    }
+  }else{
+    sqlite3_result_int(ctx, n);
+  }
+}
+
 static void cacheClearFunc(sqlite3_context *ctx, int argc,
                            sqlite3_value **argv){
   FedContext *pCtx = (FedContext*)sqlite3_user_data(ctx);
@@ -2303,16 +2339,7 @@ static void cacheClearFunc(sqlite3_context *ctx, int argc,
       n++;
     }
   }
-  if( rc==SQLITE_NOMEM ){
-    sqlite3_result_error_nomem(ctx);
-  }else if( rc ){
-    char *zMsg = sqlite3_mprintf("fed_cache_clear: %s",
-                                 zErr ? zErr : sqlite3_errstr(rc));
-    sqlite3_result_error(ctx, zMsg ? zMsg : "fed_cache_clear: error", -1);
-    sqlite3_free(zMsg);
-  }else{
-    sqlite3_result_int(ctx, n);
-  }
+  cacheFuncResult(ctx, "fed_cache_clear", rc, zErr, n);
   sqlite3_free(zErr);
 }
 
@@ -2342,23 +2369,8 @@ static void cacheWatchFunc(sqlite3_context *ctx, int argc,
     rc = fedServerFind(pCtx, pTab->zServer, &pTab->pServer, &zErr);
   }
   if( rc==SQLITE_OK ) rc = fedServerConn(pCtx, pTab->pServer, &pConn, &zErr);
-  if( rc==SQLITE_OK ){
-    int bNew = pConn->iListen==0;
-    rc = pTab->pStore->xWatch(pConn, pTab, &zErr);
-    if( rc==SQLITE_OK && bNew && pConn->iListen ){
-      pConn->iListen = ++pCtx->iListenSeq;
-    }
-  }
-  if( rc==SQLITE_NOMEM ){
-    sqlite3_result_error_nomem(ctx);
-  }else if( rc ){
-    char *zMsg = sqlite3_mprintf("fed_cache_watch: %s",
-                                 zErr ? zErr : sqlite3_errstr(rc));
-    sqlite3_result_error(ctx, zMsg ? zMsg : "fed_cache_watch: error", -1);
-    sqlite3_free(zMsg);
-  }else{
-    sqlite3_result_int(ctx, 1);
-  }
+  if( rc==SQLITE_OK ) rc = cacheWatch(pConn, pTab, &zErr);
+  cacheFuncResult(ctx, "fed_cache_watch", rc, zErr, 1);
   sqlite3_free(zErr);
 }
 
