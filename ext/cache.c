@@ -1187,7 +1187,7 @@ static int cacheClearTid(FedCacheDb *pDb, i64 iTid){
   return rc;
 }
 
-static void cacheClearPrefix(FedContext *pCtx, const char *zPrefix);
+static int cacheClearPrefix(FedContext *pCtx, const char *zPrefix);
 
 /* The last identifier of a remote name, unquoted, into zOut (nOut):
 ** "public"."t" -> t, t -> t, "a.b" -> a.b. */
@@ -1208,17 +1208,20 @@ static void cacheLastName(const char *z, int n, char *zOut, int nOut){
 }
 
 /* Clear, in every cache database, the tables whose key starts with
-** zPrefix ("store\ndsn\n") and whose remote name ends like zRemote's. */
-static void cacheClearSameName(FedContext *pCtx, const char *zPrefix,
-                               const char *zRemote){
+** zPrefix ("store\ndsn\n") and whose remote name ends like zRemote's.
+** SQLITE_OK, or the first error (the rest is still cleared). */
+static int cacheClearSameName(FedContext *pCtx, const char *zPrefix,
+                              const char *zRemote){
   FedCacheDb *pDb;
   char zWant[256], zHave[256];
-  int nPrefix = (int)strlen(zPrefix);
+  int nPrefix = (int)strlen(zPrefix), rc = SQLITE_OK, rc2;
   cacheLastName(zRemote, (int)strlen(zRemote), zWant, sizeof(zWant));
   for(pDb=pCtx->pCacheDb; pDb; pDb=pDb->pNext){
     sqlite3_stmt *pStmt = 0;
-    if( sqlite3_prepare_v2(pDb->db, "SELECT tid, tkey FROM fed_cache_table"
-          " WHERE substr(tkey, 1, length(?1))=?1", -1, &pStmt, 0)==SQLITE_OK ){
+    rc2 = sqlite3_prepare_v2(pDb->db, "SELECT tid, tkey FROM fed_cache_table"
+          " WHERE substr(tkey, 1, length(?1))=?1", -1, &pStmt, 0);
+    if( rc==SQLITE_OK ) rc = rc2;
+    if( rc2==SQLITE_OK ){
       sqlite3_bind_text(pStmt, 1, zPrefix, -1, SQLITE_STATIC);
       while( sqlite3_step(pStmt)==SQLITE_ROW ){
         const char *zKey = (const char*)sqlite3_column_text(pStmt, 1);
@@ -1229,12 +1232,15 @@ static void cacheClearSameName(FedContext *pCtx, const char *zPrefix,
         if( zEnd==0 ) continue;
         cacheLastName(zKey, (int)(zEnd-zKey), zHave, sizeof(zHave));
         if( strcmp(zHave, zWant)==0 ){
-          cacheClearTid(pDb, sqlite3_column_int64(pStmt, 0));
+          rc2 = cacheClearTid(pDb, sqlite3_column_int64(pStmt, 0));
+          if( rc==SQLITE_OK ) rc = rc2;
         }
       }
     }
-    sqlite3_finalize(pStmt);
+    rc2 = sqlite3_finalize(pStmt);
+    if( rc==SQLITE_OK ) rc = rc2;
   }
+  return rc;
 }
 
 /* Forget what is cached for one table: a write, a notification, or
@@ -1294,29 +1300,37 @@ void fedCacheTxnEnd(FedTable *pTab){
 /* Every table of a server (fed_query, fed_exec): every table with the
 ** server's store and DSN, in every cache database of this connection.
 ** Fills in progress are abandoned. */
-static void cacheClearPrefix(FedContext *pCtx, const char *zPrefix){
+static int cacheClearPrefix(FedContext *pCtx, const char *zPrefix){
   FedCacheDb *pDb;
+  int rc = SQLITE_OK, rc2;
   for(pDb=pCtx->pCacheDb; pDb; pDb=pDb->pNext){
     sqlite3_stmt *pStmt = 0;
-    if( sqlite3_prepare_v2(pDb->db, "SELECT tid FROM fed_cache_table"
-          " WHERE substr(tkey, 1, length(?1))=?1", -1, &pStmt, 0)==SQLITE_OK ){
+    rc2 = sqlite3_prepare_v2(pDb->db, "SELECT tid FROM fed_cache_table"
+          " WHERE substr(tkey, 1, length(?1))=?1", -1, &pStmt, 0);
+    if( rc==SQLITE_OK ) rc = rc2;
+    if( rc2==SQLITE_OK ){
       sqlite3_bind_text(pStmt, 1, zPrefix, -1, SQLITE_STATIC);
       while( sqlite3_step(pStmt)==SQLITE_ROW ){
-        cacheClearTid(pDb, sqlite3_column_int64(pStmt, 0));
+        rc2 = cacheClearTid(pDb, sqlite3_column_int64(pStmt, 0));
+        if( rc==SQLITE_OK ) rc = rc2;
       }
     }
-    sqlite3_finalize(pStmt);
+    rc2 = sqlite3_finalize(pStmt);
+    if( rc==SQLITE_OK ) rc = rc2;
   }
+  return rc;
 }
 
-void fedCacheInvalidateServer(FedContext *pCtx, FedServer *pServer){
+int fedCacheInvalidateServer(FedContext *pCtx, FedServer *pServer){
   char *zPrefix;
   FedCacheStat *pStat;
+  int rc;
   pCtx->iCacheServerGen++;
-  if( pCtx->pCacheDb==0 ) return;
+  if( pCtx->pCacheDb==0 ) return SQLITE_OK;
   zPrefix = sqlite3_mprintf("%s\n%s\n", pServer->pStore->zName,
                             pServer->zDsn);
-  if( zPrefix ) cacheClearPrefix(pCtx, zPrefix);
+  if( zPrefix==0 ) return SQLITE_NOMEM;
+  rc = cacheClearPrefix(pCtx, zPrefix);
   sqlite3_free(zPrefix);
   for(pStat=pCtx->pCacheStat; pStat; pStat=pStat->pNext){
     FedTable *pTab = pStat->pTab;
@@ -1325,28 +1339,41 @@ void fedCacheInvalidateServer(FedContext *pCtx, FedServer *pServer){
       cacheL2Bump(pTab->pCache);
     }
   }
+  return rc;
 }
 
 /* Apply the change notifications a store has received for a server:
-** each names a remote relation (as FedTable.zRemote spells it). */
-static void cacheApplyChanges(FedTable *pTab, FedConn *pConn){
+** each names a remote relation (as FedTable.zRemote spells it).  An error
+** (out of memory) means the cache must not be read now; the store keeps
+** what it could not tell (docs/ARCHITECTURE.md, xChanges). */
+static int cacheApplyChanges(FedTable *pTab, FedConn *pConn){
   const FedStore *pStore = pTab->pStore;
   char **azRel = 0;
-  int nRel = 0, i;
-  if( pStore->xChanges==0 ) return;
-  if( pStore->xChanges(pConn, &azRel, &nRel)!=SQLITE_OK ) return;
+  char *zPrefix;
+  int nRel = 0, i, rc;
+  if( pStore->xChanges==0 ) return SQLITE_OK;
+  /* "*": every table of the server; else the tables over that name. */
+  zPrefix = sqlite3_mprintf("%s\n%s\n", pStore->zName, pConn->pServer->zDsn);
+  if( zPrefix==0 ) return SQLITE_NOMEM;
+  rc = pStore->xChanges(pConn, &azRel, &nRel);
   for(i=0; i<nRel; i++){
-    /* "*": every table of the server; else the tables over that name. */
-    char *zPrefix = sqlite3_mprintf("%s\n%s\n", pStore->zName,
-                                    pConn->pServer->zDsn);
-    if( zPrefix ){
-      if( strcmp(azRel[i], "*")==0 ) cacheClearPrefix(pTab->pCtx, zPrefix);
-      else cacheClearSameName(pTab->pCtx, zPrefix, azRel[i]);
+    int rc2;
+    if( strcmp(azRel[i], "*")==0 ){
+      rc2 = cacheClearPrefix(pTab->pCtx, zPrefix);
+    }else{
+      rc2 = cacheClearSameName(pTab->pCtx, zPrefix, azRel[i]);
     }
-    sqlite3_free(zPrefix);
     sqlite3_free(azRel[i]);
+    if( rc2!=SQLITE_OK ){
+      /* A change was heard but not applied: distrust the listening, so
+      ** that every table of the server is cleared before its next hit. */
+      pConn->iListen = 0;
+      if( rc==SQLITE_OK ) rc = rc2;
+    }
   }
   sqlite3_free(azRel);
+  sqlite3_free(zPrefix);
+  return rc;
 }
 
 /* xWatch, then number the listening that began (FedConn.iListen), so
@@ -1378,8 +1405,10 @@ static int cacheListen(FedCacheTab *pCT, FedConn *pConn){
     if( rc ) return rc;
   }
   if( *piSeen!=pConn->iListen ){
+    /* Not seen until cleared: a failed clear is tried again next time. */
+    int rc = fedCacheInvalidate(pTab);
+    if( rc ) return rc;
     *piSeen = pConn->iListen;
-    fedCacheInvalidate(pTab);
   }
   return SQLITE_OK;
 }
@@ -1729,7 +1758,7 @@ int fedCacheFilter(FedCursor *pCsr, FedConn *pConn, int argc,
     ** beyond what its TTL allows... and entries made before the LISTEN
     ** began may have missed a change: they go. */
     if( pConn==0 || cacheListen(pCT, pConn)!=SQLITE_OK ) return SQLITE_OK;
-    cacheApplyChanges(pTab, pConn);
+    if( cacheApplyChanges(pTab, pConn)!=SQLITE_OK ) return SQLITE_OK;
     /* A subscription found lost is made again at once. */
     if( pConn->iListen==0 && cacheListen(pCT, pConn)!=SQLITE_OK ){
       return SQLITE_OK;

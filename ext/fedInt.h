@@ -413,7 +413,7 @@ void fedCacheClose(FedCursor *);
 int fedCacheWrite(FedTable *, char **pzErr);
 void fedCacheTxnEnd(FedTable *);
 int fedCacheInvalidate(FedTable *);
-void fedCacheInvalidateServer(FedContext *, FedServer *);
+int fedCacheInvalidateServer(FedContext *, FedServer *);
 /* xConnect: read the table's cache options early (errors wait for the
 ** first scan). */
 void fedCacheConnect(FedTable *);

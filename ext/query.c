@@ -36,6 +36,19 @@ static int queryConn(
   return rc;
 }
 
+/* A command may change anything on the server: clear its cached tables
+** first (cache.c), or send nothing. */
+static int queryClearCache(FedContext *pCtx, FedServer *pServer,
+                           const char *zFunc, char **pzErr){
+  int rc = fedCacheInvalidateServer(pCtx, pServer);
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+    fedSetError(pzErr, "%s: cannot clear the cache of server \"%s\" before"
+        " the command; nothing was sent", zFunc, pServer->zName);
+    rc = *pzErr ? SQLITE_ERROR : SQLITE_NOMEM;
+  }
+  return rc;
+}
+
 typedef struct QueryTable QueryTable;
 struct QueryTable {
   sqlite3_vtab base;            /* Base class. Must be first */
@@ -167,7 +180,9 @@ static int fqFilter(
   rc = queryConn(pTab->pCtx, zServer, &pServer, &pConn, &zErr);
   if( rc==SQLITE_OK ){
     /* The command may change anything on the server (cache.c). */
-    fedCacheInvalidateServer(pTab->pCtx, pServer);
+    rc = queryClearCache(pTab->pCtx, pServer, "fed_query", &zErr);
+  }
+  if( rc==SQLITE_OK ){
     rc = pServer->pStore->xQuery(pConn, zQuery, nParam, &pCsr->apArg[2],
                                  &pCsr->azRow, &pCsr->nRow, &nChanged, &zErr);
   }
@@ -227,8 +242,8 @@ static void execFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     return;
   }
   rc = queryConn(pCtx, zServer, &pServer, &pConn, &zErr);
+  if( rc==SQLITE_OK ) rc = queryClearCache(pCtx, pServer, "fed_exec", &zErr);
   if( rc==SQLITE_OK ){
-    fedCacheInvalidateServer(pCtx, pServer);
     rc = pServer->pStore->xQuery(pConn, zCmd, argc-2, &argv[2], &azRow,
                                  &nRow, &nChanged, &zErr);
   }

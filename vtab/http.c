@@ -581,3 +581,137 @@ cleanup:
   sqlite3_free(zBody);
   return rc;
 }
+
+/**************************************************************************
+** Streams: a POST whose reply is read line by line as it arrives (etcd's
+** watch), on a handle and connection of its own, through libcurl's multi
+** interface so that reading never blocks longer than asked.
+*/
+struct FedHttpStream {
+  CURLM *pMulti;
+  CURL *pCurl;
+  struct curl_slist *pList;     /* Request headers */
+  char *zUrl;
+  char *zBody;                  /* Sent while the transfer lasts */
+  char *aBuf;                   /* Received, not yet a whole line */
+  size_t nBuf, nAlloc;
+  int bNoMem;                   /* The write callback ran out of memory */
+  int bDone;                    /* The transfer has ended */
+};
+
+static size_t httpStreamWrite(char *ptr, size_t size, size_t nmemb,
+                              void *pArg){
+  FedHttpStream *s = (FedHttpStream*)pArg;
+  size_t n = size*nmemb;
+  if( s->nBuf+n>s->nAlloc ){
+    size_t nNew = s->nAlloc ? s->nAlloc*2 : 4096;
+    char *aNew;
+    while( nNew<s->nBuf+n ) nNew *= 2;
+    aNew = sqlite3_realloc64(s->aBuf, nNew);
+    if( aNew==0 ){
+      s->bNoMem = 1;
+      return 0;
+    }
+    s->aBuf = aNew;
+    s->nAlloc = nNew;
+  }
+  memcpy(&s->aBuf[s->nBuf], ptr, n);
+  s->nBuf += n;
+  return n;
+}
+
+void fedHttpStreamClose(FedHttpStream *s){
+  if( s==0 ) return;
+  if( s->pMulti && s->pCurl ) curl_multi_remove_handle(s->pMulti, s->pCurl);
+  if( s->pCurl ) curl_easy_cleanup(s->pCurl);
+  if( s->pMulti ) curl_multi_cleanup(s->pMulti);
+  if( s->pList ) curl_slist_free_all(s->pList);
+  sqlite3_free(s->zUrl);
+  sqlite3_free(s->zBody);
+  sqlite3_free(s->aBuf);
+  sqlite3_free(s);
+  httpGlobalRelease();
+}
+
+int fedHttpStreamOpen(FedHttp *p, const char *zPath, const char *zBody,
+                      FedHttpStream **ppStream, char **pzErr){
+  FedHttpStream *s;
+  CURL *c;
+  int i, rc;
+  *ppStream = 0;
+  rc = httpGlobalInit(pzErr, p->zStore);
+  if( rc!=SQLITE_OK ) return rc;
+  s = sqlite3_malloc64(sizeof(*s));
+  if( s==0 ){
+    httpGlobalRelease();
+    return SQLITE_NOMEM;
+  }
+  memset(s, 0, sizeof(*s));
+  s->zUrl = sqlite3_mprintf("%s%s", p->zBase, zPath);
+  s->zBody = fedStrdup(zBody, -1);
+  s->pMulti = curl_multi_init();
+  /* The stream's handle has the client's settings (timeouts, TLS,
+  ** authentication), then its own. */
+  s->pCurl = c = curl_easy_duphandle(p->pCurl);
+  if( s->zUrl==0 || s->zBody==0 || s->pMulti==0 || c==0 ){
+    fedHttpStreamClose(s);
+    return SQLITE_NOMEM;
+  }
+  s->pList = curl_slist_append(0, "Content-Type: application/json");
+  for(i=0; s->pList && i<p->nHdr; i++){
+    struct curl_slist *pNew = curl_slist_append(s->pList, p->aHdr[i].zLine);
+    if( pNew==0 ){
+      curl_slist_free_all(s->pList);
+      s->pList = 0;
+    }
+    s->pList = pNew;
+  }
+  if( s->pList==0
+   || curl_easy_setopt(c, CURLOPT_URL, s->zUrl)
+   || curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, (char*)0)
+   || curl_easy_setopt(c, CURLOPT_POSTFIELDS, s->zBody)
+   || curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
+                       (curl_off_t)strlen(s->zBody))
+   || curl_easy_setopt(c, CURLOPT_HTTPHEADER, s->pList)
+   || curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, httpStreamWrite)
+   || curl_easy_setopt(c, CURLOPT_WRITEDATA, s)
+   || curl_easy_setopt(c, CURLOPT_ERRORBUFFER, (char*)0)
+   || curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L)
+   || curl_multi_add_handle(s->pMulti, c) ){
+    fedHttpStreamClose(s);
+    return SQLITE_NOMEM;
+  }
+  *ppStream = s;
+  return SQLITE_OK;
+}
+
+int fedHttpStreamRead(FedHttpStream *s, int msWait,
+                      int (*xLine)(void*, const char*, int), void *pArg){
+  int nRunning = 0, rc = SQLITE_OK;
+  size_t i, iStart = 0;
+  CURLMsg *pMsg;
+  int nMsg;
+  if( !s->bDone ){
+    if( msWait>0 ) curl_multi_poll(s->pMulti, 0, 0, msWait, 0);
+    if( curl_multi_perform(s->pMulti, &nRunning)!=CURLM_OK ) s->bDone = 1;
+    while( (pMsg = curl_multi_info_read(s->pMulti, &nMsg))!=0 ){
+      if( pMsg->msg==CURLMSG_DONE ) s->bDone = 1;
+    }
+    if( nRunning==0 ) s->bDone = 1;
+  }
+  if( s->bNoMem ){
+    s->bDone = 1;               /* libcurl ended the transfer: data lost */
+    return SQLITE_DONE;
+  }
+  for(i=0; rc==SQLITE_OK && i<s->nBuf; i++){
+    if( s->aBuf[i]!='\n' ) continue;
+    if( i>iStart ) rc = xLine(pArg, &s->aBuf[iStart], (int)(i-iStart));
+    iStart = i+1;
+  }
+  if( iStart>0 ){
+    memmove(s->aBuf, &s->aBuf[iStart], s->nBuf-iStart);
+    s->nBuf -= iStart;
+  }
+  if( rc==SQLITE_OK && s->bDone ) rc = SQLITE_DONE;
+  return rc;
+}

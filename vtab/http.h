@@ -149,6 +149,22 @@ int fedHttpJsonAppend(sqlite3_str *s, const json_t *pJson);
 ** set bAnyStatus and then decide it is an error).  Returns SQLITE_ERROR. */
 int fedHttpStatusError(FedHttp *, const FedHttpCall *, char **pzErr);
 
+/* A streaming reply (etcd's watch): fedHttpStreamOpen() starts a POST of
+** the JSON text zBody to zPath on a connection of its own (the client's
+** settings and headers, no overall timeout) and returns at once;
+** fedHttpStreamRead() waits at most msWait ms (0: not at all) for data,
+** then calls xLine for each whole line received (without its '\n'; an
+** xLine error stops it and is returned; the line is given again at the
+** next read).  It returns SQLITE_DONE once the reply has ended (the server
+** closed it, it failed, or memory ran out while receiving: what was lost
+** cannot be read again), or SQLITE_OK.  fedHttpStreamClose(NULL) is a no-op. */
+typedef struct FedHttpStream FedHttpStream;
+int fedHttpStreamOpen(FedHttp *, const char *zPath, const char *zBody,
+                      FedHttpStream **ppStream, char **pzErr);
+int fedHttpStreamRead(FedHttpStream *, int msWait,
+                      int (*xLine)(void*, const char*, int), void *pArg);
+void fedHttpStreamClose(FedHttpStream *);
+
 /* Percent-encode z (n<0: strlen) for a URL path segment or query value;
 ** sqlite3_malloc'd, NULL on OOM. */
 char *fedHttpEscape(const char *z, int n);
