@@ -516,7 +516,10 @@ static int isTextBytes(const char *zIn, int n){
   const unsigned char *z = (const unsigned char*)zIn;
   int i = 0;
   while( i<n ){
-    unsigned c = z[i];
+    unsigned c;
+    while( i<n && (unsigned char)(z[i]-1)<0x7f ) i++;   /* ASCII, not NUL */
+    if( i>=n ) break;
+    c = z[i];
     int nCont;
     unsigned lo = 0x80, hi = 0xbf;
     if( c==0 ) return 0;
@@ -4157,11 +4160,10 @@ static int rdColumn(FedCursor *pFedCsr, sqlite3_context *ctx, int iCol){
   pRow = &pCsr->aRow[pCsr->iRow];
   /* An UPDATE that does not set this column: leave it alone.  The columns
   ** that name a row (key, field, member, idx) are always returned. */
-  if( sqlite3_vtab_nochange(ctx) ){
-    if( eKind==RC_TTL || eKind==RC_TYPE || eKind>=RC_F_TEXT ) return SQLITE_OK;
-    if( eKind==RC_VALUE && (pRt->eMode==RT_STRING || pRt->eMode==RM_ANY) ){
-      return SQLITE_OK;
-    }
+  if( (eKind==RC_TTL || eKind==RC_TYPE || eKind>=RC_F_TEXT
+       || (eKind==RC_VALUE && (pRt->eMode==RT_STRING || pRt->eMode==RM_ANY)))
+   && sqlite3_vtab_nochange(ctx) ){
+    return SQLITE_OK;
   }
   switch( eKind ){
     case RC_KEY:   resultBytes(ctx, pRow->zKey, pRow->nKey); break;
