@@ -32,7 +32,8 @@
 ** that WATCHes the keys written and checks everything that could make a
 ** command inside EXEC fail.  hiredis 0.14 allocates with malloc (it has no
 ** allocator hooks): replies are freed where they are read, and are outside
-** SQLite's memory accounting.
+** SQLite's memory accounting, except a scan's, which its reply functions
+** build in arenas from sqlite3_malloc64 (RReplyArena).
 */
 #include "fedInt.h"
 #include <hiredis/hiredis.h>
@@ -437,22 +438,26 @@ static redisReplyObjectFunctions replyFns = {
 };
 
 /*
-** A set of keys, for the keys a scan has returned: open addressing on a
-** 64-bit hash, the keys copied into an arena.  Cheaper than an RHash
-** (one allocation per few hundred keys, not one per key).
+** A set of keys, for the keys a scan has returned (SCAN may return a key
+** twice).  Each key costs one 8-byte slot of an open-addressing table
+** (at most 3/4 full) and its bytes once in a log: a slot holds the top 24
+** bits of the key's 64-bit hash and the 40-bit position of the key in the
+** log.  The tag only spares most comparisons; a key is a duplicate only
+** when its bytes equal the logged ones, so the set is exact.  The log is
+** blocks of up to KEYLOG_BLOCK bytes, each record a varint length and the
+** bytes; a key too long for a block gets a block of its own.  About 20 to 30
+** bytes per short key, a third of a table of pointers to copies.
 */
+#define KEYLOG_SHIFT 20
+#define KEYLOG_BLOCK (1<<KEYLOG_SHIFT)
 typedef struct RKeySet RKeySet;
-typedef struct RKeySlot RKeySlot;
-struct RKeySlot {
-  u64 h;                        /* 0: empty */
-  const char *z;
-  int n;
-};
 struct RKeySet {
-  RKeySlot *aSlot;
+  u64 *aSlot;                   /* 0: empty, else tag<<40 | 1+position */
   int nSlot;                    /* Power of two, or 0 */
   int nUsed;
-  RArena arena;
+  char **aBlock;                /* The log */
+  int nBlock, nBlockAlloc;
+  int nLast, nLastAlloc;        /* Bytes used in aBlock[nBlock-1], its size */
 };
 
 static u64 keyHash(const char *z, int n){
@@ -463,23 +468,79 @@ static u64 keyHash(const char *z, int n){
     h *= 1099511628211ULL;
   }
   h ^= h>>29;
-  return h | 1;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h>>32;
+  return h;
+}
+
+/* The key at log position iPos (a slot's low 40 bits minus 1). */
+static const char *keyLogGet(const RKeySet *p, u64 iPos, int *pn){
+  const unsigned char *z = (const unsigned char*)p->aBlock[iPos>>KEYLOG_SHIFT]
+                         + (iPos & (KEYLOG_BLOCK-1));
+  unsigned int n = 0;
+  int s = 0;
+  do{ n |= (unsigned int)(*z & 0x7f) << s; s += 7; }while( *z++ & 0x80 );
+  *pn = (int)n;
+  return (const char*)z;
+}
+
+/* Log z[0..n); its position, or -1 on OOM (or a log past 2^40 bytes). */
+static i64 keyLogAdd(RKeySet *p, const char *z, int n){
+  int nRec = n + 5;             /* Varint of up to 5 bytes */
+  unsigned char *a;
+  unsigned int v = (unsigned int)n;
+  i64 iPos;
+  if( p->nBlock==0 || p->nLast+nRec>p->nLastAlloc ){
+    /* Blocks double from 4 KB, so that a small scan allocates little. */
+    int nAlloc = p->nBlock==0 ? 4096 :
+                 p->nLastAlloc<KEYLOG_BLOCK ? p->nLastAlloc*2 : KEYLOG_BLOCK;
+    char *pNew;
+    if( p->nBlock>=(1<<(40-KEYLOG_SHIFT))-1 ) return -1;
+    if( p->nBlock>=p->nBlockAlloc ){
+      int nNew = p->nBlockAlloc ? p->nBlockAlloc*2 : 16;
+      char **aNew;
+      aNew = sqlite3_realloc64(p->aBlock, sizeof(char*)*nNew);
+      if( aNew==0 ) return -1;
+      p->aBlock = aNew;
+      p->nBlockAlloc = nNew;
+    }
+    if( nAlloc<nRec ) nAlloc = nRec;
+    pNew = sqlite3_malloc64((u64)nAlloc);
+    if( pNew==0 ) return -1;
+    p->aBlock[p->nBlock++] = pNew;
+    p->nLast = 0;
+    p->nLastAlloc = nAlloc>KEYLOG_BLOCK ? KEYLOG_BLOCK : nAlloc;
+  }
+  iPos = ((i64)(p->nBlock-1)<<KEYLOG_SHIFT) + p->nLast;
+  a = (unsigned char*)p->aBlock[p->nBlock-1] + p->nLast;
+  do{
+    *a++ = (unsigned char)((v & 0x7f) | (v>0x7f ? 0x80 : 0));
+    v >>= 7;
+  }while( v );
+  if( n>0 ) memcpy(a, z, n);
+  a += n;
+  p->nLast = (int)(a - (unsigned char*)p->aBlock[p->nBlock-1]);
+  if( p->nLast>p->nLastAlloc ) p->nLast = p->nLastAlloc;   /* Own block */
+  return iPos;
 }
 
 /* Add z[0..n): 1 if it was new, 0 if already there, -1 on OOM. */
 static int keySetAdd(RKeySet *p, const char *z, int n){
-  u64 h = keyHash(z, n);
+  u64 h = keyHash(z, n), tag = h>>40;
+  u64 mask = 0xffffffffffULL;
+  i64 iPos;
   int i;
-  char *zCopy;
-  if( p->nUsed*2>=p->nSlot ){
+  if( p->nUsed*4>=p->nSlot*3 ){
     int nNew = p->nSlot ? p->nSlot*2 : 1024;
-    RKeySlot *a = sqlite3_malloc64(sizeof(RKeySlot)*nNew);
+    u64 *a = sqlite3_malloc64(sizeof(u64)*nNew);
     if( a==0 ) return -1;
-    memset(a, 0, sizeof(RKeySlot)*nNew);
+    memset(a, 0, sizeof(u64)*nNew);
     for(i=0; i<p->nSlot; i++){
-      if( p->aSlot[i].h ){
-        int j = (int)(p->aSlot[i].h & (u64)(nNew-1));
-        while( a[j].h ) j = (j+1) & (nNew-1);
+      if( p->aSlot[i] ){
+        int nOld;
+        const char *zOld = keyLogGet(p, (p->aSlot[i] & mask)-1, &nOld);
+        int j = (int)(keyHash(zOld, nOld) & (u64)(nNew-1));
+        while( a[j] ) j = (j+1) & (nNew-1);
         a[j] = p->aSlot[i];
       }
     }
@@ -488,25 +549,26 @@ static int keySetAdd(RKeySet *p, const char *z, int n){
     p->nSlot = nNew;
   }
   i = (int)(h & (u64)(p->nSlot-1));
-  while( p->aSlot[i].h ){
-    if( p->aSlot[i].h==h && p->aSlot[i].n==n
-     && (n==0 || memcmp(p->aSlot[i].z, z, n)==0) ){
-      return 0;
+  while( p->aSlot[i] ){
+    if( (p->aSlot[i]>>40)==tag ){
+      int nOld;
+      const char *zOld = keyLogGet(p, (p->aSlot[i] & mask)-1, &nOld);
+      if( nOld==n && (n==0 || memcmp(zOld, z, n)==0) ) return 0;
     }
     i = (i+1) & (p->nSlot-1);
   }
-  zCopy = arenaDup(&p->arena, z, n);
-  if( zCopy==0 ) return -1;
-  p->aSlot[i].h = h;
-  p->aSlot[i].z = zCopy;
-  p->aSlot[i].n = n;
+  iPos = keyLogAdd(p, z, n);
+  if( iPos<0 ) return -1;
+  p->aSlot[i] = (tag<<40) | (u64)(iPos+1);
   p->nUsed++;
   return 1;
 }
 
 static void keySetClear(RKeySet *p){
+  int i;
+  for(i=0; i<p->nBlock; i++) sqlite3_free(p->aBlock[i]);
+  sqlite3_free(p->aBlock);
   sqlite3_free(p->aSlot);
-  arenaFree(&p->arena);
   memset(p, 0, sizeof(*p));
 }
 
