@@ -1222,8 +1222,37 @@ static int pipeArgc(const RedisPipe *P, int iCmd){
 
 /* The text of a command, as fed_explain shows it (sqlite3_malloc'd). */
 static char *cmdText(int argc, const char **azArg, const size_t *anArg){
-  sqlite3_str *s = sqlite3_str_new(0);
+  sqlite3_str *s;
+  i64 nByte = 0;
   int i;
+  /* Most commands show every argument bare (renderArg()): one copy. */
+  for(i=0; i<argc; i++){
+    const unsigned char *z = (const unsigned char*)azArg[i];
+    size_t j, n = anArg[i];
+    if( i>0 ){
+      if( n==0 || n>RD_EXPLAIN_ARG ) break;
+      for(j=0; j<n; j++){
+        if( z[j]<=0x20 || z[j]>=0x7f || z[j]=='"' || z[j]=='\\' || z[j]=='\'' ){
+          break;
+        }
+      }
+      if( j<n ) break;
+    }
+    nByte += (i64)n + 1;
+  }
+  if( i==argc && argc>0 ){
+    char *zOut = sqlite3_malloc64((u64)nByte);
+    char *z = zOut;
+    if( zOut==0 ) return 0;
+    for(i=0; i<argc; i++){
+      if( i ) *z++ = ' ';
+      memcpy(z, azArg[i], anArg[i]);
+      z += anArg[i];
+    }
+    *z = 0;
+    return zOut;
+  }
+  s = sqlite3_str_new(0);
   for(i=0; i<argc; i++){
     if( i ) sqlite3_str_appendchar(s, 1, ' ');
     if( i==0 ) sqlite3_str_append(s, azArg[i], (int)anArg[i]);
