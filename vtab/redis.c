@@ -3662,6 +3662,13 @@ static void fetchCmds(RedisCursor *pCsr, RedisPipe *P, const char *z, int n,
       }
       break;
     case RM_FIELDS:
+      if( pCsr->nFieldUsed>0 && !bTtl ){
+        /* One command, where HMGET needs a TTL to tell a missing key from
+        ** missing fields (keyRows() picks the fields read). */
+        pipeCmd(P, iDb, "HGETALL");
+        pipeArg(P, z, n);
+        break;
+      }
       if( pCsr->nFieldUsed>0 ){
         pipeCmd(P, iDb, "HMGET");
         pipeArg(P, z, n);
@@ -3757,6 +3764,7 @@ static int keyRows(RedisCursor *pCsr, RedisConn *p, const char *zKey,
   RedisRow row;
   int i, rc = SQLITE_OK, iCmd = *piCmd;
   int eMode = pRt->eMode;
+  int bAll = eMode==RM_FIELDS && pCsr->nFieldUsed>0 && !bTtl;  /* HGETALL */
 
   memset(&row, 0, sizeof(row));
   row.zKey = zKey;
@@ -3771,7 +3779,7 @@ static int keyRows(RedisCursor *pCsr, RedisConn *p, const char *zKey,
    && fedPlanColUsed(pCsr->pFed->pPlan, pRt->iValue) ){
     rVal = P->apReply[iCmd++];
   }
-  if( eMode==RM_FIELDS || bTtl ) rTtl = P->apReply[iCmd++];
+  if( (eMode==RM_FIELDS && !bAll) || bTtl ) rTtl = P->apReply[iCmd++];
   *piCmd = iCmd;
 
   if( r && r->type==REDIS_REPLY_ERROR ){
@@ -3816,6 +3824,29 @@ static int keyRows(RedisCursor *pCsr, RedisConn *p, const char *zKey,
       }
       return batchRow(pCsr, &row);
     case RM_FIELDS:
+      if( bAll ){
+        FedTable *pTab = pCsr->pFed->pTab;
+        int j;
+        if( r->type!=REDIS_REPLY_ARRAY || r->elements==0 ){
+          seenType(p, pCsr, zKey, nKey, RT_NONE);
+          return SQLITE_OK;
+        }
+        seenType(p, pCsr, zKey, nKey, RT_HASH);
+        row.iFv = batchFv(pCsr);
+        if( row.iFv<0 ) return SQLITE_NOMEM;
+        for(i=0; i+1<(int)r->elements; i+=2){
+          redisReply *f = r->element[i], *v = r->element[i+1];
+          for(j=0; j<pCsr->nFieldUsed; j++){
+            const char *zF = pTab->aCol[pRt->iFirstField+pCsr->aField[j]].zName;
+            if( strlen(zF)==f->len && memcmp(zF, f->str, f->len)==0 ){
+              pCsr->aFv[row.iFv+pCsr->aField[j]].z = v->str;
+              pCsr->aFv[row.iFv+pCsr->aField[j]].n = (int)v->len;
+              break;
+            }
+          }
+        }
+        return batchRow(pCsr, &row);
+      }
       if( rTtl==0 || rTtl->type!=REDIS_REPLY_INTEGER || rTtl->integer==-2 ){
         seenType(p, pCsr, zKey, nKey, RT_NONE);
         return SQLITE_OK;
