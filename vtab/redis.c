@@ -32,7 +32,8 @@
 ** that WATCHes the keys written and checks everything that could make a
 ** command inside EXEC fail.  hiredis 0.14 allocates with malloc (it has no
 ** allocator hooks): replies are freed where they are read, and are outside
-** SQLite's memory accounting.
+** SQLite's memory accounting, except a scan's, which its reply functions
+** build in arenas from sqlite3_malloc64 (RReplyArena).
 */
 #include "fedInt.h"
 #include <hiredis/hiredis.h>
@@ -310,22 +311,153 @@ static void arenaFree(RArena *pA){
 }
 
 /*
-** A set of keys, for the keys a scan has returned: open addressing on a
-** 64-bit hash, the keys copied into an arena.  Cheaper than an RHash
-** (one allocation per few hundred keys, not one per key).
+** Reply objects of a scan's batches, allocated from chunks of this arena
+** instead of one malloc() per object: hiredis 0.14 lets a reader build its
+** replies with other functions (redisReplyObjectFunctions), and pipeRun()
+** installs replyFns for a pipeline that has an arena.  Such replies are
+** never freeReplyObject()ed: they die all together when the arena is
+** reset.  The chunks come from sqlite3_malloc64, so they are in SQLite's
+** accounting, and an allocation that fails makes the reader fail with
+** REDIS_ERR_OOM, which pipeRun() reports as SQLITE_NOMEM.
 */
-typedef struct RKeySet RKeySet;
-typedef struct RKeySlot RKeySlot;
-struct RKeySlot {
-  u64 h;                        /* 0: empty */
-  const char *z;
-  int n;
+typedef struct RReplyArena RReplyArena;
+struct RReplyArena {
+  RChunk *pFirst;               /* Chunks in use, newest first */
+  RChunk *pSpare;               /* Chunks kept for the next batches */
 };
+
+#define RD_REPLY_CHUNK  65536   /* Bytes of a chunk */
+#define RD_REPLY_SPARE  16      /* Chunks kept after a reset */
+
+static void *replyAlloc(RReplyArena *pA, size_t n){
+  RChunk *p = pA->pFirst;
+  void *pOut;
+  n = (n+7) & ~(size_t)7;
+  if( p==0 || (size_t)(p->nAlloc-p->nUsed)<n ){
+    if( n<=RD_REPLY_CHUNK && pA->pSpare ){
+      p = pA->pSpare;
+      pA->pSpare = p->pNext;
+    }else{
+      size_t nAlloc = n<=RD_REPLY_CHUNK ? RD_REPLY_CHUNK : n;
+      if( nAlloc>(size_t)INT_MAX ) return 0;
+      p = sqlite3_malloc64(sizeof(RChunk)+nAlloc);
+      if( p==0 ) return 0;
+      p->nAlloc = (int)nAlloc;
+    }
+    p->nUsed = 0;
+    p->pNext = pA->pFirst;
+    pA->pFirst = p;
+  }
+  pOut = ((char*)&p[1]) + p->nUsed;
+  p->nUsed += (int)n;
+  return pOut;
+}
+
+/* Forget every reply of the arena; keep a few chunks for the next ones. */
+static void replyArenaReset(RReplyArena *pA){
+  int nSpare = 0;
+  RChunk *p;
+  for(p=pA->pSpare; p; p=p->pNext) nSpare++;
+  while( pA->pFirst ){
+    p = pA->pFirst;
+    pA->pFirst = p->pNext;
+    if( p->nAlloc==RD_REPLY_CHUNK && nSpare<RD_REPLY_SPARE ){
+      p->pNext = pA->pSpare;
+      pA->pSpare = p;
+      nSpare++;
+    }else{
+      sqlite3_free(p);
+    }
+  }
+}
+
+static void replyArenaFree(RReplyArena *pA){
+  replyArenaReset(pA);
+  while( pA->pSpare ){
+    RChunk *p = pA->pSpare;
+    pA->pSpare = p->pNext;
+    sqlite3_free(p);
+  }
+}
+
+/* A reply object in the reader's arena (task->privdata), linked into its
+** parent array as hiredis's own functions do; NULL on OOM. */
+static redisReply *replyNew(const redisReadTask *task, int eType,
+                            size_t nExtra){
+  redisReply *r;
+  if( task->privdata==0 ) return 0;
+  r = replyAlloc((RReplyArena*)task->privdata, sizeof(redisReply)+nExtra);
+  if( r==0 ) return 0;
+  memset(r, 0, sizeof(*r));
+  r->type = eType;
+  if( task->parent ){
+    redisReply *pParent = (redisReply*)task->parent->obj;
+    pParent->element[task->idx] = r;
+  }
+  return r;
+}
+
+static void *replyString(const redisReadTask *task, char *z, size_t n){
+  redisReply *r = replyNew(task, task->type, n+1);
+  if( r==0 ) return 0;
+  r->str = (char*)&r[1];
+  memcpy(r->str, z, n);
+  r->str[n] = 0;
+  r->len = n;
+  return r;
+}
+
+static void *replyArray(const redisReadTask *task, int nElem){
+  size_t nByte = nElem>0 ? sizeof(redisReply*)*(size_t)nElem : 0;
+  redisReply *r = replyNew(task, REDIS_REPLY_ARRAY, nByte);
+  if( r==0 ) return 0;
+  if( nElem>0 ){
+    r->element = (redisReply**)&r[1];
+    memset(r->element, 0, nByte);
+    r->elements = (size_t)nElem;
+  }
+  return r;
+}
+
+static void *replyInteger(const redisReadTask *task, long long v){
+  redisReply *r = replyNew(task, REDIS_REPLY_INTEGER, 0);
+  if( r ) r->integer = v;
+  return r;
+}
+
+static void *replyNil(const redisReadTask *task){
+  return replyNew(task, REDIS_REPLY_NIL, 0);
+}
+
+static void replyFreeNothing(void *pReply){
+  (void)pReply;                 /* The arena owns it */
+}
+
+static redisReplyObjectFunctions replyFns = {
+  replyString, replyArray, replyInteger, replyNil, replyFreeNothing
+};
+
+/*
+** A set of keys, for the keys a scan has returned (SCAN may return a key
+** twice).  Each key costs one 8-byte slot of an open-addressing table
+** (at most 3/4 full) and its bytes once in a log: a slot holds the top 24
+** bits of the key's 64-bit hash and the 40-bit position of the key in the
+** log.  The tag only spares most comparisons; a key is a duplicate only
+** when its bytes equal the logged ones, so the set is exact.  The log is
+** blocks of up to KEYLOG_BLOCK bytes, each record a varint length and the
+** bytes; a key too long for a block gets a block of its own.  About 20 to 30
+** bytes per short key, a third of a table of pointers to copies.
+*/
+#define KEYLOG_SHIFT 20
+#define KEYLOG_BLOCK (1<<KEYLOG_SHIFT)
+typedef struct RKeySet RKeySet;
 struct RKeySet {
-  RKeySlot *aSlot;
+  u64 *aSlot;                   /* 0: empty, else tag<<40 | 1+position */
   int nSlot;                    /* Power of two, or 0 */
   int nUsed;
-  RArena arena;
+  char **aBlock;                /* The log */
+  int nBlock, nBlockAlloc;
+  int nLast, nLastAlloc;        /* Bytes used in aBlock[nBlock-1], its size */
 };
 
 static u64 keyHash(const char *z, int n){
@@ -336,23 +468,79 @@ static u64 keyHash(const char *z, int n){
     h *= 1099511628211ULL;
   }
   h ^= h>>29;
-  return h | 1;
+  h *= 0xbf58476d1ce4e5b9ULL;
+  h ^= h>>32;
+  return h;
+}
+
+/* The key at log position iPos (a slot's low 40 bits minus 1). */
+static const char *keyLogGet(const RKeySet *p, u64 iPos, int *pn){
+  const unsigned char *z = (const unsigned char*)p->aBlock[iPos>>KEYLOG_SHIFT]
+                         + (iPos & (KEYLOG_BLOCK-1));
+  unsigned int n = 0;
+  int s = 0;
+  do{ n |= (unsigned int)(*z & 0x7f) << s; s += 7; }while( *z++ & 0x80 );
+  *pn = (int)n;
+  return (const char*)z;
+}
+
+/* Log z[0..n); its position, or -1 on OOM (or a log past 2^40 bytes). */
+static i64 keyLogAdd(RKeySet *p, const char *z, int n){
+  int nRec = n + 5;             /* Varint of up to 5 bytes */
+  unsigned char *a;
+  unsigned int v = (unsigned int)n;
+  i64 iPos;
+  if( p->nBlock==0 || p->nLast+nRec>p->nLastAlloc ){
+    /* Blocks double from 4 KB, so that a small scan allocates little. */
+    int nAlloc = p->nBlock==0 ? 4096 :
+                 p->nLastAlloc<KEYLOG_BLOCK ? p->nLastAlloc*2 : KEYLOG_BLOCK;
+    char *pNew;
+    if( p->nBlock>=(1<<(40-KEYLOG_SHIFT))-1 ) return -1;
+    if( p->nBlock>=p->nBlockAlloc ){
+      int nNew = p->nBlockAlloc ? p->nBlockAlloc*2 : 16;
+      char **aNew;
+      aNew = sqlite3_realloc64(p->aBlock, sizeof(char*)*nNew);
+      if( aNew==0 ) return -1;
+      p->aBlock = aNew;
+      p->nBlockAlloc = nNew;
+    }
+    if( nAlloc<nRec ) nAlloc = nRec;
+    pNew = sqlite3_malloc64((u64)nAlloc);
+    if( pNew==0 ) return -1;
+    p->aBlock[p->nBlock++] = pNew;
+    p->nLast = 0;
+    p->nLastAlloc = nAlloc>KEYLOG_BLOCK ? KEYLOG_BLOCK : nAlloc;
+  }
+  iPos = ((i64)(p->nBlock-1)<<KEYLOG_SHIFT) + p->nLast;
+  a = (unsigned char*)p->aBlock[p->nBlock-1] + p->nLast;
+  do{
+    *a++ = (unsigned char)((v & 0x7f) | (v>0x7f ? 0x80 : 0));
+    v >>= 7;
+  }while( v );
+  if( n>0 ) memcpy(a, z, n);
+  a += n;
+  p->nLast = (int)(a - (unsigned char*)p->aBlock[p->nBlock-1]);
+  if( p->nLast>p->nLastAlloc ) p->nLast = p->nLastAlloc;   /* Own block */
+  return iPos;
 }
 
 /* Add z[0..n): 1 if it was new, 0 if already there, -1 on OOM. */
 static int keySetAdd(RKeySet *p, const char *z, int n){
-  u64 h = keyHash(z, n);
+  u64 h = keyHash(z, n), tag = h>>40;
+  u64 mask = 0xffffffffffULL;
+  i64 iPos;
   int i;
-  char *zCopy;
-  if( p->nUsed*2>=p->nSlot ){
+  if( p->nUsed*4>=p->nSlot*3 ){
     int nNew = p->nSlot ? p->nSlot*2 : 1024;
-    RKeySlot *a = sqlite3_malloc64(sizeof(RKeySlot)*nNew);
+    u64 *a = sqlite3_malloc64(sizeof(u64)*nNew);
     if( a==0 ) return -1;
-    memset(a, 0, sizeof(RKeySlot)*nNew);
+    memset(a, 0, sizeof(u64)*nNew);
     for(i=0; i<p->nSlot; i++){
-      if( p->aSlot[i].h ){
-        int j = (int)(p->aSlot[i].h & (u64)(nNew-1));
-        while( a[j].h ) j = (j+1) & (nNew-1);
+      if( p->aSlot[i] ){
+        int nOld;
+        const char *zOld = keyLogGet(p, (p->aSlot[i] & mask)-1, &nOld);
+        int j = (int)(keyHash(zOld, nOld) & (u64)(nNew-1));
+        while( a[j] ) j = (j+1) & (nNew-1);
         a[j] = p->aSlot[i];
       }
     }
@@ -361,25 +549,26 @@ static int keySetAdd(RKeySet *p, const char *z, int n){
     p->nSlot = nNew;
   }
   i = (int)(h & (u64)(p->nSlot-1));
-  while( p->aSlot[i].h ){
-    if( p->aSlot[i].h==h && p->aSlot[i].n==n
-     && (n==0 || memcmp(p->aSlot[i].z, z, n)==0) ){
-      return 0;
+  while( p->aSlot[i] ){
+    if( (p->aSlot[i]>>40)==tag ){
+      int nOld;
+      const char *zOld = keyLogGet(p, (p->aSlot[i] & mask)-1, &nOld);
+      if( nOld==n && (n==0 || memcmp(zOld, z, n)==0) ) return 0;
     }
     i = (i+1) & (p->nSlot-1);
   }
-  zCopy = arenaDup(&p->arena, z, n);
-  if( zCopy==0 ) return -1;
-  p->aSlot[i].h = h;
-  p->aSlot[i].z = zCopy;
-  p->aSlot[i].n = n;
+  iPos = keyLogAdd(p, z, n);
+  if( iPos<0 ) return -1;
+  p->aSlot[i] = (tag<<40) | (u64)(iPos+1);
   p->nUsed++;
   return 1;
 }
 
 static void keySetClear(RKeySet *p){
+  int i;
+  for(i=0; i<p->nBlock; i++) sqlite3_free(p->aBlock[i]);
+  sqlite3_free(p->aBlock);
   sqlite3_free(p->aSlot);
-  arenaFree(&p->arena);
   memset(p, 0, sizeof(*p));
 }
 
@@ -389,7 +578,10 @@ static int isTextBytes(const char *zIn, int n){
   const unsigned char *z = (const unsigned char*)zIn;
   int i = 0;
   while( i<n ){
-    unsigned c = z[i];
+    unsigned c;
+    while( i<n && (unsigned char)(z[i]-1)<0x7f ) i++;   /* ASCII, not NUL */
+    if( i>=n ) break;
+    c = z[i];
     int nCont;
     unsigned lo = 0x80, hi = 0xbf;
     if( c==0 ) return 0;
@@ -928,6 +1120,12 @@ struct RedisPipe {
   size_t *anArg;
   RArena arena;                 /* Arguments that needed a copy */
   redisReply **apReply;         /* One per command after pipeRun() */
+  int nReply, nReplyAlloc;      /* Replies in apReply, its size */
+  RReplyArena *pReplies;        /* If not NULL, the replies are built here
+                                ** (owned by the caller), else malloc'd and
+                                ** owned by P */
+  char *zOut;                   /* The pipeline in the protocol, to send */
+  i64 nOut, nOutAlloc;
 };
 
 static void pipeInit(RedisPipe *P){
@@ -936,13 +1134,11 @@ static void pipeInit(RedisPipe *P){
 
 static void pipeFreeReplies(RedisPipe *P){
   int i;
-  if( P->apReply ){
-    for(i=0; i<P->nCmd; i++){
-      if( P->apReply[i] ) freeReplyObject(P->apReply[i]);
-    }
-    sqlite3_free(P->apReply);
-    P->apReply = 0;
+  for(i=0; i<P->nReply; i++){
+    if( P->apReply[i] && P->pReplies==0 ) freeReplyObject(P->apReply[i]);
+    P->apReply[i] = 0;
   }
+  P->nReply = 0;
 }
 
 /* Forget the commands and replies of P but keep its arrays, for the next
@@ -956,6 +1152,8 @@ static void pipeClear(RedisPipe *P){
 
 static void pipeFree(RedisPipe *P){
   pipeFreeReplies(P);
+  sqlite3_free(P->apReply);
+  sqlite3_free(P->zOut);
   sqlite3_free(P->aFirst);
   sqlite3_free(P->aDb);
   sqlite3_free(P->azArg);
@@ -1024,8 +1222,37 @@ static int pipeArgc(const RedisPipe *P, int iCmd){
 
 /* The text of a command, as fed_explain shows it (sqlite3_malloc'd). */
 static char *cmdText(int argc, const char **azArg, const size_t *anArg){
-  sqlite3_str *s = sqlite3_str_new(0);
+  sqlite3_str *s;
+  i64 nByte = 0;
   int i;
+  /* Most commands show every argument bare (renderArg()): one copy. */
+  for(i=0; i<argc; i++){
+    const unsigned char *z = (const unsigned char*)azArg[i];
+    size_t j, n = anArg[i];
+    if( i>0 ){
+      if( n==0 || n>RD_EXPLAIN_ARG ) break;
+      for(j=0; j<n; j++){
+        if( z[j]<=0x20 || z[j]>=0x7f || z[j]=='"' || z[j]=='\\' || z[j]=='\'' ){
+          break;
+        }
+      }
+      if( j<n ) break;
+    }
+    nByte += (i64)n + 1;
+  }
+  if( i==argc && argc>0 ){
+    char *zOut = sqlite3_malloc64((u64)nByte);
+    char *z = zOut;
+    if( zOut==0 ) return 0;
+    for(i=0; i<argc; i++){
+      if( i ) *z++ = ' ';
+      memcpy(z, azArg[i], anArg[i]);
+      z += anArg[i];
+    }
+    *z = 0;
+    return zOut;
+  }
+  s = sqlite3_str_new(0);
   for(i=0; i<argc; i++){
     if( i ) sqlite3_str_appendchar(s, 1, ' ');
     if( i==0 ) sqlite3_str_append(s, azArg[i], (int)anArg[i]);
@@ -1078,32 +1305,74 @@ static void connIoError(RedisConn *p, const char *zCmd, char **pzErr){
   p->bDead = 1;
 }
 
-/* Append one command to the connection's output, recording it in
-** fed_explain if bRecord; returns its explain sequence id (0 if not
-** recorded). */
-static i64 connAppend(RedisConn *p, int argc, const char **azArg,
-                      const size_t *anArg, int bRecord, int *pRc){
-  char *zText;
-  i64 iSeq;
-  if( *pRc ) return 0;
-  if( !bRecord ){
-    zText = 0;
-  }else if( argc==2 && anArg[0]==4 && memcmp(azArg[0], "AUTH", 4)==0 ){
-    zText = fedStrdup("AUTH ********", -1);
-  }else if( argc==3 && anArg[0]==4 && memcmp(azArg[0], "AUTH", 4)==0 ){
-    sqlite3_str *s = sqlite3_str_new(0);
-    sqlite3_str_appendall(s, "AUTH ");
-    renderArg(s, azArg[1], (int)anArg[1]);
-    sqlite3_str_appendall(s, " ********");
-    zText = sqlite3_str_finish(s);
-  }else{
-    zText = cmdText(argc, azArg, anArg);
+/* Append n bytes to the pipeline's protocol text; 1 on OOM. */
+static int outReserve(RedisPipe *P, i64 n){
+  if( P->nOut+n>P->nOutAlloc ){
+    i64 nNew = P->nOutAlloc ? P->nOutAlloc*2 : 4096;
+    char *z;
+    while( nNew<P->nOut+n ) nNew *= 2;
+    z = sqlite3_realloc64(P->zOut, (u64)nNew);
+    if( z==0 ) return 1;
+    P->zOut = z;
+    P->nOutAlloc = nNew;
   }
-  /* Out of memory here loses the record, never the command. */
-  iSeq = zText ? fedExplainAdd(rdCtx(p), p->base.pServer->zName, zText, 0) : 0;
-  sqlite3_free(zText);
-  if( redisAppendCommandArgv(p->c, argc, azArg, anArg)!=REDIS_OK ){
+  return 0;
+}
+
+/* "<c><v>\r\n" at the end of the protocol text (room reserved). */
+static void outHeader(RedisPipe *P, char c, u64 v){
+  char zBuf[24];
+  int i = (int)sizeof(zBuf);
+  char *z = &P->zOut[P->nOut];
+  do{ zBuf[--i] = (char)('0' + v%10); v /= 10; }while( v );
+  *z++ = c;
+  memcpy(z, &zBuf[i], sizeof(zBuf)-i);
+  z += sizeof(zBuf)-i;
+  *z++ = '\r';
+  *z++ = '\n';
+  P->nOut = z - P->zOut;
+}
+
+/* Append one command to the pipeline's protocol text (the RESP that
+** redisAppendCommandArgv would write: formatting it here costs a fifth of
+** hiredis's sdscatfmt), recording it in fed_explain if bRecord; returns
+** its explain sequence id (0 if not recorded). */
+static i64 connAppend(RedisConn *p, RedisPipe *P, int argc,
+                      const char **azArg, const size_t *anArg, int bRecord,
+                      int *pRc){
+  char *zText;
+  i64 iSeq = 0, nByte = 32;
+  int i;
+  if( *pRc ) return 0;
+  if( bRecord ){
+    if( argc==2 && anArg[0]==4 && memcmp(azArg[0], "AUTH", 4)==0 ){
+      zText = fedStrdup("AUTH ********", -1);
+    }else if( argc==3 && anArg[0]==4 && memcmp(azArg[0], "AUTH", 4)==0 ){
+      sqlite3_str *s = sqlite3_str_new(0);
+      sqlite3_str_appendall(s, "AUTH ");
+      renderArg(s, azArg[1], (int)anArg[1]);
+      sqlite3_str_appendall(s, " ********");
+      zText = sqlite3_str_finish(s);
+    }else{
+      zText = cmdText(argc, azArg, anArg);
+    }
+    /* Out of memory here loses the record, never the command. */
+    iSeq = zText ? fedExplainAdd(rdCtx(p), p->base.pServer->zName, zText, 0)
+                 : 0;
+    sqlite3_free(zText);
+  }
+  for(i=0; i<argc; i++) nByte += 32 + (i64)anArg[i];
+  if( outReserve(P, nByte) ){
     *pRc = SQLITE_NOMEM;
+    return iSeq;
+  }
+  outHeader(P, '*', (u64)argc);
+  for(i=0; i<argc; i++){
+    outHeader(P, '$', (u64)anArg[i]);
+    if( anArg[i] ) memcpy(&P->zOut[P->nOut], azArg[i], anArg[i]);
+    P->nOut += (i64)anArg[i];
+    P->zOut[P->nOut++] = '\r';
+    P->zOut[P->nOut++] = '\n';
   }
   return iSeq;
 }
@@ -1125,7 +1394,9 @@ static void connDrain(RedisConn *p, int n){
 ** Send every command of P and read every reply into P->apReply.  Before
 ** them go an owed UNWATCH and the SELECT a command's database needs.
 ** Error replies are returned as replies (the caller decides); an I/O error
-** or timeout fails the whole pipeline and marks the connection dead.
+** or timeout fails the whole pipeline and marks the connection dead, and
+** so does running out of memory while reading (SQLITE_NOMEM).  With
+** P->pReplies the replies are built in that arena (replyFns).
 */
 static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
   static const char *azSelect[2] = { "SELECT", 0 };
@@ -1135,6 +1406,8 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
   i64 *aSeq = 0;
   int nSent = 0, nSkip, i, rc = SQLITE_OK;
   char zDb[16];
+  redisReader *pReader;
+  redisReplyObjectFunctions *pFnSave = 0;
 
   if( P->rc ) return P->rc;
   if( P->nCmd==0 ) return SQLITE_OK;
@@ -1143,8 +1416,15 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
     return SQLITE_ERROR;
   }
   pipeFreeReplies(P);
-  P->apReply = sqlite3_malloc64(sizeof(redisReply*)*P->nCmd);
-  if( P->apReply ) memset(P->apReply, 0, sizeof(redisReply*)*P->nCmd);
+  if( P->nCmd>P->nReplyAlloc ){
+    sqlite3_free(P->apReply);
+    P->apReply = sqlite3_malloc64(sizeof(redisReply*)*P->nCmdAlloc);
+    P->nReplyAlloc = P->apReply ? P->nCmdAlloc : 0;
+  }
+  if( P->apReply ){
+    memset(P->apReply, 0, sizeof(redisReply*)*P->nCmd);
+    P->nReply = P->nCmd;
+  }
   aMap = sqlite3_malloc64(sizeof(int)*(2*P->nCmd+1));
   aSeq = sqlite3_malloc64(sizeof(i64)*(2*P->nCmd+1));
   if( P->apReply==0 || aMap==0 || aSeq==0 ){
@@ -1164,8 +1444,10 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
     }
     nSkip = (int)fedExplainSkip(rdCtx(p), nTotal);
   }
+  P->nOut = 0;
   if( p->bUnwatch ){
-    aSeq[nSent] = connAppend(p, 1, azUnwatch, anUnwatch, nSent>=nSkip, &rc);
+    aSeq[nSent] = connAppend(p, P, 1, azUnwatch, anUnwatch, nSent>=nSkip,
+                             &rc);
     aMap[nSent++] = -1;
     p->bUnwatch = 0;
   }
@@ -1176,16 +1458,21 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
       azSelect[1] = zDb;
       anSelect[0] = 6;
       anSelect[1] = strlen(zDb);
-      aSeq[nSent] = connAppend(p, 2, azSelect, anSelect, nSent>=nSkip, &rc);
+      aSeq[nSent] = connAppend(p, P, 2, azSelect, anSelect, nSent>=nSkip,
+                               &rc);
       aMap[nSent++] = -2 - P->aDb[i];
       p->iCurDb = P->aDb[i];
     }
-    aSeq[nSent] = connAppend(p, pipeArgc(P, i), &P->azArg[i0],
+    aSeq[nSent] = connAppend(p, P, pipeArgc(P, i), &P->azArg[i0],
                              &P->anArg[i0], nSent>=nSkip, &rc);
     aMap[nSent++] = i;
   }
+  if( rc==SQLITE_OK
+   && redisAppendFormattedCommand(p->c, P->zOut, (size_t)P->nOut)!=REDIS_OK ){
+    rc = SQLITE_NOMEM;
+  }
   if( rc ){
-    /* hiredis could not format a command: nothing was written yet. */
+    /* Nothing was written, but the owed UNWATCH and SELECT are lost. */
     p->bDead = 1;
     goto cleanup;
   }
@@ -1207,14 +1494,25 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
     rc = SQLITE_ERROR;
     goto cleanup;
   }
+  pReader = p->c->reader;
+  if( P->pReplies ){
+    pFnSave = pReader->fn;
+    pReader->fn = &replyFns;
+    pReader->privdata = P->pReplies;
+  }
   for(i=0; i<nSent; i++){
     void *pReply = 0;
     if( redisGetReply(p->c, &pReply)!=REDIS_OK || pReply==0 ){
-      char *zText = aMap[i]>=0 ? pipeText(P, aMap[i]) : 0;
-      connIoError(p, zText, pzErr);
-      sqlite3_free(zText);
-      rc = SQLITE_ERROR;
-      goto cleanup;
+      if( p->c->err==REDIS_ERR_OOM ){
+        p->bDead = 1;
+        rc = SQLITE_NOMEM;
+      }else{
+        char *zText = aMap[i]>=0 ? pipeText(P, aMap[i]) : 0;
+        connIoError(p, zText, pzErr);
+        sqlite3_free(zText);
+        rc = SQLITE_ERROR;
+      }
+      break;
     }
     fedExplainRows(rdCtx(p), aSeq[i], replyRows(pReply), 1);
     if( aMap[i]>=0 ){
@@ -1231,8 +1529,15 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
         p->iCurDb = -1;
         rc = SQLITE_ERROR;
       }
-      freeReplyObject(pReply);
+      if( P->pReplies==0 ) freeReplyObject(pReply);
     }
+  }
+  if( pFnSave ){
+    /* A reply half read when the connection failed stays the reader's
+    ** until redisFree(), which must not free() it: the arena's functions
+    ** stay, without the arena. */
+    if( pReader->reply==0 ) pReader->fn = pFnSave;
+    pReader->privdata = 0;
   }
 
 cleanup:
@@ -2622,7 +2927,10 @@ cleanup:
 ** from SCAN MATCH ... COUNT ...; each batch pipelines the reads of the
 ** keys of the previous SCAN reply with the next SCAN, so a batch costs one
 ** round trip.  Rows point into the batch's replies (or into copies, for
-** rows read through a shadow) until the next batch.
+** rows read through a shadow) until the next batch.  The replies are built
+** in two arenas (RReplyArena) used in turn: a batch's pipeline goes to the
+** one that does not hold the SCAN reply whose keys the batch reads, so
+** resetting it frees only replies that no row points to any more.
 */
 
 /* A pushed condition checked here, with its values copied from xFilter. */
@@ -2680,6 +2988,9 @@ struct RedisCursor {
                                 ** are still to be read */
   int iPending;
   redisReply *pOldKeys;         /* The SCAN reply the batch's rows use */
+  RReplyArena aReplies[2];      /* Owners of the replies of P, pScanKeys
+                                ** and pOldKeys */
+  int iScanArena;               /* aReplies[] holding pScanKeys */
   RKeySet seen;                 /* Keys returned, against SCAN duplicates */
   /* The current batch */
   RedisPipe P;
@@ -2714,17 +3025,15 @@ static void batchFree(RedisCursor *pCsr){
   arenaFree(&pCsr->arena);
   pCsr->nRow = pCsr->iRow = 0;
   pCsr->nFv = 0;
-  if( pCsr->pOldKeys ){
-    freeReplyObject(pCsr->pOldKeys);
-    pCsr->pOldKeys = 0;
-  }
+  pCsr->pOldKeys = 0;
 }
 
 static void cursorReset(RedisCursor *pCsr){
   int i;
   batchFree(pCsr);
-  if( pCsr->pScanKeys ) freeReplyObject(pCsr->pScanKeys);
   pCsr->pScanKeys = 0;
+  replyArenaReset(&pCsr->aReplies[0]);
+  replyArenaReset(&pCsr->aReplies[1]);
   for(i=0; i<pCsr->nKey; i++) rbufFree(&pCsr->aKey[i]);
   sqlite3_free(pCsr->aKey);
   pCsr->aKey = 0;
@@ -2773,6 +3082,8 @@ static void rdClose(FedCursor *pFedCsr){
   if( pCsr==0 ) return;
   cursorReset(pCsr);
   pipeFree(&pCsr->P);
+  replyArenaFree(&pCsr->aReplies[0]);
+  replyArenaFree(&pCsr->aReplies[1]);
   sqlite3_free(pCsr->aRow);
   sqlite3_free(pCsr->aFv);
   sqlite3_free((void*)pCsr->azK);
@@ -3351,6 +3662,13 @@ static void fetchCmds(RedisCursor *pCsr, RedisPipe *P, const char *z, int n,
       }
       break;
     case RM_FIELDS:
+      if( pCsr->nFieldUsed>0 && !bTtl ){
+        /* One command, where HMGET needs a TTL to tell a missing key from
+        ** missing fields (keyRows() picks the fields read). */
+        pipeCmd(P, iDb, "HGETALL");
+        pipeArg(P, z, n);
+        break;
+      }
       if( pCsr->nFieldUsed>0 ){
         pipeCmd(P, iDb, "HMGET");
         pipeArg(P, z, n);
@@ -3446,6 +3764,7 @@ static int keyRows(RedisCursor *pCsr, RedisConn *p, const char *zKey,
   RedisRow row;
   int i, rc = SQLITE_OK, iCmd = *piCmd;
   int eMode = pRt->eMode;
+  int bAll = eMode==RM_FIELDS && pCsr->nFieldUsed>0 && !bTtl;  /* HGETALL */
 
   memset(&row, 0, sizeof(row));
   row.zKey = zKey;
@@ -3460,7 +3779,7 @@ static int keyRows(RedisCursor *pCsr, RedisConn *p, const char *zKey,
    && fedPlanColUsed(pCsr->pFed->pPlan, pRt->iValue) ){
     rVal = P->apReply[iCmd++];
   }
-  if( eMode==RM_FIELDS || bTtl ) rTtl = P->apReply[iCmd++];
+  if( (eMode==RM_FIELDS && !bAll) || bTtl ) rTtl = P->apReply[iCmd++];
   *piCmd = iCmd;
 
   if( r && r->type==REDIS_REPLY_ERROR ){
@@ -3505,6 +3824,29 @@ static int keyRows(RedisCursor *pCsr, RedisConn *p, const char *zKey,
       }
       return batchRow(pCsr, &row);
     case RM_FIELDS:
+      if( bAll ){
+        FedTable *pTab = pCsr->pFed->pTab;
+        int j;
+        if( r->type!=REDIS_REPLY_ARRAY || r->elements==0 ){
+          seenType(p, pCsr, zKey, nKey, RT_NONE);
+          return SQLITE_OK;
+        }
+        seenType(p, pCsr, zKey, nKey, RT_HASH);
+        row.iFv = batchFv(pCsr);
+        if( row.iFv<0 ) return SQLITE_NOMEM;
+        for(i=0; i+1<(int)r->elements; i+=2){
+          redisReply *f = r->element[i], *v = r->element[i+1];
+          for(j=0; j<pCsr->nFieldUsed; j++){
+            const char *zF = pTab->aCol[pRt->iFirstField+pCsr->aField[j]].zName;
+            if( strlen(zF)==f->len && memcmp(zF, f->str, f->len)==0 ){
+              pCsr->aFv[row.iFv+pCsr->aField[j]].z = v->str;
+              pCsr->aFv[row.iFv+pCsr->aField[j]].n = (int)v->len;
+              break;
+            }
+          }
+        }
+        return batchRow(pCsr, &row);
+      }
       if( rTtl==0 || rTtl->type!=REDIS_REPLY_INTEGER || rTtl->integer==-2 ){
         seenType(p, pCsr, zKey, nKey, RT_NONE);
         return SQLITE_OK;
@@ -3651,12 +3993,21 @@ static int scanTake(RedisCursor *pCsr, RedisPipe *P, int iCmd, char **pzErr){
   memcpy(pCsr->zCursor, r->element[0]->str, r->element[0]->len+1);
   pCsr->bScanDone = strcmp(pCsr->zCursor, "0")==0;
   /* The keys of the previous reply may be in use by this batch's rows. */
-  if( pCsr->pOldKeys ) freeReplyObject(pCsr->pOldKeys);
   pCsr->pOldKeys = pCsr->pScanKeys;
   pCsr->pScanKeys = r;
+  pCsr->iScanArena = P->pReplies==&pCsr->aReplies[1];
   pCsr->iPending = 0;
   P->apReply[iCmd] = 0;
   return SQLITE_OK;
+}
+
+/* Run the cursor's pipeline, its replies in the arena that does not hold
+** the SCAN reply still in use (emptied first). */
+static int cursorPipeRun(RedisCursor *pCsr, RedisConn *p, char **pzErr){
+  RReplyArena *pA = &pCsr->aReplies[!pCsr->iScanArena];
+  replyArenaReset(pA);
+  pCsr->P.pReplies = pA;
+  return pipeRun(p, &pCsr->P, pzErr);
 }
 
 /*
@@ -3699,7 +4050,7 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
     }else if( scanPending(pCsr)==0 ){
       if( !pCsr->bScanDone ){
         scanCmd(pCsr, &pCsr->P);
-        rc = pipeRun(p, &pCsr->P, pzErr);
+        rc = cursorPipeRun(pCsr, p, pzErr);
         if( rc==SQLITE_OK ) rc = scanTake(pCsr, &pCsr->P, 0, pzErr);
         continue;
       }
@@ -3821,7 +4172,7 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
       if( pCsr->nRow>0 ) break;
       continue;
     }
-    rc = pipeRun(p, &pCsr->P, pzErr);
+    rc = cursorPipeRun(pCsr, p, pzErr);
     if( rc ) break;
     if( pCsr->bWatch && nClean>0 ) t->bWatched = 1;
     for(i=0; i<pCsr->P.nCmd; i++){
@@ -3931,11 +4282,10 @@ static int rdColumn(FedCursor *pFedCsr, sqlite3_context *ctx, int iCol){
   pRow = &pCsr->aRow[pCsr->iRow];
   /* An UPDATE that does not set this column: leave it alone.  The columns
   ** that name a row (key, field, member, idx) are always returned. */
-  if( sqlite3_vtab_nochange(ctx) ){
-    if( eKind==RC_TTL || eKind==RC_TYPE || eKind>=RC_F_TEXT ) return SQLITE_OK;
-    if( eKind==RC_VALUE && (pRt->eMode==RT_STRING || pRt->eMode==RM_ANY) ){
-      return SQLITE_OK;
-    }
+  if( (eKind==RC_TTL || eKind==RC_TYPE || eKind>=RC_F_TEXT
+       || (eKind==RC_VALUE && (pRt->eMode==RT_STRING || pRt->eMode==RM_ANY)))
+   && sqlite3_vtab_nochange(ctx) ){
+    return SQLITE_OK;
   }
   switch( eKind ){
     case RC_KEY:   resultBytes(ctx, pRow->zKey, pRow->nKey); break;
