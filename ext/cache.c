@@ -19,26 +19,29 @@
 **   fed_cache_entry(id, tid, qkey, cols, nterm, bLimit, created, used,
 **                   nbytes, nrow)                 one row per entry
 **   fed_cache_term(entry, termno, col, op, val)  the entry's pushed terms
-**   fed_cache_r<tid>(rid, c0, c1, ...)            the rows; rowid is
+**   fed_cache_r<tid>(rid, rec)                    the rows; rowid is
 **                                                 (entry << 32) + seq
 **
 ** tkey identifies the remote table (store, DSN, remote name, column
 ** specification), so that two local tables over one remote table share
-** entries and a changed column list never reads old rows.  The row
-** columns have no declared type, so every value keeps the storage class
-** the store gave it.
+** entries and a changed column list never reads old rows.  A row is one
+** record blob (rec: see "Rows" below) that keeps the storage class the
+** store gave each value; reading an entry decodes it by hand.
 **
 ** A later scan is answered from an entry when the entry is complete and
 ** within its TTL and either (a) the request is identical (qkey), or (b) the
 ** entry has no LIMIT, holds every column the scan reads, and each of the
 ** entry's terms is implied by the scan's terms (same or stricter: "x>5" is
 ** implied by "x>7" and by "x=9"; an entry with no term by everything).
-** The rows are then read with an SQL query over the cached rows that
-** applies the scan's exactly-pushed terms (the ones SQLite will not check
-** again), its ORDER BY and LIMIT/OFFSET.  Values are bound with the
-** column's comparison affinity applied, as SQLite applies it when it
-** compares a column of the virtual table, so that the answer is the one
-** SQLite would give over the same rows.
+** An identical request reads the entry's rows as they are (the store
+** already applied its terms, order and limit).  Otherwise the rows are
+** read with an SQL query over the cached rows that applies the scan's
+** exactly-pushed terms (the ones SQLite will not check again), its ORDER
+** BY and LIMIT/OFFSET to the values fed_cache_val() decodes.  Values are
+** bound with the column's comparison affinity applied, as SQLite applies
+** it when it compares a column of the virtual table, so that the answer
+** is the one SQLite would give over the same rows (fed_cache_val(), like
+** a column without a declared type, has no affinity of its own).
 **
 ** Filling: a scan that can be cached and is not answered from the cache
 ** copies each row into the cache database as SQLite moves past it (an SQL
@@ -64,7 +67,7 @@
 **     the cache only while the connection listens; everything else relies
 **     on the TTL.  docs/cache.md has the table.
 **
-** Bounds: each table's entries are bounded by cache_max_bytes (value bytes
+** Bounds: each table's entries are bounded by cache_max_bytes (record bytes
 ** plus a per-row overhead, counted every CACHE_SIZE_EVERY rows); after each
 ** fill the least recently used entries go first.  A fill that alone
 ** exceeds the bound is abandoned.  A request with terms is answered by
@@ -73,6 +76,8 @@
 #include "fedInt.h"
 
 #define CACHE_APP_ID      0x46454443     /* 'FEDC', PRAGMA application_id */
+#define CACHE_FORMAT      2              /* PRAGMA user_version: rows as
+                                         ** records (1: a column a value) */
 #define CACHE_DEF_TTL_MS  60000
 #define CACHE_DEF_MAX     (64*1024*1024)
 #define CACHE_ROW_OVERHEAD 16
@@ -139,6 +144,14 @@ struct CacheTerm {
   CacheVal *aVal;
 };
 
+/* One value of a cached row, decoded from its record (see "Rows"). */
+typedef struct CacheCell CacheCell;
+struct CacheCell {
+  int eType;                    /* SQLITE_INTEGER, ..., SQLITE_NULL */
+  int n;                        /* Bytes of a text or blob */
+  union { i64 i; double r; const u8 *z; } u;   /* z: into the record */
+};
+
 /* A scan's request, and the cursor's cache state (FedCursor.pCache). */
 struct FedCacheCsr {
   FedCacheTab *pCT;
@@ -151,6 +164,7 @@ struct FedCacheCsr {
   /* Reading from the cache */
   sqlite3_stmt *pRead;
   int bEof;
+  CacheCell *aCell;             /* The current row, decoded (pTab->nCol) */
   /* Filling */
   u8 bFill;
   i64 iEntry;                   /* fed_cache_entry.id being filled */
@@ -378,6 +392,194 @@ static void cacheRowidFunc(sqlite3_context *ctx, int argc,
   }
 }
 
+/**************************************************************************
+** Rows.  A cached row is one blob, fed_cache_r<tid>.rec, holding the
+** table's nCol values in column order (NULL for the columns the entry did
+** not read), each a tag byte and its bytes:
+**
+**   0 NULL | 1..8 an integer in that many bytes, little-endian, two's
+**   complement | 9 a real, its IEEE bits in 8 bytes, little-endian |
+**   10 text (UTF-8), 11 blob: the length as a varint (7 bits a byte, low
+**   first), then the bytes
+**
+** A scan from the cache decodes each row by hand into CacheCell's that
+** xColumn hands to SQLite by type: cheaper than letting SQLite decode a
+** column per value into a statement, to be copied once more through the
+** virtual-table interface.  fed_cache_rec(v0, v1, ...) builds a record,
+** fed_cache_val(rec, i) decodes value i (for SQL over the rows: terms,
+** ORDER BY, L2).
+*/
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__==__ORDER_LITTLE_ENDIAN__
+# define CACHE_LE 1             /* A real's 8 bytes are memcpy()'d */
+#else
+# define CACHE_LE 0
+#endif
+
+/* Decode record a (n bytes) into aCell[0..nCell-1]; with bOne, decode
+** nCell values into aCell[0] (the last one stays) and allow more bytes.
+** SQLITE_OK, or SQLITE_CORRUPT for a malformed record.  Hot: every row
+** read from the cache passes here. */
+static int cacheRecDecode(const u8 *a, int n, CacheCell *aCell, int nCell,
+                          int bOne){
+  int i, j = 0, k;
+  for(i=0; i<nCell; i++){
+    CacheCell *c = bOne ? aCell : &aCell[i];
+    int t;
+    if( j>=n ) return SQLITE_CORRUPT;
+    t = a[j++];
+    if( t==0 ){
+      c->eType = SQLITE_NULL;
+    }else if( t<=8 ){
+      u64 u;
+      if( t>n-j ) return SQLITE_CORRUPT;
+      u = (u64)(i64)(signed char)a[j+t-1];
+      for(k=t-2; k>=0; k--) u = (u<<8) | a[j+k];
+      c->eType = SQLITE_INTEGER;
+      c->u.i = (i64)u;
+      j += t;
+    }else if( t==9 ){
+      if( 8>n-j ) return SQLITE_CORRUPT;
+      if( CACHE_LE ){
+        memcpy(&c->u.r, a+j, 8);
+      }else{
+        u64 u = 0;
+        for(k=7; k>=0; k--) u = (u<<8) | a[j+k];
+        memcpy(&c->u.r, &u, 8);
+      }
+      c->eType = SQLITE_FLOAT;
+      j += 8;
+    }else if( t==10 || t==11 ){
+      unsigned len;
+      if( j>=n ) return SQLITE_CORRUPT;
+      len = a[j++];
+      if( len>=0x80 ){
+        int sh = 7;
+        len &= 0x7f;
+        do{
+          if( j>=n || sh>28 ) return SQLITE_CORRUPT;
+          len |= (unsigned)(a[j]&0x7f) << sh;
+          sh += 7;
+        }while( a[j++]&0x80 );
+      }
+      if( len>(unsigned)(n-j) ) return SQLITE_CORRUPT;
+      c->eType = t==10 ? SQLITE_TEXT : SQLITE_BLOB;
+      c->n = (int)len;
+      c->u.z = a+j;
+      j += (int)len;
+    }else{
+      return SQLITE_CORRUPT;
+    }
+  }
+  return (bOne || j==n) ? SQLITE_OK : SQLITE_CORRUPT;
+}
+
+/* Set the result of ctx to cell c (text and blob copied). */
+static void cacheCellResult(sqlite3_context *ctx, const CacheCell *c){
+  switch( c->eType ){
+    case SQLITE_INTEGER: sqlite3_result_int64(ctx, c->u.i); break;
+    case SQLITE_FLOAT: sqlite3_result_double(ctx, c->u.r); break;
+    case SQLITE_TEXT:
+      sqlite3_result_text(ctx, (const char*)c->u.z, c->n, SQLITE_TRANSIENT);
+      break;
+    case SQLITE_BLOB:
+      sqlite3_result_blob(ctx, c->u.z, c->n, SQLITE_TRANSIENT);
+      break;
+  }
+}
+
+static int cacheVarintLen(unsigned v){
+  int n = 1;
+  while( v>=0x80 ){ v >>= 7; n++; }
+  return n;
+}
+
+/* fed_cache_rec(v0, v1, ...): the record of a row (see "Rows"). */
+static void cacheRecFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  i64 nByte = 0;
+  u8 *a, *z;
+  int i, k;
+  for(i=0; i<argc; i++){
+    switch( sqlite3_value_type(argv[i]) ){
+      case SQLITE_NULL: nByte += 1; break;
+      case SQLITE_INTEGER: nByte += 9; break;
+      case SQLITE_FLOAT: nByte += 9; break;
+      case SQLITE_TEXT: {
+        int nb = sqlite3_value_bytes(argv[i]);
+        nByte += 1 + cacheVarintLen((unsigned)nb) + nb;
+        break;
+      }
+      default: {
+        int nb = sqlite3_value_bytes(argv[i]);
+        nByte += 1 + cacheVarintLen((unsigned)nb) + nb;
+        break;
+      }
+    }
+  }
+  a = z = sqlite3_malloc64(nByte ? nByte : 1);
+  if( a==0 ){ sqlite3_result_error_nomem(ctx); return; }
+  for(i=0; i<argc; i++){
+    sqlite3_value *v = argv[i];
+    switch( sqlite3_value_type(v) ){
+      case SQLITE_NULL: *z++ = 0; break;
+      case SQLITE_INTEGER: {
+        i64 x = sqlite3_value_int64(v);
+        u64 u = (u64)x;
+        int nb = 1;
+        while( nb<8 && (x < -((i64)1<<(8*nb-1)) || x >= ((i64)1<<(8*nb-1))) ){
+          nb++;
+        }
+        *z++ = (u8)nb;
+        for(k=0; k<nb; k++){ *z++ = (u8)u; u >>= 8; }
+        break;
+      }
+      case SQLITE_FLOAT: {
+        double r = sqlite3_value_double(v);
+        u64 u;
+        memcpy(&u, &r, 8);
+        *z++ = 9;
+        for(k=0; k<8; k++){ *z++ = (u8)u; u >>= 8; }
+        break;
+      }
+      default: {
+        /* Text by its bytes: sqlite3_value_text() would add a NUL (a
+        ** copy).  Arguments are already in the database's UTF-8. */
+        int bText = sqlite3_value_type(v)==SQLITE_TEXT;
+        const u8 *p = (const u8*)sqlite3_value_blob(v);
+        unsigned nb = (unsigned)sqlite3_value_bytes(v);
+        if( p==0 && nb>0 ){
+          sqlite3_free(a);
+          sqlite3_result_error_nomem(ctx);
+          return;
+        }
+        *z++ = bText ? 10 : 11;
+        while( nb>=0x80 ){ *z++ = (u8)(nb|0x80); nb >>= 7; }
+        *z++ = (u8)nb;
+        nb = (unsigned)sqlite3_value_bytes(v);
+        if( nb ) memcpy(z, p, nb);
+        z += nb;
+        break;
+      }
+    }
+  }
+  sqlite3_result_blob64(ctx, a, (sqlite3_uint64)(z-a), sqlite3_free);
+}
+
+/* fed_cache_val(rec, i): value i of a record. */
+static void cacheValFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
+  const u8 *a = (const u8*)sqlite3_value_blob(argv[0]);
+  int n = sqlite3_value_bytes(argv[0]);
+  int iCol = sqlite3_value_int(argv[1]);
+  CacheCell c;
+  (void)argc;
+  c.eType = SQLITE_NULL;
+  if( iCol<0 || cacheRecDecode(a, n, &c, iCol+1, 1) ){
+    sqlite3_result_error(ctx, "malformed row in the federate cache", -1);
+    return;
+  }
+  cacheCellResult(ctx, &c);
+}
+
 static int cacheExec(FedCacheDb *pDb, const char *zSql){
   return sqlite3_exec(pDb->db, zSql, 0, 0, 0);
 }
@@ -403,13 +605,40 @@ void fedCacheFree(FedContext *pCtx){
   }
 }
 
+/* Drop every table of cache database pDb (a federate cache of another
+** format), in one transaction. */
+static int cacheReformat(FedCacheDb *pDb){
+  sqlite3_stmt *pStmt = 0;
+  sqlite3_str *s = sqlite3_str_new(0);
+  char *zSql;
+  int rc;
+  sqlite3_str_appendall(s, "BEGIN IMMEDIATE;");
+  rc = sqlite3_prepare_v2(pDb->db, "SELECT name FROM sqlite_schema"
+      " WHERE type='table' AND name LIKE 'fed\\_cache\\_%' ESCAPE '\\'", -1,
+      &pStmt, 0);
+  while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+    sqlite3_str_appendf(s, "DROP TABLE \"%w\";",
+                        (const char*)sqlite3_column_text(pStmt, 0));
+  }
+  if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ) rc = SQLITE_ERROR;
+  sqlite3_str_appendall(s, "COMMIT;");
+  zSql = sqlite3_str_finish(s);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  if( rc==SQLITE_OK ){
+    rc = cacheExec(pDb, zSql);
+    if( rc ) cacheExec(pDb, "ROLLBACK");
+  }
+  sqlite3_free(zSql);
+  return rc;
+}
+
 /* Open (or find) the cache database for zPath. */
 static int cacheDbOpen(FedContext *pCtx, const char *zWho, const char *zPath,
                        FedCacheDb **ppDb, char **pzErr){
   FedCacheDb *pDb;
   sqlite3_stmt *pStmt = 0;
   int rc, bMem = strcmp(zPath, ":memory:")==0;
-  int iAppId = 0, nTable = 0;
+  int iAppId = 0, nTable = 0, iFormat = 0;
 
   for(pDb=pCtx->pCacheDb; pDb; pDb=pDb->pNext){
     if( strcmp(pDb->zPath, zPath)==0 ){ *ppDb = pDb; return SQLITE_OK; }
@@ -427,11 +656,12 @@ static int cacheDbOpen(FedContext *pCtx, const char *zWho, const char *zPath,
     /* A file that is some other application's database is refused, so
     ** that a table option cannot make federate write into it. */
     rc = sqlite3_prepare_v2(pDb->db, "SELECT (SELECT application_id FROM"
-        " pragma_application_id), (SELECT count(*) FROM sqlite_schema)",
-        -1, &pStmt, 0);
+        " pragma_application_id), (SELECT count(*) FROM sqlite_schema),"
+        " (SELECT user_version FROM pragma_user_version)", -1, &pStmt, 0);
     if( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
       iAppId = sqlite3_column_int(pStmt, 0);
       nTable = sqlite3_column_int(pStmt, 1);
+      iFormat = sqlite3_column_int(pStmt, 2);
     }
     if( rc==SQLITE_OK ) rc = sqlite3_finalize(pStmt);
     else sqlite3_finalize(pStmt);
@@ -451,11 +681,17 @@ static int cacheDbOpen(FedContext *pCtx, const char *zWho, const char *zPath,
                           " PRAGMA mmap_size=1073741824");
     }
   }
+  if( rc==SQLITE_OK && nTable>0 && iFormat!=CACHE_FORMAT ){
+    /* A cache written by another version of federate: its rows cannot be
+    ** read, so it starts again empty (it is only a cache). */
+    rc = cacheReformat(pDb);
+    nTable = 0;
+  }
   if( rc==SQLITE_OK && nTable==0 ){
     /* A new cache: its schema (an existing one already has it; opening
     ** it writes nothing). */
     char *zSql = sqlite3_mprintf(
-      "PRAGMA application_id=%d;"
+      "PRAGMA application_id=%d; PRAGMA user_version=%d;"
       "CREATE TABLE IF NOT EXISTS fed_cache_table(tid INTEGER PRIMARY KEY,"
       " tkey TEXT NOT NULL UNIQUE, name TEXT, server TEXT, ncol INTEGER);"
       "CREATE TABLE IF NOT EXISTS fed_cache_entry(id INTEGER PRIMARY KEY,"
@@ -469,7 +705,7 @@ static int cacheDbOpen(FedContext *pCtx, const char *zWho, const char *zPath,
       " termno INTEGER NOT NULL, col INTEGER NOT NULL, op INTEGER NOT NULL,"
       " val);"
       "CREATE INDEX IF NOT EXISTS fed_cache_term_e"
-      " ON fed_cache_term(entry, termno);", CACHE_APP_ID);
+      " ON fed_cache_term(entry, termno);", CACHE_APP_ID, CACHE_FORMAT);
     if( zSql==0 ) rc = SQLITE_NOMEM;
     else{
       rc = cacheExec(pDb, zSql);
@@ -483,6 +719,16 @@ static int cacheDbOpen(FedContext *pCtx, const char *zWho, const char *zPath,
   if( rc==SQLITE_OK ){
     rc = sqlite3_create_function(pDb->db, "fed_cache_rowid", 0, SQLITE_UTF8,
                                  pDb, cacheRowidFunc, 0, 0);
+  }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(pDb->db, "fed_cache_rec", -1,
+                                 SQLITE_UTF8|SQLITE_DETERMINISTIC, 0,
+                                 cacheRecFunc, 0, 0);
+  }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(pDb->db, "fed_cache_val", 2,
+                                 SQLITE_UTF8|SQLITE_DETERMINISTIC, 0,
+                                 cacheValFunc, 0, 0);
   }
   if( rc!=SQLITE_OK ){
     if( rc!=SQLITE_NOMEM ){
@@ -529,7 +775,7 @@ static int cacheTabReady(FedCacheTab *pCT, char **pzErr){
   FedTable *pTab = pCT->pTab;
   sqlite3_stmt *pStmt = 0;
   char *zKey, *zSql;
-  int rc, i;
+  int rc;
   if( pCT->iTid ) return SQLITE_OK;
   if( pCT->pDb==0 ){
     rc = cacheDbOpen(pTab->pCtx, pTab->pStore->zName, pCT->zDbPath, &pCT->pDb,
@@ -574,10 +820,8 @@ static int cacheTabReady(FedCacheTab *pCT, char **pzErr){
     }
     if( rc==SQLITE_OK && pCT->iTid ){
       sqlite3_str *s = sqlite3_str_new(0);
-      sqlite3_str_appendf(s, "CREATE TABLE IF NOT EXISTS fed_cache_r%lld(rid",
-                          pCT->iTid);
-      for(i=0; i<pTab->nCol; i++) sqlite3_str_appendf(s, ", c%d", i);
-      sqlite3_str_appendall(s, ")");
+      sqlite3_str_appendf(s, "CREATE TABLE IF NOT EXISTS fed_cache_r%lld(rid,"
+                          " rec)", pCT->iTid);
       zSql = sqlite3_str_finish(s);
       if( zSql==0 ) rc = SQLITE_NOMEM;
       else{
@@ -700,6 +944,8 @@ static void cacheCsrReset(FedCacheCsr *p){
   p->zKey = 0;
   sqlite3_finalize(p->pRead);
   p->pRead = 0;
+  sqlite3_free(p->aCell);
+  p->aCell = 0;
   sqlite3_finalize(p->pIns);
   p->pIns = 0;
   p->bEof = 0;
@@ -1002,35 +1248,40 @@ static int cacheSubsumes(FedCacheDb *pDb, FedCacheCsr *p, u64 cols,
   return 1;
 }
 
-/* Prepare the read of entry iEntry for request p: the scan's exact terms,
-** its ORDER BY, LIMIT and OFFSET, over the cached rows. */
-static int cacheReadPrepare(FedCursor *pCsr, FedCacheCsr *p, i64 iEntry){
+/* Prepare the read of entry iEntry for request p.  An entry made for this
+** very request (bSame) is read as it is; another one with the scan's
+** exact terms, its ORDER BY, LIMIT and OFFSET applied. */
+static int cacheReadPrepare(FedCursor *pCsr, FedCacheCsr *p, i64 iEntry,
+                            int bSame){
   FedCacheTab *pCT = p->pCT;
   FedPlan *pPlan = pCsr->pPlan;
-  sqlite3_str *s = sqlite3_str_new(0);
+  sqlite3_str *s;
   char *zSql;
   int i, j, iBind = 3, rc;
 
+  if( p->aCell==0 ){
+    p->aCell = sqlite3_malloc64(sizeof(CacheCell)*(pCsr->pTab->nCol+1));
+    if( p->aCell==0 ) return SQLITE_NOMEM;
+  }
+  s = sqlite3_str_new(0);
   /* rid only for tables without a key: one column less to read. */
   sqlite3_str_appendall(s, pCsr->pTab->iPk<0 ? "SELECT rid" : "SELECT NULL");
-  for(i=0; i<pCsr->pTab->nCol; i++){
-    if( p->cols & (((u64)1)<<i) ) sqlite3_str_appendf(s, ", c%d", i);
-    else sqlite3_str_appendall(s, ", NULL");
-  }
-  sqlite3_str_appendf(s, " FROM fed_cache_r%lld WHERE rowid BETWEEN ?1 AND"
-                      " ?2", pCT->iTid);
-  for(i=0; i<p->nTerm; i++){
+  sqlite3_str_appendf(s, ", rec FROM fed_cache_r%lld WHERE rowid BETWEEN ?1"
+                      " AND ?2", pCT->iTid);
+  for(i=0; i<p->nTerm && !bSame; i++){
     CacheTerm *c = &p->aTerm[i];
     if( !c->bExact ) continue;
     switch( c->op ){
       case FED_OP_ISNULL:
-        sqlite3_str_appendf(s, " AND c%d IS NULL", c->iCol);
+        sqlite3_str_appendf(s, " AND fed_cache_val(rec, %d) IS NULL",
+                            c->iCol);
         break;
       case FED_OP_NOTNULL:
-        sqlite3_str_appendf(s, " AND c%d IS NOT NULL", c->iCol);
+        sqlite3_str_appendf(s, " AND fed_cache_val(rec, %d) IS NOT NULL",
+                            c->iCol);
         break;
       case FED_OP_IN:
-        sqlite3_str_appendf(s, " AND c%d IN (", c->iCol);
+        sqlite3_str_appendf(s, " AND fed_cache_val(rec, %d) IN (", c->iCol);
         for(j=0; j<c->nVal; j++){
           sqlite3_str_appendf(s, "%s?%d", j ? "," : "", iBind++);
         }
@@ -1038,20 +1289,21 @@ static int cacheReadPrepare(FedCursor *pCsr, FedCacheCsr *p, i64 iEntry){
         sqlite3_str_appendall(s, ")");
         break;
       default:
-        sqlite3_str_appendf(s, " AND c%d %s ?%d", c->iCol, cacheOpText(c->op),
-                            iBind++);
+        sqlite3_str_appendf(s, " AND fed_cache_val(rec, %d) %s ?%d", c->iCol,
+                            cacheOpText(c->op), iBind++);
         break;
     }
   }
-  if( pPlan->nOrder>0 ){
+  if( pPlan->nOrder>0 && !bSame ){
     sqlite3_str_appendall(s, " ORDER BY ");
     for(i=0; i<pPlan->nOrder; i++){
-      sqlite3_str_appendf(s, "%sc%d%s", i ? ", " : "", pPlan->aOrderCol[i],
+      sqlite3_str_appendf(s, "%sfed_cache_val(rec, %d)%s", i ? ", " : "",
+                          pPlan->aOrderCol[i],
                           pPlan->aOrderDesc[i] ? " DESC" : "");
     }
     sqlite3_str_appendall(s, ", rowid");
   }
-  if( p->pLimit ){
+  if( p->pLimit && !bSame ){
     sqlite3_str_appendf(s, " LIMIT ?%d", iBind++);
     if( p->pOffset ) sqlite3_str_appendf(s, " OFFSET ?%d", iBind++);
   }
@@ -1063,14 +1315,14 @@ static int cacheReadPrepare(FedCursor *pCsr, FedCacheCsr *p, i64 iEntry){
   sqlite3_bind_int64(p->pRead, 1, iEntry<<32);
   sqlite3_bind_int64(p->pRead, 2, (iEntry<<32) | 0xffffffff);
   iBind = 3;
-  for(i=0; i<p->nTerm && rc==SQLITE_OK; i++){
+  for(i=0; i<p->nTerm && rc==SQLITE_OK && !bSame; i++){
     CacheTerm *c = &p->aTerm[i];
     if( !c->bExact ) continue;
     for(j=0; j<c->nVal && rc==SQLITE_OK; j++){
       rc = cacheBind(p->pRead, iBind++, &c->aVal[j]);
     }
   }
-  if( rc==SQLITE_OK && p->pLimit ){
+  if( rc==SQLITE_OK && p->pLimit && !bSame ){
     rc = sqlite3_bind_value(p->pRead, iBind++, p->pLimit);
     if( rc==SQLITE_OK && p->pOffset ){
       rc = sqlite3_bind_value(p->pRead, iBind++, p->pOffset);
@@ -1093,7 +1345,8 @@ static void cacheTouch(FedCacheTab *pCT, i64 iEntry){
 
 /* Find an entry that answers p: exact request first, then the most
 ** specific complete entry that subsumes it.  *piEntry = 0 when none. */
-static int cacheLookup(FedCacheCsr *p, FedTable *pTab, i64 *piEntry){
+static int cacheLookup(FedCacheCsr *p, FedTable *pTab, i64 *piEntry,
+                       int *pbSame){
   FedCacheTab *pCT = p->pCT;
   FedCacheDb *pDb = pCT->pDb;
   sqlite3_stmt *pStmt = 0;
@@ -1101,13 +1354,17 @@ static int cacheLookup(FedCacheCsr *p, FedTable *pTab, i64 *piEntry){
   i64 iMin = iNow - pCT->nTtlMs;
   int rc, n = 0;
   *piEntry = 0;
+  *pbSame = 0;
   rc = sqlite3_prepare_v2(pDb->db, "SELECT id FROM fed_cache_entry"
       " WHERE tid=?1 AND qkey=?2 AND created>?3 AND nrow>=0", -1, &pStmt, 0);
   if( rc ) return rc;
   sqlite3_bind_int64(pStmt, 1, pCT->iTid);
   sqlite3_bind_text(pStmt, 2, p->zKey, -1, SQLITE_STATIC);
   sqlite3_bind_int64(pStmt, 3, iMin);
-  if( sqlite3_step(pStmt)==SQLITE_ROW ) *piEntry = sqlite3_column_int64(pStmt,0);
+  if( sqlite3_step(pStmt)==SQLITE_ROW ){
+    *piEntry = sqlite3_column_int64(pStmt,0);
+    *pbSame = 1;
+  }
   rc = sqlite3_finalize(pStmt);
   if( rc || *piEntry ) return rc;
 
@@ -1587,17 +1844,17 @@ static int cacheFillStart(FedCursor *pCsr, FedCacheCsr *p){
   rc = cacheEntryCreate(pCT, p, cacheNow(), &p->iEntry);
   if( rc==SQLITE_OK ){
     s = sqlite3_str_new(0);
-    sqlite3_str_appendf(s, "INSERT INTO fed_cache_r%lld(rowid, rid", pCT->iTid);
-    for(i=0; i<pTab->nCol; i++){
-      if( p->cols & (((u64)1)<<i) ) sqlite3_str_appendf(s, ", c%d", i);
-    }
-    sqlite3_str_appendall(s, ") VALUES(?1, fed_cache_rowid()");
+    sqlite3_str_appendf(s, "INSERT INTO fed_cache_r%lld(rowid, rid, rec)"
+                        " VALUES(?1, fed_cache_rowid(), fed_cache_rec(",
+                        pCT->iTid);
     for(i=0; i<pTab->nCol; i++){
       if( p->cols & (((u64)1)<<i) ){
-        sqlite3_str_appendf(s, ", fed_cache_col(%d)", i);
+        sqlite3_str_appendf(s, "%sfed_cache_col(%d)", i ? ", " : "", i);
+      }else{
+        sqlite3_str_appendf(s, "%sNULL", i ? ", " : "");
       }
     }
-    sqlite3_str_appendall(s, ")");
+    sqlite3_str_appendall(s, "))");
     zSql = sqlite3_str_finish(s);
     if( zSql==0 ) rc = SQLITE_NOMEM;
     else{
@@ -1656,33 +1913,18 @@ static void cacheFillEnd(FedCursor *pCsr, int bComplete){
 }
 
 /* Add the bytes of the rows filled since the last count to p->nBytes:
-** the values as SQLite stores them, roughly, plus a per-row overhead.
-** Counted every CACHE_SIZE_EVERY rows and at the end, with one query over
-** the rows just written (cheaper than a count per row). */
+** the bytes of their records plus a per-row overhead.  Counted every
+** CACHE_SIZE_EVERY rows and at the end, with one query over the rows just
+** written (cheaper than a count per row). */
 static int cacheFillSize(FedCursor *pCsr){
   FedCacheCsr *p = pCsr->pCache;
   FedCacheTab *pCT = p->pCT;
   sqlite3_stmt *pStmt = 0;
-  sqlite3_str *s = sqlite3_str_new(0);
   char *zSql;
-  int i, rc;
-  sqlite3_str_appendf(s, "SELECT count(*)*%d", CACHE_ROW_OVERHEAD);
-  for(i=0; i<pCsr->pTab->nCol; i++){
-    if( p->cols & (((u64)1)<<i) ){
-      /* Columns of numbers as 8 bytes a value (measuring their text would
-      ** cost more than the fill); the others by their bytes. */
-      const char *zAff = pCsr->pTab->aCol[i].zAffinity;
-      if( strcmp(zAff, "INTEGER")==0 || strcmp(zAff, "REAL")==0 ){
-        sqlite3_str_appendall(s, "+count(*)*9");
-      }else{
-        sqlite3_str_appendf(s, "+total(length(CAST(c%d AS BLOB)))+count(*)",
-                            i);
-      }
-    }
-  }
-  sqlite3_str_appendf(s, " FROM fed_cache_r%lld WHERE rowid BETWEEN ?1 AND ?2",
-                      pCT->iTid);
-  zSql = sqlite3_str_finish(s);
+  int rc;
+  zSql = sqlite3_mprintf("SELECT count(*)*%d+total(length(rec)) FROM"
+      " fed_cache_r%lld WHERE rowid BETWEEN ?1 AND ?2", CACHE_ROW_OVERHEAD,
+      pCT->iTid);
   if( zSql==0 ) return SQLITE_NOMEM;
   rc = sqlite3_prepare_v2(pCT->pDb->db, zSql, -1, &pStmt, 0);
   sqlite3_free(zSql);
@@ -1725,6 +1967,17 @@ static void cacheFillRow(FedCursor *pCsr){
   }
 }
 
+/* Decode the row pRead is on into p->aCell.  SQLITE_ROW, or
+** SQLITE_CORRUPT. */
+static int cacheReadRow(FedCacheCsr *p){
+  const u8 *a = (const u8*)sqlite3_column_blob(p->pRead, 1);
+  int n = sqlite3_column_bytes(p->pRead, 1);
+  if( cacheRecDecode(a, n, p->aCell, p->pCT->pTab->nCol, 0) ){
+    return SQLITE_CORRUPT;
+  }
+  return SQLITE_ROW;
+}
+
 /* Called by xFilter before the store is asked.  *pbHit=1: the scan is
 ** answered from the cache (pCsr->pCache->pRead positioned on the first
 ** row).  Otherwise the scan goes to the store, and pCsr->pCache, when
@@ -1735,7 +1988,7 @@ int fedCacheFilter(FedCursor *pCsr, FedConn *pConn, int argc,
   FedCacheCsr *p = pCsr->pCache;
   FedCacheTab *pCT;
   i64 iEntry = 0;
-  int rc;
+  int rc, bSame = 0;
 
   *pbHit = 0;
   if( p ){
@@ -1773,14 +2026,16 @@ int fedCacheFilter(FedCursor *pCsr, FedConn *pConn, int argc,
   p->pCT = pCT;
   p->iL2Gen = -1;
   rc = cacheRequest(pCsr, p, argc, argv);
-  if( rc==SQLITE_OK ) rc = cacheLookup(p, pTab, &iEntry);
+  if( rc==SQLITE_OK ) rc = cacheLookup(p, pTab, &iEntry, &bSame);
   if( rc==SQLITE_OK && iEntry==0 && pCT->zL2 ){
     rc = cacheL2Get(pCsr, &iEntry);
+    bSame = 1;                  /* An L2 entry is made for the request */
   }
   if( rc==SQLITE_OK && iEntry ){
-    rc = cacheReadPrepare(pCsr, p, iEntry);
+    rc = cacheReadPrepare(pCsr, p, iEntry, bSame);
     if( rc==SQLITE_OK ){
       rc = sqlite3_step(p->pRead);
+      if( rc==SQLITE_ROW ) rc = cacheReadRow(p);
       if( rc==SQLITE_ROW || rc==SQLITE_DONE ){
         p->bEof = rc==SQLITE_DONE;
         rc = SQLITE_OK;
@@ -1789,7 +2044,8 @@ int fedCacheFilter(FedCursor *pCsr, FedConn *pConn, int argc,
         cacheTouch(pCT, iEntry);
         return SQLITE_OK;
       }
-      rc = sqlite3_errcode(pCT->pDb->db);
+      if( rc!=SQLITE_CORRUPT ) rc = sqlite3_errcode(pCT->pDb->db);
+      if( rc==SQLITE_OK ) rc = SQLITE_ERROR;
     }
   }
   if( rc==SQLITE_NOMEM ) return rc;
@@ -1826,10 +2082,6 @@ void fedCacheFailed(FedCursor *pCsr){
   p->bFill = 0;
 }
 
-int fedCacheServing(FedCursor *pCsr){
-  return pCsr->pCache!=0 && pCsr->pCache->pRead!=0;
-}
-
 int fedCacheFilling(FedCursor *pCsr){
   return pCsr->pCache!=0 && pCsr->pCache->bFill==1;
 }
@@ -1854,8 +2106,14 @@ void fedCacheAfterNext(FedCursor *pCsr, int rc){
 int fedCacheNext(FedCursor *pCsr, char **pzErr){
   FedCacheCsr *p = pCsr->pCache;
   int rc = sqlite3_step(p->pRead);
+  if( rc==SQLITE_ROW ) rc = cacheReadRow(p);
   if( rc==SQLITE_ROW ) return SQLITE_OK;
   if( rc==SQLITE_DONE ){ p->bEof = 1; return SQLITE_OK; }
+  if( rc==SQLITE_CORRUPT ){
+    fedSetError(pzErr, "%s: reading cache database \"%s\": malformed row",
+                pCsr->pTab->pStore->zName, p->pCT->zDbPath);
+    return SQLITE_CORRUPT;
+  }
   rc = sqlite3_errcode(p->pCT->pDb->db);
   if( rc!=SQLITE_NOMEM ){
     fedSetError(pzErr, "%s: reading cache database \"%s\": %s",
@@ -1871,24 +2129,7 @@ int fedCacheEof(FedCursor *pCsr){
 }
 
 int fedCacheColumn(FedCursor *pCsr, sqlite3_context *ctx, int iCol){
-  sqlite3_value *v = sqlite3_column_value(pCsr->pCache->pRead, iCol+1);
-  /* By type: cheaper than sqlite3_result_value()'s general copy. */
-  switch( sqlite3_value_type(v) ){
-    case SQLITE_INTEGER:
-      sqlite3_result_int64(ctx, sqlite3_value_int64(v));
-      break;
-    case SQLITE_FLOAT:
-      sqlite3_result_double(ctx, sqlite3_value_double(v));
-      break;
-    case SQLITE_TEXT:
-      sqlite3_result_text(ctx, (const char*)sqlite3_value_text(v),
-                          sqlite3_value_bytes(v), SQLITE_TRANSIENT);
-      break;
-    case SQLITE_BLOB:
-      sqlite3_result_blob(ctx, sqlite3_value_blob(v), sqlite3_value_bytes(v),
-                          SQLITE_TRANSIENT);
-      break;
-  }
+  cacheCellResult(ctx, &pCsr->pCache->aCell[iCol]);
   return SQLITE_OK;
 }
 
@@ -2065,7 +2306,9 @@ static void cacheL2Put(FedCursor *pCsr, i64 iEntry){
     char *zSql;
     sqlite3_str_appendall(q, "SELECT rid");
     for(i=0; i<pTab->nCol; i++){
-      if( p->cols & (((u64)1)<<i) ) sqlite3_str_appendf(q, ", c%d", i);
+      if( p->cols & (((u64)1)<<i) ){
+        sqlite3_str_appendf(q, ", fed_cache_val(rec, %d)", i);
+      }
     }
     sqlite3_str_appendf(q, " FROM fed_cache_r%lld WHERE rowid BETWEEN ?1 AND"
                         " ?2 ORDER BY rowid", pCT->iTid);
@@ -2241,14 +2484,16 @@ static int cacheL2Get(FedCursor *pCsr, i64 *piEntry){
       sqlite3_str *s = sqlite3_str_new(0);
       char *zSql;
       rc = cacheEntryCreate(pCT, p, iCreated, &iEntry);
-      sqlite3_str_appendf(s, "INSERT INTO fed_cache_r%lld(rowid, rid",
-                          pCT->iTid);
-      for(i=0; i<pTab->nCol; i++){
-        if( p->cols & (((u64)1)<<i) ) sqlite3_str_appendf(s, ", c%d", i);
+      sqlite3_str_appendf(s, "INSERT INTO fed_cache_r%lld(rowid, rid, rec)"
+                          " VALUES(?1, ?2, fed_cache_rec(", pCT->iTid);
+      for(i=0, k=3; i<pTab->nCol; i++){
+        if( p->cols & (((u64)1)<<i) ){
+          sqlite3_str_appendf(s, "%s?%d", i ? ", " : "", (int)k++);
+        }else{
+          sqlite3_str_appendf(s, "%sNULL", i ? ", " : "");
+        }
       }
-      sqlite3_str_appendall(s, ") VALUES(?1, ?2");
-      for(i=0; i<nCol; i++) sqlite3_str_appendf(s, ", ?%d", i+3);
-      sqlite3_str_appendall(s, ")");
+      sqlite3_str_appendall(s, "))");
       zSql = sqlite3_str_finish(s);
       if( rc==SQLITE_OK ){
         rc = zSql ? sqlite3_prepare_v2(pDb->db, zSql, -1, &pIns, 0)

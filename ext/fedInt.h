@@ -277,6 +277,7 @@ struct FedCursor {
   u8 bForUpdate;                /* The statement writes this table: lock
                                 ** the rows read (SELECT ... FOR UPDATE) */
   FedCacheCsr *pCache;          /* Cache state of the scan, or NULL */
+  u8 bCacheRead;                /* The scan reads the cache (xFilter hit) */
   void *pStoreCsr;              /* Store-private cursor state */
 };
 
@@ -400,7 +401,6 @@ int fedCacheFilter(FedCursor *, FedConn *, int argc, sqlite3_value **argv,
                    int *pbHit, char **pzErr);
 int fedCacheFilled(FedCursor *);        /* The store's xFilter succeeded */
 void fedCacheFailed(FedCursor *);       /* ... or failed */
-int fedCacheServing(FedCursor *);       /* Rows come from the cache */
 int fedCacheFilling(FedCursor *);       /* Rows are being copied in */
 void fedCacheBeforeNext(FedCursor *);
 void fedCacheAfterNext(FedCursor *, int rc);

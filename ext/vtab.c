@@ -329,6 +329,7 @@ static int fedFilter(
   (void)idxNum;
   fedPlanFree(pCsr->pPlan);
   pCsr->pPlan = 0;
+  pCsr->bCacheRead = 0;
   rc = fedPlanDecode(idxStr, &pCsr->pPlan);
   /* SQLite calls xBegin before the scan of a statement that writes the
   ** table (UPDATE, DELETE, INSERT ... SELECT).  Outside BEGIN...COMMIT
@@ -345,7 +346,8 @@ static int fedFilter(
   }
   if( rc==SQLITE_OK ){
     rc = fedCacheFilter(pCsr, pConn, argc, argv, &bHit, &zErr);
-    if( rc==SQLITE_OK && bHit ) return SQLITE_OK;
+    pCsr->bCacheRead = rc==SQLITE_OK && bHit;
+    if( pCsr->bCacheRead ) return SQLITE_OK;
   }
   pConn = 0;
   if( rc==SQLITE_OK ) rc = tableConn(pTab, &pConn, &zErr);
@@ -366,7 +368,7 @@ static int fedNext(sqlite3_vtab_cursor *pVCsr){
   FedCursor *pCsr = (FedCursor*)pVCsr;
   char *zErr = 0;
   int rc;
-  if( fedCacheServing(pCsr) ){
+  if( pCsr->bCacheRead ){
     rc = fedCacheNext(pCsr, &zErr);
   }else if( fedCacheFilling(pCsr) ){
     fedCacheBeforeNext(pCsr);
@@ -380,7 +382,7 @@ static int fedNext(sqlite3_vtab_cursor *pVCsr){
 
 static int fedEof(sqlite3_vtab_cursor *pVCsr){
   FedCursor *pCsr = (FedCursor*)pVCsr;
-  if( fedCacheServing(pCsr) ) return fedCacheEof(pCsr);
+  if( pCsr->bCacheRead ) return fedCacheEof(pCsr);
   return pCsr->pTab->pStore->xEof(pCsr);
 }
 
@@ -388,13 +390,13 @@ static int fedColumn(
   sqlite3_vtab_cursor *pVCsr, sqlite3_context *ctx, int iCol
 ){
   FedCursor *pCsr = (FedCursor*)pVCsr;
-  if( fedCacheServing(pCsr) ) return fedCacheColumn(pCsr, ctx, iCol);
+  if( pCsr->bCacheRead ) return fedCacheColumn(pCsr, ctx, iCol);
   return pCsr->pTab->pStore->xColumn(pCsr, ctx, iCol);
 }
 
 static int fedRowid(sqlite3_vtab_cursor *pVCsr, sqlite3_int64 *piRowid){
   FedCursor *pCsr = (FedCursor*)pVCsr;
-  if( fedCacheServing(pCsr) ) return fedCacheRowid(pCsr, piRowid);
+  if( pCsr->bCacheRead ) return fedCacheRowid(pCsr, piRowid);
   return pCsr->pTab->pStore->xRowid(pCsr, piRowid);
 }
 
