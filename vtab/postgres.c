@@ -1750,15 +1750,17 @@ static void pgSelectKeep(
   pSel->plan = *pPlan;
   z = (char*)&pSel[1];
   pSel->plan.aTerm = (FedPlanTerm*)z;
-  memcpy(z, pPlan->aTerm, sizeof(FedPlanTerm)*pPlan->nTerm);
+  if( pPlan->nTerm ) memcpy(z, pPlan->aTerm, sizeof(FedPlanTerm)*pPlan->nTerm);
   z += sizeof(FedPlanTerm)*pPlan->nTerm;
   pSel->aShape = (int*)z;
   z += sizeof(int)*pPlan->nTerm;
   pSel->plan.aOrderCol = (int*)z;
-  memcpy(z, pPlan->aOrderCol, sizeof(int)*pPlan->nOrder);
+  if( pPlan->nOrder ){
+    memcpy(z, pPlan->aOrderCol, sizeof(int)*pPlan->nOrder);
+    memcpy(z + sizeof(int)*pPlan->nOrder, pPlan->aOrderDesc, pPlan->nOrder);
+  }
   z += sizeof(int)*pPlan->nOrder;
   pSel->plan.aOrderDesc = (u8*)z;
-  memcpy(z, pPlan->aOrderDesc, pPlan->nOrder);
   z += pPlan->nOrder;
   pSel->zSql = z;
   memcpy(z, zSql, strlen(zSql)+1);
