@@ -89,6 +89,8 @@ struct PgBatch {
                                 ** batch reports when it is sent */
   u8 bEndLater;                 /* Sending a full batch: its COPY may end
                                 ** without waiting (pgCopyWait()) */
+  char *aCopy;                  /* Buffer of pgCopyPut() */
+  i64 nCopyAlloc;
 };
 
 struct PgConn {
@@ -316,6 +318,7 @@ static void pgDisconnect(FedConn *pConn){
   stmtCacheFree(p);
   batchClear(&p->batch);
   paramsFree(&p->batch.params);
+  sqlite3_free(p->batch.aCopy);
   paramsFree(&p->scan);
   sqlite3_free(p->zDoom);
   while( p->nNote>0 ) sqlite3_free(p->azNote[--p->nNote]);
@@ -2404,38 +2407,37 @@ static int pgCopyExact(PgConn *p, char **pzErr, int *pbOk){
 ** bound parameter: NULL as \N; text up to its first NUL byte (libpq sends
 ** a text parameter as a C string) with backslash, tab, newline and
 ** carriage return escaped; a binary (bytea) parameter in bytea's hex form.
+** Writes at most pgCopyFieldMax(n) bytes at z; returns how many.
 */
-static void pgCopyField(sqlite3_str *s, const char *z, int n, int bBinary){
+#define pgCopyFieldMax(n) (3 + 2*(i64)(n))
+static i64 pgCopyField(char *zOut, const char *z, int n, int bBinary){
   static const char aHex[] = "0123456789abcdef";
-  int i, iStart = 0;
+  char *zEnd = zOut;
+  int i;
   if( z==0 ){
-    sqlite3_str_append(s, "\\N", 2);
-    return;
+    memcpy(zOut, "\\N", 2);
+    return 2;
   }
   if( bBinary ){
-    sqlite3_str_append(s, "\\\\x", 3);
+    memcpy(zEnd, "\\\\x", 3);
+    zEnd += 3;
     for(i=0; i<n; i++){
-      char a[2];
-      a[0] = aHex[((unsigned char)z[i])>>4];
-      a[1] = aHex[((unsigned char)z[i])&0xf];
-      sqlite3_str_append(s, a, 2);
+      *zEnd++ = aHex[((unsigned char)z[i])>>4];
+      *zEnd++ = aHex[((unsigned char)z[i])&0xf];
     }
-    return;
+    return zEnd - zOut;
   }
   for(i=0; i<n && z[i]; i++){
-    const char *zEsc;
-    switch( z[i] ){
-      case '\\': zEsc = "\\\\"; break;
-      case '\t':  zEsc = "\\t"; break;
-      case '\n':  zEsc = "\\n"; break;
-      case '\r':  zEsc = "\\r"; break;
-      default: continue;
+    char c = z[i];
+    switch( c ){
+      case '\\': *zEnd++ = '\\'; break;
+      case '\t':  *zEnd++ = '\\'; c = 't'; break;
+      case '\n':  *zEnd++ = '\\'; c = 'n'; break;
+      case '\r':  *zEnd++ = '\\'; c = 'r'; break;
     }
-    if( i>iStart ) sqlite3_str_append(s, &z[iStart], i-iStart);
-    sqlite3_str_append(s, zEsc, 2);
-    iStart = i+1;
+    *zEnd++ = c;
   }
-  if( i>iStart ) sqlite3_str_append(s, &z[iStart], i-iStart);
+  return zEnd - zOut;
 }
 
 /* "COPY t (cols) FROM STDIN" for the batch; sqlite3_malloc'd. */
@@ -2455,24 +2457,38 @@ static char *pgCopyCommand(PgBatch *b){
 }
 
 /* The batch's rows from row iFrom on as COPY data, given to libpq (the
-** values are counted, not b->nRow, which a send zeroes first).  Returns
-** SQLITE_NOMEM, or SQLITE_OK (a failure to send shows in the result). */
+** values are counted, not b->nRow, which a send zeroes first), written
+** into the batch's buffer (kept: a streaming batch puts one row a call).
+** Returns SQLITE_NOMEM, or SQLITE_OK (a failure to send shows in the
+** result). */
 static int pgCopyPut(PgConn *p, int iFrom){
   PgBatch *b = &p->batch;
   PgParams *pP = &b->params;
-  sqlite3_str *s = sqlite3_str_new(0);
-  char *zData;
-  int i, nData;
+  i64 nData = 0, nMax = 0;
+  int i;
   for(i=iFrom*b->nCol; i<pP->n; i++){
-    pgCopyField(s, pP->aOff[i]<0 ? 0 : &pP->aBuf[pP->aOff[i]], pP->aLen[i],
-                pP->aFmt[i]);
-    sqlite3_str_appendchar(s, 1, (i+1)%b->nCol ? '\t' : '\n');
+    nMax += pgCopyFieldMax(pP->aLen[i]) + 1;
   }
-  nData = sqlite3_str_length(s);
-  zData = sqlite3_str_finish(s);
-  if( zData==0 ) return nData ? SQLITE_NOMEM : SQLITE_OK;
-  PQputCopyData(p->pg, zData, nData);
-  sqlite3_free(zData);
+  if( nMax==0 ) return SQLITE_OK;
+  if( nMax>b->nCopyAlloc ){
+    char *a = sqlite3_realloc64(b->aCopy, nMax);
+    if( a==0 ) return SQLITE_NOMEM;
+    b->aCopy = a;
+    b->nCopyAlloc = nMax;
+  }
+  for(i=iFrom*b->nCol; i<pP->n; i++){
+    nData += pgCopyField(&b->aCopy[nData],
+                         pP->aOff[i]<0 ? 0 : &pP->aBuf[pP->aOff[i]],
+                         pP->aLen[i], pP->aFmt[i]);
+    b->aCopy[nData++] = (i+1)%b->nCol ? '\t' : '\n';
+  }
+  PQputCopyData(p->pg, b->aCopy, (int)nData);
+  /* A whole batch's buffer is not kept. */
+  if( b->nCopyAlloc>65536 ){
+    sqlite3_free(b->aCopy);
+    b->aCopy = 0;
+    b->nCopyAlloc = 0;
+  }
   return SQLITE_OK;
 }
 
