@@ -87,8 +87,6 @@ struct PgBatch {
                                 ** (0: no COPY open on the connection) */
   char *zCopyErr;               /* The COPY could not start: the error the
                                 ** batch reports when it is sent */
-  u8 bEndLater;                 /* Sending a full batch: its COPY may end
-                                ** without waiting (pgCopyWait()) */
   char *aCopy;                  /* Buffer of pgCopyPut() */
   i64 nCopyAlloc;
 };
@@ -110,9 +108,6 @@ struct PgConn {
   char *zCopyRel;               /* Relation checked for COPY in this remote
                                 ** transaction (zRemote), or NULL */
   int bCopyOk;                  /* COPY into zCopyRel is exactly INSERT */
-  char *zCopyWait;              /* A COPY ended without waiting for its
-                                ** outcome (its command), or NULL */
-  i64 iCopyWait;                /* Its fed_explain entry */
   PgParams scan;                /* The values of a scan, from its deparse
                                 ** to its send (kept: no allocation per
                                 ** lookup) */
@@ -325,7 +320,6 @@ static void pgDisconnect(FedConn *pConn){
   sqlite3_free(p->azNote);
   sqlite3_free(p->zCopyRel);
   sqlite3_free(p->batch.zCopyErr);
-  sqlite3_free(p->zCopyWait);
   sqlite3_free(p);
 }
 
@@ -357,7 +351,7 @@ static int pgIsAlive(FedConn *pConn){
   if( p->pActive ) return 1;
   /* Inside a COPY the server may already have said why it failed; the
   ** COPY's end reports it (or that the connection was lost). */
-  if( p->batch.nCopied>0 || p->zCopyWait ) return 1;
+  if( p->batch.nCopied>0 ) return 1;
   /* An idle connection should have nothing to read: if it has, the server
   ** closed it or is saying why it will. */
   fd.fd = PQsocket(p->pg);
@@ -445,80 +439,14 @@ static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
 ** Sending commands.
 */
 
-static FedContext *pgCtx(PgConn *p){
-  return p->base.pServer->pCtx;
-}
-
-/* Buffered rows (a batch) were not inserted: the open transaction cannot
-** commit.  Keep why (zErr, the batch's error, or NULL for out of memory),
-** for every later command until ROLLBACK. */
-static void pgDoom(PgConn *p, const char *zErr){
-  sqlite3_free(p->zDoom);
-  p->zDoom = sqlite3_mprintf("%s: rows buffered earlier in this"
-      " transaction were not inserted, so it cannot commit: ROLLBACK"
-      " (or ROLLBACK TO a savepoint) and retry; %s", PG_STORE,
-      zErr==0 ? "out of memory" :
-      strncmp(zErr, PG_STORE ": ", strlen(PG_STORE)+2)==0 ?
-          zErr + strlen(PG_STORE) + 2 : zErr);
-}
-
-/*
-** Take the outcome of the COPY that a full batch ended without waiting
-** for it (pgCopyBatch()): the statement that filled the batch went on
-** while the server inserted the last rows.  bBlock: wait for it; else
-** take it only if it has arrived (SQLITE_BUSY: not yet).  A failure dooms
-** the transaction, as a failed batch does, and is returned: with the
-** server's message in autocommit (the statement that sent the batch is
-** still running: this is its end or one of its next rows), else with the
-** doom message (a later statement: docs/postgres.md, "Writes").
-*/
-static int pgCopyWait(PgConn *p, int bBlock, char **pzErr){
-  PGresult *pRes;
-  char *zErr = 0;
-  i64 nRow = 0;
-  int rc = SQLITE_OK;
-  if( p->zCopyWait==0 ) return SQLITE_OK;
-  if( !bBlock && PQconsumeInput(p->pg) && PQisBusy(p->pg) ) return SQLITE_BUSY;
-  if( fedFault(FED_FAULT_RECV, &zErr) ){
-    rc = SQLITE_ERROR;
-  }else{
-    pRes = PQgetResult(p->pg);
-    if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
-      pgSetError(&zErr, p->pg, pRes, p->zCopyWait);
-      rc = SQLITE_ERROR;
-    }else{
-      nRow = atoll(PQcmdTuples(pRes));
-    }
-    PQclear(pRes);
-  }
-  while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
-  fedExplainRows(pgCtx(p), p->iCopyWait, nRow, 1);
-  sqlite3_free(p->zCopyWait);
-  p->zCopyWait = 0;
-  if( rc!=SQLITE_OK ){
-    pgDoom(p, zErr);
-    if( sqlite3_get_autocommit(pgCtx(p)->db) || p->zDoom==0 ){
-      sqlite3_free(*pzErr);
-      *pzErr = zErr;
-      zErr = 0;
-    }else{
-      fedSetError(pzErr, "%s", p->zDoom);
-    }
-  }
-  sqlite3_free(zErr);
-  return rc;
-}
-
 /* Read the rest of the streaming scan on this connection into its cursor,
-** and the outcome of a COPY ended without waiting, so that the connection
-** is free for another command (a failed COPY dooms the transaction). */
+** so that the connection is free for another command. */
 static void pgConnIdle(PgConn *p){
   if( p->pActive ) cursorDrain(p->pActive);
-  if( p->zCopyWait ){
-    char *zErr = 0;
-    pgCopyWait(p, 1, &zErr);
-    sqlite3_free(zErr);
-  }
+}
+
+static FedContext *pgCtx(PgConn *p){
+  return p->base.pServer->pCtx;
 }
 
 /* Run a command that returns no rows, as it is (no owed BEGIN first). */
@@ -547,8 +475,7 @@ static int pgExecRaw(PgConn *p, const char *zSql, char **pzErr){
 */
 static int pgFlushBatch(PgConn *p, char **pzErr);
 static int pgReady(PgConn *p, char **pzErr){
-  int rc = pgCopyWait(p, 1, pzErr);
-  if( rc!=SQLITE_OK ) return rc;
+  int rc = SQLITE_OK;
   /* Rows streaming into a COPY: end it first (the batch is sent). */
   if( p->batch.nCopied>0 || p->batch.zCopyErr ){
     rc = pgFlushBatch(p, pzErr);
@@ -2533,17 +2460,11 @@ static int pgCopyMore(PgConn *p){
 /* Abandon an open COPY (ROLLBACK, ROLLBACK TO): the server discards it. */
 static void pgCopyAbort(PgConn *p){
   PgBatch *b = &p->batch;
-  PGresult *pRes;
   if( b->nCopied>0 ){
+    PGresult *pRes;
     b->nCopied = 0;
     PQputCopyEnd(p->pg, "rolled back");
     while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
-  }
-  if( p->zCopyWait ){
-    /* Ended, not yet answered: its outcome goes with the transaction. */
-    while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
-    sqlite3_free(p->zCopyWait);
-    p->zCopyWait = 0;
   }
   sqlite3_free(b->zCopyErr);
   b->zCopyErr = 0;
@@ -2557,7 +2478,6 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
   char *zSql = pgCopyCommand(b), *zParams = paramsJson(&b->params);
   PGresult *pRes = 0;
   int rc = SQLITE_OK;
-  int bLater = b->bEndLater && p->bOpen && p->zDoom==0;
   i64 iSeq, nRow = 0;
 
   if( zSql==0 || (zParams==0 && b->params.n>0) ){
@@ -2586,7 +2506,6 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
       pgSetError(pzErr, p->pg, 0, zSql);
       rc = SQLITE_ERROR;
     }
-    if( rc==SQLITE_OK && bLater ) goto later;
     pRes = PQgetResult(p->pg);
   }else{
     pRes = PQexec(p->pg, zSql);
@@ -2598,7 +2517,6 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
         rc = SQLITE_ERROR;
       }
       if( rc==SQLITE_NOMEM ) PQputCopyEnd(p->pg, "out of memory");
-      if( rc==SQLITE_OK && bLater ) goto later;
       /* The result of the COPY (after an error above too: libpq ends it). */
       pRes = PQgetResult(p->pg);
     }
@@ -2611,18 +2529,6 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
   PQclear(pRes);
   while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
   fedExplainRows(pgCtx(p), iSeq, nRow, 1);
-  goto cleanup;
-
-later:
-  /* A full batch, in a transaction, with no SQLite savepoint open: the
-  ** server inserts the last rows while SQLite produces the next batch,
-  ** and the outcome is taken before the connection's next command (or
-  ** sooner, by pgInsert()).  With no savepoint, a failure can only doom
-  ** the transaction, as it would have here; the statement that fills a
-  ** batch under a savepoint still waits, so that it fails alone. */
-  p->zCopyWait = zSql;
-  p->iCopyWait = iSeq;
-  zSql = 0;
 
 cleanup:
   if( b->nCopied>0 ) pgCopyAbort(p);
@@ -2686,17 +2592,24 @@ done:
   ** make it, neither may the transaction.  Inside BEGIN...COMMIT the
   ** reason is kept and given to every later command until ROLLBACK, since
   ** SQLite drops messages from the savepoint callbacks that flush. */
-  if( rc!=SQLITE_OK && p->bOpen ) pgDoom(p, *pzErr);
+  if( rc!=SQLITE_OK && p->bOpen ){
+    sqlite3_free(p->zDoom);
+    p->zDoom = sqlite3_mprintf("%s: rows buffered earlier in this"
+        " transaction were not inserted, so it cannot commit: ROLLBACK"
+        " (or ROLLBACK TO a savepoint) and retry; %s", PG_STORE,
+        *pzErr==0 ? "out of memory" :
+        strncmp(*pzErr, PG_STORE ": ", strlen(PG_STORE)+2)==0 ?
+            *pzErr + strlen(PG_STORE) + 2 : *pzErr);
+  }
   return rc;
 }
 
 static int pgFlush(FedConn *pConn, char **pzErr){
   PgConn *p = (PgConn*)pConn;
   int rc;
-  if( p->batch.nRow==0 && p->zCopyWait==0 ) return SQLITE_OK;
+  if( p->batch.nRow==0 ) return SQLITE_OK;
   rc = pgReady(p, pzErr);
-  if( rc!=SQLITE_OK || p->batch.nRow==0 ) return rc;
-  return pgFlushBatch(p, pzErr);
+  return rc==SQLITE_OK ? pgFlushBatch(p, pzErr) : rc;
 }
 
 static int pgInsert(
@@ -2727,17 +2640,6 @@ static int pgInsert(
                     PG_STORE, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   if( bReturning || nCol==0 ) nBatch = 1;
-
-  /* A COPY that a full batch ended without waiting: take its outcome once
-  ** it has arrived, before this row joins the next batch, so that the
-  ** next COPY can start (a look is a system call: every 32 rows from the
-  ** one that could start it). */
-  if( p->zCopyWait && b->nRow+1>=PG_COPY_MIN
-   && (b->nRow+1-PG_COPY_MIN)%32==0 ){
-    rc = pgCopyWait(p, 0, pzErr);
-    if( rc==SQLITE_BUSY ) rc = SQLITE_OK;
-    if( rc!=SQLITE_OK ) return rc;
-  }
 
   /* A different table or column set, or a full batch: send what waits. */
   if( b->nRow>0 && (b->pTab!=pTab || b->mCol!=mCol
@@ -2819,19 +2721,14 @@ static int pgInsert(
     PQclear(pRes);
     return rc;
   }
-  if( b->nRow>=nBatch ){
-    b->bEndLater = pgCtx(p)->nSavepoint==0;
-    rc = pgFlush(&p->base, pzErr);
-    b->bEndLater = 0;
-    return rc;
-  }
+  if( b->nRow>=nBatch ) return pgFlush(&p->base, pzErr);
   /* A batch that will go by COPY streams into it from its 100th row on,
   ** after BEGIN (sent now if owed): the server inserts while SQLite
   ** produces.  Nothing is reported here: the batch reports its outcome
   ** when it is sent, as before. */
   if( b->nCopied>0 ){
     rc = pgCopyMore(p);
-  }else if( b->nRow>=PG_COPY_MIN && b->zCopyErr==0 && p->zCopyWait==0
+  }else if( b->nRow>=PG_COPY_MIN && b->zCopyErr==0
          && (p->bOpen || p->bBeginPending) && p->zDoom==0 ){
     char *zErr = 0;
     int bCopy = 0;
@@ -2967,8 +2864,7 @@ static int pgCommit(FedConn *pConn, char **pzErr){
   PgConn *p = (PgConn*)pConn;
   PGresult *pRes;
   i64 iSeq;
-  int rc = pgCopyWait(p, 1, pzErr);
-  if( rc!=SQLITE_OK ) return rc;
+  int rc = SQLITE_OK;
   pgConnIdle(p);
   if( p->zDoom ){
     fedSetError(pzErr, "%s", p->zDoom);
