@@ -20,8 +20,12 @@ i64 fedNowUsec(void){
 }
 
 static void explainFreeEntry(FedExplain *p){
-  sqlite3_free(p->zServer);
-  sqlite3_free(p->zCommand);
+  if( p->aValue ){
+    sqlite3_free(p->aValue);      /* zServer and zCommand too */
+  }else{
+    sqlite3_free(p->zServer);
+    sqlite3_free(p->zCommand);
+  }
   sqlite3_free(p->zParams);
   memset(p, 0, sizeof(*p));
 }
@@ -47,12 +51,91 @@ i64 fedExplainAdd(
   p = &pCtx->aExplain[pCtx->iExplainSeq % FED_EXPLAIN_MAX];
   explainFreeEntry(p);
   p->iSeq = pCtx->iExplainSeq;
-  p->zServer = fedStrdup(zServer, -1);
-  p->zCommand = fedStrdup(zCommand, -1);
+  p->zServer = zServer ? fedStrdup(zServer, -1) : 0;
+  p->zCommand = zCommand ? fedStrdup(zCommand, -1) : 0;
   p->zParams = zParams ? fedStrdup(zParams, -1) : 0;
   p->iStart = fedNowUsec();
   p->nUsec = -1;
   return p->iSeq;
+}
+
+/* Values shown of a command's bound values; the rest are counted. */
+#define FED_EXPLAIN_VALUES 20
+
+/*
+** A command recorded with its values as they are sent: one allocation
+** holds the server, the command and a copy of the values shown (for each,
+** its length as an int, -1 for NULL, its format byte, its bytes); the JSON
+** is made by explainValuesJson() when fed_explain is read.  A lookup run
+** many times thus pays one copy, not the JSON of values nobody reads.
+*/
+i64 fedExplainAddValues(
+  FedContext *pCtx, const char *zServer, const char *zCommand, int nVal,
+  const char *const *azVal, const int *anVal, const int *aFmt
+){
+  i64 iSeq, nByte;
+  int nServer, nCommand, i, nShow = nVal<FED_EXPLAIN_VALUES ? nVal : FED_EXPLAIN_VALUES;
+  FedExplain *p;
+  char *a, *z;
+  if( nVal<=0 ) return fedExplainAdd(pCtx, zServer, zCommand, 0);
+  nServer = (int)strlen(zServer)+1;
+  nCommand = (int)strlen(zCommand)+1;
+  nByte = nServer + nCommand;
+  for(i=0; i<nShow; i++){
+    nByte += sizeof(int) + 1 + (azVal[i] && !aFmt[i] ? anVal[i] : 0);
+  }
+  iSeq = fedExplainAdd(pCtx, 0, 0, 0);
+  if( iSeq==0 ) return 0;
+  p = &pCtx->aExplain[iSeq % FED_EXPLAIN_MAX];
+  a = sqlite3_malloc64(nByte);
+  if( a==0 ) return iSeq;
+  memcpy(a, zServer, nServer);
+  memcpy(&a[nServer], zCommand, nCommand);
+  z = &a[nServer+nCommand];
+  for(i=0; i<nShow; i++){
+    int n = azVal[i]==0 ? -1 : anVal[i];
+    memcpy(z, &n, sizeof(int));
+    z += sizeof(int);
+    *z++ = (char)(aFmt[i]!=0);
+    if( n>0 && !aFmt[i] ){
+      memcpy(z, azVal[i], n);
+      z += n;
+    }
+  }
+  p->aValue = a;
+  p->zServer = a;
+  p->zCommand = &a[nServer];
+  p->nValue = nVal;
+  return iSeq;
+}
+
+/* The JSON array of an entry's values (long lists shortened). */
+static char *explainValuesJson(FedExplain *p){
+  sqlite3_str *s = sqlite3_str_new(0);
+  const char *z = p->zCommand + strlen(p->zCommand) + 1;
+  int i;
+  sqlite3_str_appendchar(s, 1, '[');
+  for(i=0; i<p->nValue; i++){
+    int n;
+    if( i ) sqlite3_str_appendchar(s, 1, ',');
+    if( i>=FED_EXPLAIN_VALUES ){
+      sqlite3_str_appendf(s, "\"... %d more\"", p->nValue - i);
+      break;
+    }
+    memcpy(&n, z, sizeof(int));
+    z += sizeof(int);
+    if( n<0 ){
+      sqlite3_str_appendall(s, "null");
+      z++;
+    }else if( *z++ ){
+      sqlite3_str_appendf(s, "\"<%d bytes>\"", n);
+    }else{
+      fedJsonQuote(s, z, n);
+      z += n;
+    }
+  }
+  sqlite3_str_appendchar(s, 1, ']');
+  return sqlite3_str_finish(s);
 }
 
 /* Of n commands about to be recorded in a row, the number whose entries
@@ -187,6 +270,10 @@ static int explainColumn(
     case 1: sqlite3_result_text(ctx, p->zServer, -1, SQLITE_TRANSIENT); break;
     case 2: sqlite3_result_text(ctx, p->zCommand, -1, SQLITE_TRANSIENT); break;
     case 3:
+      if( p->zParams==0 && p->aValue && p->nValue>0 ){
+        p->zParams = explainValuesJson(p);
+        if( p->zParams==0 ) return SQLITE_NOMEM;
+      }
       if( p->zParams ){
         sqlite3_result_text(ctx, p->zParams, -1, SQLITE_TRANSIENT);
       }

@@ -206,6 +206,10 @@ struct FedExplain {
   char *zServer;
   char *zCommand;               /* Exact remote command text */
   char *zParams;                /* Bound values as a JSON array, or NULL */
+  char *aValue;                 /* Or the values, rendered as zParams when
+                                ** read (fedExplainAddValues()); this one
+                                ** allocation also holds zServer, zCommand */
+  int nValue;                   /* Number of values bound */
   i64 nRow;                     /* Rows returned or affected so far */
   i64 iStart;                   /* Start time, microseconds */
   i64 nUsec;                    /* Elapsed until done, microseconds */
@@ -213,6 +217,13 @@ struct FedExplain {
 /* Record a command; returns its sequence id for fedExplainRows(). */
 i64 fedExplainAdd(FedContext *, const char *zServer, const char *zCommand,
                   const char *zParams);
+/* The same, with the bound values as they are sent (azVal[i] NULL for an
+** SQL NULL, anVal[i] bytes, aFmt[i] 1 if binary, shown as its length):
+** they are copied, and rendered as JSON only if fed_explain is read. */
+i64 fedExplainAddValues(FedContext *, const char *zServer,
+                        const char *zCommand, int nVal,
+                        const char *const *azVal, const int *anVal,
+                        const int *aFmt);
 void fedExplainRows(FedContext *, i64 iSeq, i64 nRow, int bDone);
 i64 fedExplainSkip(FedContext *, i64 n);
 int fedExplainRegister(sqlite3 *, FedContext *);

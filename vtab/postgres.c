@@ -21,6 +21,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <poll.h>
+#include <assert.h>
 
 #define PG_STORE "postgres"
 
@@ -70,6 +71,7 @@ struct PgStmt {
   char *zSql;                   /* Statement text (the cache key) */
   int iName;                    /* Prepared as "fed_<iName>", or 0 if only
                                 ** seen once so far */
+  char zName[16];               /* "fed_<iName>" */
   PgStmt *pNext;
 };
 
@@ -85,6 +87,8 @@ struct PgBatch {
                                 ** (0: no COPY open on the connection) */
   char *zCopyErr;               /* The COPY could not start: the error the
                                 ** batch reports when it is sent */
+  char *aCopy;                  /* Buffer of pgCopyPut() */
+  i64 nCopyAlloc;
 };
 
 struct PgConn {
@@ -104,6 +108,9 @@ struct PgConn {
   char *zCopyRel;               /* Relation checked for COPY in this remote
                                 ** transaction (zRemote), or NULL */
   int bCopyOk;                  /* COPY into zCopyRel is exactly INSERT */
+  PgParams scan;                /* The values of a scan, from its deparse
+                                ** to its send (kept: no allocation per
+                                ** lookup) */
 };
 
 struct PgCursor {
@@ -186,10 +193,18 @@ static int paramsAdd(PgParams *p, const char *z, int n, int bBinary){
   return SQLITE_OK;
 }
 
+/* Append an integer as its decimal text (by hand: this is every key of
+** every lookup, and a formatted print costs more than the rest). */
 static int paramsAddInt(PgParams *p, i64 v){
-  char zBuf[32];
-  sqlite3_snprintf(sizeof(zBuf), zBuf, "%lld", v);
-  return paramsAdd(p, zBuf, -1, 0);
+  char zBuf[24];
+  char *z = &zBuf[sizeof(zBuf)];
+  u64 u = v<0 ? -(u64)v : (u64)v;
+  do{
+    *--z = (char)('0' + u%10);
+    u /= 10;
+  }while( u );
+  if( v<0 ) *--z = '-';
+  return paramsAdd(p, z, (int)(&zBuf[sizeof(zBuf)] - z), 0);
 }
 
 /* The values array libpq wants; sqlite3_malloc'd. */
@@ -298,6 +313,8 @@ static void pgDisconnect(FedConn *pConn){
   stmtCacheFree(p);
   batchClear(&p->batch);
   paramsFree(&p->batch.params);
+  sqlite3_free(p->batch.aCopy);
+  paramsFree(&p->scan);
   sqlite3_free(p->zDoom);
   while( p->nNote>0 ) sqlite3_free(p->azNote[--p->nNote]);
   sqlite3_free(p->azNote);
@@ -499,41 +516,52 @@ static PgStmt *stmtLookup(PgConn *p, const char *zSql){
 }
 
 /*
-** Send zSql with its parameters, without waiting for the result.  A text
+** Record zSql with its parameters in fed_explain and send them, without
+** waiting for the result; returns the fed_explain entry in *piSeq.  A text
 ** seen for the second time is prepared once and then executed by name, so
 ** that repeated lookups skip the server's parse and plan.
 */
 static int pgSend(
-  PgConn *p, const char *zSql, PgParams *pParams, char **pzErr
+  PgConn *p, const char *zSql, PgParams *pParams, i64 *piSeq, char **pzErr
 ){
   const char **azVal = 0;
+  const char *azOne[8];
   PgStmt *pS;
   int ok;
   int nParam = pParams ? pParams->n : 0;
-  if( fedFault(FED_FAULT_SEND, pzErr) ) return SQLITE_ERROR;
-  if( nParam>0 ){
+  if( nParam>(int)(sizeof(azOne)/sizeof(azOne[0])) ){
     azVal = paramsValues(pParams);
     if( azVal==0 ) return SQLITE_NOMEM;
+  }else if( nParam>0 ){
+    int i;
+    for(i=0; i<nParam; i++){
+      azOne[i] = pParams->aOff[i]<0 ? 0 : &pParams->aBuf[pParams->aOff[i]];
+    }
+    azVal = azOne;
+  }
+  *piSeq = fedExplainAddValues(pgCtx(p), p->base.pServer->zName, zSql,
+                               nParam, azVal, pParams ? pParams->aLen : 0,
+                               pParams ? pParams->aFmt : 0);
+  if( fedFault(FED_FAULT_SEND, pzErr) ){
+    if( azVal!=azOne ) sqlite3_free(azVal);
+    return SQLITE_ERROR;
   }
   pS = stmtLookup(p, zSql);
   if( pS && pS->iName==0 ){
-    char zName[32];
     PGresult *pRes;
-    sqlite3_snprintf(sizeof(zName), zName, "fed_%d", ++p->iStmtSeq);
-    pRes = PQprepare(p->pg, zName, zSql, nParam, 0);
+    sqlite3_snprintf(sizeof(pS->zName), pS->zName, "fed_%d", ++p->iStmtSeq);
+    pRes = PQprepare(p->pg, pS->zName, zSql, nParam, 0);
     if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
       pgSetError(pzErr, p->pg, pRes, zSql);
       PQclear(pRes);
-      sqlite3_free(azVal);
+      if( azVal!=azOne ) sqlite3_free(azVal);
       return SQLITE_ERROR;
     }
     PQclear(pRes);
     pS->iName = p->iStmtSeq;
   }
   if( pS ){
-    char zName[32];
-    sqlite3_snprintf(sizeof(zName), zName, "fed_%d", pS->iName);
-    ok = PQsendQueryPrepared(p->pg, zName, nParam, azVal,
+    ok = PQsendQueryPrepared(p->pg, pS->zName, nParam, azVal,
                              pParams ? pParams->aLen : 0,
                              pParams ? pParams->aFmt : 0, 0);
   }else{
@@ -552,10 +580,11 @@ static int pgSend(
     if( pS ) pS->zSql = fedStrdup(zSql, -1);
     if( pS==0 || pS->zSql==0 ){
       sqlite3_free(pS);
-      sqlite3_free(azVal);
+      if( azVal!=azOne ) sqlite3_free(azVal);
       return SQLITE_NOMEM;
     }
     pS->iName = 0;
+    pS->zName[0] = 0;
     pS->pNext = p->pStmt;
     p->pStmt = pS;
     p->nStmt++;
@@ -563,7 +592,7 @@ static int pgSend(
                            pParams ? pParams->aLen : 0,
                            pParams ? pParams->aFmt : 0, 0);
   }
-  sqlite3_free(azVal);
+  if( azVal!=azOne ) sqlite3_free(azVal);
   if( !ok ){
     pgSetError(pzErr, p->pg, 0, zSql);
     return SQLITE_ERROR;
@@ -578,16 +607,10 @@ static int pgExec(
   char **pzErr
 ){
   PGresult *pRes, *pLast = 0;
-  char *zParams = pParams ? paramsJson(pParams) : 0;
   i64 iSeq, nRow = 0;
   int rc = pgReady(p, pzErr);
-  if( rc!=SQLITE_OK ){
-    sqlite3_free(zParams);
-    return rc;
-  }
-  iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, zParams);
-  sqlite3_free(zParams);
-  rc = pgSend(p, zSql, pParams, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = pgSend(p, zSql, pParams, &iSeq, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   while( (pRes = PQgetResult(p->pg))!=0 ){
     ExecStatusType e = PQresultStatus(pRes);
@@ -1228,6 +1251,19 @@ static void pgPatternRegex(sqlite3_str *s, const char *z, int bGlob){
   sqlite3_str_appendchar(s, 1, '$');
 }
 
+/* Bind a LIKE or GLOB pattern as its regular expression. */
+static int pgPatternParam(PgParams *pParams, const char *zPat, int bGlob){
+  sqlite3_str *pRe = sqlite3_str_new(0);
+  char *zRe;
+  int rc;
+  pgPatternRegex(pRe, zPat, bGlob);
+  zRe = sqlite3_str_finish(pRe);
+  if( zRe==0 ) return SQLITE_NOMEM;
+  rc = paramsAdd(pParams, zRe, -1, 0);
+  sqlite3_free(zRe);
+  return rc;
+}
+
 /* Append "$n" for the next parameter, with a cast where needed. */
 static void pgPlaceholder(sqlite3_str *s, PgParams *pParams, const char *zCast){
   sqlite3_str_appendf(s, "$%d%s", pParams->n, zCast ? zCast : "");
@@ -1254,20 +1290,13 @@ static int pgDeparseTerm(
     return 1;
   }
   if( op==FED_OP_LIKE || op==FED_OP_GLOB ){
-    sqlite3_str *pRe;
-    char *zRe;
     const char *zPat = (const char*)sqlite3_value_text(pVal);
     if( zPat==0 ){
       sqlite3_str_appendall(s, "FALSE");
       return 1;
     }
-    pRe = sqlite3_str_new(0);
-    pgPatternRegex(pRe, zPat, op==FED_OP_GLOB);
-    zRe = sqlite3_str_finish(pRe);
-    if( zRe==0 ){ *pRc = SQLITE_NOMEM; return 0; }
     pgColumnExpr(s, pCol, 1);
-    *pRc = paramsAdd(pParams, zRe, -1, 0);
-    sqlite3_free(zRe);
+    *pRc = pgPatternParam(pParams, zPat, op==FED_OP_GLOB);
     sqlite3_str_appendall(s, " ~ ");
     pgPlaceholder(s, pParams, 0);
     return 1;
@@ -1496,6 +1525,276 @@ static int pgDeparseSelect(
   return rc;
 }
 
+/*
+** Deparsed SELECTs kept per table (PgTable), so that a scan repeated with
+** the same plan (a lookup by key, run many times) builds its SQL once and
+** then only binds its values.  The text depends on the plan and, for some
+** values, on the value itself (a NULL, a real against an integer column,
+** a number against a text column, an IN list: see pgDeparseTerm()).  A
+** term's shape says what its value contributes: the shapes below bind one
+** plain parameter and leave the text alone; any other value is
+** PG_SHAPE_VARIES, and a plan with such a term is deparsed every time.
+** Entries live as long as the table, whose columns and remote name never
+** change; the statement cache of each connection is keyed by the text, so
+** a new or redefined server's connection prepares it again.
+*/
+#define PG_SHAPE_VARIES  0      /* The text depends on the value */
+#define PG_SHAPE_NONE    1      /* No value: IS NULL, IS NOT NULL */
+#define PG_SHAPE_INT     2      /* An integer (exactly a double for floats) */
+#define PG_SHAPE_REAL    3      /* A real against a float column */
+#define PG_SHAPE_TEXT    4      /* Text against a text-class column */
+#define PG_SHAPE_BLOB    5      /* A blob against a bytea column */
+#define PG_SHAPE_PATTERN 6      /* A LIKE or GLOB pattern, not NULL */
+
+#define PG_SELECT_KEPT   4      /* Deparsed SELECTs kept per table */
+
+typedef struct PgSelect PgSelect;
+typedef struct PgTable PgTable;
+
+struct PgSelect {
+  FedPlan plan;                 /* The plan (arrays in this allocation) */
+  u8 bForUpdate;                /* Deparsed with FOR UPDATE */
+  u8 bLimit, bOffset;           /* LIMIT / OFFSET parameters appended */
+  int *aShape;                  /* Shape of each plan term */
+  int aResCol[FED_MAX_COLUMNS]; /* As pgDeparseSelect() set it */
+  char *zSql;                   /* The text */
+  PgSelect *pNext;              /* Next kept, less recently used */
+};
+
+/* The store's part of a FedTable (FedTable.pStoreTab). */
+struct PgTable {
+  PgSelect *pSelect;            /* Most recently used first */
+  int nSelect;
+};
+
+/* The shape of the value of term t (pVal: its value, or NULL). */
+static int pgTermShape(FedTable *pTab, const FedPlanTerm *t, sqlite3_value *pVal){
+  const FedColumn *pCol;
+  int eType;
+  if( t->iCol<0 || t->iCol>=pTab->nCol ) return PG_SHAPE_VARIES;
+  if( t->op==FED_OP_ISNULL || t->op==FED_OP_NOTNULL ) return PG_SHAPE_NONE;
+  if( pVal==0 || t->op==FED_OP_IN ) return PG_SHAPE_VARIES;
+  pCol = &pTab->aCol[t->iCol];
+  eType = sqlite3_value_type(pVal);
+  if( t->op==FED_OP_LIKE || t->op==FED_OP_GLOB ){
+    return eType==SQLITE_NULL ? PG_SHAPE_VARIES : PG_SHAPE_PATTERN;
+  }
+  switch( kindClass(pCol->eKind) ){
+    case CLASS_NUM:
+      if( eType==SQLITE_INTEGER ){
+        if( pCol->eKind!=PG_FLOAT ) return PG_SHAPE_INT;
+        return pgIntIsDouble(sqlite3_value_int64(pVal)) ? PG_SHAPE_INT
+                                                         : PG_SHAPE_VARIES;
+      }
+      if( eType==SQLITE_FLOAT && pCol->eKind==PG_FLOAT ) return PG_SHAPE_REAL;
+      break;
+    case CLASS_TEXT:
+      if( eType==SQLITE_TEXT ) return PG_SHAPE_TEXT;
+      break;
+    case CLASS_BLOB:
+      if( eType==SQLITE_BLOB ) return PG_SHAPE_BLOB;
+      break;
+  }
+  return PG_SHAPE_VARIES;
+}
+
+/* Bind the value of a term of shape eShape, as pgDeparseTerm() does. */
+static int pgTermBind(
+  PgParams *pParams, int eShape, const FedPlanTerm *t, sqlite3_value *pVal
+){
+  char zBuf[64];
+  switch( eShape ){
+    case PG_SHAPE_INT:
+      return paramsAddInt(pParams, sqlite3_value_int64(pVal));
+    case PG_SHAPE_REAL:
+      fedDoubleText(sqlite3_value_double(pVal), zBuf, sizeof(zBuf));
+      return paramsAdd(pParams, zBuf, -1, 0);
+    case PG_SHAPE_TEXT:
+      return paramsAdd(pParams, (const char*)sqlite3_value_text(pVal),
+                       sqlite3_value_bytes(pVal), 0);
+    case PG_SHAPE_BLOB:
+      return paramsAdd(pParams, valueBytes(pVal), sqlite3_value_bytes(pVal), 1);
+    case PG_SHAPE_PATTERN: {
+      const char *zPat = (const char*)sqlite3_value_text(pVal);
+      if( zPat==0 ) return SQLITE_NOMEM;
+      return pgPatternParam(pParams, zPat, t->op==FED_OP_GLOB);
+    }
+  }
+  return SQLITE_OK;
+}
+
+/* True if plans a and b are the same. */
+static int pgPlanSame(const FedPlan *a, const FedPlan *b){
+  int i;
+  if( a->nTerm!=b->nTerm || a->nOrder!=b->nOrder || a->colUsed!=b->colUsed
+   || a->iLimitArg!=b->iLimitArg || a->iOffsetArg!=b->iOffsetArg ){
+    return 0;
+  }
+  for(i=0; i<a->nTerm; i++){
+    const FedPlanTerm *x = &a->aTerm[i], *y = &b->aTerm[i];
+    if( x->iCol!=y->iCol || x->op!=y->op || x->iArg!=y->iArg
+     || x->bExact!=y->bExact ){
+      return 0;
+    }
+  }
+  for(i=0; i<a->nOrder; i++){
+    if( a->aOrderCol[i]!=b->aOrderCol[i]
+     || a->aOrderDesc[i]!=b->aOrderDesc[i] ){
+      return 0;
+    }
+  }
+  return 1;
+}
+
+/* True if pSel was deparsed for this plan and values of the same shapes. */
+static int pgSelectMatch(
+  FedTable *pTab, const PgSelect *pSel, const FedPlan *pPlan, int argc,
+  sqlite3_value **argv, int bForUpdate
+){
+  int i;
+  if( pSel->bForUpdate!=bForUpdate || !pgPlanSame(&pSel->plan, pPlan) ){
+    return 0;
+  }
+  for(i=0; i<pPlan->nTerm; i++){
+    const FedPlanTerm *t = &pPlan->aTerm[i];
+    sqlite3_value *pVal = t->iArg>=0 && t->iArg<argc ? argv[t->iArg] : 0;
+    if( pgTermShape(pTab, t, pVal)!=pSel->aShape[i] ) return 0;
+  }
+  if( pPlan->iLimitArg>=0 && pPlan->iLimitArg<argc
+   && (sqlite3_value_int64(argv[pPlan->iLimitArg])>=0)!=pSel->bLimit ){
+    return 0;
+  }
+  if( pPlan->iOffsetArg>=0 && pPlan->iOffsetArg<argc
+   && (sqlite3_value_int64(argv[pPlan->iOffsetArg])>0)!=pSel->bOffset ){
+    return 0;
+  }
+  return 1;
+}
+
+/* Bind argv as pgDeparseSelect() would for the text of pSel. */
+static int pgSelectBind(
+  const PgSelect *pSel, const FedPlan *pPlan, sqlite3_value **argv,
+  PgParams *pParams
+){
+  int i, rc = SQLITE_OK;
+  for(i=0; i<pPlan->nTerm && rc==SQLITE_OK; i++){
+    const FedPlanTerm *t = &pPlan->aTerm[i];
+    rc = pgTermBind(pParams, pSel->aShape[i], t, t->iArg>=0 ? argv[t->iArg] : 0);
+  }
+  if( pSel->bLimit && rc==SQLITE_OK ){
+    rc = paramsAddInt(pParams, sqlite3_value_int64(argv[pPlan->iLimitArg]));
+  }
+  if( pSel->bOffset && rc==SQLITE_OK ){
+    rc = paramsAddInt(pParams, sqlite3_value_int64(argv[pPlan->iOffsetArg]));
+  }
+  return rc;
+}
+
+/*
+** A kept SELECT for this plan whose value shapes match argv: its values
+** are bound into pParams (*pRc set) and it is returned.  NULL (nothing
+** bound): deparse.
+*/
+static PgSelect *pgSelectFind(
+  FedTable *pTab, const FedPlan *pPlan, int argc, sqlite3_value **argv,
+  int bForUpdate, PgParams *pParams, int *pRc
+){
+  PgTable *pPt = (PgTable*)pTab->pStoreTab;
+  PgSelect **pp, *pSel;
+  if( pPt==0 ) return 0;
+  for(pp=&pPt->pSelect; (pSel = *pp)!=0; pp=&pSel->pNext){
+    if( pgSelectMatch(pTab, pSel, pPlan, argc, argv, bForUpdate) ) break;
+  }
+  if( pSel==0 ) return 0;
+  *pRc = pgSelectBind(pSel, pPlan, argv, pParams);
+  /* Most recently used first. */
+  *pp = pSel->pNext;
+  pSel->pNext = pPt->pSelect;
+  pPt->pSelect = pSel;
+  return pSel;
+}
+
+/*
+** Keep zSql, just deparsed for this plan and these values, if every term's
+** shape lets a later scan reuse it.  Out of memory only loses the entry.
+*/
+static void pgSelectKeep(
+  FedTable *pTab, const FedPlan *pPlan, int argc, sqlite3_value **argv,
+  int bForUpdate, const int *aResCol, const char *zSql
+){
+  PgTable *pPt = (PgTable*)pTab->pStoreTab;
+  PgSelect *pSel;
+  i64 nByte;
+  int i;
+  char *z;
+  for(i=0; i<pPlan->nTerm; i++){
+    const FedPlanTerm *t = &pPlan->aTerm[i];
+    sqlite3_value *pVal = t->iArg>=0 && t->iArg<argc ? argv[t->iArg] : 0;
+    if( pgTermShape(pTab, t, pVal)==PG_SHAPE_VARIES ) return;
+  }
+  if( pPt==0 ){
+    pPt = sqlite3_malloc64(sizeof(*pPt));
+    if( pPt==0 ) return;
+    memset(pPt, 0, sizeof(*pPt));
+    pTab->pStoreTab = pPt;
+  }
+  if( pPt->nSelect>=PG_SELECT_KEPT ){
+    PgSelect **pp = &pPt->pSelect;
+    while( (*pp)->pNext ) pp = &(*pp)->pNext;
+    sqlite3_free(*pp);
+    *pp = 0;
+    pPt->nSelect--;
+  }
+  nByte = sizeof(*pSel) + (sizeof(FedPlanTerm) + sizeof(int))*pPlan->nTerm
+        + (sizeof(int) + 1)*pPlan->nOrder + strlen(zSql) + 1;
+  pSel = sqlite3_malloc64(nByte);
+  if( pSel==0 ) return;
+  memset(pSel, 0, sizeof(*pSel));
+  pSel->plan = *pPlan;
+  z = (char*)&pSel[1];
+  pSel->plan.aTerm = (FedPlanTerm*)z;
+  if( pPlan->nTerm ) memcpy(z, pPlan->aTerm, sizeof(FedPlanTerm)*pPlan->nTerm);
+  z += sizeof(FedPlanTerm)*pPlan->nTerm;
+  pSel->aShape = (int*)z;
+  z += sizeof(int)*pPlan->nTerm;
+  pSel->plan.aOrderCol = (int*)z;
+  if( pPlan->nOrder ){
+    memcpy(z, pPlan->aOrderCol, sizeof(int)*pPlan->nOrder);
+    memcpy(z + sizeof(int)*pPlan->nOrder, pPlan->aOrderDesc, pPlan->nOrder);
+  }
+  z += sizeof(int)*pPlan->nOrder;
+  pSel->plan.aOrderDesc = (u8*)z;
+  z += pPlan->nOrder;
+  pSel->zSql = z;
+  memcpy(z, zSql, strlen(zSql)+1);
+  for(i=0; i<pPlan->nTerm; i++){
+    const FedPlanTerm *t = &pPlan->aTerm[i];
+    sqlite3_value *pVal = t->iArg>=0 && t->iArg<argc ? argv[t->iArg] : 0;
+    pSel->aShape[i] = pgTermShape(pTab, t, pVal);
+  }
+  pSel->bForUpdate = (u8)bForUpdate;
+  pSel->bLimit = pPlan->iLimitArg>=0 && pPlan->iLimitArg<argc
+              && sqlite3_value_int64(argv[pPlan->iLimitArg])>=0;
+  pSel->bOffset = pPlan->iOffsetArg>=0 && pPlan->iOffsetArg<argc
+               && sqlite3_value_int64(argv[pPlan->iOffsetArg])>0;
+  memcpy(pSel->aResCol, aResCol, sizeof(int)*pTab->nCol);
+  pSel->pNext = pPt->pSelect;
+  pPt->pSelect = pSel;
+  pPt->nSelect++;
+}
+
+static void pgTableFree(FedTable *pTab){
+  PgTable *pPt = (PgTable*)pTab->pStoreTab;
+  if( pPt==0 ) return;
+  while( pPt->pSelect ){
+    PgSelect *pSel = pPt->pSelect;
+    pPt->pSelect = pSel->pNext;
+    sqlite3_free(pSel);
+  }
+  sqlite3_free(pPt);
+  pTab->pStoreTab = 0;
+}
+
 /**************************************************************************
 ** Scans: single-row mode, so rows stream with memory bounded by one row.
 */
@@ -1677,9 +1976,9 @@ static int pgFilter(
   PgCursor *pCsr = (PgCursor*)pFedCsr->pStoreCsr;
   FedTable *pTab = pFedCsr->pTab;
   PgConn *p = (PgConn*)pTab->pServer->pConn;
-  PgParams params;
-  char *zParams;
-  int rc;
+  PgParams *pParams = &p->scan;
+  PgSelect *pSel;
+  int rc = SQLITE_OK;
 
   cursorStop(pCsr);
   cursorReset(pCsr);
@@ -1687,22 +1986,32 @@ static int pgFilter(
   pCsr->zSql = 0;
   pCsr->pConn = p;
   pCsr->iRowid = 0;
-  memset(&params, 0, sizeof(params));
+  paramsReset(pParams);
 
   /* Reads see this connection's own buffered writes. */
   rc = pgFlush(&p->base, pzErr);
   if( rc!=SQLITE_OK ) goto cleanup;
-  rc = pgDeparseSelect(pTab, pFedCsr->pPlan, argc, argv,
-                       pFedCsr->bForUpdate, pCsr->aResCol, &pCsr->zSql,
-                       &params);
+  pSel = pgSelectFind(pTab, pFedCsr->pPlan, argc, argv, pFedCsr->bForUpdate,
+                      pParams, &rc);
+  if( pSel ){
+    if( rc==SQLITE_OK ){
+      memcpy(pCsr->aResCol, pSel->aResCol, sizeof(int)*pTab->nCol);
+      pCsr->zSql = fedStrdup(pSel->zSql, -1);
+      if( pCsr->zSql==0 ) rc = SQLITE_NOMEM;
+    }
+  }else{
+    rc = pgDeparseSelect(pTab, pFedCsr->pPlan, argc, argv,
+                         pFedCsr->bForUpdate, pCsr->aResCol, &pCsr->zSql,
+                         pParams);
+    if( rc==SQLITE_OK ){
+      pgSelectKeep(pTab, pFedCsr->pPlan, argc, argv, pFedCsr->bForUpdate,
+                   pCsr->aResCol, pCsr->zSql);
+    }
+  }
   if( rc!=SQLITE_OK ) goto cleanup;
   rc = pgReady(p, pzErr);
   if( rc!=SQLITE_OK ) goto cleanup;
-  zParams = paramsJson(&params);
-  pCsr->iExplain = fedExplainAdd(pgCtx(p), p->base.pServer->zName,
-                                 pCsr->zSql, zParams);
-  sqlite3_free(zParams);
-  rc = pgSend(p, pCsr->zSql, &params, pzErr);
+  rc = pgSend(p, pCsr->zSql, pParams, &pCsr->iExplain, pzErr);
   if( rc!=SQLITE_OK ) goto cleanup;
   /* Rows stream one at a time, unless the plan promises a few (a key
   ** lookup, a small LIMIT): those arrive in one result, which saves libpq
@@ -1720,7 +2029,8 @@ static int pgFilter(
   rc = pgNext(pFedCsr, pzErr);
 
 cleanup:
-  paramsFree(&params);
+  /* A long IN list's buffer is not kept. */
+  if( pParams->nBufAlloc>65536 || pParams->nAlloc>1024 ) paramsFree(pParams);
   return rc;
 }
 
@@ -2024,38 +2334,37 @@ static int pgCopyExact(PgConn *p, char **pzErr, int *pbOk){
 ** bound parameter: NULL as \N; text up to its first NUL byte (libpq sends
 ** a text parameter as a C string) with backslash, tab, newline and
 ** carriage return escaped; a binary (bytea) parameter in bytea's hex form.
+** Writes at most pgCopyFieldMax(n) bytes at z; returns how many.
 */
-static void pgCopyField(sqlite3_str *s, const char *z, int n, int bBinary){
+#define pgCopyFieldMax(n) (3 + 2*(i64)(n))
+static i64 pgCopyField(char *zOut, const char *z, int n, int bBinary){
   static const char aHex[] = "0123456789abcdef";
-  int i, iStart = 0;
+  char *zEnd = zOut;
+  int i;
   if( z==0 ){
-    sqlite3_str_append(s, "\\N", 2);
-    return;
+    memcpy(zOut, "\\N", 2);
+    return 2;
   }
   if( bBinary ){
-    sqlite3_str_append(s, "\\\\x", 3);
+    memcpy(zEnd, "\\\\x", 3);
+    zEnd += 3;
     for(i=0; i<n; i++){
-      char a[2];
-      a[0] = aHex[((unsigned char)z[i])>>4];
-      a[1] = aHex[((unsigned char)z[i])&0xf];
-      sqlite3_str_append(s, a, 2);
+      *zEnd++ = aHex[((unsigned char)z[i])>>4];
+      *zEnd++ = aHex[((unsigned char)z[i])&0xf];
     }
-    return;
+    return zEnd - zOut;
   }
   for(i=0; i<n && z[i]; i++){
-    const char *zEsc;
-    switch( z[i] ){
-      case '\\': zEsc = "\\\\"; break;
-      case '\t':  zEsc = "\\t"; break;
-      case '\n':  zEsc = "\\n"; break;
-      case '\r':  zEsc = "\\r"; break;
-      default: continue;
+    char c = z[i];
+    switch( c ){
+      case '\\': *zEnd++ = '\\'; break;
+      case '\t':  *zEnd++ = '\\'; c = 't'; break;
+      case '\n':  *zEnd++ = '\\'; c = 'n'; break;
+      case '\r':  *zEnd++ = '\\'; c = 'r'; break;
     }
-    if( i>iStart ) sqlite3_str_append(s, &z[iStart], i-iStart);
-    sqlite3_str_append(s, zEsc, 2);
-    iStart = i+1;
+    *zEnd++ = c;
   }
-  if( i>iStart ) sqlite3_str_append(s, &z[iStart], i-iStart);
+  return zEnd - zOut;
 }
 
 /* "COPY t (cols) FROM STDIN" for the batch; sqlite3_malloc'd. */
@@ -2075,24 +2384,38 @@ static char *pgCopyCommand(PgBatch *b){
 }
 
 /* The batch's rows from row iFrom on as COPY data, given to libpq (the
-** values are counted, not b->nRow, which a send zeroes first).  Returns
-** SQLITE_NOMEM, or SQLITE_OK (a failure to send shows in the result). */
+** values are counted, not b->nRow, which a send zeroes first), written
+** into the batch's buffer (kept: a streaming batch puts one row a call).
+** Returns SQLITE_NOMEM, or SQLITE_OK (a failure to send shows in the
+** result). */
 static int pgCopyPut(PgConn *p, int iFrom){
   PgBatch *b = &p->batch;
   PgParams *pP = &b->params;
-  sqlite3_str *s = sqlite3_str_new(0);
-  char *zData;
-  int i, nData;
+  i64 nData = 0, nMax = 0;
+  int i;
   for(i=iFrom*b->nCol; i<pP->n; i++){
-    pgCopyField(s, pP->aOff[i]<0 ? 0 : &pP->aBuf[pP->aOff[i]], pP->aLen[i],
-                pP->aFmt[i]);
-    sqlite3_str_appendchar(s, 1, (i+1)%b->nCol ? '\t' : '\n');
+    nMax += pgCopyFieldMax(pP->aLen[i]) + 1;
   }
-  nData = sqlite3_str_length(s);
-  zData = sqlite3_str_finish(s);
-  if( zData==0 ) return nData ? SQLITE_NOMEM : SQLITE_OK;
-  PQputCopyData(p->pg, zData, nData);
-  sqlite3_free(zData);
+  if( nMax==0 ) return SQLITE_OK;
+  if( nMax>b->nCopyAlloc ){
+    char *a = sqlite3_realloc64(b->aCopy, nMax);
+    if( a==0 ) return SQLITE_NOMEM;
+    b->aCopy = a;
+    b->nCopyAlloc = nMax;
+  }
+  for(i=iFrom*b->nCol; i<pP->n; i++){
+    nData += pgCopyField(&b->aCopy[nData],
+                         pP->aOff[i]<0 ? 0 : &pP->aBuf[pP->aOff[i]],
+                         pP->aLen[i], pP->aFmt[i]);
+    b->aCopy[nData++] = (i+1)%b->nCol ? '\t' : '\n';
+  }
+  PQputCopyData(p->pg, b->aCopy, (int)nData);
+  /* A whole batch's buffer is not kept. */
+  if( b->nCopyAlloc>65536 ){
+    sqlite3_free(b->aCopy);
+    b->aCopy = 0;
+    b->nCopyAlloc = 0;
+  }
   return SQLITE_OK;
 }
 
@@ -2941,6 +3264,29 @@ int fedPgFuzzDeparse(
     rc = pgDeparseSelect(&tab, pPlan, nVal, apVal, 0, aResCol, pzSql,
                          &params);
   }
+  if( rc==SQLITE_OK ){
+    /* A kept SELECT reused for the same values must give the same text
+    ** and bind the same values. */
+    PgParams again;
+    PgSelect *pSel;
+    int rc2 = SQLITE_OK;
+    memset(&again, 0, sizeof(again));
+    pgSelectKeep(&tab, pPlan, nVal, apVal, 0, aResCol, *pzSql);
+    pSel = pgSelectFind(&tab, pPlan, nVal, apVal, 0, &again, &rc2);
+    if( pSel && rc2==SQLITE_OK ){
+      int k;
+      assert( strcmp(pSel->zSql, *pzSql)==0 );
+      assert( again.n==params.n );
+      for(k=0; k<again.n; k++){
+        assert( again.aLen[k]==params.aLen[k] && again.aFmt[k]==params.aFmt[k] );
+        assert( (again.aOff[k]<0)==(params.aOff[k]<0) );
+        assert( again.aOff[k]<0 || memcmp(&again.aBuf[again.aOff[k]],
+                          &params.aBuf[params.aOff[k]], params.aLen[k])==0 );
+      }
+    }
+    paramsFree(&again);
+    pgTableFree(&tab);
+  }
   if( rc==SQLITE_OK ) *pzParams = paramsJson(&params);
   paramsFree(&params);
   fedPlanFree(pPlan);
@@ -3050,7 +3396,7 @@ const FedStore fedPostgresStore = {
   pgRollbackTo,
   pgQuery,
   pgListTables,
-  0,                            /* xTableFree */
+  pgTableFree,
   pgServerCheck,
   pgPrepare,
   pgResolve,
