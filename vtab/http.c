@@ -266,23 +266,32 @@ void fedHttpClose(FedHttp *p){
   httpGlobalRelease();
 }
 
+/* Append ptr[0..n) to the buffer *paBuf of *pnBuf bytes (*pnAlloc
+** allocated), keeping room for a terminating NUL.  0, or 1 when out of
+** memory.  Both kinds of reply (whole and streamed) are read with it. */
+static int httpBufAppend(char **paBuf, size_t *pnBuf, size_t *pnAlloc,
+                         const char *ptr, size_t n){
+  if( *pnBuf+n+1>*pnAlloc ){
+    size_t nNew = *pnAlloc ? *pnAlloc*2 : 4096;
+    char *aNew;
+    while( nNew<*pnBuf+n+1 ) nNew *= 2;
+    aNew = sqlite3_realloc64(*paBuf, nNew);
+    if( aNew==0 ) return 1;
+    *paBuf = aNew;
+    *pnAlloc = nNew;
+  }
+  memcpy(&(*paBuf)[*pnBuf], ptr, n);
+  *pnBuf += n;
+  return 0;
+}
+
 static size_t httpWrite(char *ptr, size_t size, size_t nmemb, void *pArg){
   FedHttp *p = (FedHttp*)pArg;
   size_t n = size*nmemb;
-  if( p->nBuf+n+1>p->nAlloc ){
-    size_t nNew = p->nAlloc ? p->nAlloc*2 : 4096;
-    char *aNew;
-    while( nNew<p->nBuf+n+1 ) nNew *= 2;
-    aNew = sqlite3_realloc64(p->aBuf, nNew);
-    if( aNew==0 ){
-      p->bNoMem = 1;
-      return 0;
-    }
-    p->aBuf = aNew;
-    p->nAlloc = nNew;
+  if( httpBufAppend(&p->aBuf, &p->nBuf, &p->nAlloc, ptr, n) ){
+    p->bNoMem = 1;
+    return 0;
   }
-  memcpy(&p->aBuf[p->nBuf], ptr, n);
-  p->nBuf += n;
   return n;
 }
 
@@ -603,20 +612,10 @@ static size_t httpStreamWrite(char *ptr, size_t size, size_t nmemb,
                               void *pArg){
   FedHttpStream *s = (FedHttpStream*)pArg;
   size_t n = size*nmemb;
-  if( s->nBuf+n>s->nAlloc ){
-    size_t nNew = s->nAlloc ? s->nAlloc*2 : 4096;
-    char *aNew;
-    while( nNew<s->nBuf+n ) nNew *= 2;
-    aNew = sqlite3_realloc64(s->aBuf, nNew);
-    if( aNew==0 ){
-      s->bNoMem = 1;
-      return 0;
-    }
-    s->aBuf = aNew;
-    s->nAlloc = nNew;
+  if( httpBufAppend(&s->aBuf, &s->nBuf, &s->nAlloc, ptr, n) ){
+    s->bNoMem = 1;
+    return 0;
   }
-  memcpy(&s->aBuf[s->nBuf], ptr, n);
-  s->nBuf += n;
   return n;
 }
 

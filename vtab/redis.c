@@ -5880,7 +5880,7 @@ static int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
   RBuf *aKey = 0;
   int *aiDb = 0, *aeGuess = 0;
   i64 *aiExp = 0;
-  int n = 0, i, j, rc;
+  int n = 0, nGuessAlloc = 0, i, j, rc;
   *paImg = 0;
   *pnImg = 0;
   memset(&keys, 0, sizeof(keys));
@@ -5909,12 +5909,14 @@ static int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
       if( !bNew ) continue;
       e->i = n;
       rc = fedUndoImageSet(&a, &n, pOp->iDb, aK[k]->z, aK[k]->n, 0, 0);
-      if( rc==SQLITE_OK ){
-        int *ai = sqlite3_realloc64(aeGuess, sizeof(int)*n);
+      if( rc==SQLITE_OK && n>nGuessAlloc ){
+        int *ai;
+        nGuessAlloc = nGuessAlloc ? nGuessAlloc*2 : 16;
+        ai = sqlite3_realloc64(aeGuess, sizeof(int)*nGuessAlloc);
         if( ai==0 ){ rc = SQLITE_NOMEM; break; }
         aeGuess = ai;
-        aeGuess[n-1] = k==0 ? opType(pOp) : RT_NONE;
       }
+      if( rc==SQLITE_OK ) aeGuess[n-1] = k==0 ? opType(pOp) : RT_NONE;
     }
   }
   if( rc==SQLITE_OK && n>0 ){
