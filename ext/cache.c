@@ -1444,7 +1444,6 @@ static int cacheClearTid(FedCacheDb *pDb, i64 iTid){
   return rc;
 }
 
-static int cacheClearPrefix(FedContext *pCtx, const char *zPrefix);
 
 /* The last identifier of a remote name, unquoted, into zOut (nOut):
 ** "public"."t" -> t, t -> t, "a.b" -> a.b. */
@@ -1465,14 +1464,17 @@ static void cacheLastName(const char *z, int n, char *zOut, int nOut){
 }
 
 /* Clear, in every cache database, the tables whose key starts with
-** zPrefix ("store\ndsn\n") and whose remote name ends like zRemote's.
-** SQLITE_OK, or the first error (the rest is still cleared). */
+** zPrefix ("store\ndsn\n") and whose remote name ends like zRemote's
+** (zRemote NULL: all of them, e.g. for fed_exec).  Fills in progress are
+** abandoned.  SQLITE_OK, or the first error (the rest is still cleared). */
 static int cacheClearSameName(FedContext *pCtx, const char *zPrefix,
                               const char *zRemote){
   FedCacheDb *pDb;
   char zWant[256], zHave[256];
   int nPrefix = (int)strlen(zPrefix), rc = SQLITE_OK, rc2;
-  cacheLastName(zRemote, (int)strlen(zRemote), zWant, sizeof(zWant));
+  if( zRemote ){
+    cacheLastName(zRemote, (int)strlen(zRemote), zWant, sizeof(zWant));
+  }
   for(pDb=pCtx->pCacheDb; pDb; pDb=pDb->pNext){
     sqlite3_stmt *pStmt = 0;
     rc2 = sqlite3_prepare_v2(pDb->db, "SELECT tid, tkey FROM fed_cache_table"
@@ -1483,12 +1485,14 @@ static int cacheClearSameName(FedContext *pCtx, const char *zPrefix,
       while( sqlite3_step(pStmt)==SQLITE_ROW ){
         const char *zKey = (const char*)sqlite3_column_text(pStmt, 1);
         const char *zEnd;
-        if( zKey==0 || (int)strlen(zKey)<nPrefix ) continue;
-        zKey += nPrefix;
-        zEnd = strchr(zKey, '\n');
-        if( zEnd==0 ) continue;
-        cacheLastName(zKey, (int)(zEnd-zKey), zHave, sizeof(zHave));
-        if( strcmp(zHave, zWant)==0 ){
+        if( zRemote ){
+          if( zKey==0 || (int)strlen(zKey)<nPrefix ) continue;
+          zKey += nPrefix;
+          zEnd = strchr(zKey, '\n');
+          if( zEnd==0 ) continue;
+          cacheLastName(zKey, (int)(zEnd-zKey), zHave, sizeof(zHave));
+        }
+        if( zRemote==0 || strcmp(zHave, zWant)==0 ){
           rc2 = cacheClearTid(pDb, sqlite3_column_int64(pStmt, 0));
           if( rc==SQLITE_OK ) rc = rc2;
         }
@@ -1554,30 +1558,6 @@ void fedCacheTxnEnd(FedTable *pTab){
   }
 }
 
-/* Every table of a server (fed_query, fed_exec): every table with the
-** server's store and DSN, in every cache database of this connection.
-** Fills in progress are abandoned. */
-static int cacheClearPrefix(FedContext *pCtx, const char *zPrefix){
-  FedCacheDb *pDb;
-  int rc = SQLITE_OK, rc2;
-  for(pDb=pCtx->pCacheDb; pDb; pDb=pDb->pNext){
-    sqlite3_stmt *pStmt = 0;
-    rc2 = sqlite3_prepare_v2(pDb->db, "SELECT tid FROM fed_cache_table"
-          " WHERE substr(tkey, 1, length(?1))=?1", -1, &pStmt, 0);
-    if( rc==SQLITE_OK ) rc = rc2;
-    if( rc2==SQLITE_OK ){
-      sqlite3_bind_text(pStmt, 1, zPrefix, -1, SQLITE_STATIC);
-      while( sqlite3_step(pStmt)==SQLITE_ROW ){
-        rc2 = cacheClearTid(pDb, sqlite3_column_int64(pStmt, 0));
-        if( rc==SQLITE_OK ) rc = rc2;
-      }
-    }
-    rc2 = sqlite3_finalize(pStmt);
-    if( rc==SQLITE_OK ) rc = rc2;
-  }
-  return rc;
-}
-
 int fedCacheInvalidateServer(FedContext *pCtx, FedServer *pServer){
   char *zPrefix;
   FedCacheStat *pStat;
@@ -1587,7 +1567,7 @@ int fedCacheInvalidateServer(FedContext *pCtx, FedServer *pServer){
   zPrefix = sqlite3_mprintf("%s\n%s\n", pServer->pStore->zName,
                             pServer->zDsn);
   if( zPrefix==0 ) return SQLITE_NOMEM;
-  rc = cacheClearPrefix(pCtx, zPrefix);
+  rc = cacheClearSameName(pCtx, zPrefix, 0);
   sqlite3_free(zPrefix);
   for(pStat=pCtx->pCacheStat; pStat; pStat=pStat->pNext){
     FedTable *pTab = pStat->pTab;
@@ -1615,11 +1595,8 @@ static int cacheApplyChanges(FedTable *pTab, FedConn *pConn){
   rc = pStore->xChanges(pConn, &azRel, &nRel);
   for(i=0; i<nRel; i++){
     int rc2;
-    if( strcmp(azRel[i], "*")==0 ){
-      rc2 = cacheClearPrefix(pTab->pCtx, zPrefix);
-    }else{
-      rc2 = cacheClearSameName(pTab->pCtx, zPrefix, azRel[i]);
-    }
+    rc2 = cacheClearSameName(pTab->pCtx, zPrefix,
+                             strcmp(azRel[i], "*")==0 ? 0 : azRel[i]);
     sqlite3_free(azRel[i]);
     if( rc2!=SQLITE_OK ){
       /* A change was heard but not applied: distrust the listening, so
