@@ -41,6 +41,15 @@ MAX_MSG = 48000000
 MAX_WIRE = 13                       # MongoDB 5.0
 
 # ---------------------------------------------------------------------------
+# Without pymongo, mongomock uses its own ObjectId class and no Timestamp:
+# point its modules at bson's, which is what the decoder produces.
+for _m in list(sys.modules.values()):
+    if getattr(_m, '__name__', '').startswith('mongomock'):
+        if getattr(_m, 'ObjectId', None) is not None and _m.ObjectId is not ObjectId:
+            _m.ObjectId = ObjectId
+        if hasattr(_m, 'Timestamp') and _m.Timestamp is None:
+            _m.Timestamp = bson.Timestamp
+
 # mongomock fixes: exact numeric $type (int32 vs int64), the $type aliases
 # mongomock leaves unimplemented, numeric $type codes, and $mod.
 
@@ -56,6 +65,7 @@ TM['minKey'] = lambda v: isinstance(v, bson.MinKey)
 TM['maxKey'] = lambda v: isinstance(v, bson.MaxKey)
 TM['javascript'] = lambda v: isinstance(v, bson.Code) and v.scope is None
 TM['javascriptWithScope'] = lambda v: isinstance(v, bson.Code) and v.scope is not None
+TM['objectId'] = lambda v: isinstance(v, ObjectId)
 TM['binData'] = lambda v: isinstance(v, (bytes, bson.Binary))
 TYPE_CODES = {1: 'double', 2: 'string', 3: 'object', 4: 'array', 5: 'binData',
               7: 'objectId', 8: 'bool', 9: 'date', 10: 'null', 11: 'regex',
@@ -126,6 +136,15 @@ def bson_repr(v):
     return repr(v)
 
 
+def id_first(doc):
+    """DOC with _id as its first field, where mongod keeps it."""
+    if isinstance(doc, dict) and '_id' in doc and next(iter(doc)) != '_id':
+        d = {'_id': doc['_id']}
+        d.update(doc)
+        return d
+    return doc
+
+
 def project(doc, fields):
     """DOC with the find projection FIELDS applied (None stays None)."""
     if doc is None or not fields:
@@ -168,6 +187,7 @@ class Server:
         if pos < len(docs) and not single:
             cid = random.randint(1, 2**62)
             self.cursors[cid] = [ns, docs, pos]
+        batch = [id_first(d) for d in batch]
         key = 'firstBatch' if first else 'nextBatch'
         return {'cursor': {key: batch, 'id': Int64(cid), 'ns': ns}, 'ok': 1.0}
 
@@ -329,6 +349,7 @@ class Server:
                 d2 = {'_id': ObjectId()}
                 d2.update(doc)
                 doc = d2
+            doc = id_first(doc)
             try:
                 c.insert_one(doc)
                 n += 1
@@ -447,7 +468,7 @@ class Server:
             raise err(11000, 'E11000 duplicate key error collection: %s.%s' % (db, arg))
         except (mongomock.OperationFailure, ValueError) as e:
             raise err(getattr(e, 'code', None) or 2, str(e))
-        return {'lastErrorObject': leo, 'value': value, 'ok': 1.0}
+        return {'lastErrorObject': leo, 'value': id_first(value), 'ok': 1.0}
 
     def c_aggregate(self, db, arg, body):
         pipeline = body.get('pipeline', [])
@@ -634,7 +655,7 @@ def cstring(data, pos):
 
 
 def decode_all(data):
-    return bson.decode_all(data, codec_options=CODEC)
+    return bson.decode_all(data, CODEC)
 
 
 def encode(doc):
@@ -689,8 +710,12 @@ def serve_conn(server, sock):
             payload = recv_exact(sock, length - 16)
             reqid += 1
             if op == OP_MSG:
-                flags, body, seqs = parse_msg(payload)
-                reply = run_command(server, body or {}, seqs)
+                try:
+                    flags, body, seqs = parse_msg(payload)
+                    reply = run_command(server, body or {}, seqs)
+                except Exception as e:      # noqa: BLE001 (a malformed message)
+                    flags = 0
+                    reply = error_doc(err(9, 'malformed OP_MSG: %s' % e))
                 if flags & 2:           # moreToCome: no reply (w:0)
                     continue
                 out = struct.pack('<I', 0) + b'\0' + encode(reply)
