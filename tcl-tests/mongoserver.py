@@ -102,6 +102,33 @@ def _mod_op(doc_val, search_val):
     return False
 
 
+from mongomock import aggregate as _agg   # noqa: E402
+_orig_cmp = _agg._Parser._handle_comparison_operator
+_MISSING = object()
+
+
+def _cmp_op(self, op, values):
+    """$expr/$project comparisons where a field is missing: mongomock raises
+    KeyError; MongoDB treats a missing value as lower than every other
+    (null included) and equal only to another missing one."""
+    if len(values) != 2:
+        return _orig_cmp(self, op, values)
+    try:
+        a = self.parse(values[0])
+    except KeyError:
+        a = _MISSING
+    try:
+        b = self.parse(values[1])
+    except KeyError:
+        b = _MISSING
+    if a is not _MISSING and b is not _MISSING:
+        return _orig_cmp(self, op, values)
+    c = (a is not _MISSING) - (b is not _MISSING)     # -1, 0, 1
+    return {'$eq': c == 0, '$ne': c != 0, '$gt': c > 0, '$gte': c >= 0,
+            '$lt': c < 0, '$lte': c <= 0, '$cmp': c}.get(op, False)
+
+
+_agg._Parser._handle_comparison_operator = _cmp_op
 filtering._type_op = _type_op
 filtering._filterer_inst._operator_map['$type'] = _type_op
 filtering._filterer_inst._operator_map['$mod'] = _mod_op
