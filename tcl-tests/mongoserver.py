@@ -102,6 +102,89 @@ def _mod_op(doc_val, search_val):
     return False
 
 
+# BSON comparison order for the types mongomock does not know, and
+# Decimal128 compared as a number (mongomock raised NotImplementedError).
+import decimal     # noqa: E402
+import math        # noqa: E402
+from bson.decimal128 import Decimal128   # noqa: E402
+_orig_ctype = filtering._get_compare_type
+_orig_bson_compare = filtering.bson_compare
+
+
+def _ctype(v):
+    if isinstance(v, bson.MinKey):
+        return 1
+    if isinstance(v, bson.MaxKey):
+        return 127
+    if isinstance(v, Decimal128):
+        return 10
+    if isinstance(v, bson.Timestamp):
+        return 47
+    if isinstance(v, bson.Code):
+        return 60
+    return _orig_ctype(v)
+
+
+def _isnan(v):
+    if isinstance(v, float):
+        return math.isnan(v)
+    if isinstance(v, decimal.Decimal):
+        return v.is_nan()
+    return False
+
+
+def _bson_compare(op, a, b, can_compare_types=True):
+    if isinstance(a, Decimal128):
+        a = a.to_decimal()
+    if isinstance(b, Decimal128):
+        b = b.to_decimal()
+    if _ctype(a) == 10 and _ctype(b) == 10 and (_isnan(a) or _isnan(b)):
+        return op(0 if _isnan(a) else 1, 0 if _isnan(b) else 1)   # NaN lowest
+    if isinstance(a, (bson.MinKey, bson.MaxKey)) or isinstance(b, (bson.MinKey, bson.MaxKey)):
+        return op(_ctype(a), _ctype(b)) if can_compare_types or _ctype(a) == _ctype(b) else False
+    if isinstance(a, bson.Timestamp) and isinstance(b, bson.Timestamp):
+        return op((a.time, a.inc), (b.time, b.inc))
+    return _orig_bson_compare(op, a, b, can_compare_types)
+
+
+filtering._get_compare_type = _ctype
+filtering.bson_compare = _bson_compare
+
+
+def _dec_eq(self, other):
+    if isinstance(other, Decimal128):
+        other = other.to_decimal()
+    if isinstance(other, (int, float, decimal.Decimal)) and not isinstance(other, bool):
+        try:
+            return self.to_decimal() == other
+        except decimal.InvalidOperation:
+            return False
+    return NotImplemented
+
+
+Decimal128.__eq__ = _dec_eq
+Decimal128.__ne__ = lambda s, o: (lambda r: r if r is NotImplemented else not r)(_dec_eq(s, o))
+Decimal128.__hash__ = lambda s: hash(s.to_decimal()) if not s.to_decimal().is_nan() else 0
+
+
+# int64 arithmetic stays int64 ($inc/$mul/$sum over NumberLong), as in mongod:
+# bson's Int64 is a plain int subclass whose sums decay to int (then int32).
+def _i64(name):
+    base = getattr(int, name)
+
+    def f(self, other):
+        r = base(self, other)
+        if type(r) is int and isinstance(other, int) and not isinstance(other, bool) \
+                and -2**63 <= r < 2**63:
+            return Int64(r)
+        return r
+    return f
+
+
+for _n in ('__add__', '__radd__', '__sub__', '__rsub__', '__mul__', '__rmul__'):
+    setattr(Int64, _n, _i64(_n))
+Int64.__neg__ = lambda s: Int64(-int(s)) if int(s) != -2**63 else -int(s)
+
 from mongomock import aggregate as _agg   # noqa: E402
 _orig_cmp = _agg._Parser._handle_comparison_operator
 _MISSING = object()
@@ -153,6 +236,11 @@ def err(code, msg):
     return CmdError(code, CODE_NAMES.get(code, 'Location%d' % code), msg)
 
 
+def not_impl(what):
+    """MongoDB's NotImplemented (238): a feature mongoserver.py lacks."""
+    return CmdError(238, 'NotImplemented', 'not supported by mongoserver.py: %s' % what)
+
+
 def bson_repr(v):
     if isinstance(v, str):
         return '"%s"' % v
@@ -179,6 +267,32 @@ def project(doc, fields):
     tmp = mongomock.MongoClient()['p']['p']
     tmp.insert_one(doc)
     return tmp.find_one({}, projection=fields)
+
+
+IGNORED_CREATE = {'create', '$db', 'lsid', '$clusterTime', 'writeConcern', '$readPreference',
+                  'comment', 'apiVersion', 'apiStrict', 'apiDeprecationErrors'}
+
+
+def refuse(name, body):
+    """Options mongomock would silently ignore, refused so that a test never
+    passes against a behaviour the real server does not have."""
+    specs = [body] + [s for k in ('updates', 'deletes') for s in body.get(k) or []
+                      if isinstance(s, dict)]
+    for s in specs:
+        if s.get('collation'):
+            raise not_impl('collation')
+    for opt in ('max', 'min', 'tailable', 'awaitData', 'returnKey', 'showRecordId'):
+        if body.get(opt):
+            raise not_impl("find option '%s'" % opt)
+    proj = body.get('projection') or body.get('fields') or {}
+    if isinstance(proj, dict):
+        for k, v in proj.items():
+            if isinstance(v, dict) or k.endswith('.$'):
+                raise not_impl('projection operator in %r' % k)
+    if name == 'create':
+        extra = set(body) - IGNORED_CREATE
+        if extra:
+            raise not_impl('create option(s) %s' % ', '.join(sorted(extra)))
 
 
 class Server:
@@ -244,6 +358,8 @@ class Server:
         if isinstance(e, mongomock.DuplicateKeyError):
             return {'index': index, 'code': 11000,
                     'errmsg': self.dup_message(c, doc) if doc is not None else str(e)}
+        if isinstance(e, NotImplementedError):
+            e = not_impl(e)
         if isinstance(e, CmdError):
             return {'index': index, 'code': e.code, 'errmsg': e.msg}
         code = getattr(e, 'code', None) or 2
@@ -261,6 +377,7 @@ class Server:
                 name in ('commitTransaction', 'abortTransaction'):
             raise err(20, 'Transaction numbers are only allowed on a replica set '
                           'member or mongos')
+        refuse(name, body)
         fn = COMMANDS.get(name) or COMMANDS.get(name.lower())
         if fn is None:
             raise err(59, "no such command: '%s'" % name)
@@ -333,7 +450,7 @@ class Server:
         try:
             docs = list(c.find(flt, skip=skip, limit=limit, **kw))
         except NotImplementedError as e:
-            raise err(2, 'not supported by mongoserver.py: %s' % e)
+            raise not_impl(e)
         except mongomock.OperationFailure as e:
             raise err(getattr(e, 'code', None) or 2, str(e))
         bs = body.get('batchSize')
@@ -399,7 +516,7 @@ class Server:
             multi, upsert = bool(u.get('multi')), bool(u.get('upsert'))
             try:
                 if isinstance(upd, list):
-                    raise err(2, 'pipeline updates are not supported by mongoserver.py')
+                    raise not_impl('pipeline updates')
                 is_op = bool(upd) and next(iter(upd)).startswith('$')
                 if not is_op:
                     if multi:
@@ -477,7 +594,7 @@ class Server:
                 if upd is None:
                     raise err(9, 'Either an update or remove=true must be specified')
                 if isinstance(upd, list):
-                    raise err(2, 'pipeline updates are not supported by mongoserver.py')
+                    raise not_impl('pipeline updates')
                 if before is None and not upsert:
                     value = None
                     leo['updatedExisting'] = False
@@ -502,16 +619,16 @@ class Server:
         if pipeline and isinstance(pipeline[0], dict) and '$changeStream' in pipeline[0]:
             raise err(40573, 'The $changeStream stage is only supported on replica sets')
         if not isinstance(arg, str):
-            raise err(2, 'collection-less aggregate is not supported by mongoserver.py')
+            raise not_impl('collection-less aggregate')
         if 'cursor' not in body and not body.get('explain'):
             raise err(9, "The 'cursor' option is required, except for aggregate with the explain argument")
         if body.get('explain'):
-            raise err(2, 'explain is not supported by mongoserver.py')
+            raise not_impl('explain')
         c = self.coll(db, arg)
         try:
             docs = list(c.aggregate(pipeline))
         except NotImplementedError as e:
-            raise err(2, 'not supported by mongoserver.py: %s' % e)
+            raise not_impl(e)
         except mongomock.OperationFailure as e:
             raise err(getattr(e, 'code', None) or 2, str(e))
         bs = (body.get('cursor') or {}).get('batchSize')
@@ -713,6 +830,10 @@ def parse_msg(payload):
 def error_doc(e):
     if isinstance(e, CmdError):
         return {'ok': 0.0, 'errmsg': e.msg, 'code': e.code, 'codeName': e.name}
+    if isinstance(e, NotImplementedError):
+        return error_doc(not_impl(e))
+    if isinstance(e, mongomock.OperationFailure):
+        return error_doc(err(getattr(e, 'code', None) or 2, str(e)))
     return {'ok': 0.0, 'errmsg': '%s: %s' % (type(e).__name__, e), 'code': 1,
             'codeName': 'InternalError'}
 
