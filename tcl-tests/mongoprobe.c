@@ -744,6 +744,59 @@ static void test_aggregate(void){
   mongoc_collection_destroy(c);
 }
 
+/* numbers across types: decimal128 ranges and order, int64 arithmetic */
+static void test_numbers(void){
+  mongoc_collection_t *c = mongoc_database_get_collection(db, "num");
+  bson_error_t e;
+  bson_t reply;
+  const char *docs[] = {
+    "{\"_id\":1,\"v\":{\"$numberDecimal\":\"1.10\"}}",
+    "{\"_id\":2,\"v\":{\"$numberDecimal\":\"NaN\"}}",
+    "{\"_id\":3,\"v\":2.5}",
+    "{\"_id\":4,\"v\":{\"$numberLong\":\"3\"}}",
+    "{\"_id\":5,\"v\":{\"$numberDecimal\":\"-7E+400\"}}",
+    "{\"_id\":6,\"v\":1}", 0};
+  int i;
+  for(i=0; docs[i]; i++){ bson_t *d = J(docs[i]); mongoc_collection_insert_one(c, d, NULL, NULL, &e); bson_destroy(d); }
+  check_count(c, "decimal128 $gt int", "{\"v\":{\"$gt\":1}}", 3);
+  check_count(c, "decimal128 range", "{\"v\":{\"$gte\":{\"$numberDecimal\":\"1.1\"},\"$lt\":3}}", 2);
+  check_count(c, "decimal128 1.10 equals 1.1", "{\"v\":{\"$numberDecimal\":\"1.1\"}}", 1);
+  bson_t *q = J("{}"), *o = J("{\"sort\":{\"v\":1,\"_id\":1}}");
+  mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, q, o, NULL);
+  char ids[256];
+  ids_of(cur, ids, sizeof ids);
+  mongoc_cursor_destroy(cur);
+  check(!strcmp(ids, "2,5,6,1,3,4"), "sort across int/long/double/decimal (NaN first)", "%s", ids);
+  bson_destroy(q); bson_destroy(o);
+
+  q = J("{\"_id\":4}");
+  bson_t *u = J("{\"$inc\":{\"v\":1}}");
+  mongoc_collection_update_one(c, q, u, NULL, &reply, &e);
+  bson_destroy(&reply); bson_destroy(u); bson_destroy(q);
+  bson_t *f = TJ("{\"_id\":4,\"v\":4}", "v", "long");
+  check(count_filter(c, f, &e) == 1, "$inc on an int64 keeps int64", "");
+  bson_destroy(f);
+  q = J("{\"_id\":6}");
+  u = J("{\"$inc\":{\"v\":2147483647}}");
+  mongoc_collection_update_one(c, q, u, NULL, &reply, &e);
+  bson_destroy(&reply); bson_destroy(u); bson_destroy(q);
+  f = TJ("{\"_id\":6,\"v\":{\"$numberLong\":\"2147483648\"}}", "v", "long");
+  check(count_filter(c, f, &e) == 1, "$inc overflowing int32 becomes int64", "");
+  bson_destroy(f);
+
+  bson_t *p = J("{\"pipeline\":[{\"$match\":{\"_id\":{\"$in\":[4]}}},"
+                "{\"$group\":{\"_id\":null,\"s\":{\"$sum\":\"$v\"}}}]}");
+  cur = mongoc_collection_aggregate(c, MONGOC_QUERY_NONE, p, NULL, NULL);
+  const bson_t *d;
+  char got[256] = "";
+  if( mongoc_cursor_next(cur, &d) ) snprintf(got, sizeof got, "%s", S(d));
+  mongoc_cursor_destroy(cur);
+  check(!strcmp(got, "{ \"_id\" : null, \"s\" : { \"$numberLong\" : \"4\" } }"),
+        "$sum of int64 is int64", "%s", got);
+  bson_destroy(p);
+  mongoc_collection_destroy(c);
+}
+
 static void test_catalog(void){
   bson_error_t e;
   bson_t reply;
@@ -877,6 +930,7 @@ int main(int argc, char **argv){
   test_bulk_errors();
   test_writes();
   test_aggregate();
+  test_numbers();
   test_catalog();
   test_refusals();
   ok = mongoc_database_drop(db, &e);
