@@ -373,7 +373,10 @@ class Server:
             raise err(59, 'no such command: \'\'')
         name = next(iter(body))
         db = body.get('$db', 'admin')
-        if 'startTransaction' in body or 'autocommit' in body or \
+        # A standalone mongod refuses a txnNumber (retryable writes and
+        # transactions) with IllegalOperation; libmongoc sends one only to
+        # replica sets and mongos, or with startTransaction.
+        if 'txnNumber' in body or 'startTransaction' in body or 'autocommit' in body or \
                 name in ('commitTransaction', 'abortTransaction'):
             raise err(20, 'Transaction numbers are only allowed on a replica set '
                           'member or mongos')
