@@ -332,8 +332,10 @@ class Server:
         key = 'firstBatch' if first else 'nextBatch'
         return {'cursor': {key: batch, 'id': Int64(cid), 'ns': ns}, 'ok': 1.0}
 
-    def dup_message(self, c, doc):
-        """The E11000 message naming the unique index DOC collides on."""
+    def dup_message(self, c, doc, self_id=None):
+        """The E11000 message naming the unique index DOC collides on
+        (SELF_ID: the _id of the document an update changed, not a
+        collision with itself)."""
         ns = '%s.%s' % (c.database.name, c.name)
         info = c.index_information()
         for name, spec in [('_id_', info.get('_id_', {'key': [('_id', 1)]}))] + \
@@ -347,17 +349,21 @@ class Server:
                     v = None
                 q[k] = v
                 vals[k] = v
-            if name == '_id_' and '_id' not in doc:
+            if name == '_id_' and ('_id' not in doc or
+                                   (self_id is not None and doc['_id'] == self_id)):
                 continue
+            if self_id is not None and name != '_id_':
+                q['_id'] = {'$ne': self_id}
             if c.find_one(q) is not None:
                 return ('E11000 duplicate key error collection: %s index: %s dup key: %s'
                         % (ns, name, bson_repr(vals)))
         return 'E11000 duplicate key error collection: %s' % ns
 
-    def write_error(self, c, index, e, doc=None):
+    def write_error(self, c, index, e, doc=None, self_id=None):
         if isinstance(e, mongomock.DuplicateKeyError):
             return {'index': index, 'code': 11000,
-                    'errmsg': self.dup_message(c, doc) if doc is not None else str(e)}
+                    'errmsg': self.dup_message(c, doc, self_id) if doc is not None
+                    else 'E11000 duplicate key error'}
         if isinstance(e, NotImplementedError):
             e = not_impl(e)
         if isinstance(e, CmdError):
@@ -537,12 +543,21 @@ class Server:
                     n += 1
                     upserted.append({'index': i, '_id': res.upserted_id})
             except Exception as e:          # noqa: BLE001
-                doc = None
+                doc = self_id = None
                 if isinstance(e, mongomock.DuplicateKeyError):
-                    doc = upd if not (upd and next(iter(upd)).startswith('$')) \
-                        else dict(upd.get('$set', {}), **{k: v for k, v in q.items()
-                                                          if not k.startswith('$')})
-                errors.append(self.write_error(c, i, e, doc))
+                    # the document as the update would have left it, to
+                    # name the index in the message
+                    replacement = not (upd and next(iter(upd)).startswith('$'))
+                    target = c.find_one(q)
+                    if target is not None:
+                        self_id = target['_id']
+                        doc = dict(upd, _id=self_id) if replacement else \
+                            dict(target, **upd.get('$set', {}))
+                    else:
+                        doc = dict(upd) if replacement else dict(
+                            {k: v for k, v in q.items() if not k.startswith('$')},
+                            **upd.get('$set', {}), **upd.get('$setOnInsert', {}))
+                errors.append(self.write_error(c, i, e, doc, self_id))
                 if ordered:
                     break
         r = {'n': n, 'nModified': nmod, 'ok': 1.0}
