@@ -474,6 +474,24 @@ static int pgExecRaw(PgConn *p, const char *zSql, char **pzErr){
 ** BEGIN sent.
 */
 static int pgFlushBatch(PgConn *p, char **pzErr);
+
+/* After an error inside a transaction PostgreSQL refuses everything but
+** ROLLBACK ("current transaction is aborted").  Say so plainly instead,
+** and keep COMMIT from pretending: SQLite's transaction stays open until
+** the user rolls it back.  (ROLLBACK TO a savepoint taken earlier makes
+** the remote transaction usable again, so this is asked each time.) */
+static int pgAborted(PgConn *p, char **pzErr){
+  if( p->pg==0 || !p->bOpen
+   || PQtransactionStatus(p->pg)!=PQTRANS_INERROR ){
+    return SQLITE_OK;
+  }
+  fedSetError(pzErr, "%s: an earlier statement of this transaction failed"
+      " on server \"%s\", so PostgreSQL has aborted the transaction:"
+      " ROLLBACK (or ROLLBACK TO a savepoint taken before the failure)",
+      PG_STORE, p->base.pServer->zName);
+  return SQLITE_ERROR;
+}
+
 static int pgReady(PgConn *p, char **pzErr){
   int rc = SQLITE_OK;
   /* Rows streaming into a COPY: end it first (the batch is sent). */
@@ -486,6 +504,7 @@ static int pgReady(PgConn *p, char **pzErr){
     fedSetError(pzErr, "%s", p->zDoom);
     return SQLITE_ERROR;
   }
+  if( pgAborted(p, pzErr) ) return SQLITE_ERROR;
   if( p->bBeginPending ){
     p->bBeginPending = 0;
     rc = pgExecRaw(p, "BEGIN", pzErr);
@@ -981,6 +1000,11 @@ static int pgPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
     if( sqlite3_value_type(pRhs)==SQLITE_INTEGER
      || sqlite3_value_type(pRhs)==SQLITE_FLOAT ){
       return FED_PUSH_NO;
+    }
+    if( sqlite3_value_type(pRhs)==SQLITE_TEXT ){
+      /* A text parameter ends at a NUL; SQLite compares every byte. */
+      const char *z = (const char*)sqlite3_value_text(pRhs);
+      if( z && memchr(z, 0, sqlite3_value_bytes(pRhs)) ) return FED_PUSH_NO;
     }
   }
   return FED_PUSH_EXACT;
@@ -2342,12 +2366,22 @@ static int pgWriteParam(
       }
       break;
   }
-  if( eType==SQLITE_BLOB ){
-    return paramsAdd(pParams, valueBytes(pVal),
-                     sqlite3_value_bytes(pVal), 0);
+  {
+    /* Text sent as text ends at its first NUL, and PostgreSQL's text types
+    ** cannot hold one: refuse rather than store fewer bytes. */
+    const char *z = eType==SQLITE_BLOB ? valueBytes(pVal)
+                                       : (const char*)sqlite3_value_text(pVal);
+    int n = sqlite3_value_bytes(pVal);
+    if( z==0 && n>0 ) return SQLITE_NOMEM;
+    if( n>0 && memchr(z, 0, n)!=0 ){
+      fedSetError(pzErr, "%s: cannot write a value holding a NUL character"
+          " to column \"%s\" (%s): PostgreSQL cannot store it there;"
+          " use a bytea column", PG_STORE, pCol->zName,
+          pCol->zType ? pCol->zType : "text");
+      return SQLITE_MISMATCH;
+    }
+    return paramsAdd(pParams, z, n, 0);
   }
-  return paramsAdd(pParams, (const char*)sqlite3_value_text(pVal),
-                   sqlite3_value_bytes(pVal), 0);
 }
 
 /* The placeholder for a value written to pCol. */
@@ -2966,6 +3000,7 @@ static int pgCommit(FedConn *pConn, char **pzErr){
         p->base.pServer->zName);
     rc = SQLITE_ERROR;
   }
+  if( rc==SQLITE_OK ) rc = pgAborted(p, pzErr);
   if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_COMMIT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, "COMMIT", 0);
