@@ -941,6 +941,12 @@ static void pgColumnExpr(sqlite3_str *s, const FedColumn *pCol, int bText){
     case PG_FLOAT:
       sqlite3_str_appendall(s, "NULLIF(");
       pgQuoteIdent(s, pCol->zName, -1);
+      if( pCol->zType && (sqlite3_stricmp(pCol->zType, "real")==0
+                       || sqlite3_stricmp(pCol->zType, "float4")==0) ){
+        /* SQLite gets the double of real's shortest text (0.1), not the
+        ** float4 widened (0.100000001490116): compare that one. */
+        sqlite3_str_appendall(s, "::text::float8");
+      }
       sqlite3_str_appendall(s, ", 'NaN')");
       break;
     case PG_TEXT:
