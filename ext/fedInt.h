@@ -167,6 +167,8 @@ struct FedPlan {
   int iLimitArg;                /* argv index of LIMIT, or -1 */
   int iOffsetArg;               /* argv index of OFFSET, or -1 */
   u64 colUsed;                  /* Columns the statement reads */
+  u8 bLimitCont;                /* LIMIT is a hint that vtab.c may continue
+                                ** past (plan.c, "hidden terms") */
 };
 
 /* Fill pInfo for one table and set idxStr; calls the store to decide. */
@@ -290,6 +292,12 @@ struct FedCursor {
   FedCacheCsr *pCache;          /* Cache state of the scan, or NULL */
   u8 bCacheRead;                /* The scan reads the cache (xFilter hit) */
   void *pStoreCsr;              /* Store-private cursor state */
+  /* A LIMIT pushed as a hint (FedPlan.bLimitCont): the scan's values, kept
+  ** so that vtab.c can continue it past the hint with the same terms. */
+  sqlite3_value **apContArg;    /* Copies of xFilter's argv, or NULL */
+  int nContArg;
+  i64 nContRow;                 /* Rows delivered by the current scan */
+  i64 nContLimit;               /* The hint; -1 once continued or if none */
 };
 
 /* Store an error on a vtab (replacing any previous one). */

@@ -9,6 +9,20 @@
 ** equal to SQLite's own (docs/ARCHITECTURE.md, "pushdown rules"):
 ** LIMIT/OFFSET go down only when every constraint went down exactly and
 ** the ORDER BY (if any) is consumed.
+**
+** Hidden terms.  SQLite before 3.42.0 offers LIMIT and OFFSET to
+** xBestIndex even when the WHERE clause holds a term it never shows
+** xBestIndex: one whose right side reads the same table (a = id % 7, a =
+** length(b)).  SQLite evaluates such a term itself, after the store has
+** already cut the scan at LIMIT, so rows it rejects leave the answer short.
+** On those versions LIMIT is only a hint (";c=1" in idxStr): it is pushed
+** only where the order is total (the ORDER BY, with the primary key
+** appended when absent), OFFSET is never pushed, and if SQLite asks for a
+** row past the hint (it only does so when it rejected some), vtab.c
+** continues the scan with OFFSET <hint> and no LIMIT, which is exact
+** because the order is total.  Later releases do not offer LIMIT in that
+** case (sqlite3WhereAddLimit checks prereqRight), so they keep the plain
+** rule.
 */
 #include "fedInt.h"
 #include <stdlib.h>
@@ -42,6 +56,7 @@ char *fedPlanEncode(const FedPlan *p){
   }
   if( p->iLimitArg>=0 ) sqlite3_str_appendf(s, ";l=%d", p->iLimitArg);
   if( p->iOffsetArg>=0 ) sqlite3_str_appendf(s, ";f=%d", p->iOffsetArg);
+  if( p->bLimitCont ) sqlite3_str_appendall(s, ";c=1");
   return sqlite3_str_finish(s);
 }
 
@@ -150,6 +165,10 @@ int fedPlanDecode(const char *z, FedPlan **ppPlan){
           rc = SQLITE_CORRUPT_VTAB;
         }
         break;
+      case 'c':
+        if( *z!='1' ) rc = SQLITE_CORRUPT_VTAB;
+        else{ p->bLimitCont = 1; z++; }
+        break;
       default:
         rc = SQLITE_CORRUPT_VTAB;
     }
@@ -185,6 +204,10 @@ static int planOp(unsigned char op){
   return 0;
 }
 
+/* The first SQLite release that keeps LIMIT from xBestIndex when a WHERE
+** term it does not show refers to the table itself (see "hidden terms"). */
+#define FED_SQLITE_LIMIT_SAFE 3042000
+
 int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
   const FedStore *pStore = pTab->pStore;
   FedPlan plan;
@@ -209,9 +232,20 @@ int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
     sqlite3_value *pRhs = 0;
     int op, ePush;
     FedPlanTerm *t;
-    if( !pCons->usable ) continue;
-    if( pCons->op==SQLITE_INDEX_CONSTRAINT_LIMIT ){ iLimit = i; continue; }
-    if( pCons->op==SQLITE_INDEX_CONSTRAINT_OFFSET ){ iOffset = i; continue; }
+    if( pCons->op==SQLITE_INDEX_CONSTRAINT_LIMIT ){
+      if( pCons->usable ) iLimit = i;
+      continue;
+    }
+    if( pCons->op==SQLITE_INDEX_CONSTRAINT_OFFSET ){
+      if( pCons->usable ) iOffset = i;
+      continue;
+    }
+    /* An unusable constraint (its value comes from a table later in the
+    ** join) is SQLite's to check, row by row, after the store's LIMIT. */
+    if( !pCons->usable ){
+      bAllExact = 0;
+      continue;
+    }
     op = planOp(pCons->op);
     if( op==0 || pCons->iColumn<0 ){
       bAllExact = 0;
@@ -276,8 +310,8 @@ int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
       }
     }
     if( bOrder ){
-      plan.aOrderCol = sqlite3_malloc64(sizeof(int)*pInfo->nOrderBy);
-      plan.aOrderDesc = sqlite3_malloc64(pInfo->nOrderBy);
+      plan.aOrderCol = sqlite3_malloc64(sizeof(int)*(pInfo->nOrderBy+1));
+      plan.aOrderDesc = sqlite3_malloc64(pInfo->nOrderBy+1);
       if( plan.aOrderCol==0 || plan.aOrderDesc==0 ){
         rc = SQLITE_NOMEM;
         goto cleanup;
@@ -294,13 +328,44 @@ int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
   /* LIMIT and OFFSET only when the store returns exactly SQLite's rows in
   ** SQLite's order. */
   if( bAllExact && (pInfo->nOrderBy==0 || bOrder) && iLimit>=0 ){
-    plan.iLimitArg = nArg;
-    pInfo->aConstraintUsage[iLimit].argvIndex = ++nArg;
-    pInfo->aConstraintUsage[iLimit].omit = 1;
-    if( iOffset>=0 ){
-      plan.iOffsetArg = nArg;
-      pInfo->aConstraintUsage[iOffset].argvIndex = ++nArg;
-      pInfo->aConstraintUsage[iOffset].omit = 1;
+    if( sqlite3_libversion_number()>=FED_SQLITE_LIMIT_SAFE ){
+      plan.iLimitArg = nArg;
+      pInfo->aConstraintUsage[iLimit].argvIndex = ++nArg;
+      pInfo->aConstraintUsage[iLimit].omit = 1;
+      if( iOffset>=0 ){
+        plan.iOffsetArg = nArg;
+        pInfo->aConstraintUsage[iOffset].argvIndex = ++nArg;
+        pInfo->aConstraintUsage[iOffset].omit = 1;
+      }
+    }else if( iOffset<0 && nIn==0 && pTab->iPk>=0 ){
+      /* A hint that vtab.c can continue (see "hidden terms" above): the
+      ** order must be total, so the primary key ends it if it is not in
+      ** it already. */
+      int bHasPk = 0;
+      for(i=0; i<plan.nOrder; i++){
+        if( plan.aOrderCol[i]==pTab->iPk ) bHasPk = 1;
+      }
+      if( !bHasPk && pStore->xOrderable(pTab, pTab->iPk, 0) ){
+        if( plan.aOrderCol==0 ){
+          plan.aOrderCol = sqlite3_malloc64(sizeof(int));
+          plan.aOrderDesc = sqlite3_malloc64(1);
+          if( plan.aOrderCol==0 || plan.aOrderDesc==0 ){
+            rc = SQLITE_NOMEM;
+            goto cleanup;
+          }
+        }
+        plan.aOrderCol[plan.nOrder] = pTab->iPk;
+        plan.aOrderDesc[plan.nOrder] = 0;
+        plan.nOrder++;
+        bHasPk = 1;
+      }
+      if( bHasPk ){
+        plan.iLimitArg = nArg;
+        plan.bLimitCont = 1;
+        pInfo->aConstraintUsage[iLimit].argvIndex = ++nArg;
+        /* omit stays 0: SQLite counts its LIMIT anyway, and 3.40 drops a
+        ** hidden term such as "a < c" altogether when LIMIT is omitted. */
+      }
     }
   }
 

@@ -474,6 +474,24 @@ static int pgExecRaw(PgConn *p, const char *zSql, char **pzErr){
 ** BEGIN sent.
 */
 static int pgFlushBatch(PgConn *p, char **pzErr);
+
+/* After an error inside a transaction PostgreSQL refuses everything but
+** ROLLBACK ("current transaction is aborted").  Say so plainly instead,
+** and keep COMMIT from pretending: SQLite's transaction stays open until
+** the user rolls it back.  (ROLLBACK TO a savepoint taken earlier makes
+** the remote transaction usable again, so this is asked each time.) */
+static int pgAborted(PgConn *p, char **pzErr){
+  if( p->pg==0 || !p->bOpen
+   || PQtransactionStatus(p->pg)!=PQTRANS_INERROR ){
+    return SQLITE_OK;
+  }
+  fedSetError(pzErr, "%s: an earlier statement of this transaction failed"
+      " on server \"%s\", so PostgreSQL has aborted the transaction:"
+      " ROLLBACK (or ROLLBACK TO a savepoint taken before the failure)",
+      PG_STORE, p->base.pServer->zName);
+  return SQLITE_ERROR;
+}
+
 static int pgReady(PgConn *p, char **pzErr){
   int rc = SQLITE_OK;
   /* Rows streaming into a COPY: end it first (the batch is sent). */
@@ -486,6 +504,7 @@ static int pgReady(PgConn *p, char **pzErr){
     fedSetError(pzErr, "%s", p->zDoom);
     return SQLITE_ERROR;
   }
+  if( pgAborted(p, pzErr) ) return SQLITE_ERROR;
   if( p->bBeginPending ){
     p->bBeginPending = 0;
     rc = pgExecRaw(p, "BEGIN", pzErr);
@@ -922,6 +941,12 @@ static void pgColumnExpr(sqlite3_str *s, const FedColumn *pCol, int bText){
     case PG_FLOAT:
       sqlite3_str_appendall(s, "NULLIF(");
       pgQuoteIdent(s, pCol->zName, -1);
+      if( pCol->zType && (sqlite3_stricmp(pCol->zType, "real")==0
+                       || sqlite3_stricmp(pCol->zType, "float4")==0) ){
+        /* SQLite gets the double of real's shortest text (0.1), not the
+        ** float4 widened (0.100000001490116): compare that one. */
+        sqlite3_str_appendall(s, "::text::float8");
+      }
       sqlite3_str_appendall(s, ", 'NaN')");
       break;
     case PG_TEXT:
@@ -968,12 +993,25 @@ static int pgPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
   }
   if( eClass<0 ) return FED_PUSH_NO;
   if( eClass==CLASS_TEXT ){
-    /* SQLite converts a number compared with a TEXT column to text only
-    ** when the number has no affinity of its own (a literal); a column of
-    ** another table could impose numeric affinity instead.  Exact only when
-    ** the value is known now. */
-    if( pRhs==0 && op!=FED_OP_EQ ) return FED_PUSH_LOOSE;
+    /* "Type conversions prior to comparison": a number compared with a
+    ** TEXT column becomes text when it has no affinity (a literal 10), but
+    ** if it has INTEGER or REAL affinity (CAST(10 AS INTEGER), a column of
+    ** another table) the column's text becomes a number where it looks
+    ** like one ('010' = 10).  Both arrive here as the integer 10, so a
+    ** number is SQLite's to compare.  A text value is compared as text
+    ** either way, except that an operand of numeric affinity turns the
+    ** numeric-looking column values into numbers: only equality keeps a
+    ** superset then (a number never equals text); see pgDeparseTerm(). */
     if( pRhs==0 ) return FED_PUSH_LOOSE;
+    if( sqlite3_value_type(pRhs)==SQLITE_INTEGER
+     || sqlite3_value_type(pRhs)==SQLITE_FLOAT ){
+      return FED_PUSH_NO;
+    }
+    if( sqlite3_value_type(pRhs)==SQLITE_TEXT ){
+      /* A text parameter ends at a NUL; SQLite compares every byte. */
+      const char *z = (const char*)sqlite3_value_text(pRhs);
+      if( z && memchr(z, 0, sqlite3_value_bytes(pRhs)) ) return FED_PUSH_NO;
+    }
   }
   return FED_PUSH_EXACT;
 }
@@ -1051,6 +1089,52 @@ static int pgIntIsDouble(i64 v){
   return (i64)r==v;
 }
 
+/* The range of the values PostgreSQL holds in an integer column (as
+** pgColumnExpr() reads it): a constant outside it would make PostgreSQL
+** fail ("out of range for type integer") where SQLite simply compares. */
+static void pgIntRange(const FedColumn *pCol, i64 *pMin, i64 *pMax){
+  const char *z = pCol->zType ? pCol->zType : "";
+  if( pCol->eKind==PG_BOOL ){
+    *pMin = 0; *pMax = 1;
+  }else if( sqlite3_stricmp(z, "smallint")==0 || sqlite3_stricmp(z, "int2")==0
+         || sqlite3_stricmp(z, "smallserial")==0 ){
+    *pMin = -32768; *pMax = 32767;
+  }else if( sqlite3_stricmp(z, "integer")==0 || sqlite3_stricmp(z, "int")==0
+         || sqlite3_stricmp(z, "int4")==0 || sqlite3_stricmp(z, "serial")==0 ){
+    *pMin = -2147483647-1; *pMax = 2147483647;
+  }else if( sqlite3_stricmp(z, "oid")==0 ){
+    *pMin = 0; *pMax = 4294967295LL;
+  }else{
+    *pMin = -9223372036854775807LL-1; *pMax = 9223372036854775807LL;
+  }
+}
+
+/* If the integer v lies outside the range of integer column pCol, the
+** comparison "col <op> v" follows from the side v lies on: append TRUE,
+** FALSE or "<col> IS NOT NULL" and return 1.  Else return 0. */
+static int pgIntOutside(sqlite3_str *s, const FedColumn *pCol, int op, i64 v){
+  i64 mn, mx;
+  int bAbove, bTrue;
+  pgIntRange(pCol, &mn, &mx);
+  if( v>=mn && v<=mx ) return 0;
+  bAbove = v>mx;
+  switch( op ){
+    case FED_OP_LT: case FED_OP_LE: bTrue = bAbove; break;
+    case FED_OP_GT: case FED_OP_GE: bTrue = !bAbove; break;
+    case FED_OP_NE: case FED_OP_ISNOT: bTrue = 1; break;
+    default: bTrue = 0; break;
+  }
+  if( op==FED_OP_ISNOT ){
+    sqlite3_str_appendall(s, "TRUE");
+  }else if( bTrue ){
+    pgColumnExpr(s, pCol, 0);
+    sqlite3_str_appendall(s, " IS NOT NULL");
+  }else{
+    sqlite3_str_appendall(s, "FALSE");
+  }
+  return 1;
+}
+
 /* Append the value of a number-class comparison as a parameter.  For an
 ** integer column and a real value, rewrite to an exact integer comparison
 ** (x < 1.5 is x <= 1), since PostgreSQL would compare in floating point.
@@ -1087,6 +1171,7 @@ static int pgNumParam(
           return 0;
       }
     }
+    if( pCol->eKind!=PG_FLOAT && pgIntOutside(s, pCol, op, v) ) return 0;
     *pRc = paramsAddInt(pParams, v);
     return op;
   }
@@ -1108,22 +1193,30 @@ static int pgNumParam(
         case FED_OP_NE: case FED_OP_ISNOT: bTrue = 1; break;
         default: bTrue = 0; break;
       }
-      if( bTrue ){
+      if( op==FED_OP_ISNOT ){
+        /* NULL IS NOT <number> holds too.  One word, never "x OR TRUE":
+        ** the terms are joined with AND unparenthesised. */
+        sqlite3_str_appendall(s, "TRUE");
+      }else if( bTrue ){
         pgColumnExpr(s, pCol, 0);
-        sqlite3_str_appendall(s, op==FED_OP_ISNOT ? " IS NOT NULL OR TRUE"
-                                                  : " IS NOT NULL");
+        sqlite3_str_appendall(s, " IS NOT NULL");
       }else{
         sqlite3_str_appendall(s, "FALSE");
       }
       return 0;
     }
     switch( op ){
-      case FED_OP_LT: *pRc = paramsAddInt(pParams, (i64)c); return bIntegral ? FED_OP_LT : FED_OP_LT;
-      case FED_OP_LE: *pRc = paramsAddInt(pParams, (i64)f); return FED_OP_LE;
-      case FED_OP_GT: *pRc = paramsAddInt(pParams, (i64)f); return FED_OP_GT;
-      case FED_OP_GE: *pRc = paramsAddInt(pParams, (i64)c); return FED_OP_GE;
+      case FED_OP_LT: case FED_OP_GE:
+        if( pgIntOutside(s, pCol, op, (i64)c) ) return 0;
+        *pRc = paramsAddInt(pParams, (i64)c);
+        return op;
+      case FED_OP_LE: case FED_OP_GT:
+        if( pgIntOutside(s, pCol, op, (i64)f) ) return 0;
+        *pRc = paramsAddInt(pParams, (i64)f);
+        return op;
       default:
         if( bIntegral ){
+          if( pgIntOutside(s, pCol, op, (i64)r) ) return 0;
           *pRc = paramsAddInt(pParams, (i64)r);
           return op;
         }
@@ -1323,7 +1416,9 @@ static int pgDeparseTerm(
             i64 v = sqlite3_value_int64(pUse);
             /* A float column equals an integer only if the integer is
             ** exactly a double. */
-            if( pCol->eKind!=PG_FLOAT || pgIntIsDouble(v) ){
+            i64 mn, mx;
+            pgIntRange(pCol, &mn, &mx);
+            if( pCol->eKind==PG_FLOAT ? pgIntIsDouble(v) : (v>=mn && v<=mx) ){
               sqlite3_snprintf(sizeof(zBuf), zBuf, "%lld", v);
             }
           }else{
@@ -1332,7 +1427,11 @@ static int pgDeparseTerm(
               fedDoubleText(r, zBuf, sizeof(zBuf));
             }else if( r==floor(r) && r<9223372036854775807.0
                    && r>=-9223372036854775808.0 ){
-              sqlite3_snprintf(sizeof(zBuf), zBuf, "%lld", (i64)r);
+              i64 mn, mx;
+              pgIntRange(pCol, &mn, &mx);
+              if( (i64)r>=mn && (i64)r<=mx ){
+                sqlite3_snprintf(sizeof(zBuf), zBuf, "%lld", (i64)r);
+              }
             }
           }
           if( zBuf[0] ){
@@ -1390,12 +1489,17 @@ static int pgDeparseTerm(
     sqlite3_value_free(pConv);
     return 1;
   }
+  if( eColClass==CLASS_TEXT && !t->bExact && eValClass!=CLASS_NULL
+   && (eValClass!=CLASS_TEXT || (op!=FED_OP_EQ && op!=FED_OP_IS)) ){
+    /* The operand's affinity is unknown (pgPushable()): only text
+    ** equality is a sure superset. */
+    sqlite3_value_free(pConv);
+    return 0;
+  }
   if( eColClass==CLASS_TEXT && eValClass==CLASS_NUM ){
-    if( !t->bExact ){
-      sqlite3_value_free(pConv);
-      return 0;
-    }
-    eValClass = CLASS_TEXT;     /* A literal: TEXT affinity applies */
+    /* Exact only for a value known as text at planning time: a number now
+    ** is a parameter bound again, which has no affinity: TEXT applies. */
+    eValClass = CLASS_TEXT;
   }
   if( eValClass!=eColClass ){
     pgConstCondition(s, pCol, op, eColClass, eValClass);
@@ -1582,13 +1686,19 @@ static int pgTermShape(FedTable *pTab, const FedPlanTerm *t, sqlite3_value *pVal
   switch( kindClass(pCol->eKind) ){
     case CLASS_NUM:
       if( eType==SQLITE_INTEGER ){
-        if( pCol->eKind!=PG_FLOAT ) return PG_SHAPE_INT;
+        if( pCol->eKind!=PG_FLOAT ){
+          i64 mn, mx, v = sqlite3_value_int64(pVal);
+          pgIntRange(pCol, &mn, &mx);
+          return (v>=mn && v<=mx) ? PG_SHAPE_INT : PG_SHAPE_VARIES;
+        }
         return pgIntIsDouble(sqlite3_value_int64(pVal)) ? PG_SHAPE_INT
                                                          : PG_SHAPE_VARIES;
       }
       if( eType==SQLITE_FLOAT && pCol->eKind==PG_FLOAT ) return PG_SHAPE_REAL;
       break;
     case CLASS_TEXT:
+      /* Loose (operand affinity unknown): only equality is pushed. */
+      if( !t->bExact && t->op!=FED_OP_EQ && t->op!=FED_OP_IS ) break;
       if( eType==SQLITE_TEXT ) return PG_SHAPE_TEXT;
       break;
     case CLASS_BLOB:
@@ -2262,12 +2372,22 @@ static int pgWriteParam(
       }
       break;
   }
-  if( eType==SQLITE_BLOB ){
-    return paramsAdd(pParams, valueBytes(pVal),
-                     sqlite3_value_bytes(pVal), 0);
+  {
+    /* Text sent as text ends at its first NUL, and PostgreSQL's text types
+    ** cannot hold one: refuse rather than store fewer bytes. */
+    const char *z = eType==SQLITE_BLOB ? valueBytes(pVal)
+                                       : (const char*)sqlite3_value_text(pVal);
+    int n = sqlite3_value_bytes(pVal);
+    if( z==0 && n>0 ) return SQLITE_NOMEM;
+    if( n>0 && memchr(z, 0, n)!=0 ){
+      fedSetError(pzErr, "%s: cannot write a value holding a NUL character"
+          " to column \"%s\" (%s): PostgreSQL cannot store it there;"
+          " use a bytea column", PG_STORE, pCol->zName,
+          pCol->zType ? pCol->zType : "text");
+      return SQLITE_MISMATCH;
+    }
+    return paramsAdd(pParams, z, n, 0);
   }
-  return paramsAdd(pParams, (const char*)sqlite3_value_text(pVal),
-                   sqlite3_value_bytes(pVal), 0);
 }
 
 /* The placeholder for a value written to pCol. */
@@ -2886,6 +3006,7 @@ static int pgCommit(FedConn *pConn, char **pzErr){
         p->base.pServer->zName);
     rc = SQLITE_ERROR;
   }
+  if( rc==SQLITE_OK ) rc = pgAborted(p, pzErr);
   if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_COMMIT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, "COMMIT", 0);
