@@ -2273,6 +2273,24 @@ static void etcdClose(FedCursor *pFedCsr){
   pFedCsr->pStoreCsr = 0;
 }
 
+/* Without a prefix, the local key '' is the remote key "", which etcd
+** refuses to read ("key is not provided") and never holds: an IN list
+** (or a value known only when the scan starts) that names it names no
+** row, so the point goes. */
+static void scanDropEmptyKey(EtcdScan *p){
+  int i, j = 0;
+  if( !p->bPoints ) return;
+  for(i=0; i<p->nPoint; i++){
+    if( p->aPoint[i].n==0 ){
+      sqlite3_free(p->aPoint[i].a);
+    }else{
+      p->aPoint[j++] = p->aPoint[i];
+    }
+  }
+  p->nPoint = j;
+  if( j==0 ) p->bEmpty = 1;
+}
+
 static int etcdFilter(
   FedCursor *pFedCsr, int argc, sqlite3_value **argv, char **pzErr
 ){
@@ -2283,6 +2301,7 @@ static int etcdFilter(
   cursorReset(pCsr);
   cursorAttach(pCsr, p);
   rc = scanPlan(pFedCsr->pPlan, argc, argv, &pCsr->scan);
+  if( rc==SQLITE_OK && pCsr->pET->nPrefix==0 ) scanDropEmptyKey(&pCsr->scan);
   if( rc==SQLITE_OK ) rc = stepsBuild(pCsr);
   if( rc==SQLITE_OK && p->nOp>0 ) rc = overlayBuild(pCsr);
   if( rc==SQLITE_OK ){
@@ -2565,8 +2584,15 @@ static int etcdUpdateImpl(
       return SQLITE_CONSTRAINT;
     }
   }
+  /* A NULL value, a NULL key or the empty key (without a prefix) break a
+  ** NOT NULL constraint or etcd's own; under OR IGNORE (INSERT, UPDATE)
+  ** SQLite skips such a row, and so does this table.  (OR REPLACE has no
+  ** default to put in, so it fails as SQLite does.) */
   valueBytes(argv[2+ETCD_COL_VALUE], &aVal, &nVal);
   if( aVal==0 ){
+    if( sqlite3_vtab_on_conflict(pTab->pCtx->db)==SQLITE_IGNORE ){
+      return SQLITE_OK;
+    }
     fedSetError(pzErr, "%s: NOT NULL constraint failed: %s.value (etcd"
                 " values are never NULL)", ETCD_STORE, pTab->zName);
     return SQLITE_CONSTRAINT;
@@ -2575,6 +2601,12 @@ static int etcdUpdateImpl(
   rc = leaseValue(pTab, argv[2+ETCD_COL_LEASE], &iLease, pzErr);
   if( rc ) return rc;
   rc = remoteKey(pTab, argv[2+ETCD_COL_KEY], &aKey, &nKey, pzErr);
+  if( rc==SQLITE_CONSTRAINT
+   && sqlite3_vtab_on_conflict(pTab->pCtx->db)==SQLITE_IGNORE ){
+    sqlite3_free(*pzErr);
+    *pzErr = 0;
+    return SQLITE_OK;
+  }
   if( rc ) return rc;
 
   if( sqlite3_value_type(argv[0])==SQLITE_NULL ){

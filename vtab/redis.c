@@ -4242,28 +4242,90 @@ static int rdEof(FedCursor *pFedCsr){
   return ((RedisCursor*)pFedCsr->pStoreCsr)->bEof;
 }
 
-/* A value of a field declared in fields=, by its declared type. */
+/* Is c one of the characters SQLite skips around a number's text? */
+static int affSpace(char c){
+  return c==' ' || (c>='\t' && c<='\r');
+}
+
+/* Apply SQLite's numeric affinity (INTEGER when bInt, else REAL) to the
+** text z[0..n), as SQLite does when such text is stored in a column of
+** that declared type (https://www.sqlite.org/datatype3.html): text that
+** is a well-formed number, spaces around it allowed (' 1', '3.0', '1e3',
+** '+.5', '7.'), becomes that number; any other text stays text.  INTEGER
+** affinity keeps a real whose value is an integer that an int64 holds as
+** that integer ('3.0' is 3), REAL affinity makes every number a real.
+** Returns SQLITE_INTEGER (*pi), SQLITE_FLOAT (*pr) or 0 (stays text);
+** SQLITE_NOMEM for a long number whose copy cannot be made.  Bytes that
+** are not such ASCII text (a NUL, invalid UTF-8) are never a number. */
+static int numericAffinity(const char *z, int n, int bInt, i64 *pi,
+                           double *pr){
+  char zBuf[128], *zCopy = zBuf;
+  int i = 0, iEnd = n, nDigit = 0, bReal = 0, eRet = 0;
+  i64 v;
+  double r;
+  while( i<iEnd && affSpace(z[i]) ) i++;
+  while( iEnd>i && affSpace(z[iEnd-1]) ) iEnd--;
+  if( i==iEnd ) return 0;
+  /* The grammar: [+-] digits [. digits] [eE [+-] digits], with at least
+  ** one digit before the exponent (which needs one of its own). */
+  {
+    int j = i;
+    if( z[j]=='+' || z[j]=='-' ) j++;
+    while( j<iEnd && z[j]>='0' && z[j]<='9' ){ j++; nDigit++; }
+    if( j<iEnd && z[j]=='.' ){
+      bReal = 1;
+      j++;
+      while( j<iEnd && z[j]>='0' && z[j]<='9' ){ j++; nDigit++; }
+    }
+    if( nDigit==0 ) return 0;
+    if( j<iEnd && (z[j]=='e' || z[j]=='E') ){
+      int nExp = 0;
+      bReal = 1;
+      j++;
+      if( j<iEnd && (z[j]=='+' || z[j]=='-') ) j++;
+      while( j<iEnd && z[j]>='0' && z[j]<='9' ){ j++; nExp++; }
+      if( nExp==0 ) return 0;
+    }
+    if( j!=iEnd ) return 0;
+  }
+  if( !bReal && fedParseInt64(&z[i], iEnd-i, &v)==0 ){
+    if( bInt ){ *pi = v; return SQLITE_INTEGER; }
+    *pr = (double)v;
+    return SQLITE_FLOAT;
+  }
+  /* A real, or an integer too large for an int64. */
+  if( iEnd-i>=(int)sizeof(zBuf) ){
+    zCopy = sqlite3_malloc64(iEnd-i+1);
+    if( zCopy==0 ) return SQLITE_NOMEM;
+  }
+  memcpy(zCopy, &z[i], iEnd-i);
+  zCopy[iEnd-i] = 0;
+  r = strtod(zCopy, 0);
+  if( zCopy!=zBuf ) sqlite3_free(zCopy);
+  eRet = SQLITE_FLOAT;
+  /* -2^63 and 2^63 excluded, as SQLite excludes them. */
+  if( bInt && r==floor(r) && r>-9223372036854775808.0
+   && r<9223372036854775808.0 ){
+    *pi = (i64)r;
+    if( *pi!=(i64)0x8000000000000000ULL ) return SQLITE_INTEGER;
+  }
+  *pr = r;
+  return eRet;
+}
+
+/* A value of a field declared in fields=, by its declared type: the
+** value SQLite would hold in a column of that type (numeric affinity for
+** integer and real, bytes for blob, text or blob bytes for text). */
 static void resultField(sqlite3_context *ctx, int eKind, const char *z,
                         int n){
   if( z==0 ) return;
-  if( eKind==RC_F_INT ){
-    i64 v;
-    if( fedParseInt64(z, n, &v)==0 ){
-      sqlite3_result_int64(ctx, v);
-      return;
-    }
-  }else if( eKind==RC_F_REAL ){
-    char *zEnd = 0;
-    double r;
-    if( n>0 && n<64 && z[0]!=' ' && z[0]!='\t' ){
-      char zBuf[64];
-      memcpy(zBuf, z, n);
-      zBuf[n] = 0;
-      r = strtod(zBuf, &zEnd);
-      if( zEnd==&zBuf[n] && !isnan(r) ){
-        sqlite3_result_double(ctx, r);
-        return;
-      }
+  if( eKind==RC_F_INT || eKind==RC_F_REAL ){
+    i64 v = 0;
+    double r = 0.0;
+    switch( numericAffinity(z, n, eKind==RC_F_INT, &v, &r) ){
+      case SQLITE_INTEGER: sqlite3_result_int64(ctx, v); return;
+      case SQLITE_FLOAT:   sqlite3_result_double(ctx, r); return;
+      case SQLITE_NOMEM:   sqlite3_result_error_nomem(ctx); return;
     }
   }else if( eKind==RC_F_BLOB ){
     sqlite3_result_blob(ctx, z, n, SQLITE_TRANSIENT);
