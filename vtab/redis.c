@@ -4553,7 +4553,7 @@ static int ttlValue(sqlite3_value *pVal, i64 *pn, int bInsert, char **pzErr){
   return -1;
 }
 
-/* The score as written; an error if it is not a number. */
+/* The score as written; an error if it is not a number (NULL included). */
 static int scoreValue(sqlite3_value *pVal, double *pr, char **pzErr){
   int bInt = 0, bNum = 0;
   i64 i = 0;
@@ -4563,7 +4563,10 @@ static int scoreValue(sqlite3_value *pVal, double *pr, char **pzErr){
     return bNum<0 ? SQLITE_NOMEM : SQLITE_OK;
   }
   fedSetError(pzErr, "%s: score must be a number", RD_STORE);
-  return SQLITE_MISMATCH;
+  /* A NULL breaks a NOT NULL constraint (OR IGNORE skips the row, as it
+  ** does for a NULL value); anything else is a type mismatch. */
+  return sqlite3_value_type(pVal)==SQLITE_NULL ? SQLITE_CONSTRAINT
+                                                : SQLITE_MISMATCH;
 }
 
 /* A key given to INSERT or UPDATE: not NULL, and in the key space. */
