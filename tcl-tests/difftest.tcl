@@ -133,7 +133,7 @@ proc diff::cond {t q} {
     set c [pick $cols]
   }
   set col "$q$c"
-  set r [rand 20]
+  set r [rand 22]
   if {$::diff_same_table_terms && [chance 0.08]} {
     return "$col [pick {= < > != IS}] $q[pick $cols]"
   }
@@ -161,7 +161,19 @@ proc diff::cond {t q} {
     12 { return "$col IS [const $t $c]" }
     13 { return "$col [pick {< <= > >=}] [const $t $c] AND $col [pick {< <= > >=}] [const $t $c]" }
     14 { return "($col = [const $t $c] OR $col = [const $t $c])" }
-    15 { return "+$col = [const $t $c]" }
+    15 {
+      # Under another collation SQLite must compare (pushed or not).
+      return "$col [pick {= < >= IN}] [expr {[chance 0.3] ? "([const $t $c], [const $t $c])" : [const $t $c]}] COLLATE [pick {NOCASE RTRIM BINARY}]"
+    }
+    19 { return "+$col = [const $t $c]" }
+    20 {
+      set src abc
+      if {[dict exists $spec($t,patterns) $c]} {
+        set src [pick [dict get $spec($t,patterns) $c]]
+      }
+      return "$col LIKE [pattern $src 0] ESCAPE '\\'"
+    }
+    21 { return "$col [pick {LIKE GLOB}] [pick {x'61' x'' x'2a' x'25' NULL 1 '1%' '1*'}]" }
     16 { return "typeof($col) = [pick {'integer' 'real' 'text' 'blob' 'null'}]" }
     17 { return "$col IN (SELECT x FROM diffk)" }
     default {
@@ -234,7 +246,12 @@ proc diff::query {t} {
       return [list "SELECT quote(diffk.x), [proj $t t.] FROM diffk JOIN %T AS t ON t.$c $op diffk.x[string map {" WHERE " " AND "} [where $t t.]]" 0]
     }
     9 {
-      return [list "SELECT count(*), quote(sum(length([pick $spec($t,cols)]))) FROM %T[where $t {}]" 0]
+      if {[chance 0.5]} {
+        return [list "SELECT count(*), quote(sum(length([pick $spec($t,cols)]))) FROM %T[where $t {}]" 0]
+      }
+      # A self-join: the right side's values are known only at run time.
+      set c [pick $u]
+      return [list "SELECT [proj $t a.], quote(b.$c) FROM %T AS a JOIN %T AS b ON b.$c [pick {= = IS >}] a.[pick $spec($t,cols)][string map {" WHERE " " AND "} [where $t a.]]" 0]
     }
   }
 }

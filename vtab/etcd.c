@@ -1273,7 +1273,14 @@ static int scanPlan(
         case FED_OP_NOTNULL:
           break;
         case FED_OP_LIKE: case FED_OP_GLOB: {
-          const char *z = (const char*)sqlite3_value_text(pVal);
+          const char *z;
+          /* A build where no blob is LIKE anything also matches nothing
+          ** with a blob pattern. */
+          if( sqlite3_value_type(pVal)==SQLITE_BLOB && !likeMatchesBlobs() ){
+            p->bEmpty = 1;
+            break;
+          }
+          z = (const char*)sqlite3_value_text(pVal);
           if( z==0 ){
             if( sqlite3_value_type(pVal)!=SQLITE_NULL ) rc = SQLITE_NOMEM;
             p->bEmpty = 1;

@@ -3327,15 +3327,18 @@ static int cursorPlan(RedisCursor *pCsr, int argc, sqlite3_value **argv,
         rhashClear(&set);
       }
     }else if( eKind==RC_KEY && (t->op==FED_OP_GLOB || t->op==FED_OP_LIKE) ){
-      const char *zPat = (const char*)sqlite3_value_text(pVal);
+      const char *zPat;
       char *zMatch;
       int bNone = 0;
-      if( zPat==0 ){
-        if( sqlite3_value_type(pVal)!=SQLITE_NULL ) return SQLITE_NOMEM;
+      /* Such a build matches no blob pattern either.  Asked before
+      ** sqlite3_value_text(), which makes the blob read as text. */
+      if( pCsr->bNoBlobGlob && sqlite3_value_type(pVal)==SQLITE_BLOB ){
         pCsr->bEmpty = 1;
         break;
       }
-      if( pCsr->bNoBlobGlob && sqlite3_value_type(pVal)==SQLITE_BLOB ){
+      zPat = (const char*)sqlite3_value_text(pVal);
+      if( zPat==0 ){
+        if( sqlite3_value_type(pVal)!=SQLITE_NULL ) return SQLITE_NOMEM;
         pCsr->bEmpty = 1;
         break;
       }
