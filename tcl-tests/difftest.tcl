@@ -163,7 +163,11 @@ proc diff::cond {t q} {
     14 { return "($col = [const $t $c] OR $col = [const $t $c])" }
     15 {
       # Under another collation SQLite must compare (pushed or not).
-      return "$col [pick {= < >= IN}] [expr {[chance 0.3] ? "([const $t $c], [const $t $c])" : [const $t $c]}] COLLATE [pick {NOCASE RTRIM BINARY}]"
+      set coll "COLLATE [pick {NOCASE RTRIM BINARY}]"
+      if {[chance 0.3]} {
+        return "$col $coll IN ([const $t $c], [const $t $c])"
+      }
+      return "$col [pick {= < >=}] [const $t $c] $coll"
     }
     19 { return "+$col = [const $t $c]" }
     20 {
