@@ -2487,6 +2487,19 @@ static int keyExists(EtcdConn *p, const char *a, int n, int *pbExists,
   return rc;
 }
 
+/* Does remote key a exist for this transaction: its own queued put or
+** delete decides, else the server (keyExists). */
+static int keyExistsNow(EtcdConn *p, const char *a, int n, int *pbExists,
+                        char **pzErr){
+  int bTouched;
+  int iLast = queueFind(p, a, n, &bTouched);
+  if( iLast>=0 ){
+    *pbExists = p->aOp[iLast].eOp==OP_PUT;
+    return SQLITE_OK;
+  }
+  return keyExists(p, a, n, pbExists, pzErr);
+}
+
 /* Queue the put of an INSERT (eConflict: SQLITE_REPLACE, SQLITE_IGNORE or
 ** another: plain INSERT). */
 static int writeInsert(
@@ -2625,11 +2638,20 @@ static int etcdUpdateImpl(
       if( nOld==nKey && memcmp(aOld, aKey, nKey)==0 ){
         rc = writeRead(p, aKey, nKey, aVal, nVal, iLease);
       }else{
-        /* A new key: delete the old row, insert the new one. */
-        rc = writeRead(p, aOld, nOld, 0, 0, 0);
-        if( rc==SQLITE_OK ){
+        /* A new key: delete the old row, insert the new one.  Under OR
+        ** IGNORE a new key that exists skips the whole row, as SQLite
+        ** does: asked before the delete of the old key is queued, which
+        ** would otherwise lose that row. */
+        int eConflict = sqlite3_vtab_on_conflict(pTab->pCtx->db);
+        int bSkip = 0;
+        if( eConflict==SQLITE_IGNORE ){
+          rc = keyExistsNow(p, aKey, nKey, &bSkip, pzErr);
+          eConflict = SQLITE_ABORT;   /* Asked: the commit's compare guards */
+        }
+        if( rc==SQLITE_OK && !bSkip ) rc = writeRead(p, aOld, nOld, 0, 0, 0);
+        if( rc==SQLITE_OK && !bSkip ){
           rc = writeInsert(p, pTab, aKey, nKey, aVal, nVal, iLease,
-                           sqlite3_vtab_on_conflict(pTab->pCtx->db), pzErr);
+                           eConflict, pzErr);
         }
       }
     }
