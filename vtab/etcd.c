@@ -2561,11 +2561,24 @@ static int leaseValue(FedTable *pTab, sqlite3_value *pVal, i64 *piLease,
       break;
     }
     case SQLITE_TEXT: {
-      const char *z = (const char*)sqlite3_value_text(pVal);
-      if( z==0 ) return SQLITE_NOMEM;
-      if( fedParseInt64(z, sqlite3_value_bytes(pVal), piLease)==0 ){
-        return SQLITE_OK;
+      /* As an INTEGER column would hold the text: SQLite's own numeric
+      ** affinity (' 7', '7.0' and '7e0' are 7). */
+      sqlite3_value *pDup = sqlite3_value_dup(pVal);
+      int eType, bOk = 0;
+      if( pDup==0 ) return SQLITE_NOMEM;
+      eType = sqlite3_value_numeric_type(pDup);
+      if( eType==SQLITE_INTEGER ){
+        *piLease = sqlite3_value_int64(pDup);
+        bOk = 1;
+      }else if( eType==SQLITE_FLOAT ){
+        double r = sqlite3_value_double(pDup);
+        if( r==floor(r) && r<9.2e18 && r>-9.2e18 ){
+          *piLease = (i64)r;
+          bOk = 1;
+        }
       }
+      sqlite3_value_free(pDup);
+      if( bOk ) return SQLITE_OK;
       break;
     }
   }
