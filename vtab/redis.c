@@ -3235,34 +3235,44 @@ static void scoreBound(RedisCursor *pCsr, int op, int bInt, i64 iVal,
   }
 }
 
-/* Narrow the list bounds by "idx op value". */
+/* Narrow the list bounds by "idx op value".  Indexes are never negative,
+** so an upper bound below 0 leaves nothing (computed without overflow:
+** idx < -9223372036854775808 has no integer bound). */
 static void idxBound(RedisCursor *pCsr, int op, int bInt, i64 iVal,
                      double rVal){
-  i64 lo = -1, hi = -2;         /* -1: no lower; -2: no upper */
+  i64 lo = 0, hi = 0;
+  int bLo = 0, bHi = 0;
   if( bInt ){
     switch( op ){
-      case FED_OP_GT: lo = iVal==LLONG_MAX ? LLONG_MAX : iVal+1; break;
-      case FED_OP_GE: lo = iVal; break;
-      case FED_OP_LT: hi = iVal-1; break;
-      case FED_OP_LE: hi = iVal; break;
-      case FED_OP_EQ: lo = hi = iVal; break;
+      case FED_OP_GT:
+        if( iVal==LLONG_MAX ){ pCsr->bEmpty = 1; }
+        else{ lo = iVal+1; bLo = 1; }
+        break;
+      case FED_OP_GE: lo = iVal; bLo = 1; break;
+      case FED_OP_LT:
+        if( iVal<=0 ){ pCsr->bEmpty = 1; }
+        else{ hi = iVal-1; bHi = 1; }
+        break;
+      case FED_OP_LE: hi = iVal; bHi = 1; break;
+      case FED_OP_EQ: lo = hi = iVal; bLo = bHi = 1; break;
     }
   }else{
     double f = floor(rVal), c = ceil(rVal);
     if( rVal>=9.2e18 ){ f = c = 9.2e18; }
     if( rVal<=-9.2e18 ){ f = c = -9.2e18; }
     switch( op ){
-      case FED_OP_GT: lo = (i64)f+1; break;
-      case FED_OP_GE: lo = (i64)c; break;
-      case FED_OP_LT: hi = (i64)c-1; break;
-      case FED_OP_LE: hi = (i64)f; break;
+      case FED_OP_GT: lo = (i64)f+1; bLo = 1; break;
+      case FED_OP_GE: lo = (i64)c; bLo = 1; break;
+      case FED_OP_LT: hi = (i64)c-1; bHi = 1; break;
+      case FED_OP_LE: hi = (i64)f; bHi = 1; break;
       case FED_OP_EQ:
-        if( f==rVal ){ lo = hi = (i64)f; }else{ pCsr->bEmpty = 1; }
+        if( f==rVal ){ lo = hi = (i64)f; bLo = bHi = 1; }
+        else{ pCsr->bEmpty = 1; }
         break;
     }
   }
-  if( lo!=-1 && lo>pCsr->iIdxLo ) pCsr->iIdxLo = lo;
-  if( hi!=-2 ){
+  if( bLo && lo>pCsr->iIdxLo ) pCsr->iIdxLo = lo;
+  if( bHi ){
     if( hi<0 ) pCsr->bEmpty = 1;
     else if( pCsr->iIdxHi<0 || hi<pCsr->iIdxHi ) pCsr->iIdxHi = hi;
   }
