@@ -2992,6 +2992,13 @@ struct RedisCursor {
                                 ** and pOldKeys */
   int iScanArena;               /* aReplies[] holding pScanKeys */
   RKeySet seen;                 /* Keys returned, against SCAN duplicates */
+  RBuf *aTail;                  /* The transaction's keys (this database)
+                                ** written before the scan began: read after
+                                ** SCAN's.  Keys written since (by this very
+                                ** statement, through another table over the
+                                ** key space) are not, as a statement does
+                                ** not read the rows it inserts */
+  int nTail;
   /* The current batch */
   RedisPipe P;
   RArena arena;
@@ -3046,6 +3053,10 @@ static void cursorReset(RedisCursor *pCsr){
   pCsr->zMatch = 0;
   termsFree(pCsr);
   keySetClear(&pCsr->seen);
+  for(i=0; i<pCsr->nTail; i++) rbufFree(&pCsr->aTail[i]);
+  sqlite3_free(pCsr->aTail);
+  pCsr->aTail = 0;
+  pCsr->nTail = 0;
   pCsr->bEof = 1;
   pCsr->bEmpty = pCsr->bNamed = pCsr->bDone = 0;
   pCsr->bLo = pCsr->bHi = pCsr->bLoExcl = pCsr->bHiExcl = 0;
@@ -4067,11 +4078,11 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
         if( rc==SQLITE_OK ) rc = scanTake(pCsr, &pCsr->P, 0, pzErr);
         continue;
       }
-      if( pCsr->bTailDone || !t->bActive || t->dirty.nElem==0 ){
+      if( pCsr->bTailDone || !t->bActive || pCsr->nTail==0 ){
         pCsr->bTailDone = 1;
         break;
       }
-      nChunk = t->dirty.nElem;
+      nChunk = pCsr->nTail;
     }
     if( nChunk>pCsr->nKAlloc ){
       int nAlloc = nChunk;
@@ -4115,18 +4126,19 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
         if( bNew ){ azK[nK] = k->str; anK[nK++] = (int)k->len; }
       }
     }else{
-      /* The transaction's own keys that SCAN did not return. */
-      RHashElem *e;
+      /* The transaction's own keys that SCAN did not return (those still
+      ** written: a ROLLBACK TO may have taken some back). */
       pCsr->bTailDone = 1;
-      RHASH_EACH(&t->dirty, i, e){
+      for(i=0; i<pCsr->nTail; i++){
+        RBuf *pK = &pCsr->aTail[i];
         int w, bNew;
-        if( e->iDb!=pCsr->iDb ) continue;
-        w = keyWanted(pCsr, e->zKey, e->nKey);
+        if( !txnIsDirty(t, pCsr->iDb, pK->z, pK->n) ) continue;
+        w = keyWanted(pCsr, pK->z, pK->n);
         if( w<0 ){ rc = SQLITE_NOMEM; break; }
         if( !w ) continue;
-        bNew = keySetAdd(&pCsr->seen, e->zKey, e->nKey);
+        bNew = keySetAdd(&pCsr->seen, pK->z, pK->n);
         if( bNew<0 ){ rc = SQLITE_NOMEM; break; }
-        if( bNew ){ azK[nK] = e->zKey; anK[nK++] = e->nKey; }
+        if( bNew ){ azK[nK] = pK->z; anK[nK++] = pK->n; }
       }
     }
     if( rc ) break;
@@ -4224,6 +4236,24 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
   return SQLITE_OK;
 }
 
+/* Copy the keys of pCsr's database that transaction t has written so
+** far (pCsr->aTail). */
+static int cursorTailKeys(RedisCursor *pCsr, RedisTxn *t){
+  RHashElem *e;
+  int i;
+  pCsr->aTail = sqlite3_malloc64(sizeof(RBuf)*(i64)t->dirty.nElem);
+  if( pCsr->aTail==0 ) return SQLITE_NOMEM;
+  RHASH_EACH(&t->dirty, i, e){
+    if( e->iDb!=pCsr->iDb ) continue;
+    memset(&pCsr->aTail[pCsr->nTail], 0, sizeof(RBuf));
+    if( rbufSet(&pCsr->aTail[pCsr->nTail], e->zKey, e->nKey) ){
+      return SQLITE_NOMEM;
+    }
+    pCsr->nTail++;
+  }
+  return SQLITE_OK;
+}
+
 static int rdFilter(FedCursor *pFedCsr, int argc, sqlite3_value **argv,
                     char **pzErr){
   RedisCursor *pCsr = (RedisCursor*)pFedCsr->pStoreCsr;
@@ -4240,6 +4270,10 @@ static int rdFilter(FedCursor *pFedCsr, int argc, sqlite3_value **argv,
   if( pCsr->bEmpty ){
     pCsr->bEof = 1;
     return SQLITE_OK;
+  }
+  if( !pCsr->bNamed && p->txn.bActive && p->txn.dirty.nElem>0 ){
+    rc = cursorTailKeys(pCsr, &p->txn);
+    if( rc ) return rc;
   }
   return cursorFill(pCsr, pzErr);
 }
