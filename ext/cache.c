@@ -1567,7 +1567,8 @@ static int cacheClearWritten(FedTable *pTab){
   FedCacheStat *pStat;
   char *zPrefix;
   int rc;
-  pCtx->iCacheServerGen++;
+  /* Every table that can be filling is open, so in pCacheStat: bumping
+  ** the generations of those over the rows abandons exactly their fills. */
   if( pTab->pCache ) pTab->pCache->iGen++;
   for(pStat=pCtx->pCacheStat; pStat; pStat=pStat->pNext){
     FedTable *pOther = pStat->pTab;
