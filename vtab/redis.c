@@ -564,6 +564,24 @@ static int keySetAdd(RKeySet *p, const char *z, int n){
   return 1;
 }
 
+/* Is z[0..n) in the set? */
+static int keySetHas(const RKeySet *p, const char *z, int n){
+  u64 h = keyHash(z, n), tag = h>>40;
+  u64 mask = 0xffffffffffULL;
+  int i;
+  if( p->nSlot==0 ) return 0;
+  i = (int)(h & (u64)(p->nSlot-1));
+  while( p->aSlot[i] ){
+    if( (p->aSlot[i]>>40)==tag ){
+      int nOld;
+      const char *zOld = keyLogGet(p, (p->aSlot[i] & mask)-1, &nOld);
+      if( nOld==n && (n==0 || memcmp(zOld, z, n)==0) ) return 1;
+    }
+    i = (i+1) & (p->nSlot-1);
+  }
+  return 0;
+}
+
 static void keySetClear(RKeySet *p){
   int i;
   for(i=0; i<p->nBlock; i++) sqlite3_free(p->aBlock[i]);
@@ -2999,6 +3017,8 @@ struct RedisCursor {
                                 ** key space) are not, as a statement does
                                 ** not read the rows it inserts */
   int nTail;
+  RKeySet tailSet;              /* The same keys, to look up: only they are
+                                ** read through their shadows */
   /* The current batch */
   RedisPipe P;
   RArena arena;
@@ -3053,6 +3073,7 @@ static void cursorReset(RedisCursor *pCsr){
   pCsr->zMatch = 0;
   termsFree(pCsr);
   keySetClear(&pCsr->seen);
+  keySetClear(&pCsr->tailSet);
   for(i=0; i<pCsr->nTail; i++) rbufFree(&pCsr->aTail[i]);
   sqlite3_free(pCsr->aTail);
   pCsr->aTail = 0;
@@ -4145,7 +4166,10 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
 
     /* Keys the transaction wrote are read through their shadows. */
     for(i=0; i<nK; i++){
-      if( t->bActive && txnIsDirty(t, pCsr->iDb, azK[i], anK[i]) ){
+      /* (Only keys written before the scan began: the server still holds
+      ** what the others held then.) */
+      if( t->bActive && txnIsDirty(t, pCsr->iDb, azK[i], anK[i])
+       && keySetHas(&pCsr->tailSet, azK[i], anK[i]) ){
         aReq[nDirty].iDb = pCsr->iDb;
         aReq[nDirty].z = azK[i];
         aReq[nDirty].n = anK[i];
@@ -4250,6 +4274,7 @@ static int cursorTailKeys(RedisCursor *pCsr, RedisTxn *t){
       return SQLITE_NOMEM;
     }
     pCsr->nTail++;
+    if( keySetAdd(&pCsr->tailSet, e->zKey, e->nKey)<0 ) return SQLITE_NOMEM;
   }
   return SQLITE_OK;
 }
@@ -4271,7 +4296,7 @@ static int rdFilter(FedCursor *pFedCsr, int argc, sqlite3_value **argv,
     pCsr->bEof = 1;
     return SQLITE_OK;
   }
-  if( !pCsr->bNamed && p->txn.bActive && p->txn.dirty.nElem>0 ){
+  if( p->txn.bActive && p->txn.dirty.nElem>0 ){
     rc = cursorTailKeys(pCsr, &p->txn);
     if( rc ) return rc;
   }
