@@ -1273,7 +1273,14 @@ static int scanPlan(
         case FED_OP_NOTNULL:
           break;
         case FED_OP_LIKE: case FED_OP_GLOB: {
-          const char *z = (const char*)sqlite3_value_text(pVal);
+          const char *z;
+          /* A build where no blob is LIKE anything also matches nothing
+          ** with a blob pattern. */
+          if( sqlite3_value_type(pVal)==SQLITE_BLOB && !likeMatchesBlobs() ){
+            p->bEmpty = 1;
+            break;
+          }
+          z = (const char*)sqlite3_value_text(pVal);
           if( z==0 ){
             if( sqlite3_value_type(pVal)!=SQLITE_NULL ) rc = SQLITE_NOMEM;
             p->bEmpty = 1;
@@ -2273,6 +2280,24 @@ static void etcdClose(FedCursor *pFedCsr){
   pFedCsr->pStoreCsr = 0;
 }
 
+/* Without a prefix, the local key '' is the remote key "", which etcd
+** refuses to read ("key is not provided") and never holds: an IN list
+** (or a value known only when the scan starts) that names it names no
+** row, so the point goes. */
+static void scanDropEmptyKey(EtcdScan *p){
+  int i, j = 0;
+  if( !p->bPoints ) return;
+  for(i=0; i<p->nPoint; i++){
+    if( p->aPoint[i].n==0 ){
+      sqlite3_free(p->aPoint[i].a);
+    }else{
+      p->aPoint[j++] = p->aPoint[i];
+    }
+  }
+  p->nPoint = j;
+  if( j==0 ) p->bEmpty = 1;
+}
+
 static int etcdFilter(
   FedCursor *pFedCsr, int argc, sqlite3_value **argv, char **pzErr
 ){
@@ -2283,6 +2308,7 @@ static int etcdFilter(
   cursorReset(pCsr);
   cursorAttach(pCsr, p);
   rc = scanPlan(pFedCsr->pPlan, argc, argv, &pCsr->scan);
+  if( rc==SQLITE_OK && pCsr->pET->nPrefix==0 ) scanDropEmptyKey(&pCsr->scan);
   if( rc==SQLITE_OK ) rc = stepsBuild(pCsr);
   if( rc==SQLITE_OK && p->nOp>0 ) rc = overlayBuild(pCsr);
   if( rc==SQLITE_OK ){
@@ -2461,6 +2487,19 @@ static int keyExists(EtcdConn *p, const char *a, int n, int *pbExists,
   return rc;
 }
 
+/* Does remote key a exist for this transaction: its own queued put or
+** delete decides, else the server (keyExists). */
+static int keyExistsNow(EtcdConn *p, const char *a, int n, int *pbExists,
+                        char **pzErr){
+  int bTouched;
+  int iLast = queueFind(p, a, n, &bTouched);
+  if( iLast>=0 ){
+    *pbExists = p->aOp[iLast].eOp==OP_PUT;
+    return SQLITE_OK;
+  }
+  return keyExists(p, a, n, pbExists, pzErr);
+}
+
 /* Queue the put of an INSERT (eConflict: SQLITE_REPLACE, SQLITE_IGNORE or
 ** another: plain INSERT). */
 static int writeInsert(
@@ -2522,11 +2561,24 @@ static int leaseValue(FedTable *pTab, sqlite3_value *pVal, i64 *piLease,
       break;
     }
     case SQLITE_TEXT: {
-      const char *z = (const char*)sqlite3_value_text(pVal);
-      if( z==0 ) return SQLITE_NOMEM;
-      if( fedParseInt64(z, sqlite3_value_bytes(pVal), piLease)==0 ){
-        return SQLITE_OK;
+      /* As an INTEGER column would hold the text: SQLite's own numeric
+      ** affinity (' 7', '7.0' and '7e0' are 7). */
+      sqlite3_value *pDup = sqlite3_value_dup(pVal);
+      int eType, bOk = 0;
+      if( pDup==0 ) return SQLITE_NOMEM;
+      eType = sqlite3_value_numeric_type(pDup);
+      if( eType==SQLITE_INTEGER ){
+        *piLease = sqlite3_value_int64(pDup);
+        bOk = 1;
+      }else if( eType==SQLITE_FLOAT ){
+        double r = sqlite3_value_double(pDup);
+        if( r==floor(r) && r<9.2e18 && r>-9.2e18 ){
+          *piLease = (i64)r;
+          bOk = 1;
+        }
       }
+      sqlite3_value_free(pDup);
+      if( bOk ) return SQLITE_OK;
       break;
     }
   }
@@ -2565,8 +2617,15 @@ static int etcdUpdateImpl(
       return SQLITE_CONSTRAINT;
     }
   }
+  /* A NULL value, a NULL key or the empty key (without a prefix) break a
+  ** NOT NULL constraint or etcd's own; under OR IGNORE (INSERT, UPDATE)
+  ** SQLite skips such a row, and so does this table.  (OR REPLACE has no
+  ** default to put in, so it fails as SQLite does.) */
   valueBytes(argv[2+ETCD_COL_VALUE], &aVal, &nVal);
   if( aVal==0 ){
+    if( sqlite3_vtab_on_conflict(pTab->pCtx->db)==SQLITE_IGNORE ){
+      return SQLITE_OK;
+    }
     fedSetError(pzErr, "%s: NOT NULL constraint failed: %s.value (etcd"
                 " values are never NULL)", ETCD_STORE, pTab->zName);
     return SQLITE_CONSTRAINT;
@@ -2575,6 +2634,12 @@ static int etcdUpdateImpl(
   rc = leaseValue(pTab, argv[2+ETCD_COL_LEASE], &iLease, pzErr);
   if( rc ) return rc;
   rc = remoteKey(pTab, argv[2+ETCD_COL_KEY], &aKey, &nKey, pzErr);
+  if( rc==SQLITE_CONSTRAINT
+   && sqlite3_vtab_on_conflict(pTab->pCtx->db)==SQLITE_IGNORE ){
+    sqlite3_free(*pzErr);
+    *pzErr = 0;
+    return SQLITE_OK;
+  }
   if( rc ) return rc;
 
   if( sqlite3_value_type(argv[0])==SQLITE_NULL ){
@@ -2586,11 +2651,20 @@ static int etcdUpdateImpl(
       if( nOld==nKey && memcmp(aOld, aKey, nKey)==0 ){
         rc = writeRead(p, aKey, nKey, aVal, nVal, iLease);
       }else{
-        /* A new key: delete the old row, insert the new one. */
-        rc = writeRead(p, aOld, nOld, 0, 0, 0);
-        if( rc==SQLITE_OK ){
+        /* A new key: delete the old row, insert the new one.  Under OR
+        ** IGNORE a new key that exists skips the whole row, as SQLite
+        ** does: asked before the delete of the old key is queued, which
+        ** would otherwise lose that row. */
+        int eConflict = sqlite3_vtab_on_conflict(pTab->pCtx->db);
+        int bSkip = 0;
+        if( eConflict==SQLITE_IGNORE ){
+          rc = keyExistsNow(p, aKey, nKey, &bSkip, pzErr);
+          eConflict = SQLITE_ABORT;   /* Asked: the commit's compare guards */
+        }
+        if( rc==SQLITE_OK && !bSkip ) rc = writeRead(p, aOld, nOld, 0, 0, 0);
+        if( rc==SQLITE_OK && !bSkip ){
           rc = writeInsert(p, pTab, aKey, nKey, aVal, nVal, iLease,
-                           sqlite3_vtab_on_conflict(pTab->pCtx->db), pzErr);
+                           eConflict, pzErr);
         }
       }
     }

@@ -564,6 +564,24 @@ static int keySetAdd(RKeySet *p, const char *z, int n){
   return 1;
 }
 
+/* Is z[0..n) in the set? */
+static int keySetHas(const RKeySet *p, const char *z, int n){
+  u64 h = keyHash(z, n), tag = h>>40;
+  u64 mask = 0xffffffffffULL;
+  int i;
+  if( p->nSlot==0 ) return 0;
+  i = (int)(h & (u64)(p->nSlot-1));
+  while( p->aSlot[i] ){
+    if( (p->aSlot[i]>>40)==tag ){
+      int nOld;
+      const char *zOld = keyLogGet(p, (p->aSlot[i] & mask)-1, &nOld);
+      if( nOld==n && (n==0 || memcmp(zOld, z, n)==0) ) return 1;
+    }
+    i = (i+1) & (p->nSlot-1);
+  }
+  return 0;
+}
+
 static void keySetClear(RKeySet *p){
   int i;
   for(i=0; i<p->nBlock; i++) sqlite3_free(p->aBlock[i]);
@@ -2992,6 +3010,15 @@ struct RedisCursor {
                                 ** and pOldKeys */
   int iScanArena;               /* aReplies[] holding pScanKeys */
   RKeySet seen;                 /* Keys returned, against SCAN duplicates */
+  RBuf *aTail;                  /* The transaction's keys (this database)
+                                ** written before the scan began: read after
+                                ** SCAN's.  Keys written since (by this very
+                                ** statement, through another table over the
+                                ** key space) are not, as a statement does
+                                ** not read the rows it inserts */
+  int nTail;
+  RKeySet tailSet;              /* The same keys, to look up: only they are
+                                ** read through their shadows */
   /* The current batch */
   RedisPipe P;
   RArena arena;
@@ -3046,6 +3073,11 @@ static void cursorReset(RedisCursor *pCsr){
   pCsr->zMatch = 0;
   termsFree(pCsr);
   keySetClear(&pCsr->seen);
+  keySetClear(&pCsr->tailSet);
+  for(i=0; i<pCsr->nTail; i++) rbufFree(&pCsr->aTail[i]);
+  sqlite3_free(pCsr->aTail);
+  pCsr->aTail = 0;
+  pCsr->nTail = 0;
   pCsr->bEof = 1;
   pCsr->bEmpty = pCsr->bNamed = pCsr->bDone = 0;
   pCsr->bLo = pCsr->bHi = pCsr->bLoExcl = pCsr->bHiExcl = 0;
@@ -3235,34 +3267,44 @@ static void scoreBound(RedisCursor *pCsr, int op, int bInt, i64 iVal,
   }
 }
 
-/* Narrow the list bounds by "idx op value". */
+/* Narrow the list bounds by "idx op value".  Indexes are never negative,
+** so an upper bound below 0 leaves nothing (computed without overflow:
+** idx < -9223372036854775808 has no integer bound). */
 static void idxBound(RedisCursor *pCsr, int op, int bInt, i64 iVal,
                      double rVal){
-  i64 lo = -1, hi = -2;         /* -1: no lower; -2: no upper */
+  i64 lo = 0, hi = 0;
+  int bLo = 0, bHi = 0;
   if( bInt ){
     switch( op ){
-      case FED_OP_GT: lo = iVal==LLONG_MAX ? LLONG_MAX : iVal+1; break;
-      case FED_OP_GE: lo = iVal; break;
-      case FED_OP_LT: hi = iVal-1; break;
-      case FED_OP_LE: hi = iVal; break;
-      case FED_OP_EQ: lo = hi = iVal; break;
+      case FED_OP_GT:
+        if( iVal==LLONG_MAX ){ pCsr->bEmpty = 1; }
+        else{ lo = iVal+1; bLo = 1; }
+        break;
+      case FED_OP_GE: lo = iVal; bLo = 1; break;
+      case FED_OP_LT:
+        if( iVal<=0 ){ pCsr->bEmpty = 1; }
+        else{ hi = iVal-1; bHi = 1; }
+        break;
+      case FED_OP_LE: hi = iVal; bHi = 1; break;
+      case FED_OP_EQ: lo = hi = iVal; bLo = bHi = 1; break;
     }
   }else{
     double f = floor(rVal), c = ceil(rVal);
     if( rVal>=9.2e18 ){ f = c = 9.2e18; }
     if( rVal<=-9.2e18 ){ f = c = -9.2e18; }
     switch( op ){
-      case FED_OP_GT: lo = (i64)f+1; break;
-      case FED_OP_GE: lo = (i64)c; break;
-      case FED_OP_LT: hi = (i64)c-1; break;
-      case FED_OP_LE: hi = (i64)f; break;
+      case FED_OP_GT: lo = (i64)f+1; bLo = 1; break;
+      case FED_OP_GE: lo = (i64)c; bLo = 1; break;
+      case FED_OP_LT: hi = (i64)c-1; bHi = 1; break;
+      case FED_OP_LE: hi = (i64)f; bHi = 1; break;
       case FED_OP_EQ:
-        if( f==rVal ){ lo = hi = (i64)f; }else{ pCsr->bEmpty = 1; }
+        if( f==rVal ){ lo = hi = (i64)f; bLo = bHi = 1; }
+        else{ pCsr->bEmpty = 1; }
         break;
     }
   }
-  if( lo!=-1 && lo>pCsr->iIdxLo ) pCsr->iIdxLo = lo;
-  if( hi!=-2 ){
+  if( bLo && lo>pCsr->iIdxLo ) pCsr->iIdxLo = lo;
+  if( bHi ){
     if( hi<0 ) pCsr->bEmpty = 1;
     else if( pCsr->iIdxHi<0 || hi<pCsr->iIdxHi ) pCsr->iIdxHi = hi;
   }
@@ -3327,15 +3369,18 @@ static int cursorPlan(RedisCursor *pCsr, int argc, sqlite3_value **argv,
         rhashClear(&set);
       }
     }else if( eKind==RC_KEY && (t->op==FED_OP_GLOB || t->op==FED_OP_LIKE) ){
-      const char *zPat = (const char*)sqlite3_value_text(pVal);
+      const char *zPat;
       char *zMatch;
       int bNone = 0;
-      if( zPat==0 ){
-        if( sqlite3_value_type(pVal)!=SQLITE_NULL ) return SQLITE_NOMEM;
+      /* Such a build matches no blob pattern either.  Asked before
+      ** sqlite3_value_text(), which makes the blob read as text. */
+      if( pCsr->bNoBlobGlob && sqlite3_value_type(pVal)==SQLITE_BLOB ){
         pCsr->bEmpty = 1;
         break;
       }
-      if( pCsr->bNoBlobGlob && sqlite3_value_type(pVal)==SQLITE_BLOB ){
+      zPat = (const char*)sqlite3_value_text(pVal);
+      if( zPat==0 ){
+        if( sqlite3_value_type(pVal)!=SQLITE_NULL ) return SQLITE_NOMEM;
         pCsr->bEmpty = 1;
         break;
       }
@@ -4054,11 +4099,11 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
         if( rc==SQLITE_OK ) rc = scanTake(pCsr, &pCsr->P, 0, pzErr);
         continue;
       }
-      if( pCsr->bTailDone || !t->bActive || t->dirty.nElem==0 ){
+      if( pCsr->bTailDone || !t->bActive || pCsr->nTail==0 ){
         pCsr->bTailDone = 1;
         break;
       }
-      nChunk = t->dirty.nElem;
+      nChunk = pCsr->nTail;
     }
     if( nChunk>pCsr->nKAlloc ){
       int nAlloc = nChunk;
@@ -4102,25 +4147,29 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
         if( bNew ){ azK[nK] = k->str; anK[nK++] = (int)k->len; }
       }
     }else{
-      /* The transaction's own keys that SCAN did not return. */
-      RHashElem *e;
+      /* The transaction's own keys that SCAN did not return (those still
+      ** written: a ROLLBACK TO may have taken some back). */
       pCsr->bTailDone = 1;
-      RHASH_EACH(&t->dirty, i, e){
+      for(i=0; i<pCsr->nTail; i++){
+        RBuf *pK = &pCsr->aTail[i];
         int w, bNew;
-        if( e->iDb!=pCsr->iDb ) continue;
-        w = keyWanted(pCsr, e->zKey, e->nKey);
+        if( !txnIsDirty(t, pCsr->iDb, pK->z, pK->n) ) continue;
+        w = keyWanted(pCsr, pK->z, pK->n);
         if( w<0 ){ rc = SQLITE_NOMEM; break; }
         if( !w ) continue;
-        bNew = keySetAdd(&pCsr->seen, e->zKey, e->nKey);
+        bNew = keySetAdd(&pCsr->seen, pK->z, pK->n);
         if( bNew<0 ){ rc = SQLITE_NOMEM; break; }
-        if( bNew ){ azK[nK] = e->zKey; anK[nK++] = e->nKey; }
+        if( bNew ){ azK[nK] = pK->z; anK[nK++] = pK->n; }
       }
     }
     if( rc ) break;
 
     /* Keys the transaction wrote are read through their shadows. */
     for(i=0; i<nK; i++){
-      if( t->bActive && txnIsDirty(t, pCsr->iDb, azK[i], anK[i]) ){
+      /* (Only keys written before the scan began: the server still holds
+      ** what the others held then.) */
+      if( t->bActive && txnIsDirty(t, pCsr->iDb, azK[i], anK[i])
+       && keySetHas(&pCsr->tailSet, azK[i], anK[i]) ){
         aReq[nDirty].iDb = pCsr->iDb;
         aReq[nDirty].z = azK[i];
         aReq[nDirty].n = anK[i];
@@ -4211,6 +4260,25 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
   return SQLITE_OK;
 }
 
+/* Copy the keys of pCsr's database that transaction t has written so
+** far (pCsr->aTail). */
+static int cursorTailKeys(RedisCursor *pCsr, RedisTxn *t){
+  RHashElem *e;
+  int i;
+  pCsr->aTail = sqlite3_malloc64(sizeof(RBuf)*(i64)t->dirty.nElem);
+  if( pCsr->aTail==0 ) return SQLITE_NOMEM;
+  RHASH_EACH(&t->dirty, i, e){
+    if( e->iDb!=pCsr->iDb ) continue;
+    memset(&pCsr->aTail[pCsr->nTail], 0, sizeof(RBuf));
+    if( rbufSet(&pCsr->aTail[pCsr->nTail], e->zKey, e->nKey) ){
+      return SQLITE_NOMEM;
+    }
+    pCsr->nTail++;
+    if( keySetAdd(&pCsr->tailSet, e->zKey, e->nKey)<0 ) return SQLITE_NOMEM;
+  }
+  return SQLITE_OK;
+}
+
 static int rdFilter(FedCursor *pFedCsr, int argc, sqlite3_value **argv,
                     char **pzErr){
   RedisCursor *pCsr = (RedisCursor*)pFedCsr->pStoreCsr;
@@ -4228,6 +4296,10 @@ static int rdFilter(FedCursor *pFedCsr, int argc, sqlite3_value **argv,
     pCsr->bEof = 1;
     return SQLITE_OK;
   }
+  if( p->txn.bActive && p->txn.dirty.nElem>0 ){
+    rc = cursorTailKeys(pCsr, &p->txn);
+    if( rc ) return rc;
+  }
   return cursorFill(pCsr, pzErr);
 }
 
@@ -4242,28 +4314,90 @@ static int rdEof(FedCursor *pFedCsr){
   return ((RedisCursor*)pFedCsr->pStoreCsr)->bEof;
 }
 
-/* A value of a field declared in fields=, by its declared type. */
+/* Is c one of the characters SQLite skips around a number's text? */
+static int affSpace(char c){
+  return c==' ' || (c>='\t' && c<='\r');
+}
+
+/* Apply SQLite's numeric affinity (INTEGER when bInt, else REAL) to the
+** text z[0..n), as SQLite does when such text is stored in a column of
+** that declared type (https://www.sqlite.org/datatype3.html): text that
+** is a well-formed number, spaces around it allowed (' 1', '3.0', '1e3',
+** '+.5', '7.'), becomes that number; any other text stays text.  INTEGER
+** affinity keeps a real whose value is an integer that an int64 holds as
+** that integer ('3.0' is 3), REAL affinity makes every number a real.
+** Returns SQLITE_INTEGER (*pi), SQLITE_FLOAT (*pr) or 0 (stays text);
+** SQLITE_NOMEM for a long number whose copy cannot be made.  Bytes that
+** are not such ASCII text (a NUL, invalid UTF-8) are never a number. */
+static int numericAffinity(const char *z, int n, int bInt, i64 *pi,
+                           double *pr){
+  char zBuf[128], *zCopy = zBuf;
+  int i = 0, iEnd = n, nDigit = 0, bReal = 0, eRet = 0;
+  i64 v;
+  double r;
+  while( i<iEnd && affSpace(z[i]) ) i++;
+  while( iEnd>i && affSpace(z[iEnd-1]) ) iEnd--;
+  if( i==iEnd ) return 0;
+  /* The grammar: [+-] digits [. digits] [eE [+-] digits], with at least
+  ** one digit before the exponent (which needs one of its own). */
+  {
+    int j = i;
+    if( z[j]=='+' || z[j]=='-' ) j++;
+    while( j<iEnd && z[j]>='0' && z[j]<='9' ){ j++; nDigit++; }
+    if( j<iEnd && z[j]=='.' ){
+      bReal = 1;
+      j++;
+      while( j<iEnd && z[j]>='0' && z[j]<='9' ){ j++; nDigit++; }
+    }
+    if( nDigit==0 ) return 0;
+    if( j<iEnd && (z[j]=='e' || z[j]=='E') ){
+      int nExp = 0;
+      bReal = 1;
+      j++;
+      if( j<iEnd && (z[j]=='+' || z[j]=='-') ) j++;
+      while( j<iEnd && z[j]>='0' && z[j]<='9' ){ j++; nExp++; }
+      if( nExp==0 ) return 0;
+    }
+    if( j!=iEnd ) return 0;
+  }
+  if( !bReal && fedParseInt64(&z[i], iEnd-i, &v)==0 ){
+    if( bInt ){ *pi = v; return SQLITE_INTEGER; }
+    *pr = (double)v;
+    return SQLITE_FLOAT;
+  }
+  /* A real, or an integer too large for an int64. */
+  if( iEnd-i>=(int)sizeof(zBuf) ){
+    zCopy = sqlite3_malloc64(iEnd-i+1);
+    if( zCopy==0 ) return SQLITE_NOMEM;
+  }
+  memcpy(zCopy, &z[i], iEnd-i);
+  zCopy[iEnd-i] = 0;
+  r = strtod(zCopy, 0);
+  if( zCopy!=zBuf ) sqlite3_free(zCopy);
+  eRet = SQLITE_FLOAT;
+  /* -2^63 and 2^63 excluded, as SQLite excludes them. */
+  if( bInt && r==floor(r) && r>-9223372036854775808.0
+   && r<9223372036854775808.0 ){
+    *pi = (i64)r;
+    if( *pi!=(i64)0x8000000000000000ULL ) return SQLITE_INTEGER;
+  }
+  *pr = r;
+  return eRet;
+}
+
+/* A value of a field declared in fields=, by its declared type: the
+** value SQLite would hold in a column of that type (numeric affinity for
+** integer and real, bytes for blob, text or blob bytes for text). */
 static void resultField(sqlite3_context *ctx, int eKind, const char *z,
                         int n){
   if( z==0 ) return;
-  if( eKind==RC_F_INT ){
-    i64 v;
-    if( fedParseInt64(z, n, &v)==0 ){
-      sqlite3_result_int64(ctx, v);
-      return;
-    }
-  }else if( eKind==RC_F_REAL ){
-    char *zEnd = 0;
-    double r;
-    if( n>0 && n<64 && z[0]!=' ' && z[0]!='\t' ){
-      char zBuf[64];
-      memcpy(zBuf, z, n);
-      zBuf[n] = 0;
-      r = strtod(zBuf, &zEnd);
-      if( zEnd==&zBuf[n] && !isnan(r) ){
-        sqlite3_result_double(ctx, r);
-        return;
-      }
+  if( eKind==RC_F_INT || eKind==RC_F_REAL ){
+    i64 v = 0;
+    double r = 0.0;
+    switch( numericAffinity(z, n, eKind==RC_F_INT, &v, &r) ){
+      case SQLITE_INTEGER: sqlite3_result_int64(ctx, v); return;
+      case SQLITE_FLOAT:   sqlite3_result_double(ctx, r); return;
+      case SQLITE_NOMEM:   sqlite3_result_error_nomem(ctx); return;
     }
   }else if( eKind==RC_F_BLOB ){
     sqlite3_result_blob(ctx, z, n, SQLITE_TRANSIENT);
@@ -4491,7 +4625,7 @@ static int ttlValue(sqlite3_value *pVal, i64 *pn, int bInsert, char **pzErr){
   return -1;
 }
 
-/* The score as written; an error if it is not a number. */
+/* The score as written; an error if it is not a number (NULL included). */
 static int scoreValue(sqlite3_value *pVal, double *pr, char **pzErr){
   int bInt = 0, bNum = 0;
   i64 i = 0;
@@ -4501,7 +4635,10 @@ static int scoreValue(sqlite3_value *pVal, double *pr, char **pzErr){
     return bNum<0 ? SQLITE_NOMEM : SQLITE_OK;
   }
   fedSetError(pzErr, "%s: score must be a number", RD_STORE);
-  return SQLITE_MISMATCH;
+  /* A NULL breaks a NOT NULL constraint (OR IGNORE skips the row, as it
+  ** does for a NULL value); anything else is a type mismatch. */
+  return sqlite3_value_type(pVal)==SQLITE_NULL ? SQLITE_CONSTRAINT
+                                                : SQLITE_MISMATCH;
 }
 
 /* A key given to INSERT or UPDATE: not NULL, and in the key space. */
