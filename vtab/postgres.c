@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <assert.h>
+#include <pthread.h>
+#include <sys/socket.h>
 
 #define PG_STORE "postgres"
 
@@ -46,6 +48,9 @@
 #define PG_STMT_CACHE 64        /* Prepared statements kept per connection */
 #define PG_COPY_MIN 100         /* Batches of this many rows go by COPY */
 #define PG_DRAIN_BEFORE_CANCEL 256
+#define PG_CANCEL_WAIT_MS 2000  /* After a cancel request, how long the
+                                ** server has to end the command before
+                                ** the connection is closed instead */
 
 typedef struct PgConn PgConn;
 typedef struct PgCursor PgCursor;
@@ -111,6 +116,7 @@ struct PgConn {
   PgParams scan;                /* The values of a scan, from its deparse
                                 ** to its send (kept: no allocation per
                                 ** lookup) */
+  i64 nCmdTimeoutMs;            /* command_timeout in ms; 0: none */
 };
 
 struct PgCursor {
@@ -247,15 +253,36 @@ static char *paramsJson(PgParams *p){
 ** Connection.
 */
 static const char *const azPgServerOpt[] = {
-  "password_env", "connect_timeout", 0
+  "password_env", "connect_timeout", "command_timeout", 0
 };
 static const char *const azPgTableOpt[] = { "table", "batch_size", 0 };
+
+/*
+** Why the last bounded wait on a connection ended early (pgResult()): a
+** timeout or an interrupt.  libpq's own error text cannot be set, and
+** pgSetError() is given the PGconn only, so the reason is kept per thread
+** with the PGconn it is about, and pgErrText() takes it (sqlite3_malloc'd).
+*/
+static __thread PGconn *pWaitPg = 0;
+static __thread char *zWaitErr = 0;
+
+static void pgWaitErrorSet(PGconn *pg, char *z){
+  sqlite3_free(zWaitErr);
+  zWaitErr = z;
+  pWaitPg = z ? pg : 0;
+}
 
 /* The error text of the connection, without libpq's trailing newline,
 ** prefixed by the store name; sqlite3_malloc'd. */
 static char *pgErrText(PGconn *pg, const PGresult *pRes){
   const char *z = pRes ? PQresultErrorMessage(pRes) : 0;
   int n;
+  if( pg && pg==pWaitPg && zWaitErr ){
+    char *zWait = zWaitErr;
+    zWaitErr = 0;
+    pWaitPg = 0;
+    return zWait;
+  }
   if( z==0 || z[0]==0 ) z = pg ? PQerrorMessage(pg) : "out of memory";
   if( sqlite3_strnicmp(z, "ERROR:  ", 8)==0 ) z += 8;
   else if( sqlite3_strnicmp(z, "FATAL:  ", 8)==0 ) z += 8;
@@ -309,6 +336,7 @@ static void pgDisconnect(FedConn *pConn){
     p->pActive->bStreaming = 0;
     p->pActive->pConn = 0;
   }
+  if( p->pg && p->pg==pWaitPg ) pgWaitErrorSet(0, 0);
   if( p->pg ) PQfinish(p->pg);
   stmtCacheFree(p);
   batchClear(&p->batch);
@@ -375,6 +403,165 @@ static int pgIsAlive(FedConn *pConn){
 /* Run a command that returns no rows, with fed_explain bookkeeping. */
 static int pgExecSimple(PgConn *p, const char *zSql, char **pzErr);
 
+/**************************************************************************
+** Waiting for the server: every wait is bounded by command_timeout (the
+** longest the server may stay silent) and ends early when the statement
+** is interrupted.  libpq's own calls block without bound, so commands are
+** sent with its asynchronous calls and waited for here.
+*/
+
+static sqlite3 *pgDb(PgConn *p){
+  return p->base.pServer->pCtx->db;
+}
+
+/* Close the connection's socket: libpq then reports the connection lost,
+** and the next statement opens a new one.  For a server that stopped
+** answering, where a polite goodbye would wait forever too. */
+static void pgKill(PgConn *p){
+  int fd = PQsocket(p->pg);
+  if( fd>=0 ) shutdown(fd, SHUT_RDWR);
+}
+
+/* PQcancel() waits for the server to close the cancel connection, which a
+** stopped server never does: it runs on a thread of its own. */
+static void *pgCancelMain(void *pArg){
+  char zErr[256];
+  PQcancel((PGcancel*)pArg, zErr, sizeof(zErr));
+  PQfreeCancel((PGcancel*)pArg);
+  return 0;
+}
+
+/* Send a cancel request for the command running on p, without waiting. */
+static void pgCancelAsync(PgConn *p){
+  PGcancel *pCancel = PQgetCancel(p->pg);
+  pthread_attr_t attr;
+  pthread_t t;
+  if( pCancel==0 ) return;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if( pthread_create(&t, &attr, pgCancelMain, pCancel) ){
+    PQfreeCancel(pCancel);
+  }
+  pthread_attr_destroy(&attr);
+}
+
+/* Read and discard what is left of the current command, for at most nMs
+** (then the connection is closed).  Not interruptible: it is the end of
+** an interrupt already. */
+static void pgDiscard(PgConn *p, int nMs){
+  i64 iDeadline = fedNowMs() + nMs;
+  for(;;){
+    PGresult *pRes;
+    while( PQisBusy(p->pg) ){
+      if( fedWaitFd(0, PQsocket(p->pg), 0, iDeadline)!=FED_WAIT_READY ){
+        pgKill(p);
+      }
+      if( !PQconsumeInput(p->pg) ) break;
+    }
+    pRes = PQgetResult(p->pg);
+    if( pRes==0 ) break;
+    PQclear(pRes);
+  }
+}
+
+/*
+** PQgetResult(), bounded: the next result of the command running on p, or
+** NULL when it has no more.  When the server stays silent for
+** command_timeout the connection is closed; when the statement is
+** interrupted the command is cancelled (a cancel request, then what is
+** left is discarded; closed if the server does not end it within
+** PG_CANCEL_WAIT_MS).  Either way the result is a fatal error whose text
+** (pgErrText) says which, and the connection has no command running.
+*/
+static PGresult *pgResult(PgConn *p){
+  i64 iTimeout = p->nCmdTimeoutMs;
+  i64 iDeadline = iTimeout>0 ? fedNowMs()+iTimeout : 0;
+  const char *zServer = p->base.pServer->zName;
+  while( PQisBusy(p->pg) ){
+    int e = fedWaitFd(pgDb(p), PQsocket(p->pg), 0, iDeadline);
+    if( e==FED_WAIT_READY ){
+      if( !PQconsumeInput(p->pg) ) break;     /* PQgetResult() says why */
+      if( iTimeout>0 ) iDeadline = fedNowMs() + iTimeout;
+      continue;
+    }
+    if( e==FED_WAIT_TIMEOUT ){
+      pgKill(p);
+      pgDiscard(p, 0);
+      pgWaitErrorSet(p->pg, sqlite3_mprintf("server \"%s\" did not answer"
+          " within %lld ms (command_timeout); the connection was closed",
+          zServer, iTimeout));
+    }else{
+      pgCancelAsync(p);
+      pgDiscard(p, PG_CANCEL_WAIT_MS);
+      pgWaitErrorSet(p->pg, sqlite3_mprintf("interrupted; the remote"
+          " command was cancelled"));
+    }
+    return PQmakeEmptyPGresult(p->pg, PGRES_FATAL_ERROR);
+  }
+  return PQgetResult(p->pg);
+}
+
+/* PQexec() (and PQprepare(): bSent is what the PQsend... call returned),
+** bounded as pgResult(): the last result, the first error, or the COPY
+** state the command entered. */
+static PGresult *pgCollect(PgConn *p, int bSent){
+  PGresult *pRes, *pLast = 0;
+  if( !bSent ) return PQmakeEmptyPGresult(p->pg, PGRES_FATAL_ERROR);
+  while( (pRes = pgResult(p))!=0 ){
+    ExecStatusType e = PQresultStatus(pRes);
+    if( pLast && PQresultStatus(pLast)==PGRES_FATAL_ERROR ){
+      PQclear(pRes);
+      continue;
+    }
+    PQclear(pLast);
+    pLast = pRes;
+    if( e==PGRES_COPY_IN || e==PGRES_COPY_OUT || e==PGRES_COPY_BOTH ) break;
+  }
+  return pLast;
+}
+#define pgExecWait(p, zSql) pgCollect(p, PQsendQuery((p)->pg, zSql))
+
+/*
+** Open the connection with libpq's asynchronous calls, so that its
+** connect_timeout (the server option, else the DSN's, else 10 s) bounds
+** the whole of it, and an interrupt ends it.
+*/
+static int pgOpenConn(
+  FedServer *pServer, const char *const *azKey, const char *const *azVal,
+  PGconn **ppPg, char **pzErr
+){
+  PGconn *pg = PQconnectStartParams(azKey, azVal, 1);
+  PQconninfoOption *aOpt, *pOpt;
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  i64 iTimeout = 10, iDeadline;
+  const char *zWhy = 0;
+  *ppPg = pg;
+  if( pg==0 ) return SQLITE_NOMEM;
+  if( PQstatus(pg)==CONNECTION_BAD ) return SQLITE_ERROR;
+  aOpt = PQconninfo(pg);
+  for(pOpt=aOpt; pOpt && pOpt->keyword; pOpt++){
+    if( strcmp(pOpt->keyword, "connect_timeout")==0 && pOpt->val
+     && pOpt->val[0] ){
+      iTimeout = atoi(pOpt->val);
+    }
+  }
+  PQconninfoFree(aOpt);
+  iDeadline = iTimeout>0 ? fedNowMs() + iTimeout*1000 : 0;
+  while( st!=PGRES_POLLING_OK && st!=PGRES_POLLING_FAILED ){
+    int e = fedWaitFd(pServer->pCtx->db, PQsocket(pg),
+                      st==PGRES_POLLING_WRITING, iDeadline);
+    if( e==FED_WAIT_TIMEOUT ){ zWhy = "no answer within connect_timeout"; break; }
+    if( e==FED_WAIT_INTERRUPT ){ zWhy = "interrupted"; break; }
+    st = PQconnectPoll(pg);
+  }
+  if( zWhy ){
+    fedSetError(pzErr, "%s: cannot connect to server \"%s\": %s (%lld s)",
+                PG_STORE, pServer->zName, zWhy, iTimeout);
+    return SQLITE_ERROR;
+  }
+  return st==PGRES_POLLING_OK ? SQLITE_OK : SQLITE_ERROR;
+}
+
 static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   const char *azKey[8];
   const char *azVal[8];
@@ -382,15 +569,27 @@ static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   const char *zTimeout = fedConfigGet(pServer->pOpt, "connect_timeout");
   PgConn *p;
   int n = 0, rc;
-  i64 iTimeout;
+  i64 iTimeout, iCmdTimeout;
 
   *ppConn = 0;
   rc = fedConfigInt(pServer->pOpt, "connect_timeout", 10, 1, 3600, &iTimeout,
                     PG_STORE, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = fedConfigInt(pServer->pOpt, "command_timeout", 300, 0, 86400,
+                      &iCmdTimeout, PG_STORE, pzErr);
+  }
   if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_CONNECT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
+  /* Keywords after dbname override the DSN's, those before it do not: the
+  ** default connect_timeout goes first, so that a DSN's own is honoured,
+  ** and the server option after it. */
+  if( zTimeout==0 ){
+    azKey[n] = "connect_timeout"; azVal[n++] = "10";
+  }
   azKey[n] = "dbname";  azVal[n++] = pServer->zDsn;
-  azKey[n] = "connect_timeout"; azVal[n++] = zTimeout ? zTimeout : "10";
+  if( zTimeout ){
+    azKey[n] = "connect_timeout"; azVal[n++] = zTimeout;
+  }
   azKey[n] = "fallback_application_name"; azVal[n++] = "federate";
   azKey[n] = "client_encoding"; azVal[n++] = "UTF8";
   if( zPwEnv ){
@@ -408,10 +607,15 @@ static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   if( p==0 ) return SQLITE_NOMEM;
   memset(p, 0, sizeof(*p));
   p->base.pServer = pServer;
-  p->pg = PQconnectdbParams(azKey, azVal, 1);
+  p->nCmdTimeoutMs = iCmdTimeout*1000;
+  rc = pgOpenConn(pServer, azKey, azVal, &p->pg, pzErr);
   if( p->pg==0 ){
     sqlite3_free(p);
     return SQLITE_NOMEM;
+  }
+  if( rc!=SQLITE_OK && *pzErr ){
+    pgDisconnect(&p->base);
+    return rc;
   }
   if( PQstatus(p->pg)!=CONNECTION_OK ){
     char *z = pgErrText(p->pg, 0);
@@ -457,7 +661,7 @@ static int pgExecRaw(PgConn *p, const char *zSql, char **pzErr){
   pgConnIdle(p);
   if( fedFault(FED_FAULT_SEND, pzErr) ) return SQLITE_ERROR;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, 0);
-  pRes = PQexec(p->pg, zSql);
+  pRes = pgExecWait(p, zSql);
   if( PQresultStatus(pRes)!=PGRES_COMMAND_OK
    && PQresultStatus(pRes)!=PGRES_TUPLES_OK ){
     pgSetError(pzErr, p->pg, pRes, zSql);
@@ -550,7 +754,7 @@ static int pgSend(
   if( pS && pS->iName==0 ){
     PGresult *pRes;
     sqlite3_snprintf(sizeof(pS->zName), pS->zName, "fed_%d", ++p->iStmtSeq);
-    pRes = PQprepare(p->pg, pS->zName, zSql, nParam, 0);
+    pRes = pgCollect(p, PQsendPrepare(p->pg, pS->zName, zSql, nParam, 0));
     if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
       pgSetError(pzErr, p->pg, pRes, zSql);
       PQclear(pRes);
@@ -612,7 +816,7 @@ static int pgExec(
   if( rc!=SQLITE_OK ) return rc;
   rc = pgSend(p, zSql, pParams, &iSeq, pzErr);
   if( rc!=SQLITE_OK ) return rc;
-  while( (pRes = PQgetResult(p->pg))!=0 ){
+  while( (pRes = pgResult(p))!=0 ){
     ExecStatusType e = PQresultStatus(pRes);
     if( e!=PGRES_COMMAND_OK && e!=PGRES_TUPLES_OK && rc==SQLITE_OK ){
       pgSetError(pzErr, p->pg, pRes, zSql);
@@ -1816,7 +2020,7 @@ static void cursorStop(PgCursor *pCsr){
   PGresult *pRes;
   int n = 0;
   if( p==0 || !pCsr->bStreaming ) return;
-  while( (pRes = PQgetResult(p->pg))!=0 ){
+  while( (pRes = pgResult(p))!=0 ){
     PQclear(pRes);
     if( ++n==PG_DRAIN_BEFORE_CANCEL && !p->base.bTxn ){
       PGcancel *pCancel = PQgetCancel(p->pg);
@@ -1839,7 +2043,7 @@ static void cursorDrain(PgCursor *pCsr){
   if( p==0 || !pCsr->bStreaming ) return;
   p->pActive = 0;
   pCsr->bStreaming = 0;
-  while( (pRes = PQgetResult(p->pg))!=0 ){
+  while( (pRes = pgResult(p))!=0 ){
     if( pCsr->nBuf>=pCsr->nBufAlloc ){
       int nNew = pCsr->nBufAlloc ? pCsr->nBufAlloc*2 : 64;
       PGresult **a = sqlite3_realloc64(pCsr->apBuf, sizeof(PGresult*)*nNew);
@@ -1847,7 +2051,7 @@ static void cursorDrain(PgCursor *pCsr){
         /* Out of memory: the rest of the scan is lost; the cursor reports
         ** it when it reaches the end of what it kept. */
         PQclear(pRes);
-        while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+        while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
         pCsr->bDrainLost = 1;
         break;
       }
@@ -1898,7 +2102,7 @@ static int cursorFetch(PgCursor *pCsr, int *pbRow, char **pzErr){
       cursorStop(pCsr);
       return SQLITE_ERROR;
     }
-    pRes = PQgetResult(p->pg);
+    pRes = pgResult(p);
   }else{
     return SQLITE_OK;
   }
@@ -1926,7 +2130,7 @@ static int cursorFetch(PgCursor *pCsr, int *pbRow, char **pzErr){
   pgSetError(pzErr, p ? p->pg : 0, pRes, pCsr->zSql);
   PQclear(pRes);
   if( pCsr->bStreaming && p ){
-    while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+    while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
     pCsr->bStreaming = 0;
     p->pActive = 0;
   }
@@ -2434,7 +2638,7 @@ static int pgCopyStart(PgConn *p){
   pgConnIdle(p);
   zSql = pgCopyCommand(b);
   if( zSql==0 ) return SQLITE_NOMEM;
-  pRes = PQexec(p->pg, zSql);
+  pRes = pgExecWait(p, zSql);
   if( PQresultStatus(pRes)==PGRES_COPY_IN ){
     b->nCopied = b->params.n / b->nCol;
     PQclear(pRes);
@@ -2444,7 +2648,7 @@ static int pgCopyStart(PgConn *p){
   b->zCopyErr = 0;
   pgSetError(&b->zCopyErr, p->pg, pRes, zSql);
   PQclear(pRes);
-  while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
   sqlite3_free(zSql);
   return SQLITE_OK;
 }
@@ -2464,7 +2668,7 @@ static void pgCopyAbort(PgConn *p){
     PGresult *pRes;
     b->nCopied = 0;
     PQputCopyEnd(p->pg, "rolled back");
-    while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+    while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
   }
   sqlite3_free(b->zCopyErr);
   b->zCopyErr = 0;
@@ -2506,9 +2710,9 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
       pgSetError(pzErr, p->pg, 0, zSql);
       rc = SQLITE_ERROR;
     }
-    pRes = PQgetResult(p->pg);
+    pRes = pgResult(p);
   }else{
-    pRes = PQexec(p->pg, zSql);
+    pRes = pgExecWait(p, zSql);
     if( PQresultStatus(pRes)==PGRES_COPY_IN ){
       PQclear(pRes);
       rc = pgCopyPut(p, 0);
@@ -2518,7 +2722,7 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
       }
       if( rc==SQLITE_NOMEM ) PQputCopyEnd(p->pg, "out of memory");
       /* The result of the COPY (after an error above too: libpq ends it). */
-      pRes = PQgetResult(p->pg);
+      pRes = pgResult(p);
     }
   }
   if( rc==SQLITE_OK && PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
@@ -2527,7 +2731,7 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
   }
   if( rc==SQLITE_OK ) nRow = atoll(PQcmdTuples(pRes));
   PQclear(pRes);
-  while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
   fedExplainRows(pgCtx(p), iSeq, nRow, 1);
 
 cleanup:
@@ -2889,7 +3093,7 @@ static int pgCommit(FedConn *pConn, char **pzErr){
   if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_COMMIT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, "COMMIT", 0);
-  pRes = PQexec(p->pg, "COMMIT");
+  pRes = pgExecWait(p, "COMMIT");
   if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
     if( PQstatus(p->pg)!=CONNECTION_OK ){
       fedSetError(pzErr, "%s: connection to server \"%s\" was lost during"
@@ -2963,7 +3167,7 @@ static int pgResolve(FedConn *pConn, const char *zGid, int bCommit,
                          zGid);
   if( zSql==0 ) return SQLITE_NOMEM;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, 0);
-  pRes = PQexec(p->pg, zSql);
+  pRes = pgExecWait(p, zSql);
   if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
     const char *zState = PQresultErrorField(pRes, PG_DIAG_SQLSTATE);
     /* 42704: no such prepared transaction: resolved already. */
