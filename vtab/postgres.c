@@ -48,6 +48,7 @@
 #define PG_STMT_CACHE 64        /* Prepared statements kept per connection */
 #define PG_COPY_MIN 100         /* Batches of this many rows go by COPY */
 #define PG_DRAIN_BEFORE_CANCEL 256
+#define PG_CHUNK (64*1024)      /* Bytes of held rows per allocation */
 #define PG_CANCEL_WAIT_MS 2000  /* After a cancel request, how long the
                                 ** server has to end the command before
                                 ** the connection is closed instead */
@@ -57,6 +58,7 @@ typedef struct PgCursor PgCursor;
 typedef struct PgParams PgParams;
 typedef struct PgStmt PgStmt;
 typedef struct PgBatch PgBatch;
+typedef struct PgChunk PgChunk;
 
 /*
 ** Bound parameters: values live in one growing buffer (aBuf) and are
@@ -117,6 +119,24 @@ struct PgConn {
                                 ** to its send (kept: no allocation per
                                 ** lookup) */
   i64 nCmdTimeoutMs;            /* command_timeout in ms; 0: none */
+  sqlite3_str *pCopyOut;        /* COPY TO STDOUT of a pass-through: its
+                                ** rows as JSON objects, one per line, for
+                                ** pgQuery() to take (NULL: none) */
+  int nCopyOut;                 /* Lines in pCopyOut */
+};
+
+/*
+** Rows of a scan held while another command uses the connection (a join
+** of two tables on one server): compact, in sqlite3_malloc'd chunks that
+** SQLite counts and that are freed as the rows are read.  A row is, per
+** result column, a 4-byte length (-1 for NULL), then that many bytes and
+** a NUL.  A row longer than PG_CHUNK gets a chunk of its own.
+*/
+struct PgChunk {
+  PgChunk *pNext;
+  i64 nUsed;                    /* Bytes of a[] holding rows */
+  i64 nAlloc;                   /* Size of a[] */
+  char a[];
 };
 
 struct PgCursor {
@@ -125,13 +145,19 @@ struct PgCursor {
   int iRow;                     /* Current row within pRes */
   int bEof;
   int bStreaming;               /* Rows still arriving on pConn */
-  PGresult **apBuf;             /* Drained rows when another command needed
-                                ** the connection */
-  int nBuf, iBuf, nBufAlloc;
+  PgChunk *pHeld, *pHeldLast;   /* Rows held (read from pHeld at iHeld) */
+  i64 iHeld;
+  i64 nHeldRow;                 /* Rows held and not read yet */
+  int nField;                   /* Result columns of a held row */
+  int bHeldRow;                 /* The current row is a held one: */
+  const char *azVal[FED_MAX_COLUMNS+1];  /* its values (NULL: SQL NULL) */
+  int anVal[FED_MAX_COLUMNS+1];
   int aResCol[FED_MAX_COLUMNS]; /* Result column of each table column */
   i64 iRowid;                   /* Row number, for tables without a key */
   i64 iExplain;                 /* fed_explain entry of this scan */
   int bDrainLost;               /* Rows lost to OOM while draining */
+  char *zDrainErr;              /* Why the rest of the scan was not held:
+                                ** reported after the rows that were */
   char *zSql;                   /* Remote query, for error messages */
 };
 
@@ -460,6 +486,27 @@ static void pgDiscard(PgConn *p, int nMs){
     }
     pRes = PQgetResult(p->pg);
     if( pRes==0 ) break;
+    switch( PQresultStatus(pRes) ){
+      case PGRES_COPY_IN:
+        PQputCopyEnd(p->pg, "federate: cancelled");
+        break;
+      case PGRES_COPY_OUT:
+      case PGRES_COPY_BOTH: {
+        /* PQgetResult() returns the COPY state until its data is read. */
+        char *zBuf = 0;
+        int n;
+        while( (n = PQgetCopyData(p->pg, &zBuf, 1))>=0 ){
+          if( zBuf ){ PQfreemem(zBuf); zBuf = 0; continue; }
+          if( fedWaitFd(0, PQsocket(p->pg), 0, iDeadline)!=FED_WAIT_READY ){
+            pgKill(p);
+          }
+          if( !PQconsumeInput(p->pg) ) break;
+        }
+        break;
+      }
+      default:
+        break;
+    }
     PQclear(pRes);
   }
 }
@@ -534,7 +581,7 @@ static int pgOpenConn(
   PQconninfoOption *aOpt, *pOpt;
   PostgresPollingStatusType st = PGRES_POLLING_WRITING;
   i64 iTimeout = 10, iDeadline;
-  const char *zWhy = 0;
+  char *zWhy = 0;
   *ppPg = pg;
   if( pg==0 ) return SQLITE_NOMEM;
   if( PQstatus(pg)==CONNECTION_BAD ) return SQLITE_ERROR;
@@ -550,13 +597,21 @@ static int pgOpenConn(
   while( st!=PGRES_POLLING_OK && st!=PGRES_POLLING_FAILED ){
     int e = fedWaitFd(pServer->pCtx->db, PQsocket(pg),
                       st==PGRES_POLLING_WRITING, iDeadline);
-    if( e==FED_WAIT_TIMEOUT ){ zWhy = "no answer within connect_timeout"; break; }
-    if( e==FED_WAIT_INTERRUPT ){ zWhy = "interrupted"; break; }
+    if( e==FED_WAIT_TIMEOUT ){
+      zWhy = sqlite3_mprintf("no answer within %lld s (connect_timeout)",
+                             iTimeout);
+      break;
+    }
+    if( e==FED_WAIT_INTERRUPT ){
+      zWhy = sqlite3_mprintf("interrupted");
+      break;
+    }
     st = PQconnectPoll(pg);
   }
-  if( zWhy ){
-    fedSetError(pzErr, "%s: cannot connect to server \"%s\": %s (%lld s)",
-                PG_STORE, pServer->zName, zWhy, iTimeout);
+  if( st!=PGRES_POLLING_OK && st!=PGRES_POLLING_FAILED ){
+    fedSetError(pzErr, "%s: cannot connect to server \"%s\": %s", PG_STORE,
+                pServer->zName, zWhy ? zWhy : "out of memory");
+    sqlite3_free(zWhy);
     return SQLITE_ERROR;
   }
   return st==PGRES_POLLING_OK ? SQLITE_OK : SQLITE_ERROR;
@@ -804,6 +859,55 @@ static int pgSend(
   return SQLITE_OK;
 }
 
+/*
+** The command of a pass-through entered COPY TO STDOUT: read its lines
+** into p->pCopyOut as rows {"line": "<the line, without its newline>"},
+** bounded as pgResult().  The COPY's own result follows, from pgResult().
+*/
+static int pgCopyOutRead(PgConn *p, const char *zSql, char **pzErr){
+  i64 iTimeout = p->nCmdTimeoutMs;
+  i64 iDeadline = iTimeout>0 ? fedNowMs()+iTimeout : 0;
+  int rc = SQLITE_OK;
+  if( p->pCopyOut==0 ) p->pCopyOut = sqlite3_str_new(0);
+  for(;;){
+    char *zBuf = 0;
+    int n = PQgetCopyData(p->pg, &zBuf, 1), e;
+    if( n>0 ){
+      if( rc==SQLITE_OK ){
+        if( n>0 && zBuf[n-1]=='\n' ) n--;
+        sqlite3_str_appendall(p->pCopyOut, "{\"line\":");
+        fedJsonQuote(p->pCopyOut, zBuf, n);
+        sqlite3_str_appendall(p->pCopyOut, "}\n");
+        p->nCopyOut++;
+        if( sqlite3_str_errcode(p->pCopyOut) ) rc = SQLITE_NOMEM;
+      }
+      PQfreemem(zBuf);
+      continue;
+    }
+    if( n<0 ) break;            /* The end (-1), or an error (-2): the
+                                ** result says which */
+    e = fedWaitFd(pgDb(p), PQsocket(p->pg), 0, iDeadline);
+    if( e==FED_WAIT_READY ){
+      if( !PQconsumeInput(p->pg) ) break;
+      if( iTimeout>0 ) iDeadline = fedNowMs() + iTimeout;
+      continue;
+    }
+    if( e==FED_WAIT_TIMEOUT ){
+      pgKill(p);
+      fedSetError(pzErr, "%s: server \"%s\" did not answer within %lld ms"
+          " (command_timeout); the connection was closed (remote query: %s)",
+          PG_STORE, p->base.pServer->zName, iTimeout, zSql);
+    }else{
+      pgCancelAsync(p);
+      fedSetError(pzErr, "%s: interrupted; the remote command was cancelled"
+                  " (remote query: %s)", PG_STORE, zSql);
+    }
+    pgDiscard(p, e==FED_WAIT_TIMEOUT ? 0 : PG_CANCEL_WAIT_MS);
+    return SQLITE_ERROR;
+  }
+  return rc;
+}
+
 /* Send and wait for a command that returns no rows (or whose rows are
 ** read whole).  *ppRes gets the result when ppRes is not NULL. */
 static int pgExec(
@@ -818,6 +922,25 @@ static int pgExec(
   if( rc!=SQLITE_OK ) return rc;
   while( (pRes = pgResult(p))!=0 ){
     ExecStatusType e = PQresultStatus(pRes);
+    if( e==PGRES_COPY_IN || e==PGRES_COPY_BOTH ){
+      /* Only a pass-through can send COPY FROM STDIN, and it has no data
+      ** to give: the server is told to end it. */
+      PQputCopyEnd(p->pg, "federate: COPY FROM STDIN is not supported");
+      if( rc==SQLITE_OK ){
+        fedSetError(pzErr, "%s: COPY FROM STDIN is not supported through"
+            " fed_query/fed_exec: insert through a postgres table instead"
+            " (remote query: %s)", PG_STORE, zSql);
+        rc = SQLITE_ERROR;
+      }
+      PQclear(pRes);
+      continue;
+    }
+    if( e==PGRES_COPY_OUT ){
+      int rc2 = pgCopyOutRead(p, zSql, rc==SQLITE_OK ? pzErr : 0);
+      if( rc==SQLITE_OK ) rc = rc2;
+      PQclear(pRes);
+      continue;
+    }
     if( e!=PGRES_COMMAND_OK && e!=PGRES_TUPLES_OK && rc==SQLITE_OK ){
       pgSetError(pzErr, p->pg, pRes, zSql);
       rc = SQLITE_ERROR;
@@ -2003,11 +2126,18 @@ static void pgTableFree(FedTable *pTab){
 ** Scans: single-row mode, so rows stream with memory bounded by one row.
 */
 static void cursorReset(PgCursor *pCsr){
-  int i;
   PQclear(pCsr->pRes);
   pCsr->pRes = 0;
-  for(i=pCsr->iBuf; i<pCsr->nBuf; i++) PQclear(pCsr->apBuf[i]);
-  pCsr->nBuf = pCsr->iBuf = 0;
+  while( pCsr->pHeld ){
+    PgChunk *pC = pCsr->pHeld;
+    pCsr->pHeld = pC->pNext;
+    sqlite3_free(pC);
+  }
+  pCsr->pHeldLast = 0;
+  pCsr->iHeld = pCsr->nHeldRow = 0;
+  pCsr->bHeldRow = 0;
+  sqlite3_free(pCsr->zDrainErr);
+  pCsr->zDrainErr = 0;
   pCsr->bDrainLost = 0;
   pCsr->bEof = 1;
   pCsr->iRow = 0;
@@ -2036,29 +2166,115 @@ static void cursorStop(PgCursor *pCsr){
   p->pActive = 0;
 }
 
-/* Another command needs the connection: keep the rest of the rows here. */
+/*
+** Append the rows of pRes to the held rows.  SQLITE_NOMEM when memory
+** runs out, SQLITE_FULL when the rows would take SQLite's memory past its
+** soft heap limit (sqlite3_soft_heap_limit64(), PRAGMA soft_heap_limit).
+*/
+static int cursorHold(PgCursor *pCsr, PGresult *pRes){
+  int nField = PQnfields(pRes);
+  int nRow = PQntuples(pRes), iRow, i;
+  if( nField>FED_MAX_COLUMNS+1 ) return SQLITE_FULL;
+  pCsr->nField = nField;
+  for(iRow=0; iRow<nRow; iRow++){
+    PgChunk *pC = pCsr->pHeldLast;
+    i64 nRowByte = 0;
+    char *z;
+    for(i=0; i<nField; i++) nRowByte += 5 + PQgetlength(pRes, iRow, i);
+    if( pC==0 || pC->nUsed+nRowByte>pC->nAlloc ){
+      i64 nAlloc = nRowByte>PG_CHUNK ? nRowByte : PG_CHUNK;
+      i64 nLimit = sqlite3_soft_heap_limit64(-1);
+      if( nLimit>0 && sqlite3_memory_used()+nAlloc>nLimit ) return SQLITE_FULL;
+      pC = sqlite3_malloc64(sizeof(PgChunk) + nAlloc);
+      if( pC==0 ) return SQLITE_NOMEM;
+      pC->pNext = 0;
+      pC->nUsed = 0;
+      pC->nAlloc = nAlloc;
+      if( pCsr->pHeldLast ){
+        pCsr->pHeldLast->pNext = pC;
+      }else{
+        pCsr->pHeld = pC;
+        pCsr->iHeld = 0;
+      }
+      pCsr->pHeldLast = pC;
+    }
+    z = &pC->a[pC->nUsed];
+    for(i=0; i<nField; i++){
+      int n = PQgetisnull(pRes, iRow, i) ? -1 : PQgetlength(pRes, iRow, i);
+      memcpy(z, &n, 4);
+      z += 4;
+      if( n>=0 ){
+        memcpy(z, PQgetvalue(pRes, iRow, i), n);
+        z[n] = 0;
+        z += n+1;
+      }
+    }
+    pC->nUsed = z - pC->a;
+    pCsr->nHeldRow++;
+  }
+  return SQLITE_OK;
+}
+
+/* Make the next held row the current one (there is one). */
+static void cursorHeldNext(PgCursor *pCsr){
+  PgChunk *pC = pCsr->pHeld;
+  const char *z;
+  int i;
+  if( pCsr->iHeld>=pC->nUsed ){
+    /* This chunk is read: its memory goes back at once. */
+    pCsr->pHeld = pC->pNext;
+    if( pCsr->pHeld==0 ) pCsr->pHeldLast = 0;
+    sqlite3_free(pC);
+    pC = pCsr->pHeld;
+    pCsr->iHeld = 0;
+  }
+  z = &pC->a[pCsr->iHeld];
+  for(i=0; i<pCsr->nField; i++){
+    int n;
+    memcpy(&n, z, 4);
+    z += 4;
+    pCsr->anVal[i] = n;
+    pCsr->azVal[i] = n<0 ? 0 : z;
+    if( n>=0 ) z += n+1;
+  }
+  pCsr->iHeld = z - pC->a;
+  pCsr->nHeldRow--;
+  pCsr->bHeldRow = 1;
+}
+
+/* Another command needs the connection: keep the rest of the rows here.
+** If they cannot be kept, the rest of the scan is read and dropped (or
+** cancelled, outside a transaction) and the cursor reports why after the
+** rows it kept. */
 static void cursorDrain(PgCursor *pCsr){
   PgConn *p = pCsr->pConn;
   PGresult *pRes;
+  int n = 0, rc = SQLITE_OK;
   if( p==0 || !pCsr->bStreaming ) return;
   p->pActive = 0;
   pCsr->bStreaming = 0;
   while( (pRes = pgResult(p))!=0 ){
-    if( pCsr->nBuf>=pCsr->nBufAlloc ){
-      int nNew = pCsr->nBufAlloc ? pCsr->nBufAlloc*2 : 64;
-      PGresult **a = sqlite3_realloc64(pCsr->apBuf, sizeof(PGresult*)*nNew);
-      if( a==0 ){
-        /* Out of memory: the rest of the scan is lost; the cursor reports
-        ** it when it reaches the end of what it kept. */
-        PQclear(pRes);
-        while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
+    ExecStatusType e = PQresultStatus(pRes);
+    if( rc==SQLITE_OK && (e==PGRES_SINGLE_TUPLE || e==PGRES_TUPLES_OK) ){
+      rc = cursorHold(pCsr, pRes);
+      if( rc==SQLITE_NOMEM ){
         pCsr->bDrainLost = 1;
-        break;
+      }else if( rc==SQLITE_FULL ){
+        pCsr->zDrainErr = sqlite3_mprintf("%s: the rest of a scan, held"
+            " while another command used server \"%s\", would pass the"
+            " soft heap limit (%lld bytes) (remote query: %s)", PG_STORE,
+            p->base.pServer->zName, sqlite3_soft_heap_limit64(-1),
+            pCsr->zSql ? pCsr->zSql : "");
+        if( pCsr->zDrainErr==0 ) pCsr->bDrainLost = 1;
       }
-      pCsr->apBuf = a;
-      pCsr->nBufAlloc = nNew;
+    }else if( rc==SQLITE_OK && e!=PGRES_COMMAND_OK ){
+      pgSetError(&pCsr->zDrainErr, p->pg, pRes, pCsr->zSql);
+      rc = SQLITE_ERROR;
     }
-    pCsr->apBuf[pCsr->nBuf++] = pRes;
+    PQclear(pRes);
+    if( rc!=SQLITE_OK && ++n==PG_DRAIN_BEFORE_CANCEL && !p->base.bTxn ){
+      pgCancelAsync(p);
+    }
   }
 }
 
@@ -2077,7 +2293,6 @@ static void pgClose(FedCursor *pFedCsr){
   if( pCsr==0 ) return;
   cursorStop(pCsr);
   cursorReset(pCsr);
-  sqlite3_free(pCsr->apBuf);
   sqlite3_free(pCsr->zSql);
   sqlite3_free(pCsr);
 }
@@ -2092,11 +2307,19 @@ static int cursorFetch(PgCursor *pCsr, int *pbRow, char **pzErr){
   PQclear(pCsr->pRes);
   pCsr->pRes = 0;
   pCsr->iRow = 0;
-  if( pCsr->iBuf<pCsr->nBuf ){
-    pRes = pCsr->apBuf[pCsr->iBuf++];
+  pCsr->bHeldRow = 0;
+  if( pCsr->nHeldRow>0 ){
+    cursorHeldNext(pCsr);
+    *pbRow = 1;
+    return SQLITE_OK;
   }else if( pCsr->bDrainLost ){
     pCsr->bDrainLost = 0;
     return SQLITE_NOMEM;
+  }else if( pCsr->zDrainErr ){
+    fedSetError(pzErr, "%s", pCsr->zDrainErr);
+    sqlite3_free(pCsr->zDrainErr);
+    pCsr->zDrainErr = 0;
+    return SQLITE_ERROR;
   }else if( pCsr->bStreaming && p ){
     if( fedFault(FED_FAULT_RECV, pzErr) ){
       cursorStop(pCsr);
@@ -2351,9 +2574,15 @@ static int pgColumn(FedCursor *pFedCsr, sqlite3_context *ctx, int iCol){
   int iRes = pCsr->aResCol[iCol];
   const char *z;
   int n;
-  if( iRes<0 || pCsr->pRes==0 ) return SQLITE_OK;
+  if( iRes<0 || (pCsr->pRes==0 && !pCsr->bHeldRow) ) return SQLITE_OK;
   if( iCol!=pFedCsr->pTab->iPk && sqlite3_vtab_nochange(ctx) ){
     return SQLITE_OK;           /* UPDATE that does not change it */
+  }
+  if( pCsr->bHeldRow ){
+    if( iRes<pCsr->nField && pCsr->azVal[iRes] ){
+      pgValue(ctx, pCol, pCsr->azVal[iRes], pCsr->anVal[iRes]);
+    }
+    return SQLITE_OK;
   }
   if( PQgetisnull(pCsr->pRes, pCsr->iRow, iRes) ) return SQLITE_OK;
   z = PQgetvalue(pCsr->pRes, pCsr->iRow, iRes);
@@ -3308,6 +3537,34 @@ static void pgJsonValue(sqlite3_str *s, PGresult *pRes, int iRow, int iCol){
   }
 }
 
+/* Split nLine JSON objects, each ended by a newline (which JSON text
+** escapes inside strings), into a new array of strings for pgQuery(). */
+static int pgSplitRows(const char *zAll, int nLine, char ***pazRow,
+                       int *pnRow){
+  char **azRow;
+  const char *z = zAll;
+  int i;
+  *pazRow = 0;
+  *pnRow = 0;
+  if( nLine==0 ) return SQLITE_OK;
+  azRow = sqlite3_malloc64(sizeof(char*)*nLine);
+  if( azRow==0 ) return SQLITE_NOMEM;
+  for(i=0; i<nLine; i++){
+    const char *zEnd = strchr(z, '\n');
+    int n = (int)(zEnd - z);
+    azRow[i] = fedStrdup(z, n);
+    if( azRow[i]==0 ){
+      while( i>0 ) sqlite3_free(azRow[--i]);
+      sqlite3_free(azRow);
+      return SQLITE_NOMEM;
+    }
+    z += n+1;
+  }
+  *pazRow = azRow;
+  *pnRow = nLine;
+  return SQLITE_OK;
+}
+
 static int pgQuery(
   FedConn *pConn, const char *zQuery, int nParam, sqlite3_value **apParam,
   char ***pazRow, int *pnRow, i64 *pnChanged, char **pzErr
@@ -3341,6 +3598,21 @@ static int pgQuery(
   }
   if( rc==SQLITE_OK ) rc = pgExec(p, zQuery, &params, &pRes, pzErr);
   paramsFree(&params);
+  if( p->pCopyOut ){
+    /* COPY ... TO STDOUT: a row per line, gathered by pgCopyOutRead(). */
+    int nLine = p->nCopyOut;
+    char *zAll = sqlite3_str_finish(p->pCopyOut);
+    p->pCopyOut = 0;
+    p->nCopyOut = 0;
+    if( rc==SQLITE_OK && zAll==0 && nLine>0 ) rc = SQLITE_NOMEM;
+    if( rc==SQLITE_OK ){
+      *pnChanged = nLine;
+      rc = pgSplitRows(zAll, nLine, pazRow, pnRow);
+    }
+    sqlite3_free(zAll);
+    PQclear(pRes);
+    return rc;
+  }
   if( rc!=SQLITE_OK ) return rc;
   nRow = PQntuples(pRes);
   zTuples = PQcmdTuples(pRes);
