@@ -535,8 +535,8 @@ static PGresult *pgResult(PgConn *p){
       pgKill(p);
       pgDiscard(p, 0);
       pgWaitErrorSet(p->pg, sqlite3_mprintf("server \"%s\" did not answer"
-          " within %lld ms (command_timeout); the connection was closed",
-          zServer, iTimeout));
+          " within %lld s (command_timeout); the connection was closed",
+          zServer, iTimeout/1000));
     }else{
       pgCancelAsync(p);
       pgDiscard(p, PG_CANCEL_WAIT_MS);
@@ -894,9 +894,9 @@ static int pgCopyOutRead(PgConn *p, const char *zSql, char **pzErr){
     }
     if( e==FED_WAIT_TIMEOUT ){
       pgKill(p);
-      fedSetError(pzErr, "%s: server \"%s\" did not answer within %lld ms"
+      fedSetError(pzErr, "%s: server \"%s\" did not answer within %lld s"
           " (command_timeout); the connection was closed (remote query: %s)",
-          PG_STORE, p->base.pServer->zName, iTimeout, zSql);
+          PG_STORE, p->base.pServer->zName, iTimeout/1000, zSql);
     }else{
       pgCancelAsync(p);
       fedSetError(pzErr, "%s: interrupted; the remote command was cancelled"
