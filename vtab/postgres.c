@@ -49,7 +49,7 @@
 #define PG_COPY_MIN 100         /* Batches of this many rows go by COPY */
 #define PG_DRAIN_BEFORE_CANCEL 256
 #define PG_CHUNK (64*1024)      /* Bytes of held rows per allocation */
-#define PG_CANCEL_WAIT_MS 2000  /* After a cancel request, how long the
+#define PG_CANCEL_WAIT_MS 80    /* After a cancel request, how long the
                                 ** server has to end the command before
                                 ** the connection is closed instead */
 
@@ -472,15 +472,17 @@ static void pgCancelAsync(PgConn *p){
 }
 
 /* Read and discard what is left of the current command, for at most nMs
-** (then the connection is closed).  Not interruptible: it is the end of
-** an interrupt already. */
-static void pgDiscard(PgConn *p, int nMs){
+** (then the connection is closed: returns 1).  Not interruptible: it is
+** the end of an interrupt already. */
+static int pgDiscard(PgConn *p, int nMs){
   i64 iDeadline = fedNowMs() + nMs;
+  int bKilled = 0;
   for(;;){
     PGresult *pRes;
     while( PQisBusy(p->pg) ){
       if( fedWaitFd(0, PQsocket(p->pg), 0, iDeadline)!=FED_WAIT_READY ){
         pgKill(p);
+        bKilled = 1;
       }
       if( !PQconsumeInput(p->pg) ) break;
     }
@@ -499,6 +501,7 @@ static void pgDiscard(PgConn *p, int nMs){
           if( zBuf ){ PQfreemem(zBuf); zBuf = 0; continue; }
           if( fedWaitFd(0, PQsocket(p->pg), 0, iDeadline)!=FED_WAIT_READY ){
             pgKill(p);
+            bKilled = 1;
           }
           if( !PQconsumeInput(p->pg) ) break;
         }
@@ -509,6 +512,7 @@ static void pgDiscard(PgConn *p, int nMs){
     }
     PQclear(pRes);
   }
+  return bKilled;
 }
 
 /*
@@ -524,6 +528,8 @@ static PGresult *pgResult(PgConn *p){
   i64 iTimeout = p->nCmdTimeoutMs;
   i64 iDeadline = iTimeout>0 ? fedNowMs()+iTimeout : 0;
   const char *zServer = p->base.pServer->zName;
+  /* A reason kept from an earlier command that nobody reported is stale. */
+  if( pWaitPg==p->pg && PQisBusy(p->pg) ) pgWaitErrorSet(0, 0);
   while( PQisBusy(p->pg) ){
     int e = fedWaitFd(pgDb(p), PQsocket(p->pg), 0, iDeadline);
     if( e==FED_WAIT_READY ){
@@ -539,9 +545,14 @@ static PGresult *pgResult(PgConn *p){
           zServer, iTimeout/1000));
     }else{
       pgCancelAsync(p);
-      pgDiscard(p, PG_CANCEL_WAIT_MS);
-      pgWaitErrorSet(p->pg, sqlite3_mprintf("interrupted; the remote"
-          " command was cancelled"));
+      if( pgDiscard(p, PG_CANCEL_WAIT_MS) ){
+        pgWaitErrorSet(p->pg, sqlite3_mprintf("interrupted; the server did"
+            " not end the command within %d ms of a cancel request: the"
+            " connection was closed", PG_CANCEL_WAIT_MS));
+      }else{
+        pgWaitErrorSet(p->pg, sqlite3_mprintf("interrupted; the remote"
+            " command was cancelled"));
+      }
     }
     return PQmakeEmptyPGresult(p->pg, PGRES_FATAL_ERROR);
   }
@@ -897,12 +908,18 @@ static int pgCopyOutRead(PgConn *p, const char *zSql, char **pzErr){
       fedSetError(pzErr, "%s: server \"%s\" did not answer within %lld s"
           " (command_timeout); the connection was closed (remote query: %s)",
           PG_STORE, p->base.pServer->zName, iTimeout/1000, zSql);
+      pgDiscard(p, 0);
     }else{
       pgCancelAsync(p);
-      fedSetError(pzErr, "%s: interrupted; the remote command was cancelled"
-                  " (remote query: %s)", PG_STORE, zSql);
+      if( pgDiscard(p, PG_CANCEL_WAIT_MS) ){
+        fedSetError(pzErr, "%s: interrupted; the server did not end the"
+            " command within %d ms of a cancel request: the connection was"
+            " closed (remote query: %s)", PG_STORE, PG_CANCEL_WAIT_MS, zSql);
+      }else{
+        fedSetError(pzErr, "%s: interrupted; the remote command was"
+                    " cancelled (remote query: %s)", PG_STORE, zSql);
+      }
     }
-    pgDiscard(p, e==FED_WAIT_TIMEOUT ? 0 : PG_CANCEL_WAIT_MS);
     return SQLITE_ERROR;
   }
   return rc;
