@@ -1521,7 +1521,8 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
   {
     int bDone = 0;
     while( !bDone ){
-      if( connWait(p, 1)!=REDIS_OK || redisBufferWrite(p->c, &bDone)!=REDIS_OK ){
+      if( connWait(p, 1)!=REDIS_OK
+       || redisBufferWrite(p->c, &bDone)!=REDIS_OK ){
         char *zText = pipeText(P, 0);
         connIoError(p, zText, pzErr);
         sqlite3_free(zText);
