@@ -315,7 +315,8 @@ int fedInterrupted(sqlite3 *db){
 }
 
 /*
-** Wait until fd can be read (or written, bWrite), the deadline passes
+** Wait until fd can be read (or written, bWrite==1; either, bWrite==2),
+** the deadline passes
 ** (fedNowMs() time; 0 for none), or the statement on db is interrupted.
 ** Returns FED_WAIT_READY (also when poll() itself fails: the caller's
 ** read or write then reports the socket's error), FED_WAIT_TIMEOUT or
@@ -331,7 +332,7 @@ int fedWaitFd(sqlite3 *db, int fd, int bWrite, i64 iDeadline){
       if( nLeft<ms ) ms = (int)nLeft;
     }
     pfd.fd = fd;
-    pfd.events = bWrite ? POLLOUT : POLLIN;
+    pfd.events = bWrite==2 ? (POLLIN|POLLOUT) : bWrite ? POLLOUT : POLLIN;
     pfd.revents = 0;
     n = poll(&pfd, 1, ms);
     if( n!=0 && !(n<0 && errno==EINTR) ) return FED_WAIT_READY;

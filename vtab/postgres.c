@@ -479,6 +479,7 @@ static int pgDiscard(PgConn *p, int nMs){
   int bKilled = 0;
   for(;;){
     PGresult *pRes;
+    PQflush(p->pg);             /* A CopyFail queued below, say */
     while( PQisBusy(p->pg) ){
       if( fedWaitFd(0, PQsocket(p->pg), 0, iDeadline)!=FED_WAIT_READY ){
         pgKill(p);
@@ -516,6 +517,42 @@ static int pgDiscard(PgConn *p, int nMs){
 }
 
 /*
+** The connection is in libpq's nonblocking mode, so that a command (a big
+** COPY batch, a long IN list) sent to a server that stopped reading never
+** blocks: libpq queues it, and this pushes the queue out, bounded and
+** interruptible as pgResult().  SQLITE_OK when it is all sent (or libpq
+** gave up on the socket: the read that follows reports it); else the
+** socket is closed (a command cut half way cannot be cancelled) and the
+** reason kept for pgErrText().
+*/
+static int pgPush(PgConn *p){
+  i64 iTimeout = p->nCmdTimeoutMs;
+  i64 iDeadline = iTimeout>0 ? fedNowMs()+iTimeout : 0;
+  while( PQflush(p->pg)==1 ){
+    /* Wait to write, or to read: the server may be sending while it
+    ** cannot take more (libpq's advice), and reading frees it. */
+    int e = fedWaitFd(pgDb(p), PQsocket(p->pg), 2, iDeadline);
+    if( e==FED_WAIT_READY ){
+      if( !PQconsumeInput(p->pg) ) break;
+      if( iTimeout>0 ) iDeadline = fedNowMs() + iTimeout;
+      continue;
+    }
+    pgKill(p);
+    pgDiscard(p, 0);
+    if( e==FED_WAIT_TIMEOUT ){
+      pgWaitErrorSet(p->pg, sqlite3_mprintf("server \"%s\" did not take"
+          " the command within %lld s (command_timeout); the connection was"
+          " closed", p->base.pServer->zName, iTimeout/1000));
+    }else{
+      pgWaitErrorSet(p->pg, sqlite3_mprintf("interrupted while sending;"
+          " the connection was closed"));
+    }
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
+/*
 ** PQgetResult(), bounded: the next result of the command running on p, or
 ** NULL when it has no more.  When the server stays silent for
 ** command_timeout the connection is closed; when the statement is
@@ -530,6 +567,9 @@ static PGresult *pgResult(PgConn *p){
   const char *zServer = p->base.pServer->zName;
   /* A reason kept from an earlier command that nobody reported is stale. */
   if( pWaitPg==p->pg && PQisBusy(p->pg) ) pgWaitErrorSet(0, 0);
+  if( PQstatus(p->pg)==CONNECTION_OK && pgPush(p)!=SQLITE_OK ){
+    return PQmakeEmptyPGresult(p->pg, PGRES_FATAL_ERROR);
+  }
   while( PQisBusy(p->pg) ){
     int e = fedWaitFd(pgDb(p), PQsocket(p->pg), 0, iDeadline);
     if( e==FED_WAIT_READY ){
@@ -692,6 +732,12 @@ static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
     return SQLITE_ERROR;
   }
   PQsetNoticeProcessor(p->pg, pgNoticeIgnore, 0);
+  /* Commands are queued and pushed out by pgPush(), never blocking. */
+  if( PQsetnonblocking(p->pg, 1) ){
+    pgSetError(pzErr, p->pg, 0, 0);
+    pgDisconnect(&p->base);
+    return SQLITE_ERROR;
+  }
   /* Fixed output formats, so that values convert the same everywhere. */
   rc = pgExecSimple(p, "SET datestyle = 'ISO, YMD'; SET timezone = 'UTC';"
                     " SET intervalstyle = 'iso_8601';"
@@ -2859,7 +2905,11 @@ static int pgCopyPut(PgConn *p, int iFrom){
                          pP->aLen[i], pP->aFmt[i]);
     b->aCopy[nData++] = (i+1)%b->nCol ? '\t' : '\n';
   }
-  PQputCopyData(p->pg, b->aCopy, (int)nData);
+  /* Nonblocking: libpq queues the data (0 only when its buffer cannot
+  ** grow); pgPush() sends it, and a failure to is reported by the COPY's
+  ** end, from the dead connection. */
+  if( PQputCopyData(p->pg, b->aCopy, (int)nData)==0 ) return SQLITE_NOMEM;
+  pgPush(p);
   /* A whole batch's buffer is not kept. */
   if( b->nCopyAlloc>65536 ){
     sqlite3_free(b->aCopy);
@@ -3196,6 +3246,23 @@ static int pgInsert(
     pgCopyAbort(p);
     b->zCopyErr = sqlite3_mprintf("%s: out of memory while sending"
                                   " buffered rows", PG_STORE);
+  }
+  if( PQstatus(p->pg)!=CONNECTION_OK
+   && (b->zCopyErr || (pWaitPg==p->pg && zWaitErr)) ){
+    /* The server stopped answering while the batch went into a COPY, and
+    ** pgResult() or pgPush() closed the connection: say so now, not as a
+    ** lost connection at the next row. */
+    if( b->zCopyErr ){
+      fedSetError(pzErr, "%s", b->zCopyErr);
+      sqlite3_free(b->zCopyErr);
+      b->zCopyErr = 0;
+    }else{
+      char *zCopy = pgCopyCommand(b);
+      pgSetError(pzErr, p->pg, 0, zCopy ? zCopy : "COPY");
+      sqlite3_free(zCopy);
+    }
+    b->nCopied = 0;
+    return SQLITE_ERROR;
   }
   /* The row is in the batch either way: its send reports the outcome. */
   return SQLITE_OK;
