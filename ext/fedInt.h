@@ -125,6 +125,15 @@ int fedServerFind(FedContext *, const char *zName, FedServer **pp,
 ** error, never a silent reconnect. */
 int fedServerConn(FedContext *, FedServer *, FedConn **ppConn, char **pzErr);
 void fedServerDisconnectAll(FedContext *);
+
+/* Waiting for a store's socket, bounded and interruptible (server.c). */
+#define FED_WAIT_READY     0    /* The socket is ready */
+#define FED_WAIT_TIMEOUT   1    /* The deadline passed first */
+#define FED_WAIT_INTERRUPT 2    /* sqlite3_interrupt() was called */
+#define FED_WAIT_SLICE_MS  20   /* Longest sleep between interrupt checks */
+i64 fedNowMs(void);
+int fedInterrupted(sqlite3 *db);
+int fedWaitFd(sqlite3 *db, int fd, int bWrite, i64 iDeadline);
 int fedServerRegisterFunctions(sqlite3 *, FedContext *);
 
 /**************************************************************************

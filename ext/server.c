@@ -7,6 +7,9 @@
 ** the environment (password_env=VAR) or the store's own files.
 */
 #include "fedInt.h"
+#include <errno.h>
+#include <poll.h>
+#include <time.h>
 
 static const char *const azServerCore[] = { 0 };
 
@@ -282,4 +285,57 @@ int fedServerRegisterFunctions(sqlite3 *db, FedContext *pCtx){
                                  0, 0);
   }
   return rc;
+}
+
+/**************************************************************************
+** Waiting for a store.  SQLite has no callback for sqlite3_interrupt(),
+** and 3.40 has no sqlite3_is_interrupted(); but while a statement runs,
+** preparing text that holds only a space fails with SQLITE_INTERRUPT once
+** the statement was interrupted (the tokenizer checks the flag at each
+** space, and only a parse outside any statement clears it).  That costs
+** about a microsecond and no allocation, so a store waits for its socket
+** in slices of FED_WAIT_SLICE_MS and asks in between.
+*/
+
+/* Milliseconds on a clock that never goes back. */
+i64 fedNowMs(void){
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (i64)t.tv_sec*1000 + t.tv_nsec/1000000;
+}
+
+/* 1 if the statement running on db was interrupted. */
+int fedInterrupted(sqlite3 *db){
+  sqlite3_stmt *pStmt = 0;
+  int rc;
+  if( db==0 ) return 0;
+  rc = sqlite3_prepare_v2(db, " ", -1, &pStmt, 0);
+  sqlite3_finalize(pStmt);
+  return rc==SQLITE_INTERRUPT;
+}
+
+/*
+** Wait until fd can be read (or written, bWrite==1; either, bWrite==2),
+** the deadline passes
+** (fedNowMs() time; 0 for none), or the statement on db is interrupted.
+** Returns FED_WAIT_READY (also when poll() itself fails: the caller's
+** read or write then reports the socket's error), FED_WAIT_TIMEOUT or
+** FED_WAIT_INTERRUPT.
+*/
+int fedWaitFd(sqlite3 *db, int fd, int bWrite, i64 iDeadline){
+  for(;;){
+    struct pollfd pfd;
+    int ms = FED_WAIT_SLICE_MS, n;
+    if( iDeadline>0 ){
+      i64 nLeft = iDeadline - fedNowMs();
+      if( nLeft<=0 ) return FED_WAIT_TIMEOUT;
+      if( nLeft<ms ) ms = (int)nLeft;
+    }
+    pfd.fd = fd;
+    pfd.events = bWrite==2 ? (POLLIN|POLLOUT) : bWrite ? POLLOUT : POLLIN;
+    pfd.revents = 0;
+    n = poll(&pfd, 1, ms);
+    if( n!=0 && !(n<0 && errno==EINTR) ) return FED_WAIT_READY;
+    if( fedInterrupted(db) ) return FED_WAIT_INTERRUPT;
+  }
 }

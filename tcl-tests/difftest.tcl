@@ -12,15 +12,15 @@
 # Environment:
 #   FED_TEST_SEED     the seed (default: from the clock); printed first, so
 #                     that a failing run can be replayed
-#   FED_TEST_DIFF_N   queries per table (default set by the test file)
+#   FED_TEST_DIFF_N   queries per table (default set by the test file; a
+#                     tenth of it when FED_TEST_QUICK is set: make quicktest)
 #
-# ::diff_same_table_terms (default 0): also generate conditions whose right
+# ::diff_same_table_terms (default 1): also generate conditions whose right
 # side is a column of the same table (value = key).  SQLite 3.40 does not
-# offer such a term to xBestIndex but still offers LIMIT; the planner fix
-# for that is on another branch (h-pg, ext/plan.c): turn this on once it
-# is merged.
+# offer such a term to xBestIndex but still offers LIMIT (ext/plan.c,
+# "hidden terms").
 
-if {![info exists ::diff_same_table_terms]} { set ::diff_same_table_terms 0 }
+if {![info exists ::diff_same_table_terms]} { set ::diff_same_table_terms 1 }
 
 namespace eval diff {
   variable tables {}            ;# list of table names registered
@@ -325,6 +325,9 @@ proc diff::run {prefix n {batch 250}} {
 proc diff::count {default} {
   if {[info exists ::env(FED_TEST_DIFF_N)] && $::env(FED_TEST_DIFF_N) ne ""} {
     return $::env(FED_TEST_DIFF_N)
+  }
+  if {[info exists ::env(FED_TEST_QUICK)] && $::env(FED_TEST_QUICK) ne ""} {
+    return [expr {max(1, $default/10)}]
   }
   return $default
 }

@@ -53,7 +53,7 @@
 #   pg_server ACTION          kill|immediate|restart|status the test
 #                             PostgreSQL through $FED_TEST_PG_CTL
 #   redis_server ACTION, etcd_server ACTION
-#                             kill|restart the test Redis / etcd
+#                             kill|restart|pause|resume the test Redis / etcd
 #   crash_loops               how many times a crash test runs each crash
 #                             point: $FED_TEST_CRASH_LOOPS, default 3
 #   oom_stride                do_oom_test's step between fault points:

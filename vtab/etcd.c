@@ -464,8 +464,8 @@ static FedContext *etcdCtx(EtcdConn *p){
 }
 
 static const char *const azEtcdServerOpt[] = {
-  "timeout", "connect_timeout", "max_txn_ops", "user", "password_env",
-  "ca_file", 0
+  "timeout", "command_timeout", "connect_timeout", "max_txn_ops", "user",
+  "password_env", "ca_file", 0
 };
 static const char *const azEtcdTableOpt[] = { "prefix", "page_size", 0 };
 
@@ -623,8 +623,10 @@ static int serverOptions(
         " http://127.0.0.1:2379)", ETCD_STORE, pServer->zName);
     return SQLITE_ERROR;
   }
-  rc = fedConfigInt(pServer->pOpt, "timeout", 30, 1, 86400, piTimeout,
-                    ETCD_STORE, pzErr);
+  /* command_timeout, the name every store uses; timeout, its older name. */
+  rc = fedConfigInt(pServer->pOpt, fedConfigGet(pServer->pOpt,
+                    "command_timeout") ? "command_timeout" : "timeout",
+                    30, 1, 86400, piTimeout, ETCD_STORE, pzErr);
   if( rc==SQLITE_OK ){
     rc = fedConfigInt(pServer->pOpt, "connect_timeout", 10, 1, 3600,
                       piConnTimeout, ETCD_STORE, pzErr);

@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <assert.h>
+#include <pthread.h>
+#include <sys/socket.h>
 
 #define PG_STORE "postgres"
 
@@ -46,12 +48,17 @@
 #define PG_STMT_CACHE 64        /* Prepared statements kept per connection */
 #define PG_COPY_MIN 100         /* Batches of this many rows go by COPY */
 #define PG_DRAIN_BEFORE_CANCEL 256
+#define PG_CHUNK (64*1024)      /* Bytes of held rows per allocation */
+#define PG_CANCEL_WAIT_MS 80    /* After a cancel request, how long the
+                                ** server has to end the command before
+                                ** the connection is closed instead */
 
 typedef struct PgConn PgConn;
 typedef struct PgCursor PgCursor;
 typedef struct PgParams PgParams;
 typedef struct PgStmt PgStmt;
 typedef struct PgBatch PgBatch;
+typedef struct PgChunk PgChunk;
 
 /*
 ** Bound parameters: values live in one growing buffer (aBuf) and are
@@ -111,6 +118,25 @@ struct PgConn {
   PgParams scan;                /* The values of a scan, from its deparse
                                 ** to its send (kept: no allocation per
                                 ** lookup) */
+  i64 nCmdTimeoutMs;            /* command_timeout in ms; 0: none */
+  sqlite3_str *pCopyOut;        /* COPY TO STDOUT of a pass-through: its
+                                ** rows as JSON objects, one per line, for
+                                ** pgQuery() to take (NULL: none) */
+  int nCopyOut;                 /* Lines in pCopyOut */
+};
+
+/*
+** Rows of a scan held while another command uses the connection (a join
+** of two tables on one server): compact, in sqlite3_malloc'd chunks that
+** SQLite counts and that are freed as the rows are read.  A row is, per
+** result column, a 4-byte length (-1 for NULL), then that many bytes and
+** a NUL.  A row longer than PG_CHUNK gets a chunk of its own.
+*/
+struct PgChunk {
+  PgChunk *pNext;
+  i64 nUsed;                    /* Bytes of a[] holding rows */
+  i64 nAlloc;                   /* Size of a[] */
+  char a[];
 };
 
 struct PgCursor {
@@ -119,13 +145,19 @@ struct PgCursor {
   int iRow;                     /* Current row within pRes */
   int bEof;
   int bStreaming;               /* Rows still arriving on pConn */
-  PGresult **apBuf;             /* Drained rows when another command needed
-                                ** the connection */
-  int nBuf, iBuf, nBufAlloc;
+  PgChunk *pHeld, *pHeldLast;   /* Rows held (read from pHeld at iHeld) */
+  i64 iHeld;
+  i64 nHeldRow;                 /* Rows held and not read yet */
+  int nField;                   /* Result columns of a held row */
+  int bHeldRow;                 /* The current row is a held one: */
+  const char *azVal[FED_MAX_COLUMNS+1];  /* its values (NULL: SQL NULL) */
+  int anVal[FED_MAX_COLUMNS+1];
   int aResCol[FED_MAX_COLUMNS]; /* Result column of each table column */
   i64 iRowid;                   /* Row number, for tables without a key */
   i64 iExplain;                 /* fed_explain entry of this scan */
   int bDrainLost;               /* Rows lost to OOM while draining */
+  char *zDrainErr;              /* Why the rest of the scan was not held:
+                                ** reported after the rows that were */
   char *zSql;                   /* Remote query, for error messages */
 };
 
@@ -247,15 +279,36 @@ static char *paramsJson(PgParams *p){
 ** Connection.
 */
 static const char *const azPgServerOpt[] = {
-  "password_env", "connect_timeout", 0
+  "password_env", "connect_timeout", "command_timeout", 0
 };
 static const char *const azPgTableOpt[] = { "table", "batch_size", 0 };
+
+/*
+** Why the last bounded wait on a connection ended early (pgResult()): a
+** timeout or an interrupt.  libpq's own error text cannot be set, and
+** pgSetError() is given the PGconn only, so the reason is kept per thread
+** with the PGconn it is about, and pgErrText() takes it (sqlite3_malloc'd).
+*/
+static __thread PGconn *pWaitPg = 0;
+static __thread char *zWaitErr = 0;
+
+static void pgWaitErrorSet(PGconn *pg, char *z){
+  sqlite3_free(zWaitErr);
+  zWaitErr = z;
+  pWaitPg = z ? pg : 0;
+}
 
 /* The error text of the connection, without libpq's trailing newline,
 ** prefixed by the store name; sqlite3_malloc'd. */
 static char *pgErrText(PGconn *pg, const PGresult *pRes){
   const char *z = pRes ? PQresultErrorMessage(pRes) : 0;
   int n;
+  if( pg && pg==pWaitPg && zWaitErr ){
+    char *zWait = zWaitErr;
+    zWaitErr = 0;
+    pWaitPg = 0;
+    return zWait;
+  }
   if( z==0 || z[0]==0 ) z = pg ? PQerrorMessage(pg) : "out of memory";
   if( sqlite3_strnicmp(z, "ERROR:  ", 8)==0 ) z += 8;
   else if( sqlite3_strnicmp(z, "FATAL:  ", 8)==0 ) z += 8;
@@ -309,6 +362,7 @@ static void pgDisconnect(FedConn *pConn){
     p->pActive->bStreaming = 0;
     p->pActive->pConn = 0;
   }
+  if( p->pg && p->pg==pWaitPg ) pgWaitErrorSet(0, 0);
   if( p->pg ) PQfinish(p->pg);
   stmtCacheFree(p);
   batchClear(&p->batch);
@@ -375,6 +429,245 @@ static int pgIsAlive(FedConn *pConn){
 /* Run a command that returns no rows, with fed_explain bookkeeping. */
 static int pgExecSimple(PgConn *p, const char *zSql, char **pzErr);
 
+/**************************************************************************
+** Waiting for the server: every wait is bounded by command_timeout (the
+** longest the server may stay silent) and ends early when the statement
+** is interrupted.  libpq's own calls block without bound, so commands are
+** sent with its asynchronous calls and waited for here.
+*/
+
+static sqlite3 *pgDb(PgConn *p){
+  return p->base.pServer->pCtx->db;
+}
+
+/* Close the connection's socket: libpq then reports the connection lost,
+** and the next statement opens a new one.  For a server that stopped
+** answering, where a polite goodbye would wait forever too. */
+static void pgKill(PgConn *p){
+  int fd = PQsocket(p->pg);
+  if( fd>=0 ) shutdown(fd, SHUT_RDWR);
+}
+
+/* PQcancel() waits for the server to close the cancel connection, which a
+** stopped server never does: it runs on a thread of its own. */
+static void *pgCancelMain(void *pArg){
+  char zErr[256];
+  PQcancel((PGcancel*)pArg, zErr, sizeof(zErr));
+  PQfreeCancel((PGcancel*)pArg);
+  return 0;
+}
+
+/* Send a cancel request for the command running on p, without waiting. */
+static void pgCancelAsync(PgConn *p){
+  PGcancel *pCancel = PQgetCancel(p->pg);
+  pthread_attr_t attr;
+  pthread_t t;
+  if( pCancel==0 ) return;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if( pthread_create(&t, &attr, pgCancelMain, pCancel) ){
+    PQfreeCancel(pCancel);
+  }
+  pthread_attr_destroy(&attr);
+}
+
+/* Read and discard what is left of the current command, for at most nMs
+** (then the connection is closed: returns 1).  Not interruptible: it is
+** the end of an interrupt already. */
+static int pgDiscard(PgConn *p, int nMs){
+  i64 iDeadline = fedNowMs() + nMs;
+  int bKilled = 0;
+  for(;;){
+    PGresult *pRes;
+    PQflush(p->pg);             /* A CopyFail queued below, say */
+    while( PQisBusy(p->pg) ){
+      if( fedWaitFd(0, PQsocket(p->pg), 0, iDeadline)!=FED_WAIT_READY ){
+        pgKill(p);
+        bKilled = 1;
+      }
+      if( !PQconsumeInput(p->pg) ) break;
+    }
+    pRes = PQgetResult(p->pg);
+    if( pRes==0 ) break;
+    switch( PQresultStatus(pRes) ){
+      case PGRES_COPY_IN:
+        PQputCopyEnd(p->pg, "federate: cancelled");
+        break;
+      case PGRES_COPY_OUT:
+      case PGRES_COPY_BOTH: {
+        /* PQgetResult() returns the COPY state until its data is read. */
+        char *zBuf = 0;
+        int n;
+        while( (n = PQgetCopyData(p->pg, &zBuf, 1))>=0 ){
+          if( zBuf ){ PQfreemem(zBuf); zBuf = 0; continue; }
+          if( fedWaitFd(0, PQsocket(p->pg), 0, iDeadline)!=FED_WAIT_READY ){
+            pgKill(p);
+            bKilled = 1;
+          }
+          if( !PQconsumeInput(p->pg) ) break;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    PQclear(pRes);
+  }
+  return bKilled;
+}
+
+/*
+** The connection is in libpq's nonblocking mode, so that a command (a big
+** COPY batch, a long IN list) sent to a server that stopped reading never
+** blocks: libpq queues it, and this pushes the queue out, bounded and
+** interruptible as pgResult().  SQLITE_OK when it is all sent (or libpq
+** gave up on the socket: the read that follows reports it); else the
+** socket is closed (a command cut half way cannot be cancelled) and the
+** reason kept for pgErrText().
+*/
+static int pgPush(PgConn *p){
+  i64 iTimeout = p->nCmdTimeoutMs;
+  i64 iDeadline = iTimeout>0 ? fedNowMs()+iTimeout : 0;
+  while( PQflush(p->pg)==1 ){
+    /* Wait to write, or to read: the server may be sending while it
+    ** cannot take more (libpq's advice), and reading frees it. */
+    int e = fedWaitFd(pgDb(p), PQsocket(p->pg), 2, iDeadline);
+    if( e==FED_WAIT_READY ){
+      if( !PQconsumeInput(p->pg) ) break;
+      if( iTimeout>0 ) iDeadline = fedNowMs() + iTimeout;
+      continue;
+    }
+    pgKill(p);
+    pgDiscard(p, 0);
+    if( e==FED_WAIT_TIMEOUT ){
+      pgWaitErrorSet(p->pg, sqlite3_mprintf("server \"%s\" did not take"
+          " the command within %lld s (command_timeout); the connection was"
+          " closed", p->base.pServer->zName, iTimeout/1000));
+    }else{
+      pgWaitErrorSet(p->pg, sqlite3_mprintf("interrupted while sending;"
+          " the connection was closed"));
+    }
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
+/*
+** PQgetResult(), bounded: the next result of the command running on p, or
+** NULL when it has no more.  When the server stays silent for
+** command_timeout the connection is closed; when the statement is
+** interrupted the command is cancelled (a cancel request, then what is
+** left is discarded; closed if the server does not end it within
+** PG_CANCEL_WAIT_MS).  Either way the result is a fatal error whose text
+** (pgErrText) says which, and the connection has no command running.
+*/
+static PGresult *pgResult(PgConn *p){
+  i64 iTimeout = p->nCmdTimeoutMs;
+  i64 iDeadline = iTimeout>0 ? fedNowMs()+iTimeout : 0;
+  const char *zServer = p->base.pServer->zName;
+  /* A reason kept from an earlier command that nobody reported is stale. */
+  if( pWaitPg==p->pg && PQisBusy(p->pg) ) pgWaitErrorSet(0, 0);
+  if( PQstatus(p->pg)==CONNECTION_OK && pgPush(p)!=SQLITE_OK ){
+    return PQmakeEmptyPGresult(p->pg, PGRES_FATAL_ERROR);
+  }
+  while( PQisBusy(p->pg) ){
+    int e = fedWaitFd(pgDb(p), PQsocket(p->pg), 0, iDeadline);
+    if( e==FED_WAIT_READY ){
+      if( !PQconsumeInput(p->pg) ) break;     /* PQgetResult() says why */
+      if( iTimeout>0 ) iDeadline = fedNowMs() + iTimeout;
+      continue;
+    }
+    if( e==FED_WAIT_TIMEOUT ){
+      pgKill(p);
+      pgDiscard(p, 0);
+      pgWaitErrorSet(p->pg, sqlite3_mprintf("server \"%s\" did not answer"
+          " within %lld s (command_timeout); the connection was closed",
+          zServer, iTimeout/1000));
+    }else{
+      pgCancelAsync(p);
+      if( pgDiscard(p, PG_CANCEL_WAIT_MS) ){
+        pgWaitErrorSet(p->pg, sqlite3_mprintf("interrupted; the server did"
+            " not end the command within %d ms of a cancel request: the"
+            " connection was closed", PG_CANCEL_WAIT_MS));
+      }else{
+        pgWaitErrorSet(p->pg, sqlite3_mprintf("interrupted; the remote"
+            " command was cancelled"));
+      }
+    }
+    return PQmakeEmptyPGresult(p->pg, PGRES_FATAL_ERROR);
+  }
+  return PQgetResult(p->pg);
+}
+
+/* PQexec() (and PQprepare(): bSent is what the PQsend... call returned),
+** bounded as pgResult(): the last result, the first error, or the COPY
+** state the command entered. */
+static PGresult *pgCollect(PgConn *p, int bSent){
+  PGresult *pRes, *pLast = 0;
+  if( !bSent ) return PQmakeEmptyPGresult(p->pg, PGRES_FATAL_ERROR);
+  while( (pRes = pgResult(p))!=0 ){
+    ExecStatusType e = PQresultStatus(pRes);
+    if( pLast && PQresultStatus(pLast)==PGRES_FATAL_ERROR ){
+      PQclear(pRes);
+      continue;
+    }
+    PQclear(pLast);
+    pLast = pRes;
+    if( e==PGRES_COPY_IN || e==PGRES_COPY_OUT || e==PGRES_COPY_BOTH ) break;
+  }
+  return pLast;
+}
+#define pgExecWait(p, zSql) pgCollect(p, PQsendQuery((p)->pg, zSql))
+
+/*
+** Open the connection with libpq's asynchronous calls, so that its
+** connect_timeout (the server option, else the DSN's, else 10 s) bounds
+** the whole of it, and an interrupt ends it.
+*/
+static int pgOpenConn(
+  FedServer *pServer, const char *const *azKey, const char *const *azVal,
+  PGconn **ppPg, char **pzErr
+){
+  PGconn *pg = PQconnectStartParams(azKey, azVal, 1);
+  PQconninfoOption *aOpt, *pOpt;
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  i64 iTimeout = 10, iDeadline;
+  char *zWhy = 0;
+  *ppPg = pg;
+  if( pg==0 ) return SQLITE_NOMEM;
+  if( PQstatus(pg)==CONNECTION_BAD ) return SQLITE_ERROR;
+  aOpt = PQconninfo(pg);
+  for(pOpt=aOpt; pOpt && pOpt->keyword; pOpt++){
+    if( strcmp(pOpt->keyword, "connect_timeout")==0 && pOpt->val
+     && pOpt->val[0] ){
+      iTimeout = atoi(pOpt->val);
+    }
+  }
+  PQconninfoFree(aOpt);
+  iDeadline = iTimeout>0 ? fedNowMs() + iTimeout*1000 : 0;
+  while( st!=PGRES_POLLING_OK && st!=PGRES_POLLING_FAILED ){
+    int e = fedWaitFd(pServer->pCtx->db, PQsocket(pg),
+                      st==PGRES_POLLING_WRITING, iDeadline);
+    if( e==FED_WAIT_TIMEOUT ){
+      zWhy = sqlite3_mprintf("no answer within %lld s (connect_timeout)",
+                             iTimeout);
+      break;
+    }
+    if( e==FED_WAIT_INTERRUPT ){
+      zWhy = sqlite3_mprintf("interrupted");
+      break;
+    }
+    st = PQconnectPoll(pg);
+  }
+  if( st!=PGRES_POLLING_OK && st!=PGRES_POLLING_FAILED ){
+    fedSetError(pzErr, "%s: cannot connect to server \"%s\": %s", PG_STORE,
+                pServer->zName, zWhy ? zWhy : "out of memory");
+    sqlite3_free(zWhy);
+    return SQLITE_ERROR;
+  }
+  return st==PGRES_POLLING_OK ? SQLITE_OK : SQLITE_ERROR;
+}
+
 static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   const char *azKey[8];
   const char *azVal[8];
@@ -382,15 +675,27 @@ static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   const char *zTimeout = fedConfigGet(pServer->pOpt, "connect_timeout");
   PgConn *p;
   int n = 0, rc;
-  i64 iTimeout;
+  i64 iTimeout, iCmdTimeout;
 
   *ppConn = 0;
   rc = fedConfigInt(pServer->pOpt, "connect_timeout", 10, 1, 3600, &iTimeout,
                     PG_STORE, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = fedConfigInt(pServer->pOpt, "command_timeout", 300, 0, 86400,
+                      &iCmdTimeout, PG_STORE, pzErr);
+  }
   if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_CONNECT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
+  /* Keywords after dbname override the DSN's, those before it do not: the
+  ** default connect_timeout goes first, so that a DSN's own is honoured,
+  ** and the server option after it. */
+  if( zTimeout==0 ){
+    azKey[n] = "connect_timeout"; azVal[n++] = "10";
+  }
   azKey[n] = "dbname";  azVal[n++] = pServer->zDsn;
-  azKey[n] = "connect_timeout"; azVal[n++] = zTimeout ? zTimeout : "10";
+  if( zTimeout ){
+    azKey[n] = "connect_timeout"; azVal[n++] = zTimeout;
+  }
   azKey[n] = "fallback_application_name"; azVal[n++] = "federate";
   azKey[n] = "client_encoding"; azVal[n++] = "UTF8";
   if( zPwEnv ){
@@ -408,10 +713,15 @@ static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   if( p==0 ) return SQLITE_NOMEM;
   memset(p, 0, sizeof(*p));
   p->base.pServer = pServer;
-  p->pg = PQconnectdbParams(azKey, azVal, 1);
+  p->nCmdTimeoutMs = iCmdTimeout*1000;
+  rc = pgOpenConn(pServer, azKey, azVal, &p->pg, pzErr);
   if( p->pg==0 ){
     sqlite3_free(p);
     return SQLITE_NOMEM;
+  }
+  if( rc!=SQLITE_OK && *pzErr ){
+    pgDisconnect(&p->base);
+    return rc;
   }
   if( PQstatus(p->pg)!=CONNECTION_OK ){
     char *z = pgErrText(p->pg, 0);
@@ -422,6 +732,12 @@ static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
     return SQLITE_ERROR;
   }
   PQsetNoticeProcessor(p->pg, pgNoticeIgnore, 0);
+  /* Commands are queued and pushed out by pgPush(), never blocking. */
+  if( PQsetnonblocking(p->pg, 1) ){
+    pgSetError(pzErr, p->pg, 0, 0);
+    pgDisconnect(&p->base);
+    return SQLITE_ERROR;
+  }
   /* Fixed output formats, so that values convert the same everywhere. */
   rc = pgExecSimple(p, "SET datestyle = 'ISO, YMD'; SET timezone = 'UTC';"
                     " SET intervalstyle = 'iso_8601';"
@@ -457,7 +773,7 @@ static int pgExecRaw(PgConn *p, const char *zSql, char **pzErr){
   pgConnIdle(p);
   if( fedFault(FED_FAULT_SEND, pzErr) ) return SQLITE_ERROR;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, 0);
-  pRes = PQexec(p->pg, zSql);
+  pRes = pgExecWait(p, zSql);
   if( PQresultStatus(pRes)!=PGRES_COMMAND_OK
    && PQresultStatus(pRes)!=PGRES_TUPLES_OK ){
     pgSetError(pzErr, p->pg, pRes, zSql);
@@ -569,7 +885,7 @@ static int pgSend(
   if( pS && pS->iName==0 ){
     PGresult *pRes;
     sqlite3_snprintf(sizeof(pS->zName), pS->zName, "fed_%d", ++p->iStmtSeq);
-    pRes = PQprepare(p->pg, pS->zName, zSql, nParam, 0);
+    pRes = pgCollect(p, PQsendPrepare(p->pg, pS->zName, zSql, nParam, 0));
     if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
       pgSetError(pzErr, p->pg, pRes, zSql);
       PQclear(pRes);
@@ -619,6 +935,61 @@ static int pgSend(
   return SQLITE_OK;
 }
 
+/*
+** The command of a pass-through entered COPY TO STDOUT: read its lines
+** into p->pCopyOut as rows {"line": "<the line, without its newline>"},
+** bounded as pgResult().  The COPY's own result follows, from pgResult().
+*/
+static int pgCopyOutRead(PgConn *p, const char *zSql, char **pzErr){
+  i64 iTimeout = p->nCmdTimeoutMs;
+  i64 iDeadline = iTimeout>0 ? fedNowMs()+iTimeout : 0;
+  int rc = SQLITE_OK;
+  if( p->pCopyOut==0 ) p->pCopyOut = sqlite3_str_new(0);
+  for(;;){
+    char *zBuf = 0;
+    int n = PQgetCopyData(p->pg, &zBuf, 1), e;
+    if( n>0 ){
+      if( rc==SQLITE_OK ){
+        if( n>0 && zBuf[n-1]=='\n' ) n--;
+        sqlite3_str_appendall(p->pCopyOut, "{\"line\":");
+        fedJsonQuote(p->pCopyOut, zBuf, n);
+        sqlite3_str_appendall(p->pCopyOut, "}\n");
+        p->nCopyOut++;
+        if( sqlite3_str_errcode(p->pCopyOut) ) rc = SQLITE_NOMEM;
+      }
+      PQfreemem(zBuf);
+      continue;
+    }
+    if( n<0 ) break;            /* The end (-1), or an error (-2): the
+                                ** result says which */
+    e = fedWaitFd(pgDb(p), PQsocket(p->pg), 0, iDeadline);
+    if( e==FED_WAIT_READY ){
+      if( !PQconsumeInput(p->pg) ) break;
+      if( iTimeout>0 ) iDeadline = fedNowMs() + iTimeout;
+      continue;
+    }
+    if( e==FED_WAIT_TIMEOUT ){
+      pgKill(p);
+      fedSetError(pzErr, "%s: server \"%s\" did not answer within %lld s"
+          " (command_timeout); the connection was closed (remote query: %s)",
+          PG_STORE, p->base.pServer->zName, iTimeout/1000, zSql);
+      pgDiscard(p, 0);
+    }else{
+      pgCancelAsync(p);
+      if( pgDiscard(p, PG_CANCEL_WAIT_MS) ){
+        fedSetError(pzErr, "%s: interrupted; the server did not end the"
+            " command within %d ms of a cancel request: the connection was"
+            " closed (remote query: %s)", PG_STORE, PG_CANCEL_WAIT_MS, zSql);
+      }else{
+        fedSetError(pzErr, "%s: interrupted; the remote command was"
+                    " cancelled (remote query: %s)", PG_STORE, zSql);
+      }
+    }
+    return SQLITE_ERROR;
+  }
+  return rc;
+}
+
 /* Send and wait for a command that returns no rows (or whose rows are
 ** read whole).  *ppRes gets the result when ppRes is not NULL. */
 static int pgExec(
@@ -631,8 +1002,27 @@ static int pgExec(
   if( rc!=SQLITE_OK ) return rc;
   rc = pgSend(p, zSql, pParams, &iSeq, pzErr);
   if( rc!=SQLITE_OK ) return rc;
-  while( (pRes = PQgetResult(p->pg))!=0 ){
+  while( (pRes = pgResult(p))!=0 ){
     ExecStatusType e = PQresultStatus(pRes);
+    if( e==PGRES_COPY_IN || e==PGRES_COPY_BOTH ){
+      /* Only a pass-through can send COPY FROM STDIN, and it has no data
+      ** to give: the server is told to end it. */
+      PQputCopyEnd(p->pg, "federate: COPY FROM STDIN is not supported");
+      if( rc==SQLITE_OK ){
+        fedSetError(pzErr, "%s: COPY FROM STDIN is not supported through"
+            " fed_query/fed_exec: insert through a postgres table instead"
+            " (remote query: %s)", PG_STORE, zSql);
+        rc = SQLITE_ERROR;
+      }
+      PQclear(pRes);
+      continue;
+    }
+    if( e==PGRES_COPY_OUT ){
+      int rc2 = pgCopyOutRead(p, zSql, rc==SQLITE_OK ? pzErr : 0);
+      if( rc==SQLITE_OK ) rc = rc2;
+      PQclear(pRes);
+      continue;
+    }
     if( e!=PGRES_COMMAND_OK && e!=PGRES_TUPLES_OK && rc==SQLITE_OK ){
       pgSetError(pzErr, p->pg, pRes, zSql);
       rc = SQLITE_ERROR;
@@ -1909,11 +2299,18 @@ static void pgTableFree(FedTable *pTab){
 ** Scans: single-row mode, so rows stream with memory bounded by one row.
 */
 static void cursorReset(PgCursor *pCsr){
-  int i;
   PQclear(pCsr->pRes);
   pCsr->pRes = 0;
-  for(i=pCsr->iBuf; i<pCsr->nBuf; i++) PQclear(pCsr->apBuf[i]);
-  pCsr->nBuf = pCsr->iBuf = 0;
+  while( pCsr->pHeld ){
+    PgChunk *pC = pCsr->pHeld;
+    pCsr->pHeld = pC->pNext;
+    sqlite3_free(pC);
+  }
+  pCsr->pHeldLast = 0;
+  pCsr->iHeld = pCsr->nHeldRow = 0;
+  pCsr->bHeldRow = 0;
+  sqlite3_free(pCsr->zDrainErr);
+  pCsr->zDrainErr = 0;
   pCsr->bDrainLost = 0;
   pCsr->bEof = 1;
   pCsr->iRow = 0;
@@ -1926,7 +2323,7 @@ static void cursorStop(PgCursor *pCsr){
   PGresult *pRes;
   int n = 0;
   if( p==0 || !pCsr->bStreaming ) return;
-  while( (pRes = PQgetResult(p->pg))!=0 ){
+  while( (pRes = pgResult(p))!=0 ){
     PQclear(pRes);
     if( ++n==PG_DRAIN_BEFORE_CANCEL && !p->base.bTxn ){
       PGcancel *pCancel = PQgetCancel(p->pg);
@@ -1942,29 +2339,115 @@ static void cursorStop(PgCursor *pCsr){
   p->pActive = 0;
 }
 
-/* Another command needs the connection: keep the rest of the rows here. */
+/*
+** Append the rows of pRes to the held rows.  SQLITE_NOMEM when memory
+** runs out, SQLITE_FULL when the rows would take SQLite's memory past its
+** soft heap limit (sqlite3_soft_heap_limit64(), PRAGMA soft_heap_limit).
+*/
+static int cursorHold(PgCursor *pCsr, PGresult *pRes){
+  int nField = PQnfields(pRes);
+  int nRow = PQntuples(pRes), iRow, i;
+  if( nField>FED_MAX_COLUMNS+1 ) return SQLITE_FULL;
+  pCsr->nField = nField;
+  for(iRow=0; iRow<nRow; iRow++){
+    PgChunk *pC = pCsr->pHeldLast;
+    i64 nRowByte = 0;
+    char *z;
+    for(i=0; i<nField; i++) nRowByte += 5 + PQgetlength(pRes, iRow, i);
+    if( pC==0 || pC->nUsed+nRowByte>pC->nAlloc ){
+      i64 nAlloc = nRowByte>PG_CHUNK ? nRowByte : PG_CHUNK;
+      i64 nLimit = sqlite3_soft_heap_limit64(-1);
+      if( nLimit>0 && sqlite3_memory_used()+nAlloc>nLimit ) return SQLITE_FULL;
+      pC = sqlite3_malloc64(sizeof(PgChunk) + nAlloc);
+      if( pC==0 ) return SQLITE_NOMEM;
+      pC->pNext = 0;
+      pC->nUsed = 0;
+      pC->nAlloc = nAlloc;
+      if( pCsr->pHeldLast ){
+        pCsr->pHeldLast->pNext = pC;
+      }else{
+        pCsr->pHeld = pC;
+        pCsr->iHeld = 0;
+      }
+      pCsr->pHeldLast = pC;
+    }
+    z = &pC->a[pC->nUsed];
+    for(i=0; i<nField; i++){
+      int n = PQgetisnull(pRes, iRow, i) ? -1 : PQgetlength(pRes, iRow, i);
+      memcpy(z, &n, 4);
+      z += 4;
+      if( n>=0 ){
+        memcpy(z, PQgetvalue(pRes, iRow, i), n);
+        z[n] = 0;
+        z += n+1;
+      }
+    }
+    pC->nUsed = z - pC->a;
+    pCsr->nHeldRow++;
+  }
+  return SQLITE_OK;
+}
+
+/* Make the next held row the current one (there is one). */
+static void cursorHeldNext(PgCursor *pCsr){
+  PgChunk *pC = pCsr->pHeld;
+  const char *z;
+  int i;
+  if( pCsr->iHeld>=pC->nUsed ){
+    /* This chunk is read: its memory goes back at once. */
+    pCsr->pHeld = pC->pNext;
+    if( pCsr->pHeld==0 ) pCsr->pHeldLast = 0;
+    sqlite3_free(pC);
+    pC = pCsr->pHeld;
+    pCsr->iHeld = 0;
+  }
+  z = &pC->a[pCsr->iHeld];
+  for(i=0; i<pCsr->nField; i++){
+    int n;
+    memcpy(&n, z, 4);
+    z += 4;
+    pCsr->anVal[i] = n;
+    pCsr->azVal[i] = n<0 ? 0 : z;
+    if( n>=0 ) z += n+1;
+  }
+  pCsr->iHeld = z - pC->a;
+  pCsr->nHeldRow--;
+  pCsr->bHeldRow = 1;
+}
+
+/* Another command needs the connection: keep the rest of the rows here.
+** If they cannot be kept, the rest of the scan is read and dropped (or
+** cancelled, outside a transaction) and the cursor reports why after the
+** rows it kept. */
 static void cursorDrain(PgCursor *pCsr){
   PgConn *p = pCsr->pConn;
   PGresult *pRes;
+  int n = 0, rc = SQLITE_OK;
   if( p==0 || !pCsr->bStreaming ) return;
   p->pActive = 0;
   pCsr->bStreaming = 0;
-  while( (pRes = PQgetResult(p->pg))!=0 ){
-    if( pCsr->nBuf>=pCsr->nBufAlloc ){
-      int nNew = pCsr->nBufAlloc ? pCsr->nBufAlloc*2 : 64;
-      PGresult **a = sqlite3_realloc64(pCsr->apBuf, sizeof(PGresult*)*nNew);
-      if( a==0 ){
-        /* Out of memory: the rest of the scan is lost; the cursor reports
-        ** it when it reaches the end of what it kept. */
-        PQclear(pRes);
-        while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  while( (pRes = pgResult(p))!=0 ){
+    ExecStatusType e = PQresultStatus(pRes);
+    if( rc==SQLITE_OK && (e==PGRES_SINGLE_TUPLE || e==PGRES_TUPLES_OK) ){
+      rc = cursorHold(pCsr, pRes);
+      if( rc==SQLITE_NOMEM ){
         pCsr->bDrainLost = 1;
-        break;
+      }else if( rc==SQLITE_FULL ){
+        pCsr->zDrainErr = sqlite3_mprintf("%s: the rest of a scan, held"
+            " while another command used server \"%s\", would pass the"
+            " soft heap limit (%lld bytes) (remote query: %s)", PG_STORE,
+            p->base.pServer->zName, sqlite3_soft_heap_limit64(-1),
+            pCsr->zSql ? pCsr->zSql : "");
+        if( pCsr->zDrainErr==0 ) pCsr->bDrainLost = 1;
       }
-      pCsr->apBuf = a;
-      pCsr->nBufAlloc = nNew;
+    }else if( rc==SQLITE_OK && e!=PGRES_COMMAND_OK ){
+      pgSetError(&pCsr->zDrainErr, p->pg, pRes, pCsr->zSql);
+      rc = SQLITE_ERROR;
     }
-    pCsr->apBuf[pCsr->nBuf++] = pRes;
+    PQclear(pRes);
+    if( rc!=SQLITE_OK && ++n==PG_DRAIN_BEFORE_CANCEL && !p->base.bTxn ){
+      pgCancelAsync(p);
+    }
   }
 }
 
@@ -1983,7 +2466,6 @@ static void pgClose(FedCursor *pFedCsr){
   if( pCsr==0 ) return;
   cursorStop(pCsr);
   cursorReset(pCsr);
-  sqlite3_free(pCsr->apBuf);
   sqlite3_free(pCsr->zSql);
   sqlite3_free(pCsr);
 }
@@ -1998,17 +2480,25 @@ static int cursorFetch(PgCursor *pCsr, int *pbRow, char **pzErr){
   PQclear(pCsr->pRes);
   pCsr->pRes = 0;
   pCsr->iRow = 0;
-  if( pCsr->iBuf<pCsr->nBuf ){
-    pRes = pCsr->apBuf[pCsr->iBuf++];
+  pCsr->bHeldRow = 0;
+  if( pCsr->nHeldRow>0 ){
+    cursorHeldNext(pCsr);
+    *pbRow = 1;
+    return SQLITE_OK;
   }else if( pCsr->bDrainLost ){
     pCsr->bDrainLost = 0;
     return SQLITE_NOMEM;
+  }else if( pCsr->zDrainErr ){
+    fedSetError(pzErr, "%s", pCsr->zDrainErr);
+    sqlite3_free(pCsr->zDrainErr);
+    pCsr->zDrainErr = 0;
+    return SQLITE_ERROR;
   }else if( pCsr->bStreaming && p ){
     if( fedFault(FED_FAULT_RECV, pzErr) ){
       cursorStop(pCsr);
       return SQLITE_ERROR;
     }
-    pRes = PQgetResult(p->pg);
+    pRes = pgResult(p);
   }else{
     return SQLITE_OK;
   }
@@ -2036,7 +2526,7 @@ static int cursorFetch(PgCursor *pCsr, int *pbRow, char **pzErr){
   pgSetError(pzErr, p ? p->pg : 0, pRes, pCsr->zSql);
   PQclear(pRes);
   if( pCsr->bStreaming && p ){
-    while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+    while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
     pCsr->bStreaming = 0;
     p->pActive = 0;
   }
@@ -2257,9 +2747,15 @@ static int pgColumn(FedCursor *pFedCsr, sqlite3_context *ctx, int iCol){
   int iRes = pCsr->aResCol[iCol];
   const char *z;
   int n;
-  if( iRes<0 || pCsr->pRes==0 ) return SQLITE_OK;
+  if( iRes<0 || (pCsr->pRes==0 && !pCsr->bHeldRow) ) return SQLITE_OK;
   if( iCol!=pFedCsr->pTab->iPk && sqlite3_vtab_nochange(ctx) ){
     return SQLITE_OK;           /* UPDATE that does not change it */
+  }
+  if( pCsr->bHeldRow ){
+    if( iRes<pCsr->nField && pCsr->azVal[iRes] ){
+      pgValue(ctx, pCol, pCsr->azVal[iRes], pCsr->anVal[iRes]);
+    }
+    return SQLITE_OK;
   }
   if( PQgetisnull(pCsr->pRes, pCsr->iRow, iRes) ) return SQLITE_OK;
   z = PQgetvalue(pCsr->pRes, pCsr->iRow, iRes);
@@ -2529,7 +3025,11 @@ static int pgCopyPut(PgConn *p, int iFrom){
                          pP->aLen[i], pP->aFmt[i]);
     b->aCopy[nData++] = (i+1)%b->nCol ? '\t' : '\n';
   }
-  PQputCopyData(p->pg, b->aCopy, (int)nData);
+  /* Nonblocking: libpq queues the data (0 only when its buffer cannot
+  ** grow); pgPush() sends it, and a failure to is reported by the COPY's
+  ** end, from the dead connection. */
+  if( PQputCopyData(p->pg, b->aCopy, (int)nData)==0 ) return SQLITE_NOMEM;
+  pgPush(p);
   /* A whole batch's buffer is not kept. */
   if( b->nCopyAlloc>65536 ){
     sqlite3_free(b->aCopy);
@@ -2554,7 +3054,7 @@ static int pgCopyStart(PgConn *p){
   pgConnIdle(p);
   zSql = pgCopyCommand(b);
   if( zSql==0 ) return SQLITE_NOMEM;
-  pRes = PQexec(p->pg, zSql);
+  pRes = pgExecWait(p, zSql);
   if( PQresultStatus(pRes)==PGRES_COPY_IN ){
     b->nCopied = b->params.n / b->nCol;
     PQclear(pRes);
@@ -2564,7 +3064,7 @@ static int pgCopyStart(PgConn *p){
   b->zCopyErr = 0;
   pgSetError(&b->zCopyErr, p->pg, pRes, zSql);
   PQclear(pRes);
-  while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
   sqlite3_free(zSql);
   return SQLITE_OK;
 }
@@ -2584,7 +3084,7 @@ static void pgCopyAbort(PgConn *p){
     PGresult *pRes;
     b->nCopied = 0;
     PQputCopyEnd(p->pg, "rolled back");
-    while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+    while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
   }
   sqlite3_free(b->zCopyErr);
   b->zCopyErr = 0;
@@ -2626,9 +3126,9 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
       pgSetError(pzErr, p->pg, 0, zSql);
       rc = SQLITE_ERROR;
     }
-    pRes = PQgetResult(p->pg);
+    pRes = pgResult(p);
   }else{
-    pRes = PQexec(p->pg, zSql);
+    pRes = pgExecWait(p, zSql);
     if( PQresultStatus(pRes)==PGRES_COPY_IN ){
       PQclear(pRes);
       rc = pgCopyPut(p, 0);
@@ -2638,7 +3138,7 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
       }
       if( rc==SQLITE_NOMEM ) PQputCopyEnd(p->pg, "out of memory");
       /* The result of the COPY (after an error above too: libpq ends it). */
-      pRes = PQgetResult(p->pg);
+      pRes = pgResult(p);
     }
   }
   if( rc==SQLITE_OK && PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
@@ -2647,7 +3147,7 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
   }
   if( rc==SQLITE_OK ) nRow = atoll(PQcmdTuples(pRes));
   PQclear(pRes);
-  while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
   fedExplainRows(pgCtx(p), iSeq, nRow, 1);
 
 cleanup:
@@ -2867,6 +3367,23 @@ static int pgInsert(
     b->zCopyErr = sqlite3_mprintf("%s: out of memory while sending"
                                   " buffered rows", PG_STORE);
   }
+  if( PQstatus(p->pg)!=CONNECTION_OK
+   && (b->zCopyErr || (pWaitPg==p->pg && zWaitErr)) ){
+    /* The server stopped answering while the batch went into a COPY, and
+    ** pgResult() or pgPush() closed the connection: say so now, not as a
+    ** lost connection at the next row. */
+    if( b->zCopyErr ){
+      fedSetError(pzErr, "%s", b->zCopyErr);
+      sqlite3_free(b->zCopyErr);
+      b->zCopyErr = 0;
+    }else{
+      char *zCopy = pgCopyCommand(b);
+      pgSetError(pzErr, p->pg, 0, zCopy ? zCopy : "COPY");
+      sqlite3_free(zCopy);
+    }
+    b->nCopied = 0;
+    return SQLITE_ERROR;
+  }
   /* The row is in the batch either way: its send reports the outcome. */
   return SQLITE_OK;
 }
@@ -3010,7 +3527,7 @@ static int pgCommit(FedConn *pConn, char **pzErr){
   if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_COMMIT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, "COMMIT", 0);
-  pRes = PQexec(p->pg, "COMMIT");
+  pRes = pgExecWait(p, "COMMIT");
   if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
     if( PQstatus(p->pg)!=CONNECTION_OK ){
       fedSetError(pzErr, "%s: connection to server \"%s\" was lost during"
@@ -3084,7 +3601,7 @@ static int pgResolve(FedConn *pConn, const char *zGid, int bCommit,
                          zGid);
   if( zSql==0 ) return SQLITE_NOMEM;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, 0);
-  pRes = PQexec(p->pg, zSql);
+  pRes = pgExecWait(p, zSql);
   if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
     const char *zState = PQresultErrorField(pRes, PG_DIAG_SQLSTATE);
     /* 42704: no such prepared transaction: resolved already. */
@@ -3225,6 +3742,34 @@ static void pgJsonValue(sqlite3_str *s, PGresult *pRes, int iRow, int iCol){
   }
 }
 
+/* Split nLine JSON objects, each ended by a newline (which JSON text
+** escapes inside strings), into a new array of strings for pgQuery(). */
+static int pgSplitRows(const char *zAll, int nLine, char ***pazRow,
+                       int *pnRow){
+  char **azRow;
+  const char *z = zAll;
+  int i;
+  *pazRow = 0;
+  *pnRow = 0;
+  if( nLine==0 ) return SQLITE_OK;
+  azRow = sqlite3_malloc64(sizeof(char*)*nLine);
+  if( azRow==0 ) return SQLITE_NOMEM;
+  for(i=0; i<nLine; i++){
+    const char *zEnd = strchr(z, '\n');
+    int n = (int)(zEnd - z);
+    azRow[i] = fedStrdup(z, n);
+    if( azRow[i]==0 ){
+      while( i>0 ) sqlite3_free(azRow[--i]);
+      sqlite3_free(azRow);
+      return SQLITE_NOMEM;
+    }
+    z += n+1;
+  }
+  *pazRow = azRow;
+  *pnRow = nLine;
+  return SQLITE_OK;
+}
+
 static int pgQuery(
   FedConn *pConn, const char *zQuery, int nParam, sqlite3_value **apParam,
   char ***pazRow, int *pnRow, i64 *pnChanged, char **pzErr
@@ -3258,6 +3803,21 @@ static int pgQuery(
   }
   if( rc==SQLITE_OK ) rc = pgExec(p, zQuery, &params, &pRes, pzErr);
   paramsFree(&params);
+  if( p->pCopyOut ){
+    /* COPY ... TO STDOUT: a row per line, gathered by pgCopyOutRead(). */
+    int nLine = p->nCopyOut;
+    char *zAll = sqlite3_str_finish(p->pCopyOut);
+    p->pCopyOut = 0;
+    p->nCopyOut = 0;
+    if( rc==SQLITE_OK && zAll==0 && nLine>0 ) rc = SQLITE_NOMEM;
+    if( rc==SQLITE_OK ){
+      *pnChanged = nLine;
+      rc = pgSplitRows(zAll, nLine, pazRow, pnRow);
+    }
+    sqlite3_free(zAll);
+    PQclear(pRes);
+    return rc;
+  }
   if( rc!=SQLITE_OK ) return rc;
   nRow = PQntuples(pRes);
   zTuples = PQcmdTuples(pRes);

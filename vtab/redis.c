@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #define RD_STORE "redis"
 
@@ -1111,6 +1112,9 @@ struct RedisConn {
   int iCurDb;                   /* Database selected now, -1 unknown */
   int bUnwatch;                 /* UNWATCH owed before the next command */
   int nCmdTimeout;              /* Seconds, 0 none (for messages) */
+  int eWait;                    /* How the last wait ended early, for
+                                ** connIoError(): FED_WAIT_TIMEOUT or
+                                ** FED_WAIT_INTERRUPT (0: it did not) */
   RedisTxn txn;
   char zTomb[48];               /* Marks list elements to delete (LREM) */
   int nTomb;
@@ -1309,9 +1313,12 @@ static void rdSetError(char **pzErr, const char *zWhat, const char *zCmd){
 static void connIoError(RedisConn *p, const char *zCmd, char **pzErr){
   char *z;
   const char *zServer = p->base.pServer->zName;
-  if( p->c && p->c->err==REDIS_ERR_IO
+  if( p->eWait==FED_WAIT_INTERRUPT ){
+    z = sqlite3_mprintf("interrupted; the connection to server \"%s\" was"
+                        " closed", zServer);
+  }else if( p->eWait==FED_WAIT_TIMEOUT || (p->c && p->c->err==REDIS_ERR_IO
    && (errno==EAGAIN || errno==EWOULDBLOCK || errno==ETIMEDOUT
-       || strstr(p->c->errstr, "temporarily unavailable")) ){
+       || strstr(p->c->errstr, "temporarily unavailable"))) ){
     z = sqlite3_mprintf("server \"%s\" did not answer within %d s"
                         " (command_timeout)", zServer, p->nCmdTimeout);
   }else{
@@ -1320,7 +1327,40 @@ static void connIoError(RedisConn *p, const char *zCmd, char **pzErr){
   }
   rdSetError(pzErr, z ? z : "connection lost", zCmd);
   sqlite3_free(z);
+  p->eWait = 0;
   p->bDead = 1;
+}
+
+/*
+** Wait until the connection's socket can be read (or written, bWrite):
+** at most command_timeout, and not past an interrupt of the statement
+** (sqlite3_interrupt).  hiredis's own blocking reads would only give up
+** after command_timeout (SO_RCVTIMEO) and never on an interrupt.  When
+** the wait ends early the socket is shut down (the connection is dead:
+** replies may still be on their way) and REDIS_ERR returned, p->eWait
+** saying why.
+*/
+static int connWait(RedisConn *p, int bWrite){
+  i64 iDeadline = p->nCmdTimeout>0 ? fedNowMs() + p->nCmdTimeout*(i64)1000
+                                   : 0;
+  int e = fedWaitFd(rdCtx(p)->db, p->c->fd, bWrite, iDeadline);
+  if( e==FED_WAIT_READY ) return REDIS_OK;
+  p->eWait = e;
+  shutdown(p->c->fd, SHUT_RDWR);
+  p->bDead = 1;
+  return REDIS_ERR;
+}
+
+/* redisGetReply(), bounded by connWait(). */
+static int connGetReply(RedisConn *p, void **ppReply){
+  *ppReply = 0;
+  if( redisGetReplyFromReader(p->c, ppReply)!=REDIS_OK ) return REDIS_ERR;
+  while( *ppReply==0 ){
+    if( connWait(p, 0)!=REDIS_OK ) return REDIS_ERR;
+    if( redisBufferRead(p->c)!=REDIS_OK ) return REDIS_ERR;
+    if( redisGetReplyFromReader(p->c, ppReply)!=REDIS_OK ) return REDIS_ERR;
+  }
+  return REDIS_OK;
 }
 
 /* Append n bytes to the pipeline's protocol text; 1 on OOM. */
@@ -1400,7 +1440,8 @@ static i64 connAppend(RedisConn *p, RedisPipe *P, int argc,
 static void connDrain(RedisConn *p, int n){
   while( n-->0 && !p->bDead ){
     void *pReply = 0;
-    if( redisGetReply(p->c, &pReply)!=REDIS_OK ){
+    if( connGetReply(p, &pReply)!=REDIS_OK ){
+      p->eWait = 0;
       p->bDead = 1;
     }else if( pReply ){
       freeReplyObject(pReply);
@@ -1498,7 +1539,8 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
   {
     int bDone = 0;
     while( !bDone ){
-      if( redisBufferWrite(p->c, &bDone)!=REDIS_OK ){
+      if( connWait(p, 1)!=REDIS_OK
+       || redisBufferWrite(p->c, &bDone)!=REDIS_OK ){
         char *zText = pipeText(P, 0);
         connIoError(p, zText, pzErr);
         sqlite3_free(zText);
@@ -1520,7 +1562,7 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
   }
   for(i=0; i<nSent; i++){
     void *pReply = 0;
-    if( redisGetReply(p->c, &pReply)!=REDIS_OK || pReply==0 ){
+    if( connGetReply(p, &pReply)!=REDIS_OK || pReply==0 ){
       if( p->c->err==REDIS_ERR_OOM ){
         p->bDead = 1;
         rc = SQLITE_NOMEM;
