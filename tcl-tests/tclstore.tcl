@@ -20,6 +20,10 @@
 #                             it is done (the reply is lost)
 #   ts_down NAME BOOL         the server is unreachable: connect fails and
 #                             alive answers 0
+#   ts_hook NAME METHOD SCRIPT
+#                             run SCRIPT (at global level) just before the
+#                             next call of METHOD: another client acting
+#                             in the middle of a commit
 #
 # Every table has the columns "k int primary key, v text".  The model of
 # durability: what a server keeps across the client's death is in the
@@ -39,11 +43,13 @@ namespace eval ::ts {
   variable guard    ;# NAME -> dict imagekey -> before-image
   variable fail     ;# NAME -> dict method -> before|after
   variable down     ;# NAME -> 1 when unreachable
+  variable hook     ;# NAME -> dict method -> script
   array set txn {}
   array set sp {}
   array set guard {}
   array set fail {}
   array set down {}
+  array set hook {}
 }
 
 proc ::ts::path {name} { return [file join [pwd] $name.store] }
@@ -92,6 +98,7 @@ proc ts_create {name} {
   set ::ts::guard($name) {}
   set ::ts::fail($name) {}
   set ::ts::down($name) 0
+  set ::ts::hook($name) {}
   proc ::$name {method args} "::ts::handle $name \$method {*}\$args"
   return $name
 }
@@ -102,6 +109,7 @@ proc ts_reset {name} {
   set ::ts::guard($name) {}
   set ::ts::fail($name) {}
   set ::ts::down($name) 0
+  set ::ts::hook($name) {}
 }
 proc ts_rows {name table} {
   set rows [dict get [::ts::load $name] rows]
@@ -133,8 +141,16 @@ proc ts_fail {name method {when before}} {
   dict set ::ts::fail($name) $method $when
 }
 proc ts_down {name b} { set ::ts::down($name) $b }
+proc ts_hook {name method script} {
+  dict set ::ts::hook($name) $method $script
+}
 
 proc ::ts::handle {name method args} {
+  if {[dict exists $::ts::hook($name) $method]} {
+    set script [dict get $::ts::hook($name) $method]
+    dict unset ::ts::hook($name) $method
+    uplevel #0 $script
+  }
   set when ""
   if {[dict exists $::ts::fail($name) $method]} {
     set when [dict get $::ts::fail($name) $method]
