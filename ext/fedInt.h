@@ -182,6 +182,9 @@ struct FedPlan {
 
 /* Fill pInfo for one table and set idxStr; calls the store to decide. */
 int fedPlanBest(FedTable *, sqlite3_index_info *pInfo);
+/* 1 if this process's SQLite offers LIMIT to xBestIndex although a WHERE
+** term it does not show still filters rows (3.40 does; plan.c asks). */
+int fedPlanLimitHidesTerms(void);
 /* Decode idxStr into a plan owned by the caller (fedPlanFree). */
 int fedPlanDecode(const char *zIdx, FedPlan **ppPlan);
 char *fedPlanEncode(const FedPlan *);

@@ -10,12 +10,12 @@
 ** LIMIT/OFFSET go down only when every constraint went down exactly and
 ** the ORDER BY (if any) is consumed.
 **
-** Hidden terms.  SQLite before 3.42.0 offers LIMIT and OFFSET to
+** Hidden terms.  Some SQLite releases (3.40) offer LIMIT and OFFSET to
 ** xBestIndex even when the WHERE clause holds a term it never shows
 ** xBestIndex: one whose right side reads the same table (a = id % 7, a =
 ** length(b)).  SQLite evaluates such a term itself, after the store has
 ** already cut the scan at LIMIT, so rows it rejects leave the answer short.
-** On those versions LIMIT is only a hint (";c=1" in idxStr): it is pushed
+** On those releases (fedPlanLimitHidesTerms() asks) LIMIT is only a hint (";c=1" in idxStr): it is pushed
 ** only where the order is total (the ORDER BY, with the primary key
 ** appended when absent), OFFSET is never pushed, and if SQLite asks for a
 ** row past the hint (it only does so when it rejected some), vtab.c
@@ -204,9 +204,76 @@ static int planOp(unsigned char op){
   return 0;
 }
 
-/* The first SQLite release that keeps LIMIT from xBestIndex when a WHERE
-** term it does not show refers to the table itself (see "hidden terms"). */
-#define FED_SQLITE_LIMIT_SAFE 3042000
+/*
+** Whether this process's SQLite offers LIMIT to xBestIndex although the
+** WHERE clause holds a term it hides (see "hidden terms" above).  Asked of
+** SQLite itself rather than guessed from its version: a private in-memory
+** connection prepares "... WHERE a = b LIMIT 1" over a probe table and the
+** probe's xBestIndex records whether LIMIT came.  The answer depends only
+** on the library, so it is kept for the process (0: not asked yet).  A
+** probe that fails (out of memory) is not kept and counts as "offers":
+** the careful rule is always exact.
+*/
+static int planLimitProbeSeen;  /* Set by probeBestIndex: LIMIT offered */
+
+static int probeConnect(sqlite3 *db, void *pAux, int argc,
+                        const char *const *argv, sqlite3_vtab **ppVtab,
+                        char **pzErr){
+  int rc;
+  (void)pAux; (void)argc; (void)argv; (void)pzErr;
+  rc = sqlite3_declare_vtab(db, "CREATE TABLE x(a, b)");
+  if( rc!=SQLITE_OK ) return rc;
+  *ppVtab = sqlite3_malloc64(sizeof(sqlite3_vtab));
+  if( *ppVtab==0 ) return SQLITE_NOMEM;
+  memset(*ppVtab, 0, sizeof(sqlite3_vtab));
+  return SQLITE_OK;
+}
+static int probeDisconnect(sqlite3_vtab *pVtab){
+  sqlite3_free(pVtab);
+  return SQLITE_OK;
+}
+static int probeBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
+  int i;
+  (void)pVtab;
+  for(i=0; i<pInfo->nConstraint; i++){
+    if( pInfo->aConstraint[i].op==SQLITE_INDEX_CONSTRAINT_LIMIT ){
+      planLimitProbeSeen = 1;
+    }
+  }
+  pInfo->estimatedCost = 1000.0;
+  return SQLITE_OK;
+}
+static int probeOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
+  (void)pVtab; (void)ppCsr;
+  return SQLITE_ERROR;            /* Never stepped */
+}
+
+int fedPlanLimitHidesTerms(void){
+  static int eHides = 0;          /* 0 unknown, 1 hides, 2 does not */
+  static const sqlite3_module probeModule = {
+    0, 0, probeConnect, probeBestIndex, probeDisconnect, 0,
+    probeOpen, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+  };
+  sqlite3 *db = 0;
+  sqlite3_stmt *pStmt = 0;
+  int rc;
+  if( eHides ) return eHides==1;
+  rc = sqlite3_open_v2(":memory:", &db,
+                       SQLITE_OPEN_READWRITE|SQLITE_OPEN_MEMORY, 0);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_module(db, "fed_limit_probe", &probeModule, 0);
+  }
+  if( rc==SQLITE_OK ){
+    planLimitProbeSeen = 0;
+    rc = sqlite3_prepare_v2(db,
+        "SELECT a FROM fed_limit_probe WHERE a = b LIMIT 1", -1, &pStmt, 0);
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_close(db);
+  if( rc!=SQLITE_OK ) return 1;
+  eHides = planLimitProbeSeen ? 1 : 2;
+  return eHides==1;
+}
 
 int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
   const FedStore *pStore = pTab->pStore;
@@ -328,7 +395,7 @@ int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
   /* LIMIT and OFFSET only when the store returns exactly SQLite's rows in
   ** SQLite's order. */
   if( bAllExact && (pInfo->nOrderBy==0 || bOrder) && iLimit>=0 ){
-    if( sqlite3_libversion_number()>=FED_SQLITE_LIMIT_SAFE ){
+    if( !fedPlanLimitHidesTerms() ){
       plan.iLimitArg = nArg;
       pInfo->aConstraintUsage[iLimit].argvIndex = ++nArg;
       pInfo->aConstraintUsage[iLimit].omit = 1;

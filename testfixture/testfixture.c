@@ -16,6 +16,8 @@
 **   fed_faultsim_reset            disarm and zero the failure count
 **   fed_fault SITE N ?error|hang|crash? ?MS?   federate's fault sites
 **   fed_fault_hits, fed_fault_calls SITE       (ext/fault.c)
+**   fed_limit_hides_terms         1 if this SQLite offers LIMIT to xBestIndex
+**                                 while hiding a WHERE term (ext/plan.c)
 **   fed_interrupt_after DB MS     another thread calls sqlite3_interrupt()
 **                                 on DB's connection MS ms from now (a Tcl
 **                                 "after" cannot run while DB's eval blocks)
@@ -273,6 +275,18 @@ static int cmdFaultHits(
   return TCL_OK;
 }
 
+int fedPlanLimitHidesTerms(void);
+
+/* fed_limit_hides_terms: 1 if this SQLite offers LIMIT to xBestIndex
+** while a WHERE term it does not show still filters (ext/plan.c). */
+static int cmdLimitHidesTerms(
+  ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]
+){
+  (void)cd; (void)objc; (void)objv;
+  Tcl_SetObjResult(interp, Tcl_NewIntObj(fedPlanLimitHidesTerms()));
+  return TCL_OK;
+}
+
 static int cmdFaultCalls(
   ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]
 ){
@@ -385,6 +399,7 @@ static int fedAppInit(Tcl_Interp *interp){
     { "fed_fault",          cmdFault },
     { "fed_fault_hits",     cmdFaultHits },
     { "fed_fault_calls",    cmdFaultCalls },
+    { "fed_limit_hides_terms", cmdLimitHidesTerms },
 #endif
   };
   size_t i;
