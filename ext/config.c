@@ -177,10 +177,13 @@ int fedConfigParse(
 
 /*
 ** Split z at top-level commas (outside quotes, parentheses and brackets).
-** Calls xPart(pArg, zPart, nPart) for each non-empty part.
+** Calls xPart(pArg, zPart, nPart) for each non-empty part.  A quote left
+** open at the end is an error naming the part's key (zWhat is "option" or
+** "column"): the rest of the string would otherwise vanish unseen.
 */
 static int splitList(
-  const char *z, int (*xPart)(void*, const char*, int), void *pArg
+  const char *z, int (*xPart)(void*, const char*, int), void *pArg,
+  const char *zWho, const char *zWhat, char **pzErr
 ){
   int depth = 0;
   char q = 0;
@@ -190,7 +193,17 @@ static int splitList(
   for(p=z; rc==SQLITE_OK; p++){
     char c = *p;
     if( q ){
-      if( c==0 ) break;
+      if( c==0 ){
+        const char *s = zStart;
+        int n = 0;
+        while( *s==' ' || *s=='\t' || *s=='\n' || *s=='\r' ) s++;
+        while( s[n] && s[n]!='=' && s[n]!=' ' && s[n]!='\t' && s[n]!='\n'
+            && s[n]!='\r' && s[n]!='\'' && s[n]!='"' && s[n]!='`' ) n++;
+        fedSetError(pzErr, "%s: unbalanced quote (%c) in %s \"%.*s\"",
+                    zWho, q, zWhat, n, s);
+        rc = SQLITE_ERROR;
+        break;
+      }
       if( c==q ) q = 0;
       continue;
     }
@@ -239,7 +252,7 @@ int fedConfigParseString(
   s.zWho = zWho;
   s.azAllowed = azAllowed;
   s.pzErr = pzErr;
-  rc = splitList(zOptions, configPart, &s);
+  rc = splitList(zOptions, configPart, &s, zWho, "option", pzErr);
   if( rc!=SQLITE_OK ){
     fedConfigFree(*ppCfg);
     *ppCfg = 0;
@@ -409,7 +422,7 @@ int fedColumnsParse(
   memset(&s, 0, sizeof(s));
   s.zWho = zWho;
   s.pzErr = pzErr;
-  rc = splitList(zSpec, columnPart, &s);
+  rc = splitList(zSpec, columnPart, &s, zWho, "column", pzErr);
   if( rc==SQLITE_OK && s.nCol==0 ){
     fedSetError(pzErr, "%s: the columns option names no column", zWho);
     rc = SQLITE_ERROR;

@@ -651,11 +651,12 @@ static int etcdConnectImpl(FedServer *pServer, FedConn **ppConn, char **pzErr){
   EtcdConn *p;
   i64 iTimeout, iConnTimeout, nMaxOps;
   const char *zUser = fedConfigGet(pServer->pOpt, "user");
-  const char *zPwEnv = fedConfigGet(pServer->pOpt, "password_env");
+  const char *zPwEnv = 0;
   int rc;
 
   *ppConn = 0;
   rc = serverOptions(pServer, &iTimeout, &iConnTimeout, &nMaxOps, pzErr);
+  if( rc==SQLITE_OK ) rc = fedServerPasswordEnv(pServer, &zPwEnv, pzErr);
   if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_CONNECT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
 

@@ -378,7 +378,7 @@ static int pgExecSimple(PgConn *p, const char *zSql, char **pzErr);
 static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   const char *azKey[8];
   const char *azVal[8];
-  const char *zPwEnv = fedConfigGet(pServer->pOpt, "password_env");
+  const char *zPwEnv = 0;
   const char *zTimeout = fedConfigGet(pServer->pOpt, "connect_timeout");
   PgConn *p;
   int n = 0, rc;
@@ -387,6 +387,7 @@ static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   *ppConn = 0;
   rc = fedConfigInt(pServer->pOpt, "connect_timeout", 10, 1, 3600, &iTimeout,
                     PG_STORE, pzErr);
+  if( rc==SQLITE_OK ) rc = fedServerPasswordEnv(pServer, &zPwEnv, pzErr);
   if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_CONNECT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   azKey[n] = "dbname";  azVal[n++] = pServer->zDsn;
@@ -690,10 +691,92 @@ static int pgServerCheck(FedServer *pServer, char **pzErr){
                       PG_STORE, pzErr);
 }
 
+/* Skip a double-quoted identifier at z[*pi] ("" inside); 0 if malformed. */
+static int pgSkipQuoted(const char *z, int *pi){
+  int i = *pi;
+  if( z[i]!='"' ) return 0;
+  for(i++; z[i]; i++){
+    if( z[i]=='"' ){
+      if( z[i+1]!='"' ){ *pi = i+1; return 1; }
+      i++;
+    }
+  }
+  return 0;
+}
+
+/* True if z is a remote name as pgDescribe() records it in fed_tables:
+** "table" or "schema"."table", quoted.  The record is read back from the
+** file, and the name is pasted into every remote command. */
+static int pgRemoteValid(const char *z){
+  int i = 0, nPart = 0;
+  while( 1 ){
+    if( !pgSkipQuoted(z, &i) ) return 0;
+    nPart++;
+    if( z[i]==0 ) return 1;
+    if( z[i]!='.' || nPart>=2 ) return 0;
+    i++;
+  }
+}
+
+/* True if z is a type name as format_type() writes it, or as a user
+** writes one in columns=: words, quoted names, dots, (n[,n]) and [] (and
+** nothing else: the type is pasted into remote SQL as a cast). */
+static int pgTypeValid(const char *z){
+  int i = 0, bWord = 0;
+  while( z[i] ){
+    char c = z[i];
+    if( (c>='a' && c<='z') || (c>='A' && c<='Z') || c=='_' ){
+      while( (z[i]>='a' && z[i]<='z') || (z[i]>='A' && z[i]<='Z')
+          || (z[i]>='0' && z[i]<='9') || z[i]=='_' || z[i]=='$' ) i++;
+      bWord = 1;
+    }else if( c=='"' ){
+      if( !pgSkipQuoted(z, &i) ) return 0;
+      bWord = 1;
+    }else if( c==' ' || c=='.' ){
+      i++;
+    }else if( c=='(' && bWord ){
+      i++;
+      do{
+        if( z[i]==',' ) i++;
+        while( z[i]==' ' ) i++;
+        if( z[i]<'0' || z[i]>'9' ) return 0;
+        while( z[i]>='0' && z[i]<='9' ) i++;
+        while( z[i]==' ' ) i++;
+      }while( z[i]==',' );
+      if( z[i]!=')' ) return 0;
+      i++;
+    }else if( c=='[' && bWord ){
+      for(i++; z[i]>='0' && z[i]<='9'; i++){}
+      if( z[i]!=']' ) return 0;
+      i++;
+    }else{
+      return 0;
+    }
+  }
+  return bWord;
+}
+
 static int pgColumns(FedTable *pTab, char **pzErr){
   int i;
   i64 v;
   pTab->iPk = -1;
+  /* The remote name and the types come from the file (fed_tables, or
+  ** columns= in sqlite_schema): held to what CREATE could have written. */
+  if( pTab->zRemote && !pgRemoteValid(pTab->zRemote) ){
+    fedSetError(pzErr, "%s: table \"%s\": malformed remote name in"
+        " fed_tables (expected \"schema\".\"table\"); drop the table and"
+        " create it again", PG_STORE, pTab->zName);
+    return SQLITE_ERROR;
+  }
+  for(i=0; i<pTab->nCol; i++){
+    if( !pgTypeValid(pTab->aCol[i].zType) ){
+      fedSetError(pzErr, "%s: table \"%s\": column \"%s\" has a malformed"
+          " type '%s' (expected a type name such as integer, varchar(20),"
+          " numeric(10,2) or text[])", PG_STORE, pTab->zName,
+          pTab->aCol[i].zName, pTab->aCol[i].zType);
+      return SQLITE_ERROR;
+    }
+  }
   if( fedConfigInt(pTab->pCfg, "batch_size", 1000, 1, 100000, &v, PG_STORE,
                    pzErr) ){
     return SQLITE_ERROR;

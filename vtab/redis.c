@@ -1725,7 +1725,7 @@ static int rdIsAlive(FedConn *pConn){
 static void shadowFree(void *pArg);
 
 static int rdConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
-  const char *zPwEnv = fedConfigGet(pServer->pOpt, "password_env");
+  const char *zPwEnv = 0;
   const char *zPw = 0;
   RedisConn *p = 0;
   RedisDsn d;
@@ -1737,7 +1737,8 @@ static int rdConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   *ppConn = 0;
   memset(&d, 0, sizeof(d));
   pipeInit(&P);
-  rc = fedFault(FED_FAULT_CONNECT, pzErr);
+  rc = fedServerPasswordEnv(pServer, &zPwEnv, pzErr);
+  if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_CONNECT, pzErr);
   if( rc==SQLITE_OK ) rc = rdServerCheck(pServer, pzErr);
   if( rc==SQLITE_OK ){
     fedConfigInt(pServer->pOpt, "connect_timeout", 10, 1, 3600, &nConnect,
