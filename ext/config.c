@@ -197,6 +197,7 @@ static int splitList(
         const char *s = zStart;
         int n = 0;
         while( *s==' ' || *s=='\t' || *s=='\n' || *s=='\r' ) s++;
+        if( *s=='\'' || *s=='"' || *s=='`' ) s++;
         while( s[n] && s[n]!='=' && s[n]!=' ' && s[n]!='\t' && s[n]!='\n'
             && s[n]!='\r' && s[n]!='\'' && s[n]!='"' && s[n]!='`' ) n++;
         fedSetError(pzErr, "%s: unbalanced quote (%c) in %s \"%.*s\"",

@@ -3187,6 +3187,130 @@ static void pgJsonValue(sqlite3_str *s, PGresult *pRes, int iRow, int iCol){
   }
 }
 
+/*
+** Transaction control in pass-through text.  The coordinator (txn.c) owns
+** the remote transaction: a BEGIN sent behind its back would make the
+** writes after it vanish at COMMIT, a COMMIT would break atomicity.  Each
+** statement of zSql (split at top-level semicolons: quotes, E'' strings,
+** "identifiers", $tag$ bodies$tag$ and comments are skipped) is looked at
+** by its leading words.  Returns the refused command as written in the
+** error ("BEGIN", "PREPARE TRANSACTION", ...), or NULL.
+*/
+static const char *pgSkipBlank(const char *z){
+  while( 1 ){
+    if( *z==' ' || *z=='\t' || *z=='\n' || *z=='\r' || *z=='\f'
+     || *z=='\v' ){
+      z++;
+    }else if( z[0]=='-' && z[1]=='-' ){
+      while( *z && *z!='\n' ) z++;
+    }else if( z[0]=='/' && z[1]=='*' ){
+      int nDepth = 1;
+      z += 2;
+      while( *z && nDepth>0 ){
+        if( z[0]=='/' && z[1]=='*' ){ nDepth++; z += 2; }
+        else if( z[0]=='*' && z[1]=='/' ){ nDepth--; z += 2; }
+        else z++;
+      }
+    }else{
+      return z;
+    }
+  }
+}
+
+static int pgIsWordChar(char c){
+  return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9')
+      || c=='_' || c=='$' || (c&0x80)!=0;
+}
+
+/* If the word at z (after blanks) is zWord, the text after it, else 0. */
+static const char *pgWord(const char *z, const char *zWord){
+  int n = (int)strlen(zWord);
+  z = pgSkipBlank(z);
+  if( sqlite3_strnicmp(z, zWord, n)==0 && !pgIsWordChar(z[n]) ) return z+n;
+  return 0;
+}
+
+static const char *pgStatementControl(const char *z){
+  static const char *const azOne[] = {
+    "BEGIN", "START", "COMMIT", "END", "ABORT", "ROLLBACK", "SAVEPOINT",
+    "RELEASE", 0
+  };
+  const char *z2;
+  int i;
+  for(i=0; azOne[i]; i++){
+    if( pgWord(z, azOne[i]) ) return azOne[i];
+  }
+  if( (z2 = pgWord(z, "PREPARE"))!=0 && pgWord(z2, "TRANSACTION") ){
+    return "PREPARE TRANSACTION";
+  }
+  if( (z2 = pgWord(z, "SET"))!=0 ){
+    if( pgWord(z2, "TRANSACTION") ) return "SET TRANSACTION";
+    if( (z2 = pgWord(z2, "SESSION"))!=0 && pgWord(z2, "CHARACTERISTICS") ){
+      return "SET SESSION CHARACTERISTICS";
+    }
+  }
+  return 0;
+}
+
+static int pgIsTagChar(char c){
+  return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9')
+      || c=='_' || (c&0x80)!=0;
+}
+
+static const char *pgTxnControl(const char *zSql){
+  const char *z = zSql;
+  const char *zRet = pgStatementControl(z);
+  while( zRet==0 && *z ){
+    char c = *z;
+    if( (c=='-' && z[1]=='-') || (c=='/' && z[1]=='*') ){
+      z = pgSkipBlank(z);
+    }else if( c=='\'' ){
+      /* E'...' (an E that is a word of its own) takes backslash escapes. */
+      int bEsc = z>zSql && (z[-1]=='e' || z[-1]=='E')
+              && (z-1==zSql || !pgIsWordChar(z[-2]));
+      for(z++; *z; z++){
+        if( bEsc && *z=='\\' && z[1] ){ z++; continue; }
+        if( *z=='\'' ){
+          if( z[1]=='\'' ){ z++; continue; }
+          break;
+        }
+      }
+      if( *z ) z++;
+    }else if( c=='"' ){
+      for(z++; *z; z++){
+        if( *z=='"' ){
+          if( z[1]=='"' ){ z++; continue; }
+          break;
+        }
+      }
+      if( *z ) z++;
+    }else if( c=='$' ){
+      /* $tag$ ... $tag$ (the tag may be empty); $1 is a parameter. */
+      int n = 1;
+      if( z[1]<'0' || z[1]>'9' ){
+        while( pgIsTagChar(z[n]) ) n++;
+      }
+      if( z[n]=='$' ){
+        const char *zEnd = z+n+1;
+        n++;
+        while( *zEnd && strncmp(zEnd, z, n)!=0 ) zEnd++;
+        z = *zEnd ? zEnd+n : zEnd;
+      }else{
+        z += n;
+      }
+    }else if( pgIsWordChar(c) ){
+      /* A whole word, so that a$b$ is not taken for a dollar quote. */
+      while( pgIsWordChar(*z) ) z++;
+    }else if( c==';' ){
+      z++;
+      zRet = pgStatementControl(z);
+    }else{
+      z++;
+    }
+  }
+  return zRet;
+}
+
 static int pgQuery(
   FedConn *pConn, const char *zQuery, int nParam, sqlite3_value **apParam,
   char ***pazRow, int *pnRow, i64 *pnChanged, char **pzErr
@@ -3199,6 +3323,15 @@ static int pgQuery(
   const char *zTuples;
 
   memset(&params, 0, sizeof(params));
+  {
+    const char *zCtl = pgTxnControl(zQuery);
+    if( zCtl ){
+      fedSetError(pzErr, "%s: %s cannot be sent through fed_query or"
+          " fed_exec: SQLite's BEGIN, COMMIT, ROLLBACK and SAVEPOINT control"
+          " the server's transaction", PG_STORE, zCtl);
+      return SQLITE_ERROR;
+    }
+  }
   rc = pgFlush(pConn, pzErr);
   for(i=0; rc==SQLITE_OK && i<nParam; i++){
     sqlite3_value *v = apParam[i];
