@@ -440,6 +440,12 @@ static void serverFunc(
     }
   }
 
+  /* The application's own definition: trusted with password_env= from
+  ** now on in this process (first, so that nothing fails after the row is
+  ** written). */
+  rc = trustAdd(pNew->pStore->zName, zDsn, zOpt);
+  if( rc!=SQLITE_OK ) goto cleanup;
+
   rc = sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS main.fed_servers("
       "name TEXT PRIMARY KEY COLLATE NOCASE, store TEXT NOT NULL,"
       " dsn TEXT NOT NULL, options TEXT)", 0, 0, 0);
@@ -468,8 +474,6 @@ static void serverFunc(
                 sqlite3_errmsg(db));
     goto cleanup;
   }
-  rc = trustAdd(pNew->pStore->zName, zDsn, zOpt);
-  if( rc!=SQLITE_OK ) goto cleanup;
 
   /* The new definition replaces the old one in place: tables keep their
   ** pointer to the FedServer.  The old connection closes. */
