@@ -303,8 +303,9 @@ int fedServerFind(
       return SQLITE_OK;
     }
   }
-  rc = fedSchemaGuard(pCtx, "federate", pzErr);
-  if( rc!=SQLITE_OK ) return rc;
+  /* (No fedSchemaGuard() here: reading a definition sends nothing, and
+  ** this runs in xConnect too, where an error would only turn the cache
+  ** off.  fedServerConn() checks before the first connection.) */
   rc = sqlite3_prepare_v2(pCtx->db,
       "SELECT store, dsn, options FROM main.fed_servers WHERE name=?1", -1,
       &pStmt, 0);
