@@ -2674,7 +2674,8 @@ static void cacheWatchFunc(sqlite3_context *ctx, int argc,
                          -1);
     return;
   }
-  rc = cacheFindTable(pCtx, zName, &pTab, &zErr);
+  rc = fedSchemaGuard(pCtx, "fed_cache_watch", &zErr);
+  if( rc==SQLITE_OK ) rc = cacheFindTable(pCtx, zName, &pTab, &zErr);
   if( rc==SQLITE_OK && pTab->pStore->xWatch==0 ){
     fedSetError(&zErr, "%s: this store cannot notify changes; the cache of"
                 " \"%s\" relies on its TTL", pTab->pStore->zName, zName);

@@ -113,6 +113,9 @@ struct FedServer {
   FedConfig *pOpt;              /* Parsed server options */
   FedConn *pConn;               /* Live connection, or NULL */
   int nLost;                    /* Connections lost so far (stats) */
+  int bOwnDef;                  /* This definition was given to
+                                ** fed_server() in this process: only then
+                                ** is password_env honoured */
   FedServer *pNext;
 };
 
@@ -125,6 +128,17 @@ int fedServerFind(FedContext *, const char *zName, FedServer **pp,
 ** error, never a silent reconnect. */
 int fedServerConn(FedContext *, FedServer *, FedConn **ppConn, char **pzErr);
 void fedServerDisconnectAll(FedContext *);
+/* The server's password_env= variable name in *pzVar (NULL when the option
+** is absent), or SQLITE_ERROR when the definition was read from the
+** database file and never given to fed_server() in this process: a
+** file may not choose which variable is read, nor where it is sent
+** (docs/security.md). */
+int fedServerPasswordEnv(FedServer *, const char **pzVar, char **pzErr);
+/* SQLITE_OK if no attached database holds a table whose definition calls
+** a federate function (a CHECK runs it, direct-only or not, on writes and
+** on PRAGMA integrity_check) or a trigger on one of federate's own
+** tables; else SQLITE_ERROR with an error for zWho. */
+int fedSchemaGuard(FedContext *, const char *zWho, char **pzErr);
 
 /* Waiting for a store's socket, bounded and interruptible (server.c). */
 #define FED_WAIT_READY     0    /* The socket is ready */

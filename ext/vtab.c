@@ -112,9 +112,13 @@ static int tableLoadRecord(
 }
 
 static int tableSaveRecord(sqlite3 *db, FedTable *pTab, char **pzErr){
-  char *zCols = fedColumnsRender(pTab->aCol, pTab->nCol);
+  char *zCols;
   char *zSql;
   int rc;
+  /* A trigger on fed_tables would run the file's SQL inside this write. */
+  rc = fedSchemaGuard(pTab->pCtx, pTab->pStore->zName, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  zCols = fedColumnsRender(pTab->aCol, pTab->nCol);
   if( zCols==0 ) return SQLITE_NOMEM;
   zSql = sqlite3_mprintf(
       "CREATE TABLE IF NOT EXISTS \"%w\".fed_tables(name TEXT PRIMARY KEY,"
@@ -275,8 +279,17 @@ static int fedDisconnect(sqlite3_vtab *pVtab){
 
 static int fedDestroy(sqlite3_vtab *pVtab){
   FedTable *pTab = (FedTable*)pVtab;
-  char *zSql = sqlite3_mprintf("DELETE FROM \"%w\".fed_tables WHERE name=%Q",
-                               pTab->zSchema, pTab->zName);
+  char *zErr = 0;
+  char *zSql = 0;
+  /* A trigger on fed_tables (an untrusted file) would run inside the
+  ** DELETE: then the record stays behind, which is harmless (SQLite does
+  ** not show xDestroy's message, so refusing the DROP would only say
+  ** "SQL logic error"). */
+  if( fedSchemaGuard(pTab->pCtx, pTab->pStore->zName, &zErr)==SQLITE_OK ){
+    zSql = sqlite3_mprintf("DELETE FROM \"%w\".fed_tables WHERE name=%Q",
+                           pTab->zSchema, pTab->zName);
+  }
+  sqlite3_free(zErr);
   if( zSql ){
     /* No record (columns= given, or no table at all) is fine. */
     sqlite3_exec(pTab->pCtx->db, zSql, 0, 0, 0);

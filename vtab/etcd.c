@@ -402,12 +402,32 @@ static void explainJson(sqlite3_str *s, json_t *pJson, int bBytes, int *pRc){
 
 /* "POST <zPath> <body as explainJson shows it>", sqlite3_malloc'd. */
 static char *explainText(const char *zPath, json_t *pBody, int *pRc){
+  static const char *const azSecret[] = { "password", "hashedPassword", 0 };
+  json_t *pShown = pBody;
   sqlite3_str *s;
   char *z;
+  int i;
   if( *pRc ) return 0;
+  /* A request through fed_query may carry a password (auth/authenticate,
+  ** auth/user/add, auth/user/changepw): fed_explain and error messages
+  ** show "***" instead. */
+  for(i=0; json_is_object(pBody) && azSecret[i]; i++){
+    if( json_object_get(pBody, azSecret[i]) ){
+      if( pShown==pBody ){
+        pShown = json_copy(pBody);
+        if( pShown==0 ){ *pRc = SQLITE_NOMEM; return 0; }
+      }
+      if( json_object_set_new(pShown, azSecret[i], json_string("***")) ){
+        json_decref(pShown);
+        *pRc = SQLITE_NOMEM;
+        return 0;
+      }
+    }
+  }
   s = sqlite3_str_new(0);
   sqlite3_str_appendf(s, "POST %s ", zPath);
-  explainJson(s, pBody, 0, pRc);
+  explainJson(s, pShown, 0, pRc);
+  if( pShown!=pBody ) json_decref(pShown);
   z = sqlite3_str_finish(s);
   if( z==0 && *pRc==SQLITE_OK ) *pRc = SQLITE_NOMEM;
   if( *pRc ){
@@ -653,11 +673,12 @@ static int etcdConnectImpl(FedServer *pServer, FedConn **ppConn, char **pzErr){
   EtcdConn *p;
   i64 iTimeout, iConnTimeout, nMaxOps;
   const char *zUser = fedConfigGet(pServer->pOpt, "user");
-  const char *zPwEnv = fedConfigGet(pServer->pOpt, "password_env");
+  const char *zPwEnv = 0;
   int rc;
 
   *ppConn = 0;
   rc = serverOptions(pServer, &iTimeout, &iConnTimeout, &nMaxOps, pzErr);
+  if( rc==SQLITE_OK ) rc = fedServerPasswordEnv(pServer, &zPwEnv, pzErr);
   if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_CONNECT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
 

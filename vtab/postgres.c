@@ -671,7 +671,7 @@ static int pgOpenConn(
 static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   const char *azKey[8];
   const char *azVal[8];
-  const char *zPwEnv = fedConfigGet(pServer->pOpt, "password_env");
+  const char *zPwEnv = 0;
   const char *zTimeout = fedConfigGet(pServer->pOpt, "connect_timeout");
   PgConn *p;
   int n = 0, rc;
@@ -680,6 +680,7 @@ static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   *ppConn = 0;
   rc = fedConfigInt(pServer->pOpt, "connect_timeout", 10, 1, 3600, &iTimeout,
                     PG_STORE, pzErr);
+  if( rc==SQLITE_OK ) rc = fedServerPasswordEnv(pServer, &zPwEnv, pzErr);
   if( rc==SQLITE_OK ){
     rc = fedConfigInt(pServer->pOpt, "command_timeout", 300, 0, 86400,
                       &iCmdTimeout, PG_STORE, pzErr);
@@ -1099,10 +1100,92 @@ static int pgServerCheck(FedServer *pServer, char **pzErr){
                       PG_STORE, pzErr);
 }
 
+/* Skip a double-quoted identifier at z[*pi] ("" inside); 0 if malformed. */
+static int pgSkipQuoted(const char *z, int *pi){
+  int i = *pi;
+  if( z[i]!='"' ) return 0;
+  for(i++; z[i]; i++){
+    if( z[i]=='"' ){
+      if( z[i+1]!='"' ){ *pi = i+1; return 1; }
+      i++;
+    }
+  }
+  return 0;
+}
+
+/* True if z is a remote name as pgDescribe() records it in fed_tables:
+** "table" or "schema"."table", quoted.  The record is read back from the
+** file, and the name is pasted into every remote command. */
+static int pgRemoteValid(const char *z){
+  int i = 0, nPart = 0;
+  while( 1 ){
+    if( !pgSkipQuoted(z, &i) ) return 0;
+    nPart++;
+    if( z[i]==0 ) return 1;
+    if( z[i]!='.' || nPart>=2 ) return 0;
+    i++;
+  }
+}
+
+/* True if z is a type name as format_type() writes it, or as a user
+** writes one in columns=: words, quoted names, dots, (n[,n]) and [] (and
+** nothing else: the type is pasted into remote SQL as a cast). */
+static int pgTypeValid(const char *z){
+  int i = 0, bWord = 0;
+  while( z[i] ){
+    char c = z[i];
+    if( (c>='a' && c<='z') || (c>='A' && c<='Z') || c=='_' ){
+      while( (z[i]>='a' && z[i]<='z') || (z[i]>='A' && z[i]<='Z')
+          || (z[i]>='0' && z[i]<='9') || z[i]=='_' || z[i]=='$' ) i++;
+      bWord = 1;
+    }else if( c=='"' ){
+      if( !pgSkipQuoted(z, &i) ) return 0;
+      bWord = 1;
+    }else if( c==' ' || c=='.' ){
+      i++;
+    }else if( c=='(' && bWord ){
+      i++;
+      do{
+        if( z[i]==',' ) i++;
+        while( z[i]==' ' ) i++;
+        if( z[i]<'0' || z[i]>'9' ) return 0;
+        while( z[i]>='0' && z[i]<='9' ) i++;
+        while( z[i]==' ' ) i++;
+      }while( z[i]==',' );
+      if( z[i]!=')' ) return 0;
+      i++;
+    }else if( c=='[' && bWord ){
+      for(i++; z[i]>='0' && z[i]<='9'; i++){}
+      if( z[i]!=']' ) return 0;
+      i++;
+    }else{
+      return 0;
+    }
+  }
+  return bWord;
+}
+
 static int pgColumns(FedTable *pTab, char **pzErr){
   int i;
   i64 v;
   pTab->iPk = -1;
+  /* The remote name and the types come from the file (fed_tables, or
+  ** columns= in sqlite_schema): held to what CREATE could have written. */
+  if( pTab->zRemote && !pgRemoteValid(pTab->zRemote) ){
+    fedSetError(pzErr, "%s: table \"%s\": malformed remote name in"
+        " fed_tables (expected \"schema\".\"table\"); drop the table and"
+        " create it again", PG_STORE, pTab->zName);
+    return SQLITE_ERROR;
+  }
+  for(i=0; i<pTab->nCol; i++){
+    if( !pgTypeValid(pTab->aCol[i].zType) ){
+      fedSetError(pzErr, "%s: table \"%s\": column \"%s\" has a malformed"
+          " type '%s' (expected a type name such as integer, varchar(20),"
+          " numeric(10,2) or text[])", PG_STORE, pTab->zName,
+          pTab->aCol[i].zName, pTab->aCol[i].zType);
+      return SQLITE_ERROR;
+    }
+  }
   if( fedConfigInt(pTab->pCfg, "batch_size", 1000, 1, 100000, &v, PG_STORE,
                    pzErr) ){
     return SQLITE_ERROR;
@@ -3742,6 +3825,130 @@ static void pgJsonValue(sqlite3_str *s, PGresult *pRes, int iRow, int iCol){
   }
 }
 
+/*
+** Transaction control in pass-through text.  The coordinator (txn.c) owns
+** the remote transaction: a BEGIN sent behind its back would make the
+** writes after it vanish at COMMIT, a COMMIT would break atomicity.  Each
+** statement of zSql (split at top-level semicolons: quotes, E'' strings,
+** "identifiers", $tag$ bodies$tag$ and comments are skipped) is looked at
+** by its leading words.  Returns the refused command as written in the
+** error ("BEGIN", "PREPARE TRANSACTION", ...), or NULL.
+*/
+static const char *pgSkipBlank(const char *z){
+  while( 1 ){
+    if( *z==' ' || *z=='\t' || *z=='\n' || *z=='\r' || *z=='\f'
+     || *z=='\v' ){
+      z++;
+    }else if( z[0]=='-' && z[1]=='-' ){
+      while( *z && *z!='\n' ) z++;
+    }else if( z[0]=='/' && z[1]=='*' ){
+      int nDepth = 1;
+      z += 2;
+      while( *z && nDepth>0 ){
+        if( z[0]=='/' && z[1]=='*' ){ nDepth++; z += 2; }
+        else if( z[0]=='*' && z[1]=='/' ){ nDepth--; z += 2; }
+        else z++;
+      }
+    }else{
+      return z;
+    }
+  }
+}
+
+static int pgIsWordChar(char c){
+  return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9')
+      || c=='_' || c=='$' || (c&0x80)!=0;
+}
+
+/* If the word at z (after blanks) is zWord, the text after it, else 0. */
+static const char *pgWord(const char *z, const char *zWord){
+  int n = (int)strlen(zWord);
+  z = pgSkipBlank(z);
+  if( sqlite3_strnicmp(z, zWord, n)==0 && !pgIsWordChar(z[n]) ) return z+n;
+  return 0;
+}
+
+static const char *pgStatementControl(const char *z){
+  static const char *const azOne[] = {
+    "BEGIN", "START", "COMMIT", "END", "ABORT", "ROLLBACK", "SAVEPOINT",
+    "RELEASE", 0
+  };
+  const char *z2;
+  int i;
+  for(i=0; azOne[i]; i++){
+    if( pgWord(z, azOne[i]) ) return azOne[i];
+  }
+  if( (z2 = pgWord(z, "PREPARE"))!=0 && pgWord(z2, "TRANSACTION") ){
+    return "PREPARE TRANSACTION";
+  }
+  if( (z2 = pgWord(z, "SET"))!=0 ){
+    if( pgWord(z2, "TRANSACTION") ) return "SET TRANSACTION";
+    if( (z2 = pgWord(z2, "SESSION"))!=0 && pgWord(z2, "CHARACTERISTICS") ){
+      return "SET SESSION CHARACTERISTICS";
+    }
+  }
+  return 0;
+}
+
+static int pgIsTagChar(char c){
+  return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9')
+      || c=='_' || (c&0x80)!=0;
+}
+
+static const char *pgTxnControl(const char *zSql){
+  const char *z = zSql;
+  const char *zRet = pgStatementControl(z);
+  while( zRet==0 && *z ){
+    char c = *z;
+    if( (c=='-' && z[1]=='-') || (c=='/' && z[1]=='*') ){
+      z = pgSkipBlank(z);
+    }else if( c=='\'' ){
+      /* E'...' (an E that is a word of its own) takes backslash escapes. */
+      int bEsc = z>zSql && (z[-1]=='e' || z[-1]=='E')
+              && (z-1==zSql || !pgIsWordChar(z[-2]));
+      for(z++; *z; z++){
+        if( bEsc && *z=='\\' && z[1] ){ z++; continue; }
+        if( *z=='\'' ){
+          if( z[1]=='\'' ){ z++; continue; }
+          break;
+        }
+      }
+      if( *z ) z++;
+    }else if( c=='"' ){
+      for(z++; *z; z++){
+        if( *z=='"' ){
+          if( z[1]=='"' ){ z++; continue; }
+          break;
+        }
+      }
+      if( *z ) z++;
+    }else if( c=='$' ){
+      /* $tag$ ... $tag$ (the tag may be empty); $1 is a parameter. */
+      int n = 1;
+      if( z[1]<'0' || z[1]>'9' ){
+        while( pgIsTagChar(z[n]) ) n++;
+      }
+      if( z[n]=='$' ){
+        const char *zEnd = z+n+1;
+        n++;
+        while( *zEnd && strncmp(zEnd, z, n)!=0 ) zEnd++;
+        z = *zEnd ? zEnd+n : zEnd;
+      }else{
+        z += n;
+      }
+    }else if( pgIsWordChar(c) ){
+      /* A whole word, so that a$b$ is not taken for a dollar quote. */
+      while( pgIsWordChar(*z) ) z++;
+    }else if( c==';' ){
+      z++;
+      zRet = pgStatementControl(z);
+    }else{
+      z++;
+    }
+  }
+  return zRet;
+}
+
 /* Split nLine JSON objects, each ended by a newline (which JSON text
 ** escapes inside strings), into a new array of strings for pgQuery(). */
 static int pgSplitRows(const char *zAll, int nLine, char ***pazRow,
@@ -3782,6 +3989,15 @@ static int pgQuery(
   const char *zTuples;
 
   memset(&params, 0, sizeof(params));
+  {
+    const char *zCtl = pgTxnControl(zQuery);
+    if( zCtl ){
+      fedSetError(pzErr, "%s: %s cannot be sent through fed_query or"
+          " fed_exec: SQLite's BEGIN, COMMIT, ROLLBACK and SAVEPOINT control"
+          " the server's transaction", PG_STORE, zCtl);
+      return SQLITE_ERROR;
+    }
+  }
   rc = pgFlush(pConn, pzErr);
   for(i=0; rc==SQLITE_OK && i<nParam; i++){
     sqlite3_value *v = apParam[i];

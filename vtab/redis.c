@@ -1242,11 +1242,54 @@ static int pipeArgc(const RedisPipe *P, int iCmd){
   return iEnd - P->aFirst[iCmd];
 }
 
-/* The text of a command, as fed_explain shows it (sqlite3_malloc'd). */
+/* True if argument i of a command is a password, in any case of letters:
+** AUTH [user] pw, HELLO ... AUTH user pw, MIGRATE ... AUTH pw / AUTH2 user
+** pw, CONFIG SET requirepass|masterauth pw, ACL SETUSER u >pw #hash.
+** fed_explain and error messages show "********" instead. */
+static int argIsSecret(int argc, const char **azArg, const size_t *anArg,
+                       int i){
+#define ARG_IS(j, z) (anArg[j]==strlen(z) \
+                      && sqlite3_strnicmp(azArg[j], z, (int)anArg[j])==0)
+  if( i<1 || i>=argc ) return 0;
+  if( ARG_IS(0, "AUTH") ) return i==argc-1 || argc>3;
+  if( ARG_IS(0, "HELLO") ) return i>=3 && ARG_IS(i-2, "AUTH");
+  if( ARG_IS(0, "MIGRATE") ){
+    return ARG_IS(i-1, "AUTH") || (i>=2 && ARG_IS(i-2, "AUTH2"));
+  }
+  if( ARG_IS(0, "CONFIG") && argc>=4 && ARG_IS(1, "SET") ){
+    return i>=3 && (i%2)==1
+        && (ARG_IS(i-1, "requirepass") || ARG_IS(i-1, "masterauth"));
+  }
+  if( ARG_IS(0, "ACL") && argc>=3 && ARG_IS(1, "SETUSER") && i>=3 ){
+    char c = anArg[i]>0 ? azArg[i][0] : 0;
+    return c=='>' || c=='<' || c=='#' || c=='!';
+  }
+  return 0;
+#undef ARG_IS
+}
+
+/* The text of a command, as fed_explain and errors show it, passwords
+** masked (sqlite3_malloc'd). */
 static char *cmdText(int argc, const char **azArg, const size_t *anArg){
   sqlite3_str *s;
   i64 nByte = 0;
   int i;
+  for(i=1; i<argc; i++){
+    if( argIsSecret(argc, azArg, anArg, i) ) break;
+  }
+  if( i<argc ){
+    s = sqlite3_str_new(0);
+    for(i=0; i<argc; i++){
+      if( i ) sqlite3_str_appendchar(s, 1, ' ');
+      if( i==0 ) sqlite3_str_append(s, azArg[i], (int)anArg[i]);
+      else if( argIsSecret(argc, azArg, anArg, i) ){
+        sqlite3_str_appendall(s, "********");
+      }else{
+        renderArg(s, azArg[i], (int)anArg[i]);
+      }
+    }
+    return sqlite3_str_finish(s);
+  }
   /* Most commands show every argument bare (renderArg()): one copy. */
   for(i=0; i<argc; i++){
     const unsigned char *z = (const unsigned char*)azArg[i];
@@ -1403,17 +1446,7 @@ static i64 connAppend(RedisConn *p, RedisPipe *P, int argc,
   int i;
   if( *pRc ) return 0;
   if( bRecord ){
-    if( argc==2 && anArg[0]==4 && memcmp(azArg[0], "AUTH", 4)==0 ){
-      zText = fedStrdup("AUTH ********", -1);
-    }else if( argc==3 && anArg[0]==4 && memcmp(azArg[0], "AUTH", 4)==0 ){
-      sqlite3_str *s = sqlite3_str_new(0);
-      sqlite3_str_appendall(s, "AUTH ");
-      renderArg(s, azArg[1], (int)anArg[1]);
-      sqlite3_str_appendall(s, " ********");
-      zText = sqlite3_str_finish(s);
-    }else{
-      zText = cmdText(argc, azArg, anArg);
-    }
+    zText = cmdText(argc, azArg, anArg);   /* Passwords masked */
     /* Out of memory here loses the record, never the command. */
     iSeq = zText ? fedExplainAdd(rdCtx(p), p->base.pServer->zName, zText, 0)
                  : 0;
@@ -1785,7 +1818,7 @@ static int rdIsAlive(FedConn *pConn){
 static void shadowFree(void *pArg);
 
 static int rdConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
-  const char *zPwEnv = fedConfigGet(pServer->pOpt, "password_env");
+  const char *zPwEnv = 0;
   const char *zPw = 0;
   RedisConn *p = 0;
   RedisDsn d;
@@ -1797,7 +1830,8 @@ static int rdConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   *ppConn = 0;
   memset(&d, 0, sizeof(d));
   pipeInit(&P);
-  rc = fedFault(FED_FAULT_CONNECT, pzErr);
+  rc = fedServerPasswordEnv(pServer, &zPwEnv, pzErr);
+  if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_CONNECT, pzErr);
   if( rc==SQLITE_OK ) rc = rdServerCheck(pServer, pzErr);
   if( rc==SQLITE_OK ){
     fedConfigInt(pServer->pOpt, "connect_timeout", 10, 1, 3600, &nConnect,
