@@ -545,6 +545,11 @@ int fedHttpCall(FedHttp *p, FedHttpCall *pCall, char **pzErr){
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char*)0);
   if( pCtx ) fedExplainRows(pCtx, pCall->iExplain, 0, 1);
   if( e!=CURLE_OK ){
+    long nReqBytes = 0;
+    /* Request bytes went out (the headers at least): an atomic request's
+    ** outcome is then unknown to the caller. */
+    curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &nReqBytes);
+    pCall->bMaybeSent = nReqBytes>0;
     if( p->bNoMem || e==CURLE_OUT_OF_MEMORY || nAllocFail!=nFailBefore ){
       rc = SQLITE_NOMEM;
     }else{
