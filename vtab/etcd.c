@@ -2544,6 +2544,27 @@ static int leaseValue(FedTable *pTab, sqlite3_value *pVal, i64 *piLease,
   return SQLITE_MISMATCH;
 }
 
+/* Refuse a write of a key in federate's reserved namespace
+** (ETCD_RESERVED: commit markers and fences): a table with prefix='' could
+** otherwise forge or delete a marker and decide another transaction. */
+static int reservedKey(FedTable *pTab, const char *a, int n, const char *zOp,
+                       char **pzErr){
+  if( a && n>=(int)sizeof(ETCD_RESERVED)-1
+   && memcmp(a, ETCD_RESERVED, sizeof(ETCD_RESERVED)-1)==0 ){
+    sqlite3_str *s = sqlite3_str_new(0);
+    char *zKey;
+    appendBytes(s, a, n, 100);
+    zKey = sqlite3_str_finish(s);
+    if( zKey==0 ) return SQLITE_NOMEM;
+    fedSetError(pzErr, "%s: cannot %s key %s in table \"%s\": keys that"
+        " start with %s are reserved for federate's commit markers",
+        ETCD_STORE, zOp, zKey, pTab->zName, ETCD_RESERVED);
+    sqlite3_free(zKey);
+    return SQLITE_CONSTRAINT;
+  }
+  return SQLITE_OK;
+}
+
 static int etcdUpdateImpl(
   FedTable *pTab, int argc, sqlite3_value **argv, i64 *piRowid, char **pzErr
 ){
@@ -2557,6 +2578,7 @@ static int etcdUpdateImpl(
 
   if( argc==1 ){
     rc = remoteKey(pTab, argv[0], &aOld, &nOld, pzErr);
+    if( rc==SQLITE_OK ) rc = reservedKey(pTab, aOld, nOld, "DELETE", pzErr);
     if( rc==SQLITE_OK ) rc = writeRead(p, aOld, nOld, 0, 0, 0);
     sqlite3_free(aOld);
     return rc;
@@ -2585,12 +2607,19 @@ static int etcdUpdateImpl(
   if( rc ) return rc;
   rc = remoteKey(pTab, argv[2+ETCD_COL_KEY], &aKey, &nKey, pzErr);
   if( rc ) return rc;
+  rc = reservedKey(pTab, aKey, nKey,
+      sqlite3_value_type(argv[0])==SQLITE_NULL ? "INSERT" : "UPDATE", pzErr);
+  if( rc ){
+    sqlite3_free(aKey);
+    return rc;
+  }
 
   if( sqlite3_value_type(argv[0])==SQLITE_NULL ){
     rc = writeInsert(p, pTab, aKey, nKey, aVal, nVal, iLease,
                      sqlite3_vtab_on_conflict(pTab->pCtx->db), pzErr);
   }else{
     rc = remoteKey(pTab, argv[0], &aOld, &nOld, pzErr);
+    if( rc==SQLITE_OK ) rc = reservedKey(pTab, aOld, nOld, "UPDATE", pzErr);
     if( rc==SQLITE_OK ){
       if( nOld==nKey && memcmp(aOld, aKey, nKey)==0 ){
         rc = writeRead(p, aKey, nKey, aVal, nVal, iLease);

@@ -4883,6 +4883,29 @@ static int updateInKey(FedTable *pTab, RedisConn *p, int argc,
   return rc;
 }
 
+/* Refuse a write of a key in federate's reserved namespace (RD_RESERVED:
+** the commit markers and fences).  A table whose keys= takes every key
+** could otherwise overwrite the marker hash with another type, and a
+** later cross-store EXEC would fail on it after applying the rest. */
+static int reservedKey(FedTable *pTab, sqlite3_value *pVal, const char *zOp,
+                       char **pzErr){
+  const char *z;
+  int n;
+  if( pVal==0 || sqlite3_value_type(pVal)==SQLITE_NULL ) return SQLITE_OK;
+  valueBytes(pVal, &z, &n);
+  if( n<0 ) return SQLITE_NOMEM;
+  if( n>=(int)sizeof(RD_RESERVED)-1
+   && memcmp(z, RD_RESERVED, sizeof(RD_RESERVED)-1)==0 ){
+    char *zKey = renderKey(z, n);
+    fedSetError(pzErr, "%s: cannot %s key %s in table \"%s\": keys that"
+        " start with %s are reserved for federate's commit markers",
+        RD_STORE, zOp, zKey ? zKey : "?", pTab->zName, RD_RESERVED);
+    sqlite3_free(zKey);
+    return SQLITE_CONSTRAINT;
+  }
+  return SQLITE_OK;
+}
+
 static int rdUpdate(FedTable *pTab, int argc, sqlite3_value **argv,
                     i64 *piRowid, char **pzErr){
   RedisTable *pRt = (RedisTable*)pTab->pStoreTab;
@@ -4902,6 +4925,16 @@ static int rdUpdate(FedTable *pTab, int argc, sqlite3_value **argv,
      && sqlite3_value_text(argv[i])==0 ){
       return SQLITE_NOMEM;
     }
+  }
+  {
+    const char *zOp = argc==1 ? "DELETE"
+        : sqlite3_value_type(argv[0])==SQLITE_NULL ? "INSERT" : "UPDATE";
+    rc = SQLITE_OK;
+    if( pTab->iPk>=0 ) rc = reservedKey(pTab, argv[0], zOp, pzErr);
+    if( rc==SQLITE_OK && argc>1 ){
+      rc = reservedKey(pTab, argv[2+pRt->iKey], zOp, pzErr);
+    }
+    if( rc ) return rc;
   }
   if( !t->bActive ){
     rc = rdBegin(&p->base, 0, pzErr);
