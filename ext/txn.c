@@ -48,6 +48,16 @@
 ** If SQLite's commit fails after the last resource committed, xRollback
 ** commits the prepared servers: the marker is the decision.
 **
+** The last resource's request may also go out and get no answer (a
+** timeout, a reset): the store sets FedConn.bUnknown, and the error
+** decides nothing.  txnSettleUnknown asks the marker on a fresh connection
+** (xMarkerCheck fences the old request first, so that an absent marker
+** stays absent): there, commit; absent, roll back; not reachable, xSync
+** returns SQLITE_BUSY, which keeps SQLite's transaction open with the
+** prepared servers (FedContext.pUnknown), so that COMMIT again settles it
+** with SQLite's own tables in step.  ROLLBACK then leaves the prepared
+** servers to recovery (fed_in_doubt: unknown), which asks the marker.
+**
 ** More than one written server without two-phase commit cannot be atomic:
 ** COMMIT fails naming them, unless fed_config('atomic', 'allow'); then,
 ** when each can give undo images, their images are logged in the sidecar

@@ -51,8 +51,20 @@ state = {"mode": "pass", "pattern": b"", "delay": 0.0, "bytes": -1,
          "fired": 0, "stall": 0.0}
 
 
+LOG = os.environ.get("FAULTPROXY_LOG")
+nconn = [0]
+
+
+def log(*args):
+    if LOG:
+        with open(LOG, "a") as f:
+            f.write("%.3f " % time.time() + " ".join(str(a) for a in args) + "\n")
+
+
 class Conn:
     def __init__(self, client, server):
+        nconn[0] += 1
+        self.id = nconn[0]
         self.client = client
         self.server = server
         self.drop = False       # replies are dropped
@@ -96,6 +108,7 @@ def upstream(conn):
             except OSError:
                 pass
             return
+        log("up", conn.id, len(data), data[:60])
         if conn.hold:
             continue
         fire = None
@@ -115,14 +128,13 @@ def upstream(conn):
             continue
         if fire == "stall":
             time.sleep(stall)
+        if fire in ("drop", "cut"):
+            conn.drop = True    # before sending: the reply may come at once
         try:
             conn.server.sendall(data)
         except OSError:
             return
-        if fire == "drop":
-            conn.drop = True
-        elif fire == "cut":
-            conn.drop = True
+        if fire == "cut":
             reset(conn.client)
             close_later(conn.server, 0.5)
             return
@@ -141,6 +153,7 @@ def downstream(conn):
             except OSError:
                 pass
             return
+        log("down", conn.id, len(data), conn.drop, data[:40])
         with lock:
             delay = state["delay"]
             if state["bytes"] >= 0 and not conn.drop:
