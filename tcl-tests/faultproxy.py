@@ -156,7 +156,9 @@ def downstream(conn):
         log("down", conn.id, len(data), conn.drop, data[:40])
         with lock:
             delay = state["delay"]
-            if state["bytes"] >= 0 and not conn.drop:
+            if conn.drop:
+                data = b""
+            elif state["bytes"] >= 0:
                 if len(data) > state["bytes"]:
                     data = data[:state["bytes"]]
                     conn.drop = True
@@ -166,8 +168,6 @@ def downstream(conn):
                     state["bytes"] -= len(data)
         if delay > 0:
             time.sleep(delay)
-        if conn.drop and not data:
-            continue
         try:
             if data:
                 conn.client.sendall(data)
