@@ -36,6 +36,9 @@ goes through).
     fired                how many faults fired since the start
     quit                 exit now
 
+With FAULTPROXY_LOG=FILE in the environment, every chunk it passes is
+logged there (for debugging a test).
+
 PATTERN is taken literally (bytes, no spaces): "EXEC", "/v3/kv/txn".
 """
 import argparse
