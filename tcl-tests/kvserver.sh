@@ -5,10 +5,8 @@
 #   kvserver.sh stop redis|etcd DIR     stop, then remove DIR
 #   kvserver.sh kill redis|etcd DIR     SIGKILL (as if the process died)
 #   kvserver.sh restart redis|etcd DIR  start again on the same port and data
-#   kvserver.sh stop-process|cont redis|etcd DIR
-#                                       SIGSTOP / SIGCONT the server (it
-#                                       keeps its connections, answers
-#                                       nothing until cont)
+#   kvserver.sh pause|resume redis|etcd DIR  SIGSTOP / SIGCONT: a server
+#                                       that stops answering, then again
 #
 # "kvserver.sh --dir DIR STORE ACTION" is the same, so that a caller can keep
 # "bash kvserver.sh --dir DIR STORE" as one command prefix.  DIR holds the
@@ -17,7 +15,7 @@
 set -euo pipefail
 
 die() { echo "kvserver.sh: $*" >&2; exit 1; }
-usage() { die "usage: kvserver.sh start|stop|kill|restart|stop-process|cont redis|etcd DIR"; }
+usage() { die "usage: kvserver.sh start|stop|kill|restart|pause|resume redis|etcd DIR"; }
 
 if [ "${1:-}" = "--dir" ]; then
   [ $# -eq 4 ] || usage
@@ -99,11 +97,10 @@ case $action in
     launch "$(cat "$dir/port")"
     cat "$dir/port"
     ;;
-  stop-process)
-    [ -f "$dir/pid" ] && kill -STOP "$(cat "$dir/pid")" 2>/dev/null || true
-    ;;
-  cont)
-    [ -f "$dir/pid" ] && kill -CONT "$(cat "$dir/pid")" 2>/dev/null || true
+  pause|resume)
+    [ -f "$dir/pid" ] || die "no server in $dir"
+    if [ "$action" = pause ]; then sig=STOP; else sig=CONT; fi
+    kill -"$sig" "$(cat "$dir/pid")"
     ;;
   kill)
     [ -f "$dir/pid" ] && kill -KILL "$(cat "$dir/pid")" 2>/dev/null || true
