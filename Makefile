@@ -3,6 +3,7 @@
 #
 #   make               federate.so libfederate.a build/testfixture federate-shell
 #   make test          the Tcl suite against real servers (tcl-tests/run.sh)
+#   make quicktest     the same, faster: sampled OOM loops, one crash loop
 #   make demo          the main job: a short demonstration (demo/demo.sh)
 #   make install PREFIX=/usr/local
 #   make deps          install the Debian packages the build and tests need
@@ -77,6 +78,12 @@ check-exports: federate.so
 test: all check-exports
 	bash tcl-tests/run.sh
 
+# The minutes-long loop: every file, with every 40th OOM point, one pass of
+# each crash point and short random differential runs (FED_TEST_QUICK=1).
+quicktest: all
+	FED_TEST_QUICK=1 FED_TEST_OOM_STRIDE=$${FED_TEST_OOM_STRIDE:-40} \
+	  FED_TEST_CRASH_LOOPS=$${FED_TEST_CRASH_LOOPS:-1} bash tcl-tests/run.sh
+
 demo: all
 	bash demo/demo.sh
 
@@ -102,7 +109,7 @@ install: federate.so libfederate.a federate.pc
 clean:
 	rm -rf build federate.so libfederate.a federate-shell federate.pc
 
-.PHONY: all test demo bench deps install clean check-exports print-libs
+.PHONY: all test quicktest demo bench deps install clean check-exports print-libs
 
 # --- sanitizers and fuzzing ---
 # Separate clang builds under build/asan/ and build/fuzz/; see

@@ -1529,33 +1529,91 @@ int fedCacheInvalidate(FedTable *pTab){
   return rc;
 }
 
+/* Does the store name disjoint relations?  A store that lists its
+** relations by name (fed_import) does: two tables over different names
+** never share a row.  Key-value stores name key spaces by patterns and
+** prefixes that may overlap ('user:*', '*', prefix 'a/' inside prefix ''),
+** so a write to one may change the rows of any table of the server. */
+static int cacheNamedRelations(const FedStore *pStore){
+  return pStore->xListTables!=0;
+}
+
+/* Is pOther a table over rows that a write through pTab may change: the
+** same store and DSN, and (for a store of named relations) a remote name
+** that ends in the same identifier? */
+static int cacheSameRelation(FedTable *pTab, FedTable *pOther){
+  char zA[256], zB[256];
+  const char *zRa = pTab->zRemote ? pTab->zRemote : pTab->zName;
+  const char *zRb = pOther->zRemote ? pOther->zRemote : pOther->zName;
+  if( pTab->pStore!=pOther->pStore ) return 0;
+  if( pTab->pServer==0 || pOther->pServer==0 ) return pTab==pOther;
+  if( strcmp(pTab->pServer->zDsn, pOther->pServer->zDsn)!=0 ) return 0;
+  if( !cacheNamedRelations(pTab->pStore) ) return 1;
+  cacheLastName(zRa, (int)strlen(zRa), zA, sizeof(zA));
+  cacheLastName(zRb, (int)strlen(zRb), zB, sizeof(zB));
+  return strcmp(zA, zB)==0;
+}
+
+/* A write through pTab, cached or not: every cached table that may hold
+** rows it changes forgets them, in every cache database of the connection
+** (docs/cache.md, "Invalidation"): pTab's own entries, those of the other
+** local tables over the same remote relation, and for a key-value store
+** those of every table of the server.  Fills in progress are abandoned
+** (a scan that began before the write would cache the rows it replaced)
+** and the L2 generations of the tables involved are incremented.
+** SQLITE_OK, or the first error (the rest is still cleared). */
+static int cacheClearWritten(FedTable *pTab){
+  FedContext *pCtx = pTab->pCtx;
+  FedCacheStat *pStat;
+  char *zPrefix;
+  int rc;
+  /* Every table that can be filling is open, so in pCacheStat: bumping
+  ** the generations of those over the rows abandons exactly their fills. */
+  if( pTab->pCache ) pTab->pCache->iGen++;
+  for(pStat=pCtx->pCacheStat; pStat; pStat=pStat->pNext){
+    FedTable *pOther = pStat->pTab;
+    if( pOther && pOther->pCache && cacheSameRelation(pTab, pOther) ){
+      pOther->pCache->iGen++;
+      if( pOther->pCache->zL2 ) cacheL2Bump(pOther->pCache);
+    }
+  }
+  if( pCtx->pCacheDb==0 ) return SQLITE_OK;
+  zPrefix = sqlite3_mprintf("%s\n%s\n", pTab->pStore->zName,
+                            pTab->pServer ? pTab->pServer->zDsn : "");
+  if( zPrefix==0 ) return SQLITE_NOMEM;
+  rc = cacheClearSameName(pCtx, zPrefix,
+                          !cacheNamedRelations(pTab->pStore) ? 0
+                          : pTab->zRemote ? pTab->zRemote : pTab->zName);
+  sqlite3_free(zPrefix);
+  return rc;
+}
+
 /* A write through federate to pTab: invalidate now and at the end of the
 ** transaction.  A cache that cannot be invalidated refuses the write:
-** sending it would leave entries that answer wrongly. */
+** sending it would leave entries that answer wrongly.  A table without a
+** cache of its own still clears the cached tables over its rows. */
 int fedCacheWrite(FedTable *pTab, char **pzErr){
   int rc;
   if( !pTab->bCacheInit ){
     rc = cacheTabInit(pTab, pzErr);
     if( rc ) return rc;
   }
-  if( pTab->pCache==0 ) return SQLITE_OK;
-  pTab->pCache->bDirty = 1;
-  cacheL2Bump(pTab->pCache);
-  rc = fedCacheInvalidate(pTab);
+  if( pTab->pCache ) pTab->pCache->bDirty = 1;
+  rc = cacheClearWritten(pTab);
   if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
-    fedSetError(pzErr, "%s: cannot clear the cache of table \"%s\" before"
-        " writing it: %s", pTab->pStore->zName, pTab->zName,
-        sqlite3_errmsg(pTab->pCache->pDb->db));
+    fedSetError(pzErr, "%s: cannot clear the cache of the tables over \"%s\""
+        " before writing it (%s); nothing was written", pTab->pStore->zName,
+        pTab->zName, sqlite3_errstr(rc));
   }
   return rc;
 }
 
+/* The transaction that wrote pTab ended (xCommit or xRollback): clear
+** again, so that a fill made by another connection between the write and
+** its commit cannot survive. */
 void fedCacheTxnEnd(FedTable *pTab){
-  if( pTab->pCache && pTab->pCache->bDirty ){
-    pTab->pCache->bDirty = 0;
-    cacheL2Bump(pTab->pCache);
-    fedCacheInvalidate(pTab);
-  }
+  if( pTab->pCache ) pTab->pCache->bDirty = 0;
+  cacheClearWritten(pTab);
 }
 
 int fedCacheInvalidateServer(FedContext *pCtx, FedServer *pServer){
@@ -1978,7 +2036,13 @@ int fedCacheFilter(FedCursor *pCsr, FedConn *pConn, int argc,
   }
   pCT = pTab->pCache;
   if( pCT==0 ) return SQLITE_OK;
-  if( pCsr->bForUpdate || pCT->bDirty || cacheServerDirty(pTab) ){
+  /* A scan of a table that the current transaction writes (the scan of
+  ** an UPDATE or DELETE, also inside BEGIN...COMMIT where bForUpdate is
+  ** not set, or any read after a write) reads the store: the write needs
+  ** the rows as they are now, read under the store's guard (Redis WATCH,
+  ** etcd revisions, PostgreSQL locks). */
+  if( pCsr->bForUpdate || pTab->iWriteTxn==pTab->pCtx->iTxn || pCT->bDirty
+   || cacheServerDirty(pTab) ){
     return SQLITE_OK;
   }
   rc = cacheTabReady(pCT, pzErr);
@@ -2610,7 +2674,8 @@ static void cacheWatchFunc(sqlite3_context *ctx, int argc,
                          -1);
     return;
   }
-  rc = cacheFindTable(pCtx, zName, &pTab, &zErr);
+  rc = fedSchemaGuard(pCtx, "fed_cache_watch", &zErr);
+  if( rc==SQLITE_OK ) rc = cacheFindTable(pCtx, zName, &pTab, &zErr);
   if( rc==SQLITE_OK && pTab->pStore->xWatch==0 ){
     fedSetError(&zErr, "%s: this store cannot notify changes; the cache of"
                 " \"%s\" relies on its TTL", pTab->pStore->zName, zName);

@@ -177,10 +177,13 @@ int fedConfigParse(
 
 /*
 ** Split z at top-level commas (outside quotes, parentheses and brackets).
-** Calls xPart(pArg, zPart, nPart) for each non-empty part.
+** Calls xPart(pArg, zPart, nPart) for each non-empty part.  A quote left
+** open at the end is an error naming the part's key (zWhat is "option" or
+** "column"): the rest of the string would otherwise vanish unseen.
 */
 static int splitList(
-  const char *z, int (*xPart)(void*, const char*, int), void *pArg
+  const char *z, int (*xPart)(void*, const char*, int), void *pArg,
+  const char *zWho, const char *zWhat, char **pzErr
 ){
   int depth = 0;
   char q = 0;
@@ -190,7 +193,18 @@ static int splitList(
   for(p=z; rc==SQLITE_OK; p++){
     char c = *p;
     if( q ){
-      if( c==0 ) break;
+      if( c==0 ){
+        const char *s = zStart;
+        int n = 0;
+        while( *s==' ' || *s=='\t' || *s=='\n' || *s=='\r' ) s++;
+        if( *s=='\'' || *s=='"' || *s=='`' ) s++;
+        while( s[n] && s[n]!='=' && s[n]!=' ' && s[n]!='\t' && s[n]!='\n'
+            && s[n]!='\r' && s[n]!='\'' && s[n]!='"' && s[n]!='`' ) n++;
+        fedSetError(pzErr, "%s: unbalanced quote (%c) in %s \"%.*s\"",
+                    zWho, q, zWhat, n, s);
+        rc = SQLITE_ERROR;
+        break;
+      }
       if( c==q ) q = 0;
       continue;
     }
@@ -239,7 +253,7 @@ int fedConfigParseString(
   s.zWho = zWho;
   s.azAllowed = azAllowed;
   s.pzErr = pzErr;
-  rc = splitList(zOptions, configPart, &s);
+  rc = splitList(zOptions, configPart, &s, zWho, "option", pzErr);
   if( rc!=SQLITE_OK ){
     fedConfigFree(*ppCfg);
     *ppCfg = 0;
@@ -247,26 +261,57 @@ int fedConfigParseString(
   return rc;
 }
 
-static int isIdentChar(char c){
-  return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9')
-      || c=='_';
+/*
+** The secret detector.  fed_server() and CREATE VIRTUAL TABLE refuse a
+** connection string or option that the store's client would read as a
+** password, because both are stored in the database file.  The text is
+** parsed the way the client parses it, so that a key is found however it
+** is spelled, and a value is never mistaken for a key:
+**
+**   - libpq keyword=value pairs (also federate's comma-separated options):
+**     blanks (space, tab, newline, ...) around keys and "=", values in
+**     single quotes with backslash escapes, or in " ` quotes (federate's);
+**     the value of dbname= is itself a connection string to libpq, and is
+**     read again;
+**   - URIs (postgresql://, redis://, http://): a password in user:pw@, or
+**     a query parameter whose key, percent-decoded (?pass%77ord=), names
+**     a secret.
+**
+** libpq 15's password-bearing keywords (PQconndefaults(), display "*")
+** are password and sslpassword; later ones add oauth_client_secret.  The
+** key test is wider on purpose: pwd, pass, and any key containing
+** password, passwd, secret or token, except names of where a secret is
+** kept (password_env, passfile, ..._file).
+*/
+static int isBlank(char c){
+  return c==' ' || c=='\t' || c=='\n' || c=='\r' || c=='\f' || c=='\v';
 }
 
-/* True if the option name zWord[0..n) names a secret: pwd, pass, or any
-** name containing password, passwd, secret or token (sslpassword,
-** client_secret, ...), except the names of where a secret is kept
-** (password_env, ..._file). */
-static int isSecretKey(const char *zWord, int n){
+static int hexValue(char c){
+  if( c>='0' && c<='9' ) return c-'0';
+  if( c>='a' && c<='f' ) return c-'a'+10;
+  if( c>='A' && c<='F' ) return c-'A'+10;
+  return -1;
+}
+
+/* True if the key z[0..n), percent-decoded and lower-cased, names a
+** secret.  Keys longer than 63 bytes are no option name any client
+** knows; they are judged by their first 63. */
+static int isSecretKey(const char *z, int n){
   static const char *const azPart[] = { "password", "passwd", "secret",
                                         "token", 0 };
   char zLow[64];
-  int i;
-  if( n>=(int)sizeof(zLow) ) n = (int)sizeof(zLow)-1;
-  for(i=0; i<n; i++){
-    char c = zWord[i];
-    zLow[i] = (c>='A' && c<='Z') ? c+('a'-'A') : c;
+  int i, j;
+  for(i=j=0; i<n && j<(int)sizeof(zLow)-1; i++){
+    char c = z[i];
+    if( c=='%' && i+2<n && hexValue(z[i+1])>=0 && hexValue(z[i+2])>=0 ){
+      c = (char)(hexValue(z[i+1])*16 + hexValue(z[i+2]));
+      i += 2;
+    }
+    zLow[j++] = (c>='A' && c<='Z') ? c+('a'-'A') : c;
   }
-  zLow[n] = 0;
+  zLow[j] = 0;
+  n = j;
   if( strcmp(zLow, "pwd")==0 || strcmp(zLow, "pass")==0 ) return 1;
   if( (n>4 && strcmp(&zLow[n-4], "_env")==0)
    || (n>4 && strcmp(&zLow[n-4], "file")==0) ){
@@ -278,37 +323,117 @@ static int isSecretKey(const char *zWord, int n){
   return 0;
 }
 
-int fedHasSecret(const char *z){
-  const char *p = z;
-  if( z==0 ) return 0;
-  /* key=value forms, as whole words, any case, spaces around "=". */
+static int secretIn(const char *z, int nDepth);
+
+/* A URI: user:password@ in the authority, or a secret query key. */
+static int secretUri(const char *z){
+  const char *zAuth = strstr(z, "://") + 3;
+  const char *zEnd = zAuth;
+  const char *p;
+  while( *zEnd && *zEnd!='/' && *zEnd!='?' && *zEnd!='#' ) zEnd++;
+  for(p=zAuth; p<zEnd; p++){
+    if( *p=='@' ){
+      const char *c;
+      for(c=zAuth; c<p; c++){
+        if( *c==':' ) return 1;
+      }
+    }
+  }
+  p = strchr(zEnd, '?');
+  while( p && *p && *p!='#' ){
+    const char *zKey = ++p;
+    while( *p && *p!='=' && *p!='&' && *p!='#' ) p++;
+    if( isSecretKey(zKey, (int)(p-zKey)) ) return 1;
+    while( *p && *p!='&' && *p!='#' ) p++;
+  }
+  return 0;
+}
+
+/* Skip a quoted run starting at *p (one of ' " `); returns the end. */
+static const char *skipQuoted(const char *p){
+  char q = *p++;
   while( *p ){
-    if( isIdentChar(*p) && (p==z || !isIdentChar(p[-1])) ){
-      const char *zWord = p;
-      const char *q;
-      while( isIdentChar(*p) ) p++;
-      for(q=p; *q==' '; q++){}
-      if( *q=='=' && isSecretKey(zWord, (int)(p-zWord)) ) return 1;
-      continue;
+    if( q=='\'' && *p=='\\' && p[1] ){ p += 2; continue; }
+    if( *p==q ){
+      if( p[1]==q ){ p += 2; continue; }
+      return p+1;
     }
     p++;
   }
-  /* URI form: scheme://user:secret@host */
-  p = strstr(z, "://");
-  if( p ){
-    const char *zAuth = p+3;
-    const char *zEnd = zAuth;
-    while( *zEnd && *zEnd!='/' && *zEnd!='?' && *zEnd!='#' ) zEnd++;
-    for(p=zAuth; p<zEnd; p++){
-      if( *p=='@' ){
-        const char *c;
-        for(c=zAuth; c<p; c++){
-          if( *c==':' ) return 1;
+  return p;
+}
+
+/* keyword=value pairs, as libpq (bLibpq: only single quotes quote) or
+** federate's option lists (' " ` quote) read them. */
+static int secretKv(const char *z, int nDepth, int bLibpq){
+  const char *p = z;
+  while( *p ){
+    const char *zKey, *zKeyEnd, *zVal;
+    while( isBlank(*p) || *p==',' ) p++;
+    if( *p==0 ) break;
+    zKey = p;
+    if( *p=='\'' || (!bLibpq && (*p=='"' || *p=='`')) ){
+      p = skipQuoted(p);
+      zKeyEnd = p;
+      if( zKeyEnd-zKey>=2 && zKeyEnd[-1]==*zKey ){ zKey++; zKeyEnd--; }
+    }else{
+      while( *p && !isBlank(*p) && *p!='=' && *p!=',' ) p++;
+      zKeyEnd = p;
+    }
+    while( isBlank(*p) ) p++;
+    if( *p!='=' ) continue;             /* A bare word: not a key */
+    p++;
+    while( isBlank(*p) ) p++;
+    zVal = p;
+    if( *p=='\'' || (!bLibpq && (*p=='"' || *p=='`')) ){
+      p = skipQuoted(p);
+    }else{
+      while( *p && !isBlank(*p) && *p!=',' ) p++;
+    }
+    if( isSecretKey(zKey, (int)(zKeyEnd-zKey)) ) return 1;
+    if( zKeyEnd-zKey==6 && sqlite3_strnicmp(zKey, "dbname", 6)==0
+     && nDepth<4 ){
+      /* libpq reads a dbname holding "=" or a URI as a connection string;
+      ** so does this, on an unquoted copy (on the stack: no allocation,
+      ** so out-of-memory never looks like a secret). */
+      char zInner[1024];
+      const char *v = zVal;
+      const char *vEnd = p;
+      int n = 0;
+      if( *v=='\'' || *v=='"' || *v=='`' ){
+        char q = *v++;
+        if( vEnd>v && vEnd[-1]==q ) vEnd--;
+        while( v<vEnd && n<(int)sizeof(zInner)-1 ){
+          if( (q=='\'' && *v=='\\') || (*v==q && v+1<vEnd && v[1]==q) ) v++;
+          if( v<vEnd ) zInner[n++] = *v++;
         }
+      }else{
+        while( v<vEnd && n<(int)sizeof(zInner)-1 ) zInner[n++] = *v++;
+      }
+      if( v<vEnd ) return 1;            /* Too long to read: refuse */
+      zInner[n] = 0;
+      if( (strchr(zInner, '=') || strstr(zInner, "://"))
+       && secretIn(zInner, nDepth+1) ){
+        return 1;
       }
     }
   }
   return 0;
+}
+
+static int secretIn(const char *z, int nDepth){
+  const char *p = z;
+  while( isBlank(*p) ) p++;
+  /* A URI starts with scheme:// (letters, digits, + - .). */
+  while( (*p>='a' && *p<='z') || (*p>='A' && *p<='Z') || (*p>='0' && *p<='9')
+      || *p=='+' || *p=='-' || *p=='.' ) p++;
+  if( p[0]==':' && p[1]=='/' && p[2]=='/' ) return secretUri(z);
+  return secretKv(z, nDepth, 1) || secretKv(z, nDepth, 0);
+}
+
+int fedHasSecret(const char *z){
+  if( z==0 ) return 0;
+  return secretIn(z, 0);
 }
 
 /**************************************************************************
@@ -409,7 +534,7 @@ int fedColumnsParse(
   memset(&s, 0, sizeof(s));
   s.zWho = zWho;
   s.pzErr = pzErr;
-  rc = splitList(zSpec, columnPart, &s);
+  rc = splitList(zSpec, columnPart, &s, zWho, "column", pzErr);
   if( rc==SQLITE_OK && s.nCol==0 ){
     fedSetError(pzErr, "%s: the columns option names no column", zWho);
     rc = SQLITE_ERROR;

@@ -113,6 +113,9 @@ struct FedServer {
   FedConfig *pOpt;              /* Parsed server options */
   FedConn *pConn;               /* Live connection, or NULL */
   int nLost;                    /* Connections lost so far (stats) */
+  int bOwnDef;                  /* This definition was given to
+                                ** fed_server() in this process: only then
+                                ** is password_env honoured */
   FedServer *pNext;
 };
 
@@ -125,6 +128,26 @@ int fedServerFind(FedContext *, const char *zName, FedServer **pp,
 ** error, never a silent reconnect. */
 int fedServerConn(FedContext *, FedServer *, FedConn **ppConn, char **pzErr);
 void fedServerDisconnectAll(FedContext *);
+/* The server's password_env= variable name in *pzVar (NULL when the option
+** is absent), or SQLITE_ERROR when the definition was read from the
+** database file and never given to fed_server() in this process: a
+** file may not choose which variable is read, nor where it is sent
+** (docs/security.md). */
+int fedServerPasswordEnv(FedServer *, const char **pzVar, char **pzErr);
+/* SQLITE_OK if no attached database holds a table whose definition calls
+** a federate function (a CHECK runs it, direct-only or not, on writes and
+** on PRAGMA integrity_check) or a trigger on one of federate's own
+** tables; else SQLITE_ERROR with an error for zWho. */
+int fedSchemaGuard(FedContext *, const char *zWho, char **pzErr);
+
+/* Waiting for a store's socket, bounded and interruptible (server.c). */
+#define FED_WAIT_READY     0    /* The socket is ready */
+#define FED_WAIT_TIMEOUT   1    /* The deadline passed first */
+#define FED_WAIT_INTERRUPT 2    /* sqlite3_interrupt() was called */
+#define FED_WAIT_SLICE_MS  20   /* Longest sleep between interrupt checks */
+i64 fedNowMs(void);
+int fedInterrupted(sqlite3 *db);
+int fedWaitFd(sqlite3 *db, int fd, int bWrite, i64 iDeadline);
 int fedServerRegisterFunctions(sqlite3 *, FedContext *);
 
 /**************************************************************************
@@ -167,10 +190,15 @@ struct FedPlan {
   int iLimitArg;                /* argv index of LIMIT, or -1 */
   int iOffsetArg;               /* argv index of OFFSET, or -1 */
   u64 colUsed;                  /* Columns the statement reads */
+  u8 bLimitCont;                /* LIMIT is a hint that vtab.c may continue
+                                ** past (plan.c, "hidden terms") */
 };
 
 /* Fill pInfo for one table and set idxStr; calls the store to decide. */
 int fedPlanBest(FedTable *, sqlite3_index_info *pInfo);
+/* 1 if this process's SQLite offers LIMIT to xBestIndex although a WHERE
+** term it does not show still filters rows (3.40 does; plan.c asks). */
+int fedPlanLimitHidesTerms(void);
 /* Decode idxStr into a plan owned by the caller (fedPlanFree). */
 int fedPlanDecode(const char *zIdx, FedPlan **ppPlan);
 char *fedPlanEncode(const FedPlan *);
@@ -290,6 +318,12 @@ struct FedCursor {
   FedCacheCsr *pCache;          /* Cache state of the scan, or NULL */
   u8 bCacheRead;                /* The scan reads the cache (xFilter hit) */
   void *pStoreCsr;              /* Store-private cursor state */
+  /* A LIMIT pushed as a hint (FedPlan.bLimitCont): the scan's values, kept
+  ** so that vtab.c can continue it past the hint with the same terms. */
+  sqlite3_value **apContArg;    /* Copies of xFilter's argv, or NULL */
+  int nContArg;
+  i64 nContRow;                 /* Rows delivered by the current scan */
+  i64 nContLimit;               /* The hint; -1 once continued or if none */
 };
 
 /* Store an error on a vtab (replacing any previous one). */

@@ -9,6 +9,20 @@
 ** equal to SQLite's own (docs/ARCHITECTURE.md, "pushdown rules"):
 ** LIMIT/OFFSET go down only when every constraint went down exactly and
 ** the ORDER BY (if any) is consumed.
+**
+** Hidden terms.  Some SQLite releases (3.40) offer LIMIT and OFFSET to
+** xBestIndex even when the WHERE clause holds a term it never shows
+** xBestIndex: one whose right side reads the same table (a = id % 7, a =
+** length(b)).  SQLite evaluates such a term itself, after the store has
+** already cut the scan at LIMIT, so rows it rejects leave the answer short.
+** On those releases (fedPlanLimitHidesTerms() asks) LIMIT is only a hint (";c=1" in idxStr): it is pushed
+** only where the order is total (the ORDER BY, with the primary key
+** appended when absent), OFFSET is never pushed, and if SQLite asks for a
+** row past the hint (it only does so when it rejected some), vtab.c
+** continues the scan with OFFSET <hint> and no LIMIT, which is exact
+** because the order is total.  Later releases do not offer LIMIT in that
+** case (sqlite3WhereAddLimit checks prereqRight), so they keep the plain
+** rule.
 */
 #include "fedInt.h"
 #include <stdlib.h>
@@ -42,6 +56,7 @@ char *fedPlanEncode(const FedPlan *p){
   }
   if( p->iLimitArg>=0 ) sqlite3_str_appendf(s, ";l=%d", p->iLimitArg);
   if( p->iOffsetArg>=0 ) sqlite3_str_appendf(s, ";f=%d", p->iOffsetArg);
+  if( p->bLimitCont ) sqlite3_str_appendall(s, ";c=1");
   return sqlite3_str_finish(s);
 }
 
@@ -150,6 +165,10 @@ int fedPlanDecode(const char *z, FedPlan **ppPlan){
           rc = SQLITE_CORRUPT_VTAB;
         }
         break;
+      case 'c':
+        if( *z!='1' ) rc = SQLITE_CORRUPT_VTAB;
+        else{ p->bLimitCont = 1; z++; }
+        break;
       default:
         rc = SQLITE_CORRUPT_VTAB;
     }
@@ -185,6 +204,77 @@ static int planOp(unsigned char op){
   return 0;
 }
 
+/*
+** Whether this process's SQLite offers LIMIT to xBestIndex although the
+** WHERE clause holds a term it hides (see "hidden terms" above).  Asked of
+** SQLite itself rather than guessed from its version: a private in-memory
+** connection prepares "... WHERE a = b LIMIT 1" over a probe table and the
+** probe's xBestIndex records whether LIMIT came.  The answer depends only
+** on the library, so it is kept for the process (0: not asked yet).  A
+** probe that fails (out of memory) is not kept and counts as "offers":
+** the careful rule is always exact.
+*/
+static int planLimitProbeSeen;  /* Set by probeBestIndex: LIMIT offered */
+
+static int probeConnect(sqlite3 *db, void *pAux, int argc,
+                        const char *const *argv, sqlite3_vtab **ppVtab,
+                        char **pzErr){
+  int rc;
+  (void)pAux; (void)argc; (void)argv; (void)pzErr;
+  rc = sqlite3_declare_vtab(db, "CREATE TABLE x(a, b)");
+  if( rc!=SQLITE_OK ) return rc;
+  *ppVtab = sqlite3_malloc64(sizeof(sqlite3_vtab));
+  if( *ppVtab==0 ) return SQLITE_NOMEM;
+  memset(*ppVtab, 0, sizeof(sqlite3_vtab));
+  return SQLITE_OK;
+}
+static int probeDisconnect(sqlite3_vtab *pVtab){
+  sqlite3_free(pVtab);
+  return SQLITE_OK;
+}
+static int probeBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
+  int i;
+  (void)pVtab;
+  for(i=0; i<pInfo->nConstraint; i++){
+    if( pInfo->aConstraint[i].op==SQLITE_INDEX_CONSTRAINT_LIMIT ){
+      planLimitProbeSeen = 1;
+    }
+  }
+  pInfo->estimatedCost = 1000.0;
+  return SQLITE_OK;
+}
+static int probeOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
+  (void)pVtab; (void)ppCsr;
+  return SQLITE_ERROR;            /* Never stepped */
+}
+
+int fedPlanLimitHidesTerms(void){
+  static int eHides = 0;          /* 0 unknown, 1 hides, 2 does not */
+  static const sqlite3_module probeModule = {
+    0, 0, probeConnect, probeBestIndex, probeDisconnect, 0,
+    probeOpen, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+  };
+  sqlite3 *db = 0;
+  sqlite3_stmt *pStmt = 0;
+  int rc;
+  if( eHides ) return eHides==1;
+  rc = sqlite3_open_v2(":memory:", &db,
+                       SQLITE_OPEN_READWRITE|SQLITE_OPEN_MEMORY, 0);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_module(db, "fed_limit_probe", &probeModule, 0);
+  }
+  if( rc==SQLITE_OK ){
+    planLimitProbeSeen = 0;
+    rc = sqlite3_prepare_v2(db,
+        "SELECT a FROM fed_limit_probe WHERE a = b LIMIT 1", -1, &pStmt, 0);
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_close(db);
+  if( rc!=SQLITE_OK ) return 1;
+  eHides = planLimitProbeSeen ? 1 : 2;
+  return eHides==1;
+}
+
 int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
   const FedStore *pStore = pTab->pStore;
   FedPlan plan;
@@ -209,9 +299,20 @@ int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
     sqlite3_value *pRhs = 0;
     int op, ePush;
     FedPlanTerm *t;
-    if( !pCons->usable ) continue;
-    if( pCons->op==SQLITE_INDEX_CONSTRAINT_LIMIT ){ iLimit = i; continue; }
-    if( pCons->op==SQLITE_INDEX_CONSTRAINT_OFFSET ){ iOffset = i; continue; }
+    if( pCons->op==SQLITE_INDEX_CONSTRAINT_LIMIT ){
+      if( pCons->usable ) iLimit = i;
+      continue;
+    }
+    if( pCons->op==SQLITE_INDEX_CONSTRAINT_OFFSET ){
+      if( pCons->usable ) iOffset = i;
+      continue;
+    }
+    /* An unusable constraint (its value comes from a table later in the
+    ** join) is SQLite's to check, row by row, after the store's LIMIT. */
+    if( !pCons->usable ){
+      bAllExact = 0;
+      continue;
+    }
     op = planOp(pCons->op);
     if( op==0 || pCons->iColumn<0 ){
       bAllExact = 0;
@@ -276,8 +377,8 @@ int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
       }
     }
     if( bOrder ){
-      plan.aOrderCol = sqlite3_malloc64(sizeof(int)*pInfo->nOrderBy);
-      plan.aOrderDesc = sqlite3_malloc64(pInfo->nOrderBy);
+      plan.aOrderCol = sqlite3_malloc64(sizeof(int)*(pInfo->nOrderBy+1));
+      plan.aOrderDesc = sqlite3_malloc64(pInfo->nOrderBy+1);
       if( plan.aOrderCol==0 || plan.aOrderDesc==0 ){
         rc = SQLITE_NOMEM;
         goto cleanup;
@@ -294,13 +395,44 @@ int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
   /* LIMIT and OFFSET only when the store returns exactly SQLite's rows in
   ** SQLite's order. */
   if( bAllExact && (pInfo->nOrderBy==0 || bOrder) && iLimit>=0 ){
-    plan.iLimitArg = nArg;
-    pInfo->aConstraintUsage[iLimit].argvIndex = ++nArg;
-    pInfo->aConstraintUsage[iLimit].omit = 1;
-    if( iOffset>=0 ){
-      plan.iOffsetArg = nArg;
-      pInfo->aConstraintUsage[iOffset].argvIndex = ++nArg;
-      pInfo->aConstraintUsage[iOffset].omit = 1;
+    if( !fedPlanLimitHidesTerms() ){
+      plan.iLimitArg = nArg;
+      pInfo->aConstraintUsage[iLimit].argvIndex = ++nArg;
+      pInfo->aConstraintUsage[iLimit].omit = 1;
+      if( iOffset>=0 ){
+        plan.iOffsetArg = nArg;
+        pInfo->aConstraintUsage[iOffset].argvIndex = ++nArg;
+        pInfo->aConstraintUsage[iOffset].omit = 1;
+      }
+    }else if( iOffset<0 && nIn==0 && pTab->iPk>=0 ){
+      /* A hint that vtab.c can continue (see "hidden terms" above): the
+      ** order must be total, so the primary key ends it if it is not in
+      ** it already. */
+      int bHasPk = 0;
+      for(i=0; i<plan.nOrder; i++){
+        if( plan.aOrderCol[i]==pTab->iPk ) bHasPk = 1;
+      }
+      if( !bHasPk && pStore->xOrderable(pTab, pTab->iPk, 0) ){
+        if( plan.aOrderCol==0 ){
+          plan.aOrderCol = sqlite3_malloc64(sizeof(int));
+          plan.aOrderDesc = sqlite3_malloc64(1);
+          if( plan.aOrderCol==0 || plan.aOrderDesc==0 ){
+            rc = SQLITE_NOMEM;
+            goto cleanup;
+          }
+        }
+        plan.aOrderCol[plan.nOrder] = pTab->iPk;
+        plan.aOrderDesc[plan.nOrder] = 0;
+        plan.nOrder++;
+        bHasPk = 1;
+      }
+      if( bHasPk ){
+        plan.iLimitArg = nArg;
+        plan.bLimitCont = 1;
+        pInfo->aConstraintUsage[iLimit].argvIndex = ++nArg;
+        /* omit stays 0: SQLite counts its LIMIT anyway, and 3.40 drops a
+        ** hidden term such as "a < c" altogether when LIMIT is omitted. */
+      }
     }
   }
 

@@ -22,10 +22,11 @@
 
 /* Resolve server zName and a connection inside SQLite's transaction. */
 static int queryConn(
-  FedContext *pCtx, const char *zName, FedServer **ppServer,
-  FedConn **ppConn, char **pzErr
+  FedContext *pCtx, const char *zFunc, const char *zName,
+  FedServer **ppServer, FedConn **ppConn, char **pzErr
 ){
-  int rc = fedServerFind(pCtx, zName, ppServer, pzErr);
+  int rc = fedSchemaGuard(pCtx, zFunc, pzErr);
+  if( rc==SQLITE_OK ) rc = fedServerFind(pCtx, zName, ppServer, pzErr);
   if( rc==SQLITE_OK && (*ppServer)->pStore->xQuery==0 ){
     fedSetError(pzErr, "%s: no pass-through for this store",
                 (*ppServer)->pStore->zName);
@@ -177,7 +178,7 @@ static int fqFilter(
       pCsr->apArg[i] = sqlite3_value_dup(0);
     }
   }
-  rc = queryConn(pTab->pCtx, zServer, &pServer, &pConn, &zErr);
+  rc = queryConn(pTab->pCtx, "fed_query", zServer, &pServer, &pConn, &zErr);
   if( rc==SQLITE_OK ){
     /* The command may change anything on the server (cache.c). */
     rc = queryClearCache(pTab->pCtx, pServer, "fed_query", &zErr);
@@ -241,7 +242,7 @@ static void execFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
                          " [, params...])", -1);
     return;
   }
-  rc = queryConn(pCtx, zServer, &pServer, &pConn, &zErr);
+  rc = queryConn(pCtx, "fed_exec", zServer, &pServer, &pConn, &zErr);
   if( rc==SQLITE_OK ) rc = queryClearCache(pCtx, pServer, "fed_exec", &zErr);
   if( rc==SQLITE_OK ){
     rc = pServer->pStore->xQuery(pConn, zCmd, argc-2, &argv[2], &azRow,
@@ -259,11 +260,48 @@ static void execFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_free(zErr);
 }
 
+/* SQLITE_ERROR with *pzErr if a local table named zPrefix||zName exists in
+** main, or comes twice in azName (names differ only in case remotely). */
+static int importCollision(
+  sqlite3 *db, const char *zPrefix, char **azName, int iName,
+  char **pzErr
+){
+  sqlite3_stmt *pStmt = 0;
+  int i, rc;
+  char *zLocal = sqlite3_mprintf("%s%s", zPrefix, azName[2*iName]);
+  if( zLocal==0 ) return SQLITE_NOMEM;
+  for(i=0; i<iName; i++){
+    if( sqlite3_stricmp(azName[2*i], azName[2*iName])==0 ){
+      fedSetError(pzErr, "fed_import: table \"%s\" would be created twice"
+          " (remote names that differ only in case); nothing was imported",
+          zLocal);
+      sqlite3_free(zLocal);
+      return SQLITE_ERROR;
+    }
+  }
+  rc = sqlite3_prepare_v2(db, "SELECT 1 FROM main.sqlite_schema"
+      " WHERE name=?1 COLLATE NOCASE", -1, &pStmt, 0);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_text(pStmt, 1, zLocal, -1, SQLITE_STATIC);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ){
+      fedSetError(pzErr, "fed_import: table \"%s\" already exists;"
+          " nothing was imported (choose another prefix=)", zLocal);
+      rc = SQLITE_ERROR;
+    }else{
+      rc = sqlite3_reset(pStmt);
+    }
+  }
+  sqlite3_finalize(pStmt);
+  sqlite3_free(zLocal);
+  return rc;
+}
+
 /*
 ** fed_import(server, remote_schema [, options]): one CREATE VIRTUAL TABLE
 ** per remote table or view, named as the remote one (plus prefix=).
-** Returns the number of tables created.  A name that already exists
-** locally is an error, and nothing after it is created.
+** Returns the number of tables created.  All or nothing: a name that
+** already exists locally is an error that names it and creates nothing,
+** and a failure part way drops the tables already created.
 */
 static void importFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   static const char *const azOpt[] = { "prefix", 0 };
@@ -285,6 +323,7 @@ static void importFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     return;
   }
   rc = fedConfigParseString("fed_import", zOpt, azOpt, &pCfg, &zErr);
+  if( rc==SQLITE_OK ) rc = fedSchemaGuard(pCtx, "fed_import", &zErr);
   if( rc==SQLITE_OK ) rc = fedServerFind(pCtx, zServer, &pServer, &zErr);
   if( rc==SQLITE_OK && pServer->pStore->xListTables==0 ){
     fedSetError(&zErr, "%s: fed_import is not supported for this store",
@@ -296,10 +335,14 @@ static void importFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     rc = pServer->pStore->xListTables(pConn, zSchema, &azName, &nName, &zErr);
   }
   zPrefix = fedConfigGet(pCfg, "prefix");
+  if( zPrefix==0 ) zPrefix = "";
+  for(i=0; rc==SQLITE_OK && i<nName; i++){
+    rc = importCollision(pCtx->db, zPrefix, azName, i, &zErr);
+  }
   for(i=0; rc==SQLITE_OK && i<nName; i++){
     char *zSql = sqlite3_mprintf("CREATE VIRTUAL TABLE \"%w%w\" USING"
-        " %s(server='%q', table='%q')", zPrefix ? zPrefix : "",
-        azName[2*i], pServer->pStore->zName, pServer->zName, azName[2*i+1]);
+        " %s(server='%q', table='%q')", zPrefix, azName[2*i],
+        pServer->pStore->zName, pServer->zName, azName[2*i+1]);
     if( zSql==0 ){
       rc = SQLITE_NOMEM;
       break;
@@ -307,11 +350,21 @@ static void importFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     rc = sqlite3_exec(pCtx->db, zSql, 0, 0, 0);
     sqlite3_free(zSql);
     if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
-      fedSetError(&zErr, "fed_import: cannot create table \"%s%s\": %s",
-                  zPrefix ? zPrefix : "", azName[2*i],
+      fedSetError(&zErr, "fed_import: cannot create table \"%s%s\": %s;"
+                  " nothing was imported", zPrefix, azName[2*i],
                   sqlite3_errmsg(pCtx->db));
     }
     if( rc==SQLITE_OK ) nDone++;
+  }
+  if( rc!=SQLITE_OK ){
+    /* Take back what was created (xDestroy drops the fed_tables records);
+    ** best effort: a failure here leaves a table the user can drop. */
+    for(i=0; i<nDone; i++){
+      char *zSql = sqlite3_mprintf("DROP TABLE IF EXISTS main.\"%w%w\"",
+                                   zPrefix, azName[2*i]);
+      if( zSql ) sqlite3_exec(pCtx->db, zSql, 0, 0, 0);
+      sqlite3_free(zSql);
+    }
   }
   for(i=0; i<2*nName; i++) sqlite3_free(azName[i]);
   sqlite3_free(azName);

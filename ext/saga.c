@@ -172,6 +172,13 @@ static void sagaFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
                          " it outside BEGIN...COMMIT", -1);
     return;
   }
+  rc = fedSchemaGuard(pCtx, "fed_saga", &zErr);
+  if( rc!=SQLITE_OK ){
+    if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
+    else sqlite3_result_error(ctx, zErr, -1);
+    sqlite3_free(zErr);
+    return;
+  }
   /* Every step needs "do" text; "undo", when given, is text. */
   rc = sqlite3_prepare_v2(db, "SELECT count(*),"
       " sum(json_type(value, '$.do') IS NOT 'text'"

@@ -331,6 +331,16 @@ static void recoverFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_result_error(ctx, "fed_recover: not inside a transaction", -1);
     return;
   }
+  {
+    char *zErr = 0;
+    rc = fedSchemaGuard(pCtx, "fed_recover", &zErr);
+    if( rc!=SQLITE_OK ){
+      if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
+      else sqlite3_result_error(ctx, zErr, -1);
+      sqlite3_free(zErr);
+      return;
+    }
+  }
   rc = sqlite3_prepare_v2(db, "SELECT name FROM main.fed_servers", -1,
                           &pStmt, 0);
   if( rc!=SQLITE_OK ){

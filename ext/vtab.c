@@ -112,9 +112,13 @@ static int tableLoadRecord(
 }
 
 static int tableSaveRecord(sqlite3 *db, FedTable *pTab, char **pzErr){
-  char *zCols = fedColumnsRender(pTab->aCol, pTab->nCol);
+  char *zCols;
   char *zSql;
   int rc;
+  /* A trigger on fed_tables would run the file's SQL inside this write. */
+  rc = fedSchemaGuard(pTab->pCtx, pTab->pStore->zName, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  zCols = fedColumnsRender(pTab->aCol, pTab->nCol);
   if( zCols==0 ) return SQLITE_NOMEM;
   zSql = sqlite3_mprintf(
       "CREATE TABLE IF NOT EXISTS \"%w\".fed_tables(name TEXT PRIMARY KEY,"
@@ -275,8 +279,17 @@ static int fedDisconnect(sqlite3_vtab *pVtab){
 
 static int fedDestroy(sqlite3_vtab *pVtab){
   FedTable *pTab = (FedTable*)pVtab;
-  char *zSql = sqlite3_mprintf("DELETE FROM \"%w\".fed_tables WHERE name=%Q",
-                               pTab->zSchema, pTab->zName);
+  char *zErr = 0;
+  char *zSql = 0;
+  /* A trigger on fed_tables (an untrusted file) would run inside the
+  ** DELETE: then the record stays behind, which is harmless (SQLite does
+  ** not show xDestroy's message, so refusing the DROP would only say
+  ** "SQL logic error"). */
+  if( fedSchemaGuard(pTab->pCtx, pTab->pStore->zName, &zErr)==SQLITE_OK ){
+    zSql = sqlite3_mprintf("DELETE FROM \"%w\".fed_tables WHERE name=%Q",
+                           pTab->zSchema, pTab->zName);
+  }
+  sqlite3_free(zErr);
   if( zSql ){
     /* No record (columns= given, or no table at all) is fine. */
     sqlite3_exec(pTab->pCtx->db, zSql, 0, 0, 0);
@@ -299,6 +312,7 @@ static int fedOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
   if( pCsr==0 ) return SQLITE_NOMEM;
   memset(pCsr, 0, sizeof(*pCsr));
   pCsr->pTab = pTab;
+  pCsr->nContLimit = -1;
   rc = pTab->pStore->xOpen(pCsr, &zErr);
   if( rc!=SQLITE_OK ){
     sqlite3_free(pCsr);
@@ -308,8 +322,82 @@ static int fedOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
   return SQLITE_OK;
 }
 
+/* Forget the values kept for continuing a LIMIT hint. */
+static void contReset(FedCursor *pCsr){
+  int i;
+  for(i=0; i<pCsr->nContArg; i++) sqlite3_value_free(pCsr->apContArg[i]);
+  sqlite3_free(pCsr->apContArg);
+  pCsr->apContArg = 0;
+  pCsr->nContArg = 0;
+  pCsr->nContRow = 0;
+  pCsr->nContLimit = -1;
+}
+
+/* A scan whose LIMIT is a hint (plan.c, "hidden terms") keeps copies of
+** its values, which SQLite owns only during xFilter, so that it can be
+** re-issued from xNext. */
+static int contStart(FedCursor *pCsr, int argc, sqlite3_value **argv){
+  int i;
+  const FedPlan *pPlan = pCsr->pPlan;
+  contReset(pCsr);
+  if( pPlan==0 || !pPlan->bLimitCont || pPlan->iLimitArg<0
+   || pPlan->iLimitArg>=argc ){
+    return SQLITE_OK;
+  }
+  pCsr->apContArg = sqlite3_malloc64(sizeof(sqlite3_value*)*(argc+1));
+  if( pCsr->apContArg==0 ) return SQLITE_NOMEM;
+  for(i=0; i<argc; i++){
+    pCsr->apContArg[i] = sqlite3_value_dup(argv[i]);
+    if( pCsr->apContArg[i]==0 ){
+      pCsr->nContArg = i;
+      return SQLITE_NOMEM;
+    }
+  }
+  pCsr->nContArg = argc;
+  pCsr->nContLimit = sqlite3_value_int64(argv[pPlan->iLimitArg]);
+  return SQLITE_OK;
+}
+
+/*
+** Called after a step of the scan.  If the scan of a LIMIT hint has just
+** ended on exactly the hint's last row, SQLite asking for another row
+** means that it rejected some of them (a hidden term): re-issue the scan
+** from the store, whose order is total, with OFFSET <hint> and no LIMIT,
+** so that it goes on exactly after the rows already returned.
+*/
+static int contStep(FedCursor *pCsr, char **pzErr){
+  FedTable *pTab = pCsr->pTab;
+  FedPlan *pPlan = pCsr->pPlan;
+  FedConn *pConn = 0;
+  int bEof, rc;
+  if( pCsr->nContLimit<0 ) return SQLITE_OK;
+  bEof = pCsr->bCacheRead ? fedCacheEof(pCsr) : pTab->pStore->xEof(pCsr);
+  if( !bEof ){
+    pCsr->nContRow++;
+    return SQLITE_OK;
+  }
+  if( pCsr->nContRow!=pCsr->nContLimit || pCsr->nContRow==0 ){
+    return SQLITE_OK;
+  }
+  /* The offset is the LIMIT value itself: exactly the rows returned. */
+  pCsr->nContLimit = -1;
+  pPlan->iOffsetArg = pPlan->iLimitArg;
+  pPlan->iLimitArg = -1;
+  pCsr->bCacheRead = 0;
+  rc = tableConn(pTab, &pConn, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = fedTxnEnsure(pTab->pCtx, pTab->pServer, pConn, pCsr->bForUpdate,
+                      pzErr);
+  }
+  if( rc==SQLITE_OK ){
+    rc = pTab->pStore->xFilter(pCsr, pCsr->nContArg, pCsr->apContArg, pzErr);
+  }
+  return rc;
+}
+
 static int fedClose(sqlite3_vtab_cursor *pVCsr){
   FedCursor *pCsr = (FedCursor*)pVCsr;
+  contReset(pCsr);
   fedCacheClose(pCsr);
   pCsr->pTab->pStore->xClose(pCsr);
   fedPlanFree(pCsr->pPlan);
@@ -331,6 +419,7 @@ static int fedFilter(
   pCsr->pPlan = 0;
   pCsr->bCacheRead = 0;
   rc = fedPlanDecode(idxStr, &pCsr->pPlan);
+  if( rc==SQLITE_OK ) rc = contStart(pCsr, argc, argv);
   /* SQLite calls xBegin before the scan of a statement that writes the
   ** table (UPDATE, DELETE, INSERT ... SELECT).  Outside BEGIN...COMMIT
   ** such a scan runs inside the statement's remote transaction and locks
@@ -347,7 +436,10 @@ static int fedFilter(
   if( rc==SQLITE_OK ){
     rc = fedCacheFilter(pCsr, pConn, argc, argv, &bHit, &zErr);
     pCsr->bCacheRead = rc==SQLITE_OK && bHit;
-    if( pCsr->bCacheRead ) return SQLITE_OK;
+    if( pCsr->bCacheRead ){
+      if( !fedCacheEof(pCsr) ) pCsr->nContRow = 1;
+      return SQLITE_OK;
+    }
   }
   pConn = 0;
   if( rc==SQLITE_OK ) rc = tableConn(pTab, &pConn, &zErr);
@@ -358,6 +450,7 @@ static int fedFilter(
   if( rc==SQLITE_OK ) rc = pTab->pStore->xFilter(pCsr, argc, argv, &zErr);
   if( rc==SQLITE_OK ){
     rc = fedCacheFilled(pCsr);
+    if( !pTab->pStore->xEof(pCsr) ) pCsr->nContRow = 1;
   }else{
     fedCacheFailed(pCsr);
   }
@@ -377,6 +470,7 @@ static int fedNext(sqlite3_vtab_cursor *pVCsr){
   }else{
     rc = pCsr->pTab->pStore->xNext(pCsr, &zErr);
   }
+  if( rc==SQLITE_OK ) rc = contStep(pCsr, &zErr);
   return tableErr(pCsr->pTab, rc, &zErr);
 }
 

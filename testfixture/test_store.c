@@ -1,7 +1,7 @@
 /*
 ** test_store.c: "tclstore", a store whose every method is a Tcl command,
-** so that the planner, the transaction coordinator and (later) sagas can be
-** tested without servers, in addition to the real-server tests.  The idea
+** so that the planner, the transaction coordinator, recovery and sagas can
+** be tested without servers, in addition to the real-server tests.  The idea
 ** of SQLite's test_bestindex.c ("tcl" module), applied to FedStore.
 **
 **   proc h {method args} { ... }
@@ -29,6 +29,46 @@
 **   savepoint RELEASE FROM TO | rollbackto LEVEL | release LEVEL
 **   query SQL PARAMS                -> list of JSON objects
 **   tables SCHEMA                   -> list of names
+**
+** The store's kind of participant is its name (eTxn belongs to a FedStore,
+** and a table's module must be its server's store, so each kind is a store
+** of its own; all four share every method above):
+**
+**   tclstore        FED_TXN_LOCAL: begin/commit/rollback and savepoints
+**   tclstore_2pc    FED_TXN_2PC, a two-phase participant, adds:
+**     prepare GID                   end the open transaction as prepared
+**                                   under GID (again for the same GID: ok)
+**     resolve GID COMMIT            COMMIT 1: commit prepared GID, 0: roll
+**                                   it back; an unknown GID is done already
+**     listprepared PREFIX MINAGE    -> the prepared GIDs that start with
+**                                   PREFIX, prepared MINAGE seconds ago or
+**                                   more
+**   tclstore_batch  FED_TXN_BATCH, the last resource, adds:
+**     commit GID                    (instead of plain commit, when the
+**                                   coordinator wants the commit marker of
+**                                   global id GID written in the same
+**                                   atomic request as the writes)
+**     markercheck GID               -> 1 if the marker exists, else 0
+**     markerremove GID              an absent marker is not an error
+**     markerlist PREFIX             -> the GIDs of the markers that start
+**                                   with PREFIX
+**   tclstore_none   FED_TXN_NONE, compensated by undo images, adds:
+**     undoimages                    -> a list of {KEY BEFORE AFTER}, one
+**                                   per key the open transaction's commit
+**                                   changes: its value now and the value
+**                                   the commit leaves (NULL: absent); the
+**                                   commit must then fail if a key changes
+**     undoapply KEY BEFORE AFTER    put BEFORE back where the key holds
+**                                   AFTER -> ok (also when it holds BEFORE
+**                                   already) | conflict (it holds neither:
+**                                   nothing is written; SQLITE_BUSY)
+**
+** Fault sites (fed_fault, docs/TESTING.md): connect before connect; commit
+** before commit; rollback before rollback; savepoint before savepoint and
+** rollbackto; send before every other call on a connection (filter,
+** writes, begin, prepare, listprepared, the marker calls, undoimages),
+** except resolve and undoapply, whose sites (resolve, undo) the
+** coordinator fires.
 **
 ** Values: the string NULL is SQL NULL, both ways.  Columns typed int, real
 ** or blob convert; anything else is text.  Every call is recorded in
@@ -79,6 +119,12 @@ static Tcl_Obj *tsValueObj(sqlite3_value *p){
                           sqlite3_value_bytes(p));
 }
 
+/* Release argument objects that were never handed to a list. */
+static void tsDropArgs(int objc, Tcl_Obj **objv){
+  int i;
+  for(i=0; i<objc; i++){ Tcl_IncrRefCount(objv[i]); Tcl_DecrRefCount(objv[i]); }
+}
+
 /*
 ** Call {*}zPrefix zMethod objv...; on success *ppRes holds the result
 ** (a reference the caller releases with Tcl_DecrRefCount), else *pzErr.
@@ -93,7 +139,7 @@ static int tsCall(
   i64 iSeq = 0;
   if( tsInterp==0 ){
     fedSetError(pzErr, "%s: no Tcl interpreter", TS_STORE);
-    for(i=0; i<objc; i++){ Tcl_IncrRefCount(objv[i]); Tcl_DecrRefCount(objv[i]); }
+    tsDropArgs(objc, objv);
     return SQLITE_ERROR;
   }
   pCmd = Tcl_NewStringObj(zPrefix, -1);
@@ -119,11 +165,34 @@ static int tsCall(
   return SQLITE_OK;
 }
 
+/* The fault site a call on a connection passes first (0: none). */
+static int tsFaultSite(const char *zMethod){
+  static const struct { const char *zMethod; int iSite; } aSite[] = {
+    { "alive", 0 },                     /* cheap, as xIsAlive must be */
+    { "commit", FED_FAULT_COMMIT },
+    { "rollback", FED_FAULT_ROLLBACK },
+    { "savepoint", FED_FAULT_SAVEPOINT },
+    { "rollbackto", FED_FAULT_SAVEPOINT },
+    { "resolve", 0 },                   /* the coordinator's "resolve" */
+    { "undoapply", 0 },                 /* the coordinator's "undo" */
+  };
+  size_t i;
+  for(i=0; i<sizeof(aSite)/sizeof(aSite[0]); i++){
+    if( strcmp(aSite[i].zMethod, zMethod)==0 ) return aSite[i].iSite;
+  }
+  return FED_FAULT_SEND;
+}
+
 static int tsConnCall(
   FedConn *pConn, const char *zMethod, int objc, Tcl_Obj **objv,
   Tcl_Obj **ppRes, char **pzErr
 ){
   TsConn *p = (TsConn*)pConn;
+  int iSite = tsFaultSite(zMethod);
+  if( iSite && fedFault(iSite, pzErr)!=SQLITE_OK ){
+    tsDropArgs(objc, objv);
+    return SQLITE_ERROR;
+  }
   return tsCall(pConn->pServer, p->zPrefix, zMethod, objc, objv, ppRes, pzErr);
 }
 
@@ -131,7 +200,10 @@ static const char *const azTsTableOpt[] = { "table", 0 };
 
 static int tsConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   TsConn *p;
-  int rc = tsCall(pServer, pServer->zDsn, "connect", 0, 0, 0, pzErr);
+  int rc = fedFault(FED_FAULT_CONNECT, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = tsCall(pServer, pServer->zDsn, "connect", 0, 0, 0, pzErr);
+  }
   if( rc!=SQLITE_OK ) return rc;
   p = sqlite3_malloc64(sizeof(*p));
   if( p==0 ) return SQLITE_NOMEM;
@@ -216,8 +288,7 @@ static int tsPlanCall(
   if( rc==SQLITE_OK ){
     rc = tsCall(pServer, pServer->zDsn, zMethod, objc, objv, ppRes, &zErr);
   }else{
-    int i;
-    for(i=0; i<objc; i++){ Tcl_IncrRefCount(objv[i]); Tcl_DecrRefCount(objv[i]); }
+    tsDropArgs(objc, objv);
   }
   sqlite3_free(zErr);
   return rc;
@@ -424,7 +495,13 @@ static int tsBegin(FedConn *pConn, int bSnapshot, char **pzErr){
   return tsConnCall(pConn, "begin", 1, apArg, 0, pzErr);
 }
 
+/* With FedConn.zMarker set (the last resource), "commit GID". */
 static int tsCommit(FedConn *pConn, char **pzErr){
+  Tcl_Obj *apArg[1];
+  if( pConn->zMarker ){
+    apArg[0] = Tcl_NewStringObj(pConn->zMarker, -1);
+    return tsConnCall(pConn, "commit", 1, apArg, 0, pzErr);
+  }
   return tsConnCall(pConn, "commit", 0, 0, 0, pzErr);
 }
 
@@ -527,6 +604,199 @@ static int tsListTables(
   return SQLITE_OK;
 }
 
+/* A Tcl list result as a sqlite3_malloc'd array of *pn strings. */
+static int tsStringList(Tcl_Obj *pList, char ***pazOut, int *pn,
+                        const char *zMethod, char **pzErr){
+  Tcl_Obj **ap = 0;
+  char **az = 0;
+  int i, n = 0, rc = SQLITE_OK;
+  *pazOut = 0;
+  *pn = 0;
+  if( Tcl_ListObjGetElements(0, pList, &n, &ap)!=TCL_OK ){
+    fedSetError(pzErr, "%s: %s did not return a list", TS_STORE, zMethod);
+    return SQLITE_ERROR;
+  }
+  if( n>0 ){
+    az = sqlite3_malloc64(sizeof(char*)*n);
+    if( az==0 ) return SQLITE_NOMEM;
+  }
+  for(i=0; i<n; i++){
+    az[i] = fedStrdup(Tcl_GetString(ap[i]), -1);
+    if( az[i]==0 ){ rc = SQLITE_NOMEM; break; }
+  }
+  if( rc!=SQLITE_OK ){
+    while( i>0 ) sqlite3_free(az[--i]);
+    sqlite3_free(az);
+    return rc;
+  }
+  *pazOut = az;
+  *pn = n;
+  return SQLITE_OK;
+}
+
+/* Two-phase commit (tclstore_2pc). */
+static int tsPrepare(FedConn *pConn, const char *zGid, char **pzErr){
+  Tcl_Obj *apArg[1];
+  apArg[0] = Tcl_NewStringObj(zGid, -1);
+  return tsConnCall(pConn, "prepare", 1, apArg, 0, pzErr);
+}
+
+static int tsResolve(FedConn *pConn, const char *zGid, int bCommit,
+                     char **pzErr){
+  Tcl_Obj *apArg[2];
+  apArg[0] = Tcl_NewStringObj(zGid, -1);
+  apArg[1] = Tcl_NewIntObj(bCommit!=0);
+  return tsConnCall(pConn, "resolve", 2, apArg, 0, pzErr);
+}
+
+static int tsListPrepared(FedConn *pConn, const char *zPrefix, int nMinAge,
+                          char ***pazGid, int *pn, char **pzErr){
+  Tcl_Obj *apArg[2];
+  Tcl_Obj *pRes = 0;
+  int rc;
+  *pazGid = 0;
+  *pn = 0;
+  apArg[0] = Tcl_NewStringObj(zPrefix, -1);
+  apArg[1] = Tcl_NewIntObj(nMinAge);
+  rc = tsConnCall(pConn, "listprepared", 2, apArg, &pRes, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = tsStringList(pRes, pazGid, pn, "listprepared", pzErr);
+  Tcl_DecrRefCount(pRes);
+  return rc;
+}
+
+/* The last resource's commit marker (tclstore_batch). */
+static int tsMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
+                         char **pzErr){
+  Tcl_Obj *apArg[1];
+  Tcl_Obj *pRes = 0;
+  int rc, b = 0;
+  *pbExists = 0;
+  apArg[0] = Tcl_NewStringObj(zGid, -1);
+  rc = tsConnCall(pConn, "markercheck", 1, apArg, &pRes, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  if( Tcl_GetBooleanFromObj(0, pRes, &b)!=TCL_OK ){
+    fedSetError(pzErr, "%s: markercheck did not return 1 or 0: %s", TS_STORE,
+                Tcl_GetString(pRes));
+    rc = SQLITE_ERROR;
+  }
+  Tcl_DecrRefCount(pRes);
+  *pbExists = b;
+  return rc;
+}
+
+static int tsMarkerRemove(FedConn *pConn, const char *zGid, char **pzErr){
+  Tcl_Obj *apArg[1];
+  apArg[0] = Tcl_NewStringObj(zGid, -1);
+  return tsConnCall(pConn, "markerremove", 1, apArg, 0, pzErr);
+}
+
+static int tsMarkerList(FedConn *pConn, const char *zPrefix, char ***pazGid,
+                        int *pn, char **pzErr){
+  Tcl_Obj *apArg[1];
+  Tcl_Obj *pRes = 0;
+  int rc;
+  *pazGid = 0;
+  *pn = 0;
+  apArg[0] = Tcl_NewStringObj(zPrefix, -1);
+  rc = tsConnCall(pConn, "markerlist", 1, apArg, &pRes, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  rc = tsStringList(pRes, pazGid, pn, "markerlist", pzErr);
+  Tcl_DecrRefCount(pRes);
+  return rc;
+}
+
+/* Undo images (tclstore_none).  An image value is text; the string NULL
+** is an absent key, both ways. */
+static char *tsImageValue(Tcl_Obj *p, int *pn, int *pRc){
+  int n;
+  const char *z = Tcl_GetStringFromObj(p, &n);
+  char *zOut;
+  *pn = 0;
+  if( strcmp(z, "NULL")==0 ) return 0;
+  zOut = fedStrdup(z, n);
+  if( zOut==0 ){ *pRc = SQLITE_NOMEM; return 0; }
+  *pn = n;
+  return zOut;
+}
+
+static Tcl_Obj *tsImageObj(const char *a, int n){
+  return a ? Tcl_NewStringObj(a, n) : Tcl_NewStringObj("NULL", -1);
+}
+
+static int tsUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
+                        char **pzErr){
+  Tcl_Obj *pRes = 0;
+  Tcl_Obj **apImg = 0;
+  FedUndoImage *a = 0;
+  int i, n = 0, rc;
+  *paImg = 0;
+  *pnImg = 0;
+  rc = tsConnCall(pConn, "undoimages", 0, 0, &pRes, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  if( Tcl_ListObjGetElements(0, pRes, &n, &apImg)!=TCL_OK ){
+    fedSetError(pzErr, "%s: undoimages did not return a list", TS_STORE);
+    rc = SQLITE_ERROR;
+    n = 0;
+  }
+  if( rc==SQLITE_OK && n>0 ){
+    a = sqlite3_malloc64(sizeof(*a)*n);
+    if( a==0 ) rc = SQLITE_NOMEM;
+    else memset(a, 0, sizeof(*a)*n);
+  }
+  for(i=0; rc==SQLITE_OK && i<n; i++){
+    Tcl_Obj **ap = 0;
+    int m = 0;
+    const char *zKey;
+    if( Tcl_ListObjGetElements(0, apImg[i], &m, &ap)!=TCL_OK || m!=3 ){
+      fedSetError(pzErr, "%s: undoimages: an image is {key before after},"
+                  " not: %s", TS_STORE, Tcl_GetString(apImg[i]));
+      rc = SQLITE_ERROR;
+      break;
+    }
+    zKey = Tcl_GetStringFromObj(ap[0], &m);
+    a[i].aKey = fedStrdup(zKey, m);
+    a[i].nKey = m;
+    if( a[i].aKey==0 ) rc = SQLITE_NOMEM;
+    a[i].aBefore = tsImageValue(ap[1], &a[i].nBefore, &rc);
+    a[i].aAfter = tsImageValue(ap[2], &a[i].nAfter, &rc);
+  }
+  Tcl_DecrRefCount(pRes);
+  if( rc!=SQLITE_OK ){
+    fedUndoImagesFree(a, n);
+    return rc;
+  }
+  *paImg = a;
+  *pnImg = n;
+  return SQLITE_OK;
+}
+
+static int tsUndoApply(FedConn *pConn, const FedUndoImage *pImg,
+                       char **pzErr){
+  Tcl_Obj *apArg[3];
+  Tcl_Obj *pRes = 0;
+  const char *z;
+  int rc;
+  apArg[0] = Tcl_NewStringObj(pImg->aKey, pImg->nKey);
+  apArg[1] = tsImageObj(pImg->aBefore, pImg->nBefore);
+  apArg[2] = tsImageObj(pImg->aAfter, pImg->nAfter);
+  rc = tsConnCall(pConn, "undoapply", 3, apArg, &pRes, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  z = Tcl_GetString(pRes);
+  if( strcmp(z, "conflict")==0 ){
+    fedSetError(pzErr, "%s: cannot undo key %.*s on server \"%s\": another"
+        " client changed it after this transaction wrote it; it was left as"
+        " it is", TS_STORE, pImg->nKey, pImg->aKey, pConn->pServer->zName);
+    rc = SQLITE_BUSY;
+  }else if( strcmp(z, "ok")!=0 ){
+    fedSetError(pzErr, "%s: undoapply returned \"%s\", not ok or conflict",
+                TS_STORE, z);
+    rc = SQLITE_ERROR;
+  }
+  Tcl_DecrRefCount(pRes);
+  return rc;
+}
+
 static const FedStore tsStore = {
   TS_STORE,
   FED_TXN_LOCAL,
@@ -558,15 +828,42 @@ static const FedStore tsStore = {
   tsListTables,
   0,                            /* xTableFree */
   0,                            /* xServerCheck */
-  0, 0, 0,                      /* two-phase commit: not scripted yet */
-  0, 0, 0,                      /* commit markers: none */
-  0, 0,                         /* undo images: none */
+  0, 0, 0,                      /* two-phase commit: tclstore_2pc */
+  0, 0, 0,                      /* commit markers: tclstore_batch */
+  0, 0,                         /* undo images: tclstore_none */
   0, 0                          /* cache notifications */
 };
 
-/* Register the store; call before the first connection is opened. */
+/* The other kinds of participant: the same store with the transaction
+** methods of a two-phase server, a last resource with a commit marker, and
+** a server without transactions that gives undo images. */
+static FedStore tsStore2pc, tsStoreBatch, tsStoreNone;
+
+/* Register the stores; call before the first connection is opened. */
 int fedTestStoreRegister(void){
-  return fedStoreRegister(&tsStore);
+  int rc;
+  tsStore2pc = tsStore;
+  tsStore2pc.zName = TS_STORE "_2pc";
+  tsStore2pc.eTxn = FED_TXN_2PC;
+  tsStore2pc.xPrepare = tsPrepare;
+  tsStore2pc.xResolve = tsResolve;
+  tsStore2pc.xListPrepared = tsListPrepared;
+  tsStoreBatch = tsStore;
+  tsStoreBatch.zName = TS_STORE "_batch";
+  tsStoreBatch.eTxn = FED_TXN_BATCH;
+  tsStoreBatch.xMarkerCheck = tsMarkerCheck;
+  tsStoreBatch.xMarkerRemove = tsMarkerRemove;
+  tsStoreBatch.xMarkerList = tsMarkerList;
+  tsStoreNone = tsStore;
+  tsStoreNone.zName = TS_STORE "_none";
+  tsStoreNone.eTxn = FED_TXN_NONE;
+  tsStoreNone.xUndoImages = tsUndoImages;
+  tsStoreNone.xUndoApply = tsUndoApply;
+  rc = fedStoreRegister(&tsStore);
+  if( rc==SQLITE_OK ) rc = fedStoreRegister(&tsStore2pc);
+  if( rc==SQLITE_OK ) rc = fedStoreRegister(&tsStoreBatch);
+  if( rc==SQLITE_OK ) rc = fedStoreRegister(&tsStoreNone);
+  return rc;
 }
 
 /* The interpreter the callbacks run in. */

@@ -16,6 +16,13 @@
 **   fed_faultsim_reset            disarm and zero the failure count
 **   fed_fault SITE N ?error|hang|crash? ?MS?   federate's fault sites
 **   fed_fault_hits, fed_fault_calls SITE       (ext/fault.c)
+**   fed_limit_hides_terms         1 if this SQLite offers LIMIT to xBestIndex
+**                                 while hiding a WHERE term (ext/plan.c)
+**   fed_interrupt_after DB MS     another thread calls sqlite3_interrupt()
+**                                 on DB's connection MS ms from now (a Tcl
+**                                 "after" cannot run while DB's eval blocks)
+**   fed_interrupt_elapsed         wait for that thread; -> ms from its
+**                                 sqlite3_interrupt() call until now
 **
 ** and the scripted store "tclstore" (test_store.c) is registered.
 **
@@ -27,6 +34,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 #ifndef FED_NO_EXTENSION
 # include "federate.h"
 #endif
@@ -267,6 +275,18 @@ static int cmdFaultHits(
   return TCL_OK;
 }
 
+int fedPlanLimitHidesTerms(void);
+
+/* fed_limit_hides_terms: 1 if this SQLite offers LIMIT to xBestIndex
+** while a WHERE term it does not show still filters (ext/plan.c). */
+static int cmdLimitHidesTerms(
+  ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]
+){
+  (void)cd; (void)objc; (void)objv;
+  Tcl_SetObjResult(interp, Tcl_NewIntObj(fedPlanLimitHidesTerms()));
+  return TCL_OK;
+}
+
 static int cmdFaultCalls(
   ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]
 ){
@@ -287,6 +307,78 @@ static int cmdFaultCalls(
 #endif /* FED_NO_EXTENSION */
 
 /*
+** fed_interrupt_after DB MS, fed_interrupt_elapsed: one interrupting thread
+** at a time.  The connection is the first field of tclsqlite's SqliteDb,
+** the client data of DB's command (as SQLite's own test code reads it).
+*/
+static struct {
+  pthread_t thread;
+  int bRunning;                 /* thread started and not joined */
+  sqlite3 *db;
+  int nMs;
+  struct timespec tFired;       /* When sqlite3_interrupt() was called */
+} interruptState;
+
+static void *interruptMain(void *pArg){
+  struct timespec t;
+  (void)pArg;
+  t.tv_sec = interruptState.nMs/1000;
+  t.tv_nsec = (long)(interruptState.nMs%1000)*1000000;
+  nanosleep(&t, 0);
+  clock_gettime(CLOCK_MONOTONIC, &interruptState.tFired);
+  sqlite3_interrupt(interruptState.db);
+  return 0;
+}
+
+static int cmdInterruptAfter(
+  ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]
+){
+  Tcl_CmdInfo info;
+  int nMs;
+  (void)cd;
+  if( objc!=3 ){
+    Tcl_WrongNumArgs(interp, 1, objv, "DB MS");
+    return TCL_ERROR;
+  }
+  if( !Tcl_GetCommandInfo(interp, Tcl_GetString(objv[1]), &info) ){
+    Tcl_AppendResult(interp, "no such database: ", Tcl_GetString(objv[1]), 0);
+    return TCL_ERROR;
+  }
+  if( Tcl_GetIntFromObj(interp, objv[2], &nMs) ) return TCL_ERROR;
+  if( interruptState.bRunning ){
+    pthread_join(interruptState.thread, 0);
+    interruptState.bRunning = 0;
+  }
+  interruptState.db = *(sqlite3**)info.objClientData;
+  interruptState.nMs = nMs<0 ? 0 : nMs;
+  if( pthread_create(&interruptState.thread, 0, interruptMain, 0) ){
+    Tcl_AppendResult(interp, "cannot start a thread", 0);
+    return TCL_ERROR;
+  }
+  interruptState.bRunning = 1;
+  return TCL_OK;
+}
+
+static int cmdInterruptElapsed(
+  ClientData cd, Tcl_Interp *interp, int objc, Tcl_Obj *const objv[]
+){
+  struct timespec t;
+  double ms;
+  (void)cd; (void)objc; (void)objv;
+  if( !interruptState.bRunning ){
+    Tcl_AppendResult(interp, "no fed_interrupt_after pending", 0);
+    return TCL_ERROR;
+  }
+  pthread_join(interruptState.thread, 0);
+  interruptState.bRunning = 0;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  ms = (t.tv_sec - interruptState.tFired.tv_sec)*1e3
+     + (t.tv_nsec - interruptState.tFired.tv_nsec)/1e6;
+  Tcl_SetObjResult(interp, Tcl_NewDoubleObj(ms));
+  return TCL_OK;
+}
+
+/*
 ** Tcl_Main's application initialiser: the standard library, the commands
 ** above, and the directory of Debian's sqlite3 package on auto_path (it is
 ** there already when libtcl was built with Debian's tcl_pkgPath; this keeps
@@ -301,10 +393,13 @@ static int fedAppInit(Tcl_Interp *interp){
     { "fed_faultsim",       cmdFaultsim },
     { "fed_faultsim_hits",  cmdFaultsimHits },
     { "fed_faultsim_reset", cmdFaultsimReset },
+    { "fed_interrupt_after", cmdInterruptAfter },
+    { "fed_interrupt_elapsed", cmdInterruptElapsed },
 #ifndef FED_NO_EXTENSION
     { "fed_fault",          cmdFault },
     { "fed_fault_hits",     cmdFaultHits },
     { "fed_fault_calls",    cmdFaultCalls },
+    { "fed_limit_hides_terms", cmdLimitHidesTerms },
 #endif
   };
   size_t i;

@@ -408,12 +408,32 @@ static void explainJson(sqlite3_str *s, json_t *pJson, int bBytes, int *pRc){
 
 /* "POST <zPath> <body as explainJson shows it>", sqlite3_malloc'd. */
 static char *explainText(const char *zPath, json_t *pBody, int *pRc){
+  static const char *const azSecret[] = { "password", "hashedPassword", 0 };
+  json_t *pShown = pBody;
   sqlite3_str *s;
   char *z;
+  int i;
   if( *pRc ) return 0;
+  /* A request through fed_query may carry a password (auth/authenticate,
+  ** auth/user/add, auth/user/changepw): fed_explain and error messages
+  ** show "***" instead. */
+  for(i=0; json_is_object(pBody) && azSecret[i]; i++){
+    if( json_object_get(pBody, azSecret[i]) ){
+      if( pShown==pBody ){
+        pShown = json_copy(pBody);
+        if( pShown==0 ){ *pRc = SQLITE_NOMEM; return 0; }
+      }
+      if( json_object_set_new(pShown, azSecret[i], json_string("***")) ){
+        json_decref(pShown);
+        *pRc = SQLITE_NOMEM;
+        return 0;
+      }
+    }
+  }
   s = sqlite3_str_new(0);
   sqlite3_str_appendf(s, "POST %s ", zPath);
-  explainJson(s, pBody, 0, pRc);
+  explainJson(s, pShown, 0, pRc);
+  if( pShown!=pBody ) json_decref(pShown);
   z = sqlite3_str_finish(s);
   if( z==0 && *pRc==SQLITE_OK ) *pRc = SQLITE_NOMEM;
   if( *pRc ){
@@ -472,8 +492,8 @@ static FedContext *etcdCtx(EtcdConn *p){
 }
 
 static const char *const azEtcdServerOpt[] = {
-  "timeout", "connect_timeout", "max_txn_ops", "user", "password_env",
-  "ca_file", 0
+  "timeout", "command_timeout", "connect_timeout", "max_txn_ops", "user",
+  "password_env", "ca_file", 0
 };
 static const char *const azEtcdTableOpt[] = { "prefix", "page_size", 0 };
 
@@ -632,8 +652,10 @@ static int serverOptions(
         " http://127.0.0.1:2379)", ETCD_STORE, pServer->zName);
     return SQLITE_ERROR;
   }
-  rc = fedConfigInt(pServer->pOpt, "timeout", 30, 1, 86400, piTimeout,
-                    ETCD_STORE, pzErr);
+  /* command_timeout, the name every store uses; timeout, its older name. */
+  rc = fedConfigInt(pServer->pOpt, fedConfigGet(pServer->pOpt,
+                    "command_timeout") ? "command_timeout" : "timeout",
+                    30, 1, 86400, piTimeout, ETCD_STORE, pzErr);
   if( rc==SQLITE_OK ){
     rc = fedConfigInt(pServer->pOpt, "connect_timeout", 10, 1, 3600,
                       piConnTimeout, ETCD_STORE, pzErr);
@@ -660,11 +682,12 @@ static int etcdConnectImpl(FedServer *pServer, FedConn **ppConn, char **pzErr){
   EtcdConn *p;
   i64 iTimeout, iConnTimeout, nMaxOps;
   const char *zUser = fedConfigGet(pServer->pOpt, "user");
-  const char *zPwEnv = fedConfigGet(pServer->pOpt, "password_env");
+  const char *zPwEnv = 0;
   int rc;
 
   *ppConn = 0;
   rc = serverOptions(pServer, &iTimeout, &iConnTimeout, &nMaxOps, pzErr);
+  if( rc==SQLITE_OK ) rc = fedServerPasswordEnv(pServer, &zPwEnv, pzErr);
   if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_CONNECT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
 
@@ -1282,7 +1305,14 @@ static int scanPlan(
         case FED_OP_NOTNULL:
           break;
         case FED_OP_LIKE: case FED_OP_GLOB: {
-          const char *z = (const char*)sqlite3_value_text(pVal);
+          const char *z;
+          /* A build where no blob is LIKE anything also matches nothing
+          ** with a blob pattern. */
+          if( sqlite3_value_type(pVal)==SQLITE_BLOB && !likeMatchesBlobs() ){
+            p->bEmpty = 1;
+            break;
+          }
+          z = (const char*)sqlite3_value_text(pVal);
           if( z==0 ){
             if( sqlite3_value_type(pVal)!=SQLITE_NULL ) rc = SQLITE_NOMEM;
             p->bEmpty = 1;
@@ -2282,6 +2312,24 @@ static void etcdClose(FedCursor *pFedCsr){
   pFedCsr->pStoreCsr = 0;
 }
 
+/* Without a prefix, the local key '' is the remote key "", which etcd
+** refuses to read ("key is not provided") and never holds: an IN list
+** (or a value known only when the scan starts) that names it names no
+** row, so the point goes. */
+static void scanDropEmptyKey(EtcdScan *p){
+  int i, j = 0;
+  if( !p->bPoints ) return;
+  for(i=0; i<p->nPoint; i++){
+    if( p->aPoint[i].n==0 ){
+      sqlite3_free(p->aPoint[i].a);
+    }else{
+      p->aPoint[j++] = p->aPoint[i];
+    }
+  }
+  p->nPoint = j;
+  if( j==0 ) p->bEmpty = 1;
+}
+
 static int etcdFilter(
   FedCursor *pFedCsr, int argc, sqlite3_value **argv, char **pzErr
 ){
@@ -2292,6 +2340,7 @@ static int etcdFilter(
   cursorReset(pCsr);
   cursorAttach(pCsr, p);
   rc = scanPlan(pFedCsr->pPlan, argc, argv, &pCsr->scan);
+  if( rc==SQLITE_OK && pCsr->pET->nPrefix==0 ) scanDropEmptyKey(&pCsr->scan);
   if( rc==SQLITE_OK ) rc = stepsBuild(pCsr);
   if( rc==SQLITE_OK && p->nOp>0 ) rc = overlayBuild(pCsr);
   if( rc==SQLITE_OK ){
@@ -2470,6 +2519,19 @@ static int keyExists(EtcdConn *p, const char *a, int n, int *pbExists,
   return rc;
 }
 
+/* Does remote key a exist for this transaction: its own queued put or
+** delete decides, else the server (keyExists). */
+static int keyExistsNow(EtcdConn *p, const char *a, int n, int *pbExists,
+                        char **pzErr){
+  int bTouched;
+  int iLast = queueFind(p, a, n, &bTouched);
+  if( iLast>=0 ){
+    *pbExists = p->aOp[iLast].eOp==OP_PUT;
+    return SQLITE_OK;
+  }
+  return keyExists(p, a, n, pbExists, pzErr);
+}
+
 /* Queue the put of an INSERT (eConflict: SQLITE_REPLACE, SQLITE_IGNORE or
 ** another: plain INSERT). */
 static int writeInsert(
@@ -2531,11 +2593,24 @@ static int leaseValue(FedTable *pTab, sqlite3_value *pVal, i64 *piLease,
       break;
     }
     case SQLITE_TEXT: {
-      const char *z = (const char*)sqlite3_value_text(pVal);
-      if( z==0 ) return SQLITE_NOMEM;
-      if( fedParseInt64(z, sqlite3_value_bytes(pVal), piLease)==0 ){
-        return SQLITE_OK;
+      /* As an INTEGER column would hold the text: SQLite's own numeric
+      ** affinity (' 7', '7.0' and '7e0' are 7). */
+      sqlite3_value *pDup = sqlite3_value_dup(pVal);
+      int eType, bOk = 0;
+      if( pDup==0 ) return SQLITE_NOMEM;
+      eType = sqlite3_value_numeric_type(pDup);
+      if( eType==SQLITE_INTEGER ){
+        *piLease = sqlite3_value_int64(pDup);
+        bOk = 1;
+      }else if( eType==SQLITE_FLOAT ){
+        double r = sqlite3_value_double(pDup);
+        if( r==floor(r) && r<9.2e18 && r>-9.2e18 ){
+          *piLease = (i64)r;
+          bOk = 1;
+        }
       }
+      sqlite3_value_free(pDup);
+      if( bOk ) return SQLITE_OK;
       break;
     }
   }
@@ -2596,8 +2671,15 @@ static int etcdUpdateImpl(
       return SQLITE_CONSTRAINT;
     }
   }
+  /* A NULL value, a NULL key or the empty key (without a prefix) break a
+  ** NOT NULL constraint or etcd's own; under OR IGNORE (INSERT, UPDATE)
+  ** SQLite skips such a row, and so does this table.  (OR REPLACE has no
+  ** default to put in, so it fails as SQLite does.) */
   valueBytes(argv[2+ETCD_COL_VALUE], &aVal, &nVal);
   if( aVal==0 ){
+    if( sqlite3_vtab_on_conflict(pTab->pCtx->db)==SQLITE_IGNORE ){
+      return SQLITE_OK;
+    }
     fedSetError(pzErr, "%s: NOT NULL constraint failed: %s.value (etcd"
                 " values are never NULL)", ETCD_STORE, pTab->zName);
     return SQLITE_CONSTRAINT;
@@ -2606,6 +2688,12 @@ static int etcdUpdateImpl(
   rc = leaseValue(pTab, argv[2+ETCD_COL_LEASE], &iLease, pzErr);
   if( rc ) return rc;
   rc = remoteKey(pTab, argv[2+ETCD_COL_KEY], &aKey, &nKey, pzErr);
+  if( rc==SQLITE_CONSTRAINT
+   && sqlite3_vtab_on_conflict(pTab->pCtx->db)==SQLITE_IGNORE ){
+    sqlite3_free(*pzErr);
+    *pzErr = 0;
+    return SQLITE_OK;
+  }
   if( rc ) return rc;
   rc = reservedKey(pTab, aKey, nKey,
       sqlite3_value_type(argv[0])==SQLITE_NULL ? "INSERT" : "UPDATE", pzErr);
@@ -2624,11 +2712,20 @@ static int etcdUpdateImpl(
       if( nOld==nKey && memcmp(aOld, aKey, nKey)==0 ){
         rc = writeRead(p, aKey, nKey, aVal, nVal, iLease);
       }else{
-        /* A new key: delete the old row, insert the new one. */
-        rc = writeRead(p, aOld, nOld, 0, 0, 0);
-        if( rc==SQLITE_OK ){
+        /* A new key: delete the old row, insert the new one.  Under OR
+        ** IGNORE a new key that exists skips the whole row, as SQLite
+        ** does: asked before the delete of the old key is queued, which
+        ** would otherwise lose that row. */
+        int eConflict = sqlite3_vtab_on_conflict(pTab->pCtx->db);
+        int bSkip = 0;
+        if( eConflict==SQLITE_IGNORE ){
+          rc = keyExistsNow(p, aKey, nKey, &bSkip, pzErr);
+          eConflict = SQLITE_ABORT;   /* Asked: the commit's compare guards */
+        }
+        if( rc==SQLITE_OK && !bSkip ) rc = writeRead(p, aOld, nOld, 0, 0, 0);
+        if( rc==SQLITE_OK && !bSkip ){
           rc = writeInsert(p, pTab, aKey, nKey, aVal, nVal, iLease,
-                           sqlite3_vtab_on_conflict(pTab->pCtx->db), pzErr);
+                           eConflict, pzErr);
         }
       }
     }

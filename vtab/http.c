@@ -21,6 +21,9 @@ struct HttpHeader {
 
 struct FedHttp {
   CURL *pCurl;
+  CURLM *pMulti;                /* Runs pCurl's requests, so that waiting
+                                ** for a reply can stop at an interrupt;
+                                ** it keeps the open connections */
   char *zStore;
   char *zServer;                /* Server name, "" if none */
   FedServer *pServer;           /* For fed_explain, or NULL */
@@ -253,6 +256,7 @@ void fedHttpClose(FedHttp *p){
   int i;
   if( p==0 ) return;
   if( p->pCurl ) curl_easy_cleanup(p->pCurl);
+  if( p->pMulti ) curl_multi_cleanup(p->pMulti);
   for(i=0; i<p->nHdr; i++){
     sqlite3_free(p->aHdr[i].zName);
     sqlite3_free(p->aHdr[i].zLine);
@@ -441,6 +445,50 @@ int fedHttpStatusError(FedHttp *p, const FedHttpCall *pCall, char **pzErr){
                          : (pCall->zPath ? pCall->zPath : ""), pzErr);
 }
 
+/*
+** Run the request set up on p->pCurl, as curl_easy_perform() would, but
+** through the multi interface, waking every FED_WAIT_SLICE_MS to ask
+** whether the statement was interrupted; then the transfer is abandoned
+** (its connection closed) and *pbInterrupted set.  The request's own
+** bounds (CURLOPT_TIMEOUT_MS, CURLOPT_CONNECTTIMEOUT_MS) apply as usual.
+*/
+static CURLcode httpPerform(FedHttp *p, int *pbInterrupted){
+  sqlite3 *db = p->pServer ? p->pServer->pCtx->db : 0;
+  CURLcode e = CURLE_OK;
+  CURLMsg *pMsg;
+  int nRunning = 1, nMsg;
+  *pbInterrupted = 0;
+  if( p->pMulti==0 ){
+    p->pMulti = curl_multi_init();
+    if( p->pMulti==0 ) return CURLE_OUT_OF_MEMORY;
+  }
+  if( curl_multi_add_handle(p->pMulti, p->pCurl)!=CURLM_OK ){
+    return CURLE_OUT_OF_MEMORY;
+  }
+  for(;;){
+    if( curl_multi_perform(p->pMulti, &nRunning)!=CURLM_OK ){
+      e = CURLE_OUT_OF_MEMORY;
+      break;
+    }
+    if( nRunning==0 ) break;
+    if( curl_multi_poll(p->pMulti, 0, 0, FED_WAIT_SLICE_MS, 0)!=CURLM_OK ){
+      e = CURLE_OUT_OF_MEMORY;
+      break;
+    }
+    if( fedInterrupted(db) ){
+      *pbInterrupted = 1;
+      break;
+    }
+  }
+  if( nRunning==0 && e==CURLE_OK ){
+    while( (pMsg = curl_multi_info_read(p->pMulti, &nMsg))!=0 ){
+      if( pMsg->msg==CURLMSG_DONE ) e = pMsg->data.result;
+    }
+  }
+  curl_multi_remove_handle(p->pMulti, p->pCurl);
+  return e;
+}
+
 int fedHttpCall(FedHttp *p, FedHttpCall *pCall, char **pzErr){
   CURL *c = p->pCurl;
   struct curl_slist *pList = 0, *pNew;
@@ -454,6 +502,7 @@ int fedHttpCall(FedHttp *p, FedHttpCall *pCall, char **pzErr){
   const char *zMethod = pCall->zMethod ? pCall->zMethod : "GET";
   int bBody = pCall->pJson!=0 || pCall->aBody!=0;
   int nFailBefore, i, rc = SQLITE_OK;
+  int bInterrupted = 0;
   FedContext *pCtx = p->pServer ? p->pServer->pCtx : 0;
   CURLcode e;
 
@@ -540,10 +589,16 @@ int fedHttpCall(FedHttp *p, FedHttpCall *pCall, char **pzErr){
   p->bNoMem = 0;
   p->zCurlErr[0] = 0;
   nFailBefore = nAllocFail;
-  e = curl_easy_perform(c);
+  e = httpPerform(p, &bInterrupted);
   curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist*)0);
   curl_easy_setopt(c, CURLOPT_POSTFIELDS, (char*)0);
   if( pCtx ) fedExplainRows(pCtx, pCall->iExplain, 0, 1);
+  if( bInterrupted ){
+    rc = httpSetError(p, pzErr, pCall->zExplain ? pCall->zExplain
+        : zExplain, "interrupted; the request to server \"%s\" was"
+        " abandoned", p->zServer);
+    goto cleanup;
+  }
   if( e!=CURLE_OK ){
     long nReqBytes = 0;
     /* Request bytes went out (the headers at least): an atomic request's

@@ -22,6 +22,8 @@
 #include <stdlib.h>
 #include <poll.h>
 #include <assert.h>
+#include <pthread.h>
+#include <sys/socket.h>
 
 #define PG_STORE "postgres"
 
@@ -46,12 +48,17 @@
 #define PG_STMT_CACHE 64        /* Prepared statements kept per connection */
 #define PG_COPY_MIN 100         /* Batches of this many rows go by COPY */
 #define PG_DRAIN_BEFORE_CANCEL 256
+#define PG_CHUNK (64*1024)      /* Bytes of held rows per allocation */
+#define PG_CANCEL_WAIT_MS 80    /* After a cancel request, how long the
+                                ** server has to end the command before
+                                ** the connection is closed instead */
 
 typedef struct PgConn PgConn;
 typedef struct PgCursor PgCursor;
 typedef struct PgParams PgParams;
 typedef struct PgStmt PgStmt;
 typedef struct PgBatch PgBatch;
+typedef struct PgChunk PgChunk;
 
 /*
 ** Bound parameters: values live in one growing buffer (aBuf) and are
@@ -111,6 +118,25 @@ struct PgConn {
   PgParams scan;                /* The values of a scan, from its deparse
                                 ** to its send (kept: no allocation per
                                 ** lookup) */
+  i64 nCmdTimeoutMs;            /* command_timeout in ms; 0: none */
+  sqlite3_str *pCopyOut;        /* COPY TO STDOUT of a pass-through: its
+                                ** rows as JSON objects, one per line, for
+                                ** pgQuery() to take (NULL: none) */
+  int nCopyOut;                 /* Lines in pCopyOut */
+};
+
+/*
+** Rows of a scan held while another command uses the connection (a join
+** of two tables on one server): compact, in sqlite3_malloc'd chunks that
+** SQLite counts and that are freed as the rows are read.  A row is, per
+** result column, a 4-byte length (-1 for NULL), then that many bytes and
+** a NUL.  A row longer than PG_CHUNK gets a chunk of its own.
+*/
+struct PgChunk {
+  PgChunk *pNext;
+  i64 nUsed;                    /* Bytes of a[] holding rows */
+  i64 nAlloc;                   /* Size of a[] */
+  char a[];
 };
 
 struct PgCursor {
@@ -119,13 +145,19 @@ struct PgCursor {
   int iRow;                     /* Current row within pRes */
   int bEof;
   int bStreaming;               /* Rows still arriving on pConn */
-  PGresult **apBuf;             /* Drained rows when another command needed
-                                ** the connection */
-  int nBuf, iBuf, nBufAlloc;
+  PgChunk *pHeld, *pHeldLast;   /* Rows held (read from pHeld at iHeld) */
+  i64 iHeld;
+  i64 nHeldRow;                 /* Rows held and not read yet */
+  int nField;                   /* Result columns of a held row */
+  int bHeldRow;                 /* The current row is a held one: */
+  const char *azVal[FED_MAX_COLUMNS+1];  /* its values (NULL: SQL NULL) */
+  int anVal[FED_MAX_COLUMNS+1];
   int aResCol[FED_MAX_COLUMNS]; /* Result column of each table column */
   i64 iRowid;                   /* Row number, for tables without a key */
   i64 iExplain;                 /* fed_explain entry of this scan */
   int bDrainLost;               /* Rows lost to OOM while draining */
+  char *zDrainErr;              /* Why the rest of the scan was not held:
+                                ** reported after the rows that were */
   char *zSql;                   /* Remote query, for error messages */
 };
 
@@ -247,15 +279,36 @@ static char *paramsJson(PgParams *p){
 ** Connection.
 */
 static const char *const azPgServerOpt[] = {
-  "password_env", "connect_timeout", 0
+  "password_env", "connect_timeout", "command_timeout", 0
 };
 static const char *const azPgTableOpt[] = { "table", "batch_size", 0 };
+
+/*
+** Why the last bounded wait on a connection ended early (pgResult()): a
+** timeout or an interrupt.  libpq's own error text cannot be set, and
+** pgSetError() is given the PGconn only, so the reason is kept per thread
+** with the PGconn it is about, and pgErrText() takes it (sqlite3_malloc'd).
+*/
+static __thread PGconn *pWaitPg = 0;
+static __thread char *zWaitErr = 0;
+
+static void pgWaitErrorSet(PGconn *pg, char *z){
+  sqlite3_free(zWaitErr);
+  zWaitErr = z;
+  pWaitPg = z ? pg : 0;
+}
 
 /* The error text of the connection, without libpq's trailing newline,
 ** prefixed by the store name; sqlite3_malloc'd. */
 static char *pgErrText(PGconn *pg, const PGresult *pRes){
   const char *z = pRes ? PQresultErrorMessage(pRes) : 0;
   int n;
+  if( pg && pg==pWaitPg && zWaitErr ){
+    char *zWait = zWaitErr;
+    zWaitErr = 0;
+    pWaitPg = 0;
+    return zWait;
+  }
   if( z==0 || z[0]==0 ) z = pg ? PQerrorMessage(pg) : "out of memory";
   if( sqlite3_strnicmp(z, "ERROR:  ", 8)==0 ) z += 8;
   else if( sqlite3_strnicmp(z, "FATAL:  ", 8)==0 ) z += 8;
@@ -309,6 +362,7 @@ static void pgDisconnect(FedConn *pConn){
     p->pActive->bStreaming = 0;
     p->pActive->pConn = 0;
   }
+  if( p->pg && p->pg==pWaitPg ) pgWaitErrorSet(0, 0);
   if( p->pg ) PQfinish(p->pg);
   stmtCacheFree(p);
   batchClear(&p->batch);
@@ -375,22 +429,274 @@ static int pgIsAlive(FedConn *pConn){
 /* Run a command that returns no rows, with fed_explain bookkeeping. */
 static int pgExecSimple(PgConn *p, const char *zSql, char **pzErr);
 
+/**************************************************************************
+** Waiting for the server: every wait is bounded by command_timeout (the
+** longest the server may stay silent) and ends early when the statement
+** is interrupted.  libpq's own calls block without bound, so commands are
+** sent with its asynchronous calls and waited for here.
+*/
+
+static sqlite3 *pgDb(PgConn *p){
+  return p->base.pServer->pCtx->db;
+}
+
+/* Close the connection's socket: libpq then reports the connection lost,
+** and the next statement opens a new one.  For a server that stopped
+** answering, where a polite goodbye would wait forever too. */
+static void pgKill(PgConn *p){
+  int fd = PQsocket(p->pg);
+  if( fd>=0 ) shutdown(fd, SHUT_RDWR);
+}
+
+/* PQcancel() waits for the server to close the cancel connection, which a
+** stopped server never does: it runs on a thread of its own. */
+static void *pgCancelMain(void *pArg){
+  char zErr[256];
+  PQcancel((PGcancel*)pArg, zErr, sizeof(zErr));
+  PQfreeCancel((PGcancel*)pArg);
+  return 0;
+}
+
+/* Send a cancel request for the command running on p, without waiting. */
+static void pgCancelAsync(PgConn *p){
+  PGcancel *pCancel = PQgetCancel(p->pg);
+  pthread_attr_t attr;
+  pthread_t t;
+  if( pCancel==0 ) return;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  if( pthread_create(&t, &attr, pgCancelMain, pCancel) ){
+    PQfreeCancel(pCancel);
+  }
+  pthread_attr_destroy(&attr);
+}
+
+/* Read and discard what is left of the current command, for at most nMs
+** (then the connection is closed: returns 1).  Not interruptible: it is
+** the end of an interrupt already. */
+static int pgDiscard(PgConn *p, int nMs){
+  i64 iDeadline = fedNowMs() + nMs;
+  int bKilled = 0;
+  for(;;){
+    PGresult *pRes;
+    PQflush(p->pg);             /* A CopyFail queued below, say */
+    while( PQisBusy(p->pg) ){
+      if( fedWaitFd(0, PQsocket(p->pg), 0, iDeadline)!=FED_WAIT_READY ){
+        pgKill(p);
+        bKilled = 1;
+      }
+      if( !PQconsumeInput(p->pg) ) break;
+    }
+    pRes = PQgetResult(p->pg);
+    if( pRes==0 ) break;
+    switch( PQresultStatus(pRes) ){
+      case PGRES_COPY_IN:
+        PQputCopyEnd(p->pg, "federate: cancelled");
+        break;
+      case PGRES_COPY_OUT:
+      case PGRES_COPY_BOTH: {
+        /* PQgetResult() returns the COPY state until its data is read. */
+        char *zBuf = 0;
+        int n;
+        while( (n = PQgetCopyData(p->pg, &zBuf, 1))>=0 ){
+          if( zBuf ){ PQfreemem(zBuf); zBuf = 0; continue; }
+          if( fedWaitFd(0, PQsocket(p->pg), 0, iDeadline)!=FED_WAIT_READY ){
+            pgKill(p);
+            bKilled = 1;
+          }
+          if( !PQconsumeInput(p->pg) ) break;
+        }
+        break;
+      }
+      default:
+        break;
+    }
+    PQclear(pRes);
+  }
+  return bKilled;
+}
+
+/*
+** The connection is in libpq's nonblocking mode, so that a command (a big
+** COPY batch, a long IN list) sent to a server that stopped reading never
+** blocks: libpq queues it, and this pushes the queue out, bounded and
+** interruptible as pgResult().  SQLITE_OK when it is all sent (or libpq
+** gave up on the socket: the read that follows reports it); else the
+** socket is closed (a command cut half way cannot be cancelled) and the
+** reason kept for pgErrText().
+*/
+static int pgPush(PgConn *p){
+  i64 iTimeout = p->nCmdTimeoutMs;
+  i64 iDeadline = iTimeout>0 ? fedNowMs()+iTimeout : 0;
+  while( PQflush(p->pg)==1 ){
+    /* Wait to write, or to read: the server may be sending while it
+    ** cannot take more (libpq's advice), and reading frees it. */
+    int e = fedWaitFd(pgDb(p), PQsocket(p->pg), 2, iDeadline);
+    if( e==FED_WAIT_READY ){
+      if( !PQconsumeInput(p->pg) ) break;
+      if( iTimeout>0 ) iDeadline = fedNowMs() + iTimeout;
+      continue;
+    }
+    pgKill(p);
+    pgDiscard(p, 0);
+    if( e==FED_WAIT_TIMEOUT ){
+      pgWaitErrorSet(p->pg, sqlite3_mprintf("server \"%s\" did not take"
+          " the command within %lld s (command_timeout); the connection was"
+          " closed", p->base.pServer->zName, iTimeout/1000));
+    }else{
+      pgWaitErrorSet(p->pg, sqlite3_mprintf("interrupted while sending;"
+          " the connection was closed"));
+    }
+    return SQLITE_ERROR;
+  }
+  return SQLITE_OK;
+}
+
+/*
+** PQgetResult(), bounded: the next result of the command running on p, or
+** NULL when it has no more.  When the server stays silent for
+** command_timeout the connection is closed; when the statement is
+** interrupted the command is cancelled (a cancel request, then what is
+** left is discarded; closed if the server does not end it within
+** PG_CANCEL_WAIT_MS).  Either way the result is a fatal error whose text
+** (pgErrText) says which, and the connection has no command running.
+*/
+static PGresult *pgResult(PgConn *p){
+  i64 iTimeout = p->nCmdTimeoutMs;
+  i64 iDeadline = iTimeout>0 ? fedNowMs()+iTimeout : 0;
+  const char *zServer = p->base.pServer->zName;
+  /* A reason kept from an earlier command that nobody reported is stale. */
+  if( pWaitPg==p->pg && PQisBusy(p->pg) ) pgWaitErrorSet(0, 0);
+  if( PQstatus(p->pg)==CONNECTION_OK && pgPush(p)!=SQLITE_OK ){
+    return PQmakeEmptyPGresult(p->pg, PGRES_FATAL_ERROR);
+  }
+  while( PQisBusy(p->pg) ){
+    int e = fedWaitFd(pgDb(p), PQsocket(p->pg), 0, iDeadline);
+    if( e==FED_WAIT_READY ){
+      if( !PQconsumeInput(p->pg) ) break;     /* PQgetResult() says why */
+      if( iTimeout>0 ) iDeadline = fedNowMs() + iTimeout;
+      continue;
+    }
+    if( e==FED_WAIT_TIMEOUT ){
+      pgKill(p);
+      pgDiscard(p, 0);
+      pgWaitErrorSet(p->pg, sqlite3_mprintf("server \"%s\" did not answer"
+          " within %lld s (command_timeout); the connection was closed",
+          zServer, iTimeout/1000));
+    }else{
+      pgCancelAsync(p);
+      if( pgDiscard(p, PG_CANCEL_WAIT_MS) ){
+        pgWaitErrorSet(p->pg, sqlite3_mprintf("interrupted; the server did"
+            " not end the command within %d ms of a cancel request: the"
+            " connection was closed", PG_CANCEL_WAIT_MS));
+      }else{
+        pgWaitErrorSet(p->pg, sqlite3_mprintf("interrupted; the remote"
+            " command was cancelled"));
+      }
+    }
+    return PQmakeEmptyPGresult(p->pg, PGRES_FATAL_ERROR);
+  }
+  return PQgetResult(p->pg);
+}
+
+/* PQexec() (and PQprepare(): bSent is what the PQsend... call returned),
+** bounded as pgResult(): the last result, the first error, or the COPY
+** state the command entered. */
+static PGresult *pgCollect(PgConn *p, int bSent){
+  PGresult *pRes, *pLast = 0;
+  if( !bSent ) return PQmakeEmptyPGresult(p->pg, PGRES_FATAL_ERROR);
+  while( (pRes = pgResult(p))!=0 ){
+    ExecStatusType e = PQresultStatus(pRes);
+    if( pLast && PQresultStatus(pLast)==PGRES_FATAL_ERROR ){
+      PQclear(pRes);
+      continue;
+    }
+    PQclear(pLast);
+    pLast = pRes;
+    if( e==PGRES_COPY_IN || e==PGRES_COPY_OUT || e==PGRES_COPY_BOTH ) break;
+  }
+  return pLast;
+}
+#define pgExecWait(p, zSql) pgCollect(p, PQsendQuery((p)->pg, zSql))
+
+/*
+** Open the connection with libpq's asynchronous calls, so that its
+** connect_timeout (the server option, else the DSN's, else 10 s) bounds
+** the whole of it, and an interrupt ends it.
+*/
+static int pgOpenConn(
+  FedServer *pServer, const char *const *azKey, const char *const *azVal,
+  PGconn **ppPg, char **pzErr
+){
+  PGconn *pg = PQconnectStartParams(azKey, azVal, 1);
+  PQconninfoOption *aOpt, *pOpt;
+  PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+  i64 iTimeout = 10, iDeadline;
+  char *zWhy = 0;
+  *ppPg = pg;
+  if( pg==0 ) return SQLITE_NOMEM;
+  if( PQstatus(pg)==CONNECTION_BAD ) return SQLITE_ERROR;
+  aOpt = PQconninfo(pg);
+  for(pOpt=aOpt; pOpt && pOpt->keyword; pOpt++){
+    if( strcmp(pOpt->keyword, "connect_timeout")==0 && pOpt->val
+     && pOpt->val[0] ){
+      iTimeout = atoi(pOpt->val);
+    }
+  }
+  PQconninfoFree(aOpt);
+  iDeadline = iTimeout>0 ? fedNowMs() + iTimeout*1000 : 0;
+  while( st!=PGRES_POLLING_OK && st!=PGRES_POLLING_FAILED ){
+    int e = fedWaitFd(pServer->pCtx->db, PQsocket(pg),
+                      st==PGRES_POLLING_WRITING, iDeadline);
+    if( e==FED_WAIT_TIMEOUT ){
+      zWhy = sqlite3_mprintf("no answer within %lld s (connect_timeout)",
+                             iTimeout);
+      break;
+    }
+    if( e==FED_WAIT_INTERRUPT ){
+      zWhy = sqlite3_mprintf("interrupted");
+      break;
+    }
+    st = PQconnectPoll(pg);
+  }
+  if( st!=PGRES_POLLING_OK && st!=PGRES_POLLING_FAILED ){
+    fedSetError(pzErr, "%s: cannot connect to server \"%s\": %s", PG_STORE,
+                pServer->zName, zWhy ? zWhy : "out of memory");
+    sqlite3_free(zWhy);
+    return SQLITE_ERROR;
+  }
+  return st==PGRES_POLLING_OK ? SQLITE_OK : SQLITE_ERROR;
+}
+
 static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   const char *azKey[8];
   const char *azVal[8];
-  const char *zPwEnv = fedConfigGet(pServer->pOpt, "password_env");
+  const char *zPwEnv = 0;
   const char *zTimeout = fedConfigGet(pServer->pOpt, "connect_timeout");
   PgConn *p;
   int n = 0, rc;
-  i64 iTimeout;
+  i64 iTimeout, iCmdTimeout;
 
   *ppConn = 0;
   rc = fedConfigInt(pServer->pOpt, "connect_timeout", 10, 1, 3600, &iTimeout,
                     PG_STORE, pzErr);
+  if( rc==SQLITE_OK ) rc = fedServerPasswordEnv(pServer, &zPwEnv, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = fedConfigInt(pServer->pOpt, "command_timeout", 300, 0, 86400,
+                      &iCmdTimeout, PG_STORE, pzErr);
+  }
   if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_CONNECT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
+  /* Keywords after dbname override the DSN's, those before it do not: the
+  ** default connect_timeout goes first, so that a DSN's own is honoured,
+  ** and the server option after it. */
+  if( zTimeout==0 ){
+    azKey[n] = "connect_timeout"; azVal[n++] = "10";
+  }
   azKey[n] = "dbname";  azVal[n++] = pServer->zDsn;
-  azKey[n] = "connect_timeout"; azVal[n++] = zTimeout ? zTimeout : "10";
+  if( zTimeout ){
+    azKey[n] = "connect_timeout"; azVal[n++] = zTimeout;
+  }
   azKey[n] = "fallback_application_name"; azVal[n++] = "federate";
   azKey[n] = "client_encoding"; azVal[n++] = "UTF8";
   if( zPwEnv ){
@@ -408,10 +714,15 @@ static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   if( p==0 ) return SQLITE_NOMEM;
   memset(p, 0, sizeof(*p));
   p->base.pServer = pServer;
-  p->pg = PQconnectdbParams(azKey, azVal, 1);
+  p->nCmdTimeoutMs = iCmdTimeout*1000;
+  rc = pgOpenConn(pServer, azKey, azVal, &p->pg, pzErr);
   if( p->pg==0 ){
     sqlite3_free(p);
     return SQLITE_NOMEM;
+  }
+  if( rc!=SQLITE_OK && *pzErr ){
+    pgDisconnect(&p->base);
+    return rc;
   }
   if( PQstatus(p->pg)!=CONNECTION_OK ){
     char *z = pgErrText(p->pg, 0);
@@ -422,6 +733,12 @@ static int pgConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
     return SQLITE_ERROR;
   }
   PQsetNoticeProcessor(p->pg, pgNoticeIgnore, 0);
+  /* Commands are queued and pushed out by pgPush(), never blocking. */
+  if( PQsetnonblocking(p->pg, 1) ){
+    pgSetError(pzErr, p->pg, 0, 0);
+    pgDisconnect(&p->base);
+    return SQLITE_ERROR;
+  }
   /* Fixed output formats, so that values convert the same everywhere. */
   rc = pgExecSimple(p, "SET datestyle = 'ISO, YMD'; SET timezone = 'UTC';"
                     " SET intervalstyle = 'iso_8601';"
@@ -457,7 +774,7 @@ static int pgExecRaw(PgConn *p, const char *zSql, char **pzErr){
   pgConnIdle(p);
   if( fedFault(FED_FAULT_SEND, pzErr) ) return SQLITE_ERROR;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, 0);
-  pRes = PQexec(p->pg, zSql);
+  pRes = pgExecWait(p, zSql);
   if( PQresultStatus(pRes)!=PGRES_COMMAND_OK
    && PQresultStatus(pRes)!=PGRES_TUPLES_OK ){
     pgSetError(pzErr, p->pg, pRes, zSql);
@@ -474,6 +791,24 @@ static int pgExecRaw(PgConn *p, const char *zSql, char **pzErr){
 ** BEGIN sent.
 */
 static int pgFlushBatch(PgConn *p, char **pzErr);
+
+/* After an error inside a transaction PostgreSQL refuses everything but
+** ROLLBACK ("current transaction is aborted").  Say so plainly instead,
+** and keep COMMIT from pretending: SQLite's transaction stays open until
+** the user rolls it back.  (ROLLBACK TO a savepoint taken earlier makes
+** the remote transaction usable again, so this is asked each time.) */
+static int pgAborted(PgConn *p, char **pzErr){
+  if( p->pg==0 || !p->bOpen
+   || PQtransactionStatus(p->pg)!=PQTRANS_INERROR ){
+    return SQLITE_OK;
+  }
+  fedSetError(pzErr, "%s: an earlier statement of this transaction failed"
+      " on server \"%s\", so PostgreSQL has aborted the transaction:"
+      " ROLLBACK (or ROLLBACK TO a savepoint taken before the failure)",
+      PG_STORE, p->base.pServer->zName);
+  return SQLITE_ERROR;
+}
+
 static int pgReady(PgConn *p, char **pzErr){
   int rc = SQLITE_OK;
   /* Rows streaming into a COPY: end it first (the batch is sent). */
@@ -486,6 +821,7 @@ static int pgReady(PgConn *p, char **pzErr){
     fedSetError(pzErr, "%s", p->zDoom);
     return SQLITE_ERROR;
   }
+  if( pgAborted(p, pzErr) ) return SQLITE_ERROR;
   if( p->bBeginPending ){
     p->bBeginPending = 0;
     rc = pgExecRaw(p, "BEGIN", pzErr);
@@ -550,7 +886,7 @@ static int pgSend(
   if( pS && pS->iName==0 ){
     PGresult *pRes;
     sqlite3_snprintf(sizeof(pS->zName), pS->zName, "fed_%d", ++p->iStmtSeq);
-    pRes = PQprepare(p->pg, pS->zName, zSql, nParam, 0);
+    pRes = pgCollect(p, PQsendPrepare(p->pg, pS->zName, zSql, nParam, 0));
     if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
       pgSetError(pzErr, p->pg, pRes, zSql);
       PQclear(pRes);
@@ -600,6 +936,61 @@ static int pgSend(
   return SQLITE_OK;
 }
 
+/*
+** The command of a pass-through entered COPY TO STDOUT: read its lines
+** into p->pCopyOut as rows {"line": "<the line, without its newline>"},
+** bounded as pgResult().  The COPY's own result follows, from pgResult().
+*/
+static int pgCopyOutRead(PgConn *p, const char *zSql, char **pzErr){
+  i64 iTimeout = p->nCmdTimeoutMs;
+  i64 iDeadline = iTimeout>0 ? fedNowMs()+iTimeout : 0;
+  int rc = SQLITE_OK;
+  if( p->pCopyOut==0 ) p->pCopyOut = sqlite3_str_new(0);
+  for(;;){
+    char *zBuf = 0;
+    int n = PQgetCopyData(p->pg, &zBuf, 1), e;
+    if( n>0 ){
+      if( rc==SQLITE_OK ){
+        if( n>0 && zBuf[n-1]=='\n' ) n--;
+        sqlite3_str_appendall(p->pCopyOut, "{\"line\":");
+        fedJsonQuote(p->pCopyOut, zBuf, n);
+        sqlite3_str_appendall(p->pCopyOut, "}\n");
+        p->nCopyOut++;
+        if( sqlite3_str_errcode(p->pCopyOut) ) rc = SQLITE_NOMEM;
+      }
+      PQfreemem(zBuf);
+      continue;
+    }
+    if( n<0 ) break;            /* The end (-1), or an error (-2): the
+                                ** result says which */
+    e = fedWaitFd(pgDb(p), PQsocket(p->pg), 0, iDeadline);
+    if( e==FED_WAIT_READY ){
+      if( !PQconsumeInput(p->pg) ) break;
+      if( iTimeout>0 ) iDeadline = fedNowMs() + iTimeout;
+      continue;
+    }
+    if( e==FED_WAIT_TIMEOUT ){
+      pgKill(p);
+      fedSetError(pzErr, "%s: server \"%s\" did not answer within %lld s"
+          " (command_timeout); the connection was closed (remote query: %s)",
+          PG_STORE, p->base.pServer->zName, iTimeout/1000, zSql);
+      pgDiscard(p, 0);
+    }else{
+      pgCancelAsync(p);
+      if( pgDiscard(p, PG_CANCEL_WAIT_MS) ){
+        fedSetError(pzErr, "%s: interrupted; the server did not end the"
+            " command within %d ms of a cancel request: the connection was"
+            " closed (remote query: %s)", PG_STORE, PG_CANCEL_WAIT_MS, zSql);
+      }else{
+        fedSetError(pzErr, "%s: interrupted; the remote command was"
+                    " cancelled (remote query: %s)", PG_STORE, zSql);
+      }
+    }
+    return SQLITE_ERROR;
+  }
+  return rc;
+}
+
 /* Send and wait for a command that returns no rows (or whose rows are
 ** read whole).  *ppRes gets the result when ppRes is not NULL. */
 static int pgExec(
@@ -612,8 +1003,27 @@ static int pgExec(
   if( rc!=SQLITE_OK ) return rc;
   rc = pgSend(p, zSql, pParams, &iSeq, pzErr);
   if( rc!=SQLITE_OK ) return rc;
-  while( (pRes = PQgetResult(p->pg))!=0 ){
+  while( (pRes = pgResult(p))!=0 ){
     ExecStatusType e = PQresultStatus(pRes);
+    if( e==PGRES_COPY_IN || e==PGRES_COPY_BOTH ){
+      /* Only a pass-through can send COPY FROM STDIN, and it has no data
+      ** to give: the server is told to end it. */
+      PQputCopyEnd(p->pg, "federate: COPY FROM STDIN is not supported");
+      if( rc==SQLITE_OK ){
+        fedSetError(pzErr, "%s: COPY FROM STDIN is not supported through"
+            " fed_query/fed_exec: insert through a postgres table instead"
+            " (remote query: %s)", PG_STORE, zSql);
+        rc = SQLITE_ERROR;
+      }
+      PQclear(pRes);
+      continue;
+    }
+    if( e==PGRES_COPY_OUT ){
+      int rc2 = pgCopyOutRead(p, zSql, rc==SQLITE_OK ? pzErr : 0);
+      if( rc==SQLITE_OK ) rc = rc2;
+      PQclear(pRes);
+      continue;
+    }
     if( e!=PGRES_COMMAND_OK && e!=PGRES_TUPLES_OK && rc==SQLITE_OK ){
       pgSetError(pzErr, p->pg, pRes, zSql);
       rc = SQLITE_ERROR;
@@ -690,10 +1100,92 @@ static int pgServerCheck(FedServer *pServer, char **pzErr){
                       PG_STORE, pzErr);
 }
 
+/* Skip a double-quoted identifier at z[*pi] ("" inside); 0 if malformed. */
+static int pgSkipQuoted(const char *z, int *pi){
+  int i = *pi;
+  if( z[i]!='"' ) return 0;
+  for(i++; z[i]; i++){
+    if( z[i]=='"' ){
+      if( z[i+1]!='"' ){ *pi = i+1; return 1; }
+      i++;
+    }
+  }
+  return 0;
+}
+
+/* True if z is a remote name as pgDescribe() records it in fed_tables:
+** "table" or "schema"."table", quoted.  The record is read back from the
+** file, and the name is pasted into every remote command. */
+static int pgRemoteValid(const char *z){
+  int i = 0, nPart = 0;
+  while( 1 ){
+    if( !pgSkipQuoted(z, &i) ) return 0;
+    nPart++;
+    if( z[i]==0 ) return 1;
+    if( z[i]!='.' || nPart>=2 ) return 0;
+    i++;
+  }
+}
+
+/* True if z is a type name as format_type() writes it, or as a user
+** writes one in columns=: words, quoted names, dots, (n[,n]) and [] (and
+** nothing else: the type is pasted into remote SQL as a cast). */
+static int pgTypeValid(const char *z){
+  int i = 0, bWord = 0;
+  while( z[i] ){
+    char c = z[i];
+    if( (c>='a' && c<='z') || (c>='A' && c<='Z') || c=='_' ){
+      while( (z[i]>='a' && z[i]<='z') || (z[i]>='A' && z[i]<='Z')
+          || (z[i]>='0' && z[i]<='9') || z[i]=='_' || z[i]=='$' ) i++;
+      bWord = 1;
+    }else if( c=='"' ){
+      if( !pgSkipQuoted(z, &i) ) return 0;
+      bWord = 1;
+    }else if( c==' ' || c=='.' ){
+      i++;
+    }else if( c=='(' && bWord ){
+      i++;
+      do{
+        if( z[i]==',' ) i++;
+        while( z[i]==' ' ) i++;
+        if( z[i]<'0' || z[i]>'9' ) return 0;
+        while( z[i]>='0' && z[i]<='9' ) i++;
+        while( z[i]==' ' ) i++;
+      }while( z[i]==',' );
+      if( z[i]!=')' ) return 0;
+      i++;
+    }else if( c=='[' && bWord ){
+      for(i++; z[i]>='0' && z[i]<='9'; i++){}
+      if( z[i]!=']' ) return 0;
+      i++;
+    }else{
+      return 0;
+    }
+  }
+  return bWord;
+}
+
 static int pgColumns(FedTable *pTab, char **pzErr){
   int i;
   i64 v;
   pTab->iPk = -1;
+  /* The remote name and the types come from the file (fed_tables, or
+  ** columns= in sqlite_schema): held to what CREATE could have written. */
+  if( pTab->zRemote && !pgRemoteValid(pTab->zRemote) ){
+    fedSetError(pzErr, "%s: table \"%s\": malformed remote name in"
+        " fed_tables (expected \"schema\".\"table\"); drop the table and"
+        " create it again", PG_STORE, pTab->zName);
+    return SQLITE_ERROR;
+  }
+  for(i=0; i<pTab->nCol; i++){
+    if( !pgTypeValid(pTab->aCol[i].zType) ){
+      fedSetError(pzErr, "%s: table \"%s\": column \"%s\" has a malformed"
+          " type '%s' (expected a type name such as integer, varchar(20),"
+          " numeric(10,2) or text[])", PG_STORE, pTab->zName,
+          pTab->aCol[i].zName, pTab->aCol[i].zType);
+      return SQLITE_ERROR;
+    }
+  }
   if( fedConfigInt(pTab->pCfg, "batch_size", 1000, 1, 100000, &v, PG_STORE,
                    pzErr) ){
     return SQLITE_ERROR;
@@ -922,6 +1414,12 @@ static void pgColumnExpr(sqlite3_str *s, const FedColumn *pCol, int bText){
     case PG_FLOAT:
       sqlite3_str_appendall(s, "NULLIF(");
       pgQuoteIdent(s, pCol->zName, -1);
+      if( pCol->zType && (sqlite3_stricmp(pCol->zType, "real")==0
+                       || sqlite3_stricmp(pCol->zType, "float4")==0) ){
+        /* SQLite gets the double of real's shortest text (0.1), not the
+        ** float4 widened (0.100000001490116): compare that one. */
+        sqlite3_str_appendall(s, "::text::float8");
+      }
       sqlite3_str_appendall(s, ", 'NaN')");
       break;
     case PG_TEXT:
@@ -968,12 +1466,25 @@ static int pgPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
   }
   if( eClass<0 ) return FED_PUSH_NO;
   if( eClass==CLASS_TEXT ){
-    /* SQLite converts a number compared with a TEXT column to text only
-    ** when the number has no affinity of its own (a literal); a column of
-    ** another table could impose numeric affinity instead.  Exact only when
-    ** the value is known now. */
-    if( pRhs==0 && op!=FED_OP_EQ ) return FED_PUSH_LOOSE;
+    /* "Type conversions prior to comparison": a number compared with a
+    ** TEXT column becomes text when it has no affinity (a literal 10), but
+    ** if it has INTEGER or REAL affinity (CAST(10 AS INTEGER), a column of
+    ** another table) the column's text becomes a number where it looks
+    ** like one ('010' = 10).  Both arrive here as the integer 10, so a
+    ** number is SQLite's to compare.  A text value is compared as text
+    ** either way, except that an operand of numeric affinity turns the
+    ** numeric-looking column values into numbers: only equality keeps a
+    ** superset then (a number never equals text); see pgDeparseTerm(). */
     if( pRhs==0 ) return FED_PUSH_LOOSE;
+    if( sqlite3_value_type(pRhs)==SQLITE_INTEGER
+     || sqlite3_value_type(pRhs)==SQLITE_FLOAT ){
+      return FED_PUSH_NO;
+    }
+    if( sqlite3_value_type(pRhs)==SQLITE_TEXT ){
+      /* A text parameter ends at a NUL; SQLite compares every byte. */
+      const char *z = (const char*)sqlite3_value_text(pRhs);
+      if( z && memchr(z, 0, sqlite3_value_bytes(pRhs)) ) return FED_PUSH_NO;
+    }
   }
   return FED_PUSH_EXACT;
 }
@@ -1051,6 +1562,52 @@ static int pgIntIsDouble(i64 v){
   return (i64)r==v;
 }
 
+/* The range of the values PostgreSQL holds in an integer column (as
+** pgColumnExpr() reads it): a constant outside it would make PostgreSQL
+** fail ("out of range for type integer") where SQLite simply compares. */
+static void pgIntRange(const FedColumn *pCol, i64 *pMin, i64 *pMax){
+  const char *z = pCol->zType ? pCol->zType : "";
+  if( pCol->eKind==PG_BOOL ){
+    *pMin = 0; *pMax = 1;
+  }else if( sqlite3_stricmp(z, "smallint")==0 || sqlite3_stricmp(z, "int2")==0
+         || sqlite3_stricmp(z, "smallserial")==0 ){
+    *pMin = -32768; *pMax = 32767;
+  }else if( sqlite3_stricmp(z, "integer")==0 || sqlite3_stricmp(z, "int")==0
+         || sqlite3_stricmp(z, "int4")==0 || sqlite3_stricmp(z, "serial")==0 ){
+    *pMin = -2147483647-1; *pMax = 2147483647;
+  }else if( sqlite3_stricmp(z, "oid")==0 ){
+    *pMin = 0; *pMax = 4294967295LL;
+  }else{
+    *pMin = -9223372036854775807LL-1; *pMax = 9223372036854775807LL;
+  }
+}
+
+/* If the integer v lies outside the range of integer column pCol, the
+** comparison "col <op> v" follows from the side v lies on: append TRUE,
+** FALSE or "<col> IS NOT NULL" and return 1.  Else return 0. */
+static int pgIntOutside(sqlite3_str *s, const FedColumn *pCol, int op, i64 v){
+  i64 mn, mx;
+  int bAbove, bTrue;
+  pgIntRange(pCol, &mn, &mx);
+  if( v>=mn && v<=mx ) return 0;
+  bAbove = v>mx;
+  switch( op ){
+    case FED_OP_LT: case FED_OP_LE: bTrue = bAbove; break;
+    case FED_OP_GT: case FED_OP_GE: bTrue = !bAbove; break;
+    case FED_OP_NE: case FED_OP_ISNOT: bTrue = 1; break;
+    default: bTrue = 0; break;
+  }
+  if( op==FED_OP_ISNOT ){
+    sqlite3_str_appendall(s, "TRUE");
+  }else if( bTrue ){
+    pgColumnExpr(s, pCol, 0);
+    sqlite3_str_appendall(s, " IS NOT NULL");
+  }else{
+    sqlite3_str_appendall(s, "FALSE");
+  }
+  return 1;
+}
+
 /* Append the value of a number-class comparison as a parameter.  For an
 ** integer column and a real value, rewrite to an exact integer comparison
 ** (x < 1.5 is x <= 1), since PostgreSQL would compare in floating point.
@@ -1087,6 +1644,7 @@ static int pgNumParam(
           return 0;
       }
     }
+    if( pCol->eKind!=PG_FLOAT && pgIntOutside(s, pCol, op, v) ) return 0;
     *pRc = paramsAddInt(pParams, v);
     return op;
   }
@@ -1108,22 +1666,30 @@ static int pgNumParam(
         case FED_OP_NE: case FED_OP_ISNOT: bTrue = 1; break;
         default: bTrue = 0; break;
       }
-      if( bTrue ){
+      if( op==FED_OP_ISNOT ){
+        /* NULL IS NOT <number> holds too.  One word, never "x OR TRUE":
+        ** the terms are joined with AND unparenthesised. */
+        sqlite3_str_appendall(s, "TRUE");
+      }else if( bTrue ){
         pgColumnExpr(s, pCol, 0);
-        sqlite3_str_appendall(s, op==FED_OP_ISNOT ? " IS NOT NULL OR TRUE"
-                                                  : " IS NOT NULL");
+        sqlite3_str_appendall(s, " IS NOT NULL");
       }else{
         sqlite3_str_appendall(s, "FALSE");
       }
       return 0;
     }
     switch( op ){
-      case FED_OP_LT: *pRc = paramsAddInt(pParams, (i64)c); return bIntegral ? FED_OP_LT : FED_OP_LT;
-      case FED_OP_LE: *pRc = paramsAddInt(pParams, (i64)f); return FED_OP_LE;
-      case FED_OP_GT: *pRc = paramsAddInt(pParams, (i64)f); return FED_OP_GT;
-      case FED_OP_GE: *pRc = paramsAddInt(pParams, (i64)c); return FED_OP_GE;
+      case FED_OP_LT: case FED_OP_GE:
+        if( pgIntOutside(s, pCol, op, (i64)c) ) return 0;
+        *pRc = paramsAddInt(pParams, (i64)c);
+        return op;
+      case FED_OP_LE: case FED_OP_GT:
+        if( pgIntOutside(s, pCol, op, (i64)f) ) return 0;
+        *pRc = paramsAddInt(pParams, (i64)f);
+        return op;
       default:
         if( bIntegral ){
+          if( pgIntOutside(s, pCol, op, (i64)r) ) return 0;
           *pRc = paramsAddInt(pParams, (i64)r);
           return op;
         }
@@ -1323,7 +1889,9 @@ static int pgDeparseTerm(
             i64 v = sqlite3_value_int64(pUse);
             /* A float column equals an integer only if the integer is
             ** exactly a double. */
-            if( pCol->eKind!=PG_FLOAT || pgIntIsDouble(v) ){
+            i64 mn, mx;
+            pgIntRange(pCol, &mn, &mx);
+            if( pCol->eKind==PG_FLOAT ? pgIntIsDouble(v) : (v>=mn && v<=mx) ){
               sqlite3_snprintf(sizeof(zBuf), zBuf, "%lld", v);
             }
           }else{
@@ -1332,7 +1900,11 @@ static int pgDeparseTerm(
               fedDoubleText(r, zBuf, sizeof(zBuf));
             }else if( r==floor(r) && r<9223372036854775807.0
                    && r>=-9223372036854775808.0 ){
-              sqlite3_snprintf(sizeof(zBuf), zBuf, "%lld", (i64)r);
+              i64 mn, mx;
+              pgIntRange(pCol, &mn, &mx);
+              if( (i64)r>=mn && (i64)r<=mx ){
+                sqlite3_snprintf(sizeof(zBuf), zBuf, "%lld", (i64)r);
+              }
             }
           }
           if( zBuf[0] ){
@@ -1390,12 +1962,17 @@ static int pgDeparseTerm(
     sqlite3_value_free(pConv);
     return 1;
   }
+  if( eColClass==CLASS_TEXT && !t->bExact && eValClass!=CLASS_NULL
+   && (eValClass!=CLASS_TEXT || (op!=FED_OP_EQ && op!=FED_OP_IS)) ){
+    /* The operand's affinity is unknown (pgPushable()): only text
+    ** equality is a sure superset. */
+    sqlite3_value_free(pConv);
+    return 0;
+  }
   if( eColClass==CLASS_TEXT && eValClass==CLASS_NUM ){
-    if( !t->bExact ){
-      sqlite3_value_free(pConv);
-      return 0;
-    }
-    eValClass = CLASS_TEXT;     /* A literal: TEXT affinity applies */
+    /* Exact only for a value known as text at planning time: a number now
+    ** is a parameter bound again, which has no affinity: TEXT applies. */
+    eValClass = CLASS_TEXT;
   }
   if( eValClass!=eColClass ){
     pgConstCondition(s, pCol, op, eColClass, eValClass);
@@ -1582,13 +2159,19 @@ static int pgTermShape(FedTable *pTab, const FedPlanTerm *t, sqlite3_value *pVal
   switch( kindClass(pCol->eKind) ){
     case CLASS_NUM:
       if( eType==SQLITE_INTEGER ){
-        if( pCol->eKind!=PG_FLOAT ) return PG_SHAPE_INT;
+        if( pCol->eKind!=PG_FLOAT ){
+          i64 mn, mx, v = sqlite3_value_int64(pVal);
+          pgIntRange(pCol, &mn, &mx);
+          return (v>=mn && v<=mx) ? PG_SHAPE_INT : PG_SHAPE_VARIES;
+        }
         return pgIntIsDouble(sqlite3_value_int64(pVal)) ? PG_SHAPE_INT
                                                          : PG_SHAPE_VARIES;
       }
       if( eType==SQLITE_FLOAT && pCol->eKind==PG_FLOAT ) return PG_SHAPE_REAL;
       break;
     case CLASS_TEXT:
+      /* Loose (operand affinity unknown): only equality is pushed. */
+      if( !t->bExact && t->op!=FED_OP_EQ && t->op!=FED_OP_IS ) break;
       if( eType==SQLITE_TEXT ) return PG_SHAPE_TEXT;
       break;
     case CLASS_BLOB:
@@ -1799,11 +2382,18 @@ static void pgTableFree(FedTable *pTab){
 ** Scans: single-row mode, so rows stream with memory bounded by one row.
 */
 static void cursorReset(PgCursor *pCsr){
-  int i;
   PQclear(pCsr->pRes);
   pCsr->pRes = 0;
-  for(i=pCsr->iBuf; i<pCsr->nBuf; i++) PQclear(pCsr->apBuf[i]);
-  pCsr->nBuf = pCsr->iBuf = 0;
+  while( pCsr->pHeld ){
+    PgChunk *pC = pCsr->pHeld;
+    pCsr->pHeld = pC->pNext;
+    sqlite3_free(pC);
+  }
+  pCsr->pHeldLast = 0;
+  pCsr->iHeld = pCsr->nHeldRow = 0;
+  pCsr->bHeldRow = 0;
+  sqlite3_free(pCsr->zDrainErr);
+  pCsr->zDrainErr = 0;
   pCsr->bDrainLost = 0;
   pCsr->bEof = 1;
   pCsr->iRow = 0;
@@ -1816,7 +2406,7 @@ static void cursorStop(PgCursor *pCsr){
   PGresult *pRes;
   int n = 0;
   if( p==0 || !pCsr->bStreaming ) return;
-  while( (pRes = PQgetResult(p->pg))!=0 ){
+  while( (pRes = pgResult(p))!=0 ){
     PQclear(pRes);
     if( ++n==PG_DRAIN_BEFORE_CANCEL && !p->base.bTxn ){
       PGcancel *pCancel = PQgetCancel(p->pg);
@@ -1832,29 +2422,115 @@ static void cursorStop(PgCursor *pCsr){
   p->pActive = 0;
 }
 
-/* Another command needs the connection: keep the rest of the rows here. */
+/*
+** Append the rows of pRes to the held rows.  SQLITE_NOMEM when memory
+** runs out, SQLITE_FULL when the rows would take SQLite's memory past its
+** soft heap limit (sqlite3_soft_heap_limit64(), PRAGMA soft_heap_limit).
+*/
+static int cursorHold(PgCursor *pCsr, PGresult *pRes){
+  int nField = PQnfields(pRes);
+  int nRow = PQntuples(pRes), iRow, i;
+  if( nField>FED_MAX_COLUMNS+1 ) return SQLITE_FULL;
+  pCsr->nField = nField;
+  for(iRow=0; iRow<nRow; iRow++){
+    PgChunk *pC = pCsr->pHeldLast;
+    i64 nRowByte = 0;
+    char *z;
+    for(i=0; i<nField; i++) nRowByte += 5 + PQgetlength(pRes, iRow, i);
+    if( pC==0 || pC->nUsed+nRowByte>pC->nAlloc ){
+      i64 nAlloc = nRowByte>PG_CHUNK ? nRowByte : PG_CHUNK;
+      i64 nLimit = sqlite3_soft_heap_limit64(-1);
+      if( nLimit>0 && sqlite3_memory_used()+nAlloc>nLimit ) return SQLITE_FULL;
+      pC = sqlite3_malloc64(sizeof(PgChunk) + nAlloc);
+      if( pC==0 ) return SQLITE_NOMEM;
+      pC->pNext = 0;
+      pC->nUsed = 0;
+      pC->nAlloc = nAlloc;
+      if( pCsr->pHeldLast ){
+        pCsr->pHeldLast->pNext = pC;
+      }else{
+        pCsr->pHeld = pC;
+        pCsr->iHeld = 0;
+      }
+      pCsr->pHeldLast = pC;
+    }
+    z = &pC->a[pC->nUsed];
+    for(i=0; i<nField; i++){
+      int n = PQgetisnull(pRes, iRow, i) ? -1 : PQgetlength(pRes, iRow, i);
+      memcpy(z, &n, 4);
+      z += 4;
+      if( n>=0 ){
+        memcpy(z, PQgetvalue(pRes, iRow, i), n);
+        z[n] = 0;
+        z += n+1;
+      }
+    }
+    pC->nUsed = z - pC->a;
+    pCsr->nHeldRow++;
+  }
+  return SQLITE_OK;
+}
+
+/* Make the next held row the current one (there is one). */
+static void cursorHeldNext(PgCursor *pCsr){
+  PgChunk *pC = pCsr->pHeld;
+  const char *z;
+  int i;
+  if( pCsr->iHeld>=pC->nUsed ){
+    /* This chunk is read: its memory goes back at once. */
+    pCsr->pHeld = pC->pNext;
+    if( pCsr->pHeld==0 ) pCsr->pHeldLast = 0;
+    sqlite3_free(pC);
+    pC = pCsr->pHeld;
+    pCsr->iHeld = 0;
+  }
+  z = &pC->a[pCsr->iHeld];
+  for(i=0; i<pCsr->nField; i++){
+    int n;
+    memcpy(&n, z, 4);
+    z += 4;
+    pCsr->anVal[i] = n;
+    pCsr->azVal[i] = n<0 ? 0 : z;
+    if( n>=0 ) z += n+1;
+  }
+  pCsr->iHeld = z - pC->a;
+  pCsr->nHeldRow--;
+  pCsr->bHeldRow = 1;
+}
+
+/* Another command needs the connection: keep the rest of the rows here.
+** If they cannot be kept, the rest of the scan is read and dropped (or
+** cancelled, outside a transaction) and the cursor reports why after the
+** rows it kept. */
 static void cursorDrain(PgCursor *pCsr){
   PgConn *p = pCsr->pConn;
   PGresult *pRes;
+  int n = 0, rc = SQLITE_OK;
   if( p==0 || !pCsr->bStreaming ) return;
   p->pActive = 0;
   pCsr->bStreaming = 0;
-  while( (pRes = PQgetResult(p->pg))!=0 ){
-    if( pCsr->nBuf>=pCsr->nBufAlloc ){
-      int nNew = pCsr->nBufAlloc ? pCsr->nBufAlloc*2 : 64;
-      PGresult **a = sqlite3_realloc64(pCsr->apBuf, sizeof(PGresult*)*nNew);
-      if( a==0 ){
-        /* Out of memory: the rest of the scan is lost; the cursor reports
-        ** it when it reaches the end of what it kept. */
-        PQclear(pRes);
-        while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  while( (pRes = pgResult(p))!=0 ){
+    ExecStatusType e = PQresultStatus(pRes);
+    if( rc==SQLITE_OK && (e==PGRES_SINGLE_TUPLE || e==PGRES_TUPLES_OK) ){
+      rc = cursorHold(pCsr, pRes);
+      if( rc==SQLITE_NOMEM ){
         pCsr->bDrainLost = 1;
-        break;
+      }else if( rc==SQLITE_FULL ){
+        pCsr->zDrainErr = sqlite3_mprintf("%s: the rest of a scan, held"
+            " while another command used server \"%s\", would pass the"
+            " soft heap limit (%lld bytes) (remote query: %s)", PG_STORE,
+            p->base.pServer->zName, sqlite3_soft_heap_limit64(-1),
+            pCsr->zSql ? pCsr->zSql : "");
+        if( pCsr->zDrainErr==0 ) pCsr->bDrainLost = 1;
       }
-      pCsr->apBuf = a;
-      pCsr->nBufAlloc = nNew;
+    }else if( rc==SQLITE_OK && e!=PGRES_COMMAND_OK ){
+      pgSetError(&pCsr->zDrainErr, p->pg, pRes, pCsr->zSql);
+      rc = SQLITE_ERROR;
     }
-    pCsr->apBuf[pCsr->nBuf++] = pRes;
+    PQclear(pRes);
+    if( rc!=SQLITE_OK && ++n==PG_DRAIN_BEFORE_CANCEL && !p->base.bTxn ){
+      pgCancelAsync(p);
+    }
   }
 }
 
@@ -1873,7 +2549,6 @@ static void pgClose(FedCursor *pFedCsr){
   if( pCsr==0 ) return;
   cursorStop(pCsr);
   cursorReset(pCsr);
-  sqlite3_free(pCsr->apBuf);
   sqlite3_free(pCsr->zSql);
   sqlite3_free(pCsr);
 }
@@ -1888,17 +2563,25 @@ static int cursorFetch(PgCursor *pCsr, int *pbRow, char **pzErr){
   PQclear(pCsr->pRes);
   pCsr->pRes = 0;
   pCsr->iRow = 0;
-  if( pCsr->iBuf<pCsr->nBuf ){
-    pRes = pCsr->apBuf[pCsr->iBuf++];
+  pCsr->bHeldRow = 0;
+  if( pCsr->nHeldRow>0 ){
+    cursorHeldNext(pCsr);
+    *pbRow = 1;
+    return SQLITE_OK;
   }else if( pCsr->bDrainLost ){
     pCsr->bDrainLost = 0;
     return SQLITE_NOMEM;
+  }else if( pCsr->zDrainErr ){
+    fedSetError(pzErr, "%s", pCsr->zDrainErr);
+    sqlite3_free(pCsr->zDrainErr);
+    pCsr->zDrainErr = 0;
+    return SQLITE_ERROR;
   }else if( pCsr->bStreaming && p ){
     if( fedFault(FED_FAULT_RECV, pzErr) ){
       cursorStop(pCsr);
       return SQLITE_ERROR;
     }
-    pRes = PQgetResult(p->pg);
+    pRes = pgResult(p);
   }else{
     return SQLITE_OK;
   }
@@ -1926,7 +2609,7 @@ static int cursorFetch(PgCursor *pCsr, int *pbRow, char **pzErr){
   pgSetError(pzErr, p ? p->pg : 0, pRes, pCsr->zSql);
   PQclear(pRes);
   if( pCsr->bStreaming && p ){
-    while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+    while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
     pCsr->bStreaming = 0;
     p->pActive = 0;
   }
@@ -2147,9 +2830,15 @@ static int pgColumn(FedCursor *pFedCsr, sqlite3_context *ctx, int iCol){
   int iRes = pCsr->aResCol[iCol];
   const char *z;
   int n;
-  if( iRes<0 || pCsr->pRes==0 ) return SQLITE_OK;
+  if( iRes<0 || (pCsr->pRes==0 && !pCsr->bHeldRow) ) return SQLITE_OK;
   if( iCol!=pFedCsr->pTab->iPk && sqlite3_vtab_nochange(ctx) ){
     return SQLITE_OK;           /* UPDATE that does not change it */
+  }
+  if( pCsr->bHeldRow ){
+    if( iRes<pCsr->nField && pCsr->azVal[iRes] ){
+      pgValue(ctx, pCol, pCsr->azVal[iRes], pCsr->anVal[iRes]);
+    }
+    return SQLITE_OK;
   }
   if( PQgetisnull(pCsr->pRes, pCsr->iRow, iRes) ) return SQLITE_OK;
   z = PQgetvalue(pCsr->pRes, pCsr->iRow, iRes);
@@ -2262,12 +2951,22 @@ static int pgWriteParam(
       }
       break;
   }
-  if( eType==SQLITE_BLOB ){
-    return paramsAdd(pParams, valueBytes(pVal),
-                     sqlite3_value_bytes(pVal), 0);
+  {
+    /* Text sent as text ends at its first NUL, and PostgreSQL's text types
+    ** cannot hold one: refuse rather than store fewer bytes. */
+    const char *z = eType==SQLITE_BLOB ? valueBytes(pVal)
+                                       : (const char*)sqlite3_value_text(pVal);
+    int n = sqlite3_value_bytes(pVal);
+    if( z==0 && n>0 ) return SQLITE_NOMEM;
+    if( n>0 && memchr(z, 0, n)!=0 ){
+      fedSetError(pzErr, "%s: cannot write a value holding a NUL character"
+          " to column \"%s\" (%s): PostgreSQL cannot store it there;"
+          " use a bytea column", PG_STORE, pCol->zName,
+          pCol->zType ? pCol->zType : "text");
+      return SQLITE_MISMATCH;
+    }
+    return paramsAdd(pParams, z, n, 0);
   }
-  return paramsAdd(pParams, (const char*)sqlite3_value_text(pVal),
-                   sqlite3_value_bytes(pVal), 0);
 }
 
 /* The placeholder for a value written to pCol. */
@@ -2409,7 +3108,11 @@ static int pgCopyPut(PgConn *p, int iFrom){
                          pP->aLen[i], pP->aFmt[i]);
     b->aCopy[nData++] = (i+1)%b->nCol ? '\t' : '\n';
   }
-  PQputCopyData(p->pg, b->aCopy, (int)nData);
+  /* Nonblocking: libpq queues the data (0 only when its buffer cannot
+  ** grow); pgPush() sends it, and a failure to is reported by the COPY's
+  ** end, from the dead connection. */
+  if( PQputCopyData(p->pg, b->aCopy, (int)nData)==0 ) return SQLITE_NOMEM;
+  pgPush(p);
   /* A whole batch's buffer is not kept. */
   if( b->nCopyAlloc>65536 ){
     sqlite3_free(b->aCopy);
@@ -2434,7 +3137,7 @@ static int pgCopyStart(PgConn *p){
   pgConnIdle(p);
   zSql = pgCopyCommand(b);
   if( zSql==0 ) return SQLITE_NOMEM;
-  pRes = PQexec(p->pg, zSql);
+  pRes = pgExecWait(p, zSql);
   if( PQresultStatus(pRes)==PGRES_COPY_IN ){
     b->nCopied = b->params.n / b->nCol;
     PQclear(pRes);
@@ -2444,7 +3147,7 @@ static int pgCopyStart(PgConn *p){
   b->zCopyErr = 0;
   pgSetError(&b->zCopyErr, p->pg, pRes, zSql);
   PQclear(pRes);
-  while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
   sqlite3_free(zSql);
   return SQLITE_OK;
 }
@@ -2464,7 +3167,7 @@ static void pgCopyAbort(PgConn *p){
     PGresult *pRes;
     b->nCopied = 0;
     PQputCopyEnd(p->pg, "rolled back");
-    while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+    while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
   }
   sqlite3_free(b->zCopyErr);
   b->zCopyErr = 0;
@@ -2506,9 +3209,9 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
       pgSetError(pzErr, p->pg, 0, zSql);
       rc = SQLITE_ERROR;
     }
-    pRes = PQgetResult(p->pg);
+    pRes = pgResult(p);
   }else{
-    pRes = PQexec(p->pg, zSql);
+    pRes = pgExecWait(p, zSql);
     if( PQresultStatus(pRes)==PGRES_COPY_IN ){
       PQclear(pRes);
       rc = pgCopyPut(p, 0);
@@ -2518,7 +3221,7 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
       }
       if( rc==SQLITE_NOMEM ) PQputCopyEnd(p->pg, "out of memory");
       /* The result of the COPY (after an error above too: libpq ends it). */
-      pRes = PQgetResult(p->pg);
+      pRes = pgResult(p);
     }
   }
   if( rc==SQLITE_OK && PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
@@ -2527,7 +3230,7 @@ static int pgCopyBatch(PgConn *p, char **pzErr){
   }
   if( rc==SQLITE_OK ) nRow = atoll(PQcmdTuples(pRes));
   PQclear(pRes);
-  while( (pRes = PQgetResult(p->pg))!=0 ) PQclear(pRes);
+  while( (pRes = pgResult(p))!=0 ) PQclear(pRes);
   fedExplainRows(pgCtx(p), iSeq, nRow, 1);
 
 cleanup:
@@ -2747,6 +3450,23 @@ static int pgInsert(
     b->zCopyErr = sqlite3_mprintf("%s: out of memory while sending"
                                   " buffered rows", PG_STORE);
   }
+  if( PQstatus(p->pg)!=CONNECTION_OK
+   && (b->zCopyErr || (pWaitPg==p->pg && zWaitErr)) ){
+    /* The server stopped answering while the batch went into a COPY, and
+    ** pgResult() or pgPush() closed the connection: say so now, not as a
+    ** lost connection at the next row. */
+    if( b->zCopyErr ){
+      fedSetError(pzErr, "%s", b->zCopyErr);
+      sqlite3_free(b->zCopyErr);
+      b->zCopyErr = 0;
+    }else{
+      char *zCopy = pgCopyCommand(b);
+      pgSetError(pzErr, p->pg, 0, zCopy ? zCopy : "COPY");
+      sqlite3_free(zCopy);
+    }
+    b->nCopied = 0;
+    return SQLITE_ERROR;
+  }
   /* The row is in the batch either way: its send reports the outcome. */
   return SQLITE_OK;
 }
@@ -2886,10 +3606,11 @@ static int pgCommit(FedConn *pConn, char **pzErr){
         p->base.pServer->zName);
     rc = SQLITE_ERROR;
   }
+  if( rc==SQLITE_OK ) rc = pgAborted(p, pzErr);
   if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_COMMIT, pzErr);
   if( rc!=SQLITE_OK ) return rc;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, "COMMIT", 0);
-  pRes = PQexec(p->pg, "COMMIT");
+  pRes = pgExecWait(p, "COMMIT");
   if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
     if( PQstatus(p->pg)!=CONNECTION_OK ){
       fedSetError(pzErr, "%s: connection to server \"%s\" was lost during"
@@ -2963,7 +3684,7 @@ static int pgResolve(FedConn *pConn, const char *zGid, int bCommit,
                          zGid);
   if( zSql==0 ) return SQLITE_NOMEM;
   iSeq = fedExplainAdd(pgCtx(p), p->base.pServer->zName, zSql, 0);
-  pRes = PQexec(p->pg, zSql);
+  pRes = pgExecWait(p, zSql);
   if( PQresultStatus(pRes)!=PGRES_COMMAND_OK ){
     const char *zState = PQresultErrorField(pRes, PG_DIAG_SQLSTATE);
     /* 42704: no such prepared transaction: resolved already. */
@@ -3139,6 +3860,158 @@ static void pgJsonValue(sqlite3_str *s, PGresult *pRes, int iRow, int iCol){
   }
 }
 
+/*
+** Transaction control in pass-through text.  The coordinator (txn.c) owns
+** the remote transaction: a BEGIN sent behind its back would make the
+** writes after it vanish at COMMIT, a COMMIT would break atomicity.  Each
+** statement of zSql (split at top-level semicolons: quotes, E'' strings,
+** "identifiers", $tag$ bodies$tag$ and comments are skipped) is looked at
+** by its leading words.  Returns the refused command as written in the
+** error ("BEGIN", "PREPARE TRANSACTION", ...), or NULL.
+*/
+static const char *pgSkipBlank(const char *z){
+  while( 1 ){
+    if( *z==' ' || *z=='\t' || *z=='\n' || *z=='\r' || *z=='\f'
+     || *z=='\v' ){
+      z++;
+    }else if( z[0]=='-' && z[1]=='-' ){
+      while( *z && *z!='\n' ) z++;
+    }else if( z[0]=='/' && z[1]=='*' ){
+      int nDepth = 1;
+      z += 2;
+      while( *z && nDepth>0 ){
+        if( z[0]=='/' && z[1]=='*' ){ nDepth++; z += 2; }
+        else if( z[0]=='*' && z[1]=='/' ){ nDepth--; z += 2; }
+        else z++;
+      }
+    }else{
+      return z;
+    }
+  }
+}
+
+static int pgIsWordChar(char c){
+  return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9')
+      || c=='_' || c=='$' || (c&0x80)!=0;
+}
+
+/* If the word at z (after blanks) is zWord, the text after it, else 0. */
+static const char *pgWord(const char *z, const char *zWord){
+  int n = (int)strlen(zWord);
+  z = pgSkipBlank(z);
+  if( sqlite3_strnicmp(z, zWord, n)==0 && !pgIsWordChar(z[n]) ) return z+n;
+  return 0;
+}
+
+static const char *pgStatementControl(const char *z){
+  static const char *const azOne[] = {
+    "BEGIN", "START", "COMMIT", "END", "ABORT", "ROLLBACK", "SAVEPOINT",
+    "RELEASE", 0
+  };
+  const char *z2;
+  int i;
+  for(i=0; azOne[i]; i++){
+    if( pgWord(z, azOne[i]) ) return azOne[i];
+  }
+  if( (z2 = pgWord(z, "PREPARE"))!=0 && pgWord(z2, "TRANSACTION") ){
+    return "PREPARE TRANSACTION";
+  }
+  if( (z2 = pgWord(z, "SET"))!=0 ){
+    if( pgWord(z2, "TRANSACTION") ) return "SET TRANSACTION";
+    if( (z2 = pgWord(z2, "SESSION"))!=0 && pgWord(z2, "CHARACTERISTICS") ){
+      return "SET SESSION CHARACTERISTICS";
+    }
+  }
+  return 0;
+}
+
+static int pgIsTagChar(char c){
+  return (c>='a' && c<='z') || (c>='A' && c<='Z') || (c>='0' && c<='9')
+      || c=='_' || (c&0x80)!=0;
+}
+
+static const char *pgTxnControl(const char *zSql){
+  const char *z = zSql;
+  const char *zRet = pgStatementControl(z);
+  while( zRet==0 && *z ){
+    char c = *z;
+    if( (c=='-' && z[1]=='-') || (c=='/' && z[1]=='*') ){
+      z = pgSkipBlank(z);
+    }else if( c=='\'' ){
+      /* E'...' (an E that is a word of its own) takes backslash escapes. */
+      int bEsc = z>zSql && (z[-1]=='e' || z[-1]=='E')
+              && (z-1==zSql || !pgIsWordChar(z[-2]));
+      for(z++; *z; z++){
+        if( bEsc && *z=='\\' && z[1] ){ z++; continue; }
+        if( *z=='\'' ){
+          if( z[1]=='\'' ){ z++; continue; }
+          break;
+        }
+      }
+      if( *z ) z++;
+    }else if( c=='"' ){
+      for(z++; *z; z++){
+        if( *z=='"' ){
+          if( z[1]=='"' ){ z++; continue; }
+          break;
+        }
+      }
+      if( *z ) z++;
+    }else if( c=='$' ){
+      /* $tag$ ... $tag$ (the tag may be empty); $1 is a parameter. */
+      int n = 1;
+      if( z[1]<'0' || z[1]>'9' ){
+        while( pgIsTagChar(z[n]) ) n++;
+      }
+      if( z[n]=='$' ){
+        const char *zEnd = z+n+1;
+        n++;
+        while( *zEnd && strncmp(zEnd, z, n)!=0 ) zEnd++;
+        z = *zEnd ? zEnd+n : zEnd;
+      }else{
+        z += n;
+      }
+    }else if( pgIsWordChar(c) ){
+      /* A whole word, so that a$b$ is not taken for a dollar quote. */
+      while( pgIsWordChar(*z) ) z++;
+    }else if( c==';' ){
+      z++;
+      zRet = pgStatementControl(z);
+    }else{
+      z++;
+    }
+  }
+  return zRet;
+}
+
+/* Split nLine JSON objects, each ended by a newline (which JSON text
+** escapes inside strings), into a new array of strings for pgQuery(). */
+static int pgSplitRows(const char *zAll, int nLine, char ***pazRow,
+                       int *pnRow){
+  char **azRow;
+  const char *z = zAll;
+  int i;
+  *pazRow = 0;
+  *pnRow = 0;
+  if( nLine==0 ) return SQLITE_OK;
+  azRow = sqlite3_malloc64(sizeof(char*)*nLine);
+  if( azRow==0 ) return SQLITE_NOMEM;
+  for(i=0; i<nLine; i++){
+    const char *zEnd = strchr(z, '\n');
+    int n = (int)(zEnd - z);
+    azRow[i] = fedStrdup(z, n);
+    if( azRow[i]==0 ){
+      while( i>0 ) sqlite3_free(azRow[--i]);
+      sqlite3_free(azRow);
+      return SQLITE_NOMEM;
+    }
+    z += n+1;
+  }
+  *pazRow = azRow;
+  *pnRow = nLine;
+  return SQLITE_OK;
+}
+
 static int pgQuery(
   FedConn *pConn, const char *zQuery, int nParam, sqlite3_value **apParam,
   char ***pazRow, int *pnRow, i64 *pnChanged, char **pzErr
@@ -3151,6 +4024,15 @@ static int pgQuery(
   const char *zTuples;
 
   memset(&params, 0, sizeof(params));
+  {
+    const char *zCtl = pgTxnControl(zQuery);
+    if( zCtl ){
+      fedSetError(pzErr, "%s: %s cannot be sent through fed_query or"
+          " fed_exec: SQLite's BEGIN, COMMIT, ROLLBACK and SAVEPOINT control"
+          " the server's transaction", PG_STORE, zCtl);
+      return SQLITE_ERROR;
+    }
+  }
   rc = pgFlush(pConn, pzErr);
   for(i=0; rc==SQLITE_OK && i<nParam; i++){
     sqlite3_value *v = apParam[i];
@@ -3172,6 +4054,21 @@ static int pgQuery(
   }
   if( rc==SQLITE_OK ) rc = pgExec(p, zQuery, &params, &pRes, pzErr);
   paramsFree(&params);
+  if( p->pCopyOut ){
+    /* COPY ... TO STDOUT: a row per line, gathered by pgCopyOutRead(). */
+    int nLine = p->nCopyOut;
+    char *zAll = sqlite3_str_finish(p->pCopyOut);
+    p->pCopyOut = 0;
+    p->nCopyOut = 0;
+    if( rc==SQLITE_OK && zAll==0 && nLine>0 ) rc = SQLITE_NOMEM;
+    if( rc==SQLITE_OK ){
+      *pnChanged = nLine;
+      rc = pgSplitRows(zAll, nLine, pazRow, pnRow);
+    }
+    sqlite3_free(zAll);
+    PQclear(pRes);
+    return rc;
+  }
   if( rc!=SQLITE_OK ) return rc;
   nRow = PQntuples(pRes);
   zTuples = PQcmdTuples(pRes);

@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <time.h>
+#include <sys/socket.h>
 
 #define RD_STORE "redis"
 
@@ -563,6 +564,24 @@ static int keySetAdd(RKeySet *p, const char *z, int n){
   p->aSlot[i] = (tag<<40) | (u64)(iPos+1);
   p->nUsed++;
   return 1;
+}
+
+/* Is z[0..n) in the set? */
+static int keySetHas(const RKeySet *p, const char *z, int n){
+  u64 h = keyHash(z, n), tag = h>>40;
+  u64 mask = 0xffffffffffULL;
+  int i;
+  if( p->nSlot==0 ) return 0;
+  i = (int)(h & (u64)(p->nSlot-1));
+  while( p->aSlot[i] ){
+    if( (p->aSlot[i]>>40)==tag ){
+      int nOld;
+      const char *zOld = keyLogGet(p, (p->aSlot[i] & mask)-1, &nOld);
+      if( nOld==n && (n==0 || memcmp(zOld, z, n)==0) ) return 1;
+    }
+    i = (i+1) & (p->nSlot-1);
+  }
+  return 0;
 }
 
 static void keySetClear(RKeySet *p){
@@ -1094,6 +1113,9 @@ struct RedisConn {
   int iCurDb;                   /* Database selected now, -1 unknown */
   int bUnwatch;                 /* UNWATCH owed before the next command */
   int nCmdTimeout;              /* Seconds, 0 none (for messages) */
+  int eWait;                    /* How the last wait ended early, for
+                                ** connIoError(): FED_WAIT_TIMEOUT or
+                                ** FED_WAIT_INTERRUPT (0: it did not) */
   RedisTxn txn;
   char zTomb[48];               /* Marks list elements to delete (LREM) */
   int nTomb;
@@ -1226,11 +1248,54 @@ static int pipeArgc(const RedisPipe *P, int iCmd){
   return iEnd - P->aFirst[iCmd];
 }
 
-/* The text of a command, as fed_explain shows it (sqlite3_malloc'd). */
+/* True if argument i of a command is a password, in any case of letters:
+** AUTH [user] pw, HELLO ... AUTH user pw, MIGRATE ... AUTH pw / AUTH2 user
+** pw, CONFIG SET requirepass|masterauth pw, ACL SETUSER u >pw #hash.
+** fed_explain and error messages show "********" instead. */
+static int argIsSecret(int argc, const char **azArg, const size_t *anArg,
+                       int i){
+#define ARG_IS(j, z) (anArg[j]==strlen(z) \
+                      && sqlite3_strnicmp(azArg[j], z, (int)anArg[j])==0)
+  if( i<1 || i>=argc ) return 0;
+  if( ARG_IS(0, "AUTH") ) return i==argc-1 || argc>3;
+  if( ARG_IS(0, "HELLO") ) return i>=3 && ARG_IS(i-2, "AUTH");
+  if( ARG_IS(0, "MIGRATE") ){
+    return ARG_IS(i-1, "AUTH") || (i>=2 && ARG_IS(i-2, "AUTH2"));
+  }
+  if( ARG_IS(0, "CONFIG") && argc>=4 && ARG_IS(1, "SET") ){
+    return i>=3 && (i%2)==1
+        && (ARG_IS(i-1, "requirepass") || ARG_IS(i-1, "masterauth"));
+  }
+  if( ARG_IS(0, "ACL") && argc>=3 && ARG_IS(1, "SETUSER") && i>=3 ){
+    char c = anArg[i]>0 ? azArg[i][0] : 0;
+    return c=='>' || c=='<' || c=='#' || c=='!';
+  }
+  return 0;
+#undef ARG_IS
+}
+
+/* The text of a command, as fed_explain and errors show it, passwords
+** masked (sqlite3_malloc'd). */
 static char *cmdText(int argc, const char **azArg, const size_t *anArg){
   sqlite3_str *s;
   i64 nByte = 0;
   int i;
+  for(i=1; i<argc; i++){
+    if( argIsSecret(argc, azArg, anArg, i) ) break;
+  }
+  if( i<argc ){
+    s = sqlite3_str_new(0);
+    for(i=0; i<argc; i++){
+      if( i ) sqlite3_str_appendchar(s, 1, ' ');
+      if( i==0 ) sqlite3_str_append(s, azArg[i], (int)anArg[i]);
+      else if( argIsSecret(argc, azArg, anArg, i) ){
+        sqlite3_str_appendall(s, "********");
+      }else{
+        renderArg(s, azArg[i], (int)anArg[i]);
+      }
+    }
+    return sqlite3_str_finish(s);
+  }
   /* Most commands show every argument bare (renderArg()): one copy. */
   for(i=0; i<argc; i++){
     const unsigned char *z = (const unsigned char*)azArg[i];
@@ -1297,9 +1362,12 @@ static void rdSetError(char **pzErr, const char *zWhat, const char *zCmd){
 static void connIoError(RedisConn *p, const char *zCmd, char **pzErr){
   char *z;
   const char *zServer = p->base.pServer->zName;
-  if( p->c && p->c->err==REDIS_ERR_IO
+  if( p->eWait==FED_WAIT_INTERRUPT ){
+    z = sqlite3_mprintf("interrupted; the connection to server \"%s\" was"
+                        " closed", zServer);
+  }else if( p->eWait==FED_WAIT_TIMEOUT || (p->c && p->c->err==REDIS_ERR_IO
    && (errno==EAGAIN || errno==EWOULDBLOCK || errno==ETIMEDOUT
-       || strstr(p->c->errstr, "temporarily unavailable")) ){
+       || strstr(p->c->errstr, "temporarily unavailable"))) ){
     z = sqlite3_mprintf("server \"%s\" did not answer within %d s"
                         " (command_timeout)", zServer, p->nCmdTimeout);
   }else{
@@ -1308,7 +1376,40 @@ static void connIoError(RedisConn *p, const char *zCmd, char **pzErr){
   }
   rdSetError(pzErr, z ? z : "connection lost", zCmd);
   sqlite3_free(z);
+  p->eWait = 0;
   p->bDead = 1;
+}
+
+/*
+** Wait until the connection's socket can be read (or written, bWrite):
+** at most command_timeout, and not past an interrupt of the statement
+** (sqlite3_interrupt).  hiredis's own blocking reads would only give up
+** after command_timeout (SO_RCVTIMEO) and never on an interrupt.  When
+** the wait ends early the socket is shut down (the connection is dead:
+** replies may still be on their way) and REDIS_ERR returned, p->eWait
+** saying why.
+*/
+static int connWait(RedisConn *p, int bWrite){
+  i64 iDeadline = p->nCmdTimeout>0 ? fedNowMs() + p->nCmdTimeout*(i64)1000
+                                   : 0;
+  int e = fedWaitFd(rdCtx(p)->db, p->c->fd, bWrite, iDeadline);
+  if( e==FED_WAIT_READY ) return REDIS_OK;
+  p->eWait = e;
+  shutdown(p->c->fd, SHUT_RDWR);
+  p->bDead = 1;
+  return REDIS_ERR;
+}
+
+/* redisGetReply(), bounded by connWait(). */
+static int connGetReply(RedisConn *p, void **ppReply){
+  *ppReply = 0;
+  if( redisGetReplyFromReader(p->c, ppReply)!=REDIS_OK ) return REDIS_ERR;
+  while( *ppReply==0 ){
+    if( connWait(p, 0)!=REDIS_OK ) return REDIS_ERR;
+    if( redisBufferRead(p->c)!=REDIS_OK ) return REDIS_ERR;
+    if( redisGetReplyFromReader(p->c, ppReply)!=REDIS_OK ) return REDIS_ERR;
+  }
+  return REDIS_OK;
 }
 
 /* Append n bytes to the pipeline's protocol text; 1 on OOM. */
@@ -1351,17 +1452,7 @@ static i64 connAppend(RedisConn *p, RedisPipe *P, int argc,
   int i;
   if( *pRc ) return 0;
   if( bRecord ){
-    if( argc==2 && anArg[0]==4 && memcmp(azArg[0], "AUTH", 4)==0 ){
-      zText = fedStrdup("AUTH ********", -1);
-    }else if( argc==3 && anArg[0]==4 && memcmp(azArg[0], "AUTH", 4)==0 ){
-      sqlite3_str *s = sqlite3_str_new(0);
-      sqlite3_str_appendall(s, "AUTH ");
-      renderArg(s, azArg[1], (int)anArg[1]);
-      sqlite3_str_appendall(s, " ********");
-      zText = sqlite3_str_finish(s);
-    }else{
-      zText = cmdText(argc, azArg, anArg);
-    }
+    zText = cmdText(argc, azArg, anArg);   /* Passwords masked */
     /* Out of memory here loses the record, never the command. */
     iSeq = zText ? fedExplainAdd(rdCtx(p), p->base.pServer->zName, zText, 0)
                  : 0;
@@ -1388,7 +1479,8 @@ static i64 connAppend(RedisConn *p, RedisPipe *P, int argc,
 static void connDrain(RedisConn *p, int n){
   while( n-->0 && !p->bDead ){
     void *pReply = 0;
-    if( redisGetReply(p->c, &pReply)!=REDIS_OK ){
+    if( connGetReply(p, &pReply)!=REDIS_OK ){
+      p->eWait = 0;
       p->bDead = 1;
     }else if( pReply ){
       freeReplyObject(pReply);
@@ -1487,7 +1579,8 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
     int bDone = 0;
     P->bSent = 0;
     while( !bDone ){
-      if( redisBufferWrite(p->c, &bDone)!=REDIS_OK ){
+      if( connWait(p, 1)!=REDIS_OK
+       || redisBufferWrite(p->c, &bDone)!=REDIS_OK ){
         char *zText = pipeText(P, 0);
         connIoError(p, zText, pzErr);
         sqlite3_free(zText);
@@ -1510,7 +1603,7 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
   }
   for(i=0; i<nSent; i++){
     void *pReply = 0;
-    if( redisGetReply(p->c, &pReply)!=REDIS_OK || pReply==0 ){
+    if( connGetReply(p, &pReply)!=REDIS_OK || pReply==0 ){
       if( p->c->err==REDIS_ERR_OOM ){
         p->bDead = 1;
         rc = SQLITE_NOMEM;
@@ -1734,7 +1827,7 @@ static int rdIsAlive(FedConn *pConn){
 static void shadowFree(void *pArg);
 
 static int rdConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
-  const char *zPwEnv = fedConfigGet(pServer->pOpt, "password_env");
+  const char *zPwEnv = 0;
   const char *zPw = 0;
   RedisConn *p = 0;
   RedisDsn d;
@@ -1746,7 +1839,8 @@ static int rdConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   *ppConn = 0;
   memset(&d, 0, sizeof(d));
   pipeInit(&P);
-  rc = fedFault(FED_FAULT_CONNECT, pzErr);
+  rc = fedServerPasswordEnv(pServer, &zPwEnv, pzErr);
+  if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_CONNECT, pzErr);
   if( rc==SQLITE_OK ) rc = rdServerCheck(pServer, pzErr);
   if( rc==SQLITE_OK ){
     fedConfigInt(pServer->pOpt, "connect_timeout", 10, 1, 3600, &nConnect,
@@ -3001,6 +3095,15 @@ struct RedisCursor {
                                 ** and pOldKeys */
   int iScanArena;               /* aReplies[] holding pScanKeys */
   RKeySet seen;                 /* Keys returned, against SCAN duplicates */
+  RBuf *aTail;                  /* The transaction's keys (this database)
+                                ** written before the scan began: read after
+                                ** SCAN's.  Keys written since (by this very
+                                ** statement, through another table over the
+                                ** key space) are not, as a statement does
+                                ** not read the rows it inserts */
+  int nTail;
+  RKeySet tailSet;              /* The same keys, to look up: only they are
+                                ** read through their shadows */
   /* The current batch */
   RedisPipe P;
   RArena arena;
@@ -3055,6 +3158,11 @@ static void cursorReset(RedisCursor *pCsr){
   pCsr->zMatch = 0;
   termsFree(pCsr);
   keySetClear(&pCsr->seen);
+  keySetClear(&pCsr->tailSet);
+  for(i=0; i<pCsr->nTail; i++) rbufFree(&pCsr->aTail[i]);
+  sqlite3_free(pCsr->aTail);
+  pCsr->aTail = 0;
+  pCsr->nTail = 0;
   pCsr->bEof = 1;
   pCsr->bEmpty = pCsr->bNamed = pCsr->bDone = 0;
   pCsr->bLo = pCsr->bHi = pCsr->bLoExcl = pCsr->bHiExcl = 0;
@@ -3244,34 +3352,44 @@ static void scoreBound(RedisCursor *pCsr, int op, int bInt, i64 iVal,
   }
 }
 
-/* Narrow the list bounds by "idx op value". */
+/* Narrow the list bounds by "idx op value".  Indexes are never negative,
+** so an upper bound below 0 leaves nothing (computed without overflow:
+** idx < -9223372036854775808 has no integer bound). */
 static void idxBound(RedisCursor *pCsr, int op, int bInt, i64 iVal,
                      double rVal){
-  i64 lo = -1, hi = -2;         /* -1: no lower; -2: no upper */
+  i64 lo = 0, hi = 0;
+  int bLo = 0, bHi = 0;
   if( bInt ){
     switch( op ){
-      case FED_OP_GT: lo = iVal==LLONG_MAX ? LLONG_MAX : iVal+1; break;
-      case FED_OP_GE: lo = iVal; break;
-      case FED_OP_LT: hi = iVal-1; break;
-      case FED_OP_LE: hi = iVal; break;
-      case FED_OP_EQ: lo = hi = iVal; break;
+      case FED_OP_GT:
+        if( iVal==LLONG_MAX ){ pCsr->bEmpty = 1; }
+        else{ lo = iVal+1; bLo = 1; }
+        break;
+      case FED_OP_GE: lo = iVal; bLo = 1; break;
+      case FED_OP_LT:
+        if( iVal<=0 ){ pCsr->bEmpty = 1; }
+        else{ hi = iVal-1; bHi = 1; }
+        break;
+      case FED_OP_LE: hi = iVal; bHi = 1; break;
+      case FED_OP_EQ: lo = hi = iVal; bLo = bHi = 1; break;
     }
   }else{
     double f = floor(rVal), c = ceil(rVal);
     if( rVal>=9.2e18 ){ f = c = 9.2e18; }
     if( rVal<=-9.2e18 ){ f = c = -9.2e18; }
     switch( op ){
-      case FED_OP_GT: lo = (i64)f+1; break;
-      case FED_OP_GE: lo = (i64)c; break;
-      case FED_OP_LT: hi = (i64)c-1; break;
-      case FED_OP_LE: hi = (i64)f; break;
+      case FED_OP_GT: lo = (i64)f+1; bLo = 1; break;
+      case FED_OP_GE: lo = (i64)c; bLo = 1; break;
+      case FED_OP_LT: hi = (i64)c-1; bHi = 1; break;
+      case FED_OP_LE: hi = (i64)f; bHi = 1; break;
       case FED_OP_EQ:
-        if( f==rVal ){ lo = hi = (i64)f; }else{ pCsr->bEmpty = 1; }
+        if( f==rVal ){ lo = hi = (i64)f; bLo = bHi = 1; }
+        else{ pCsr->bEmpty = 1; }
         break;
     }
   }
-  if( lo!=-1 && lo>pCsr->iIdxLo ) pCsr->iIdxLo = lo;
-  if( hi!=-2 ){
+  if( bLo && lo>pCsr->iIdxLo ) pCsr->iIdxLo = lo;
+  if( bHi ){
     if( hi<0 ) pCsr->bEmpty = 1;
     else if( pCsr->iIdxHi<0 || hi<pCsr->iIdxHi ) pCsr->iIdxHi = hi;
   }
@@ -3336,15 +3454,18 @@ static int cursorPlan(RedisCursor *pCsr, int argc, sqlite3_value **argv,
         rhashClear(&set);
       }
     }else if( eKind==RC_KEY && (t->op==FED_OP_GLOB || t->op==FED_OP_LIKE) ){
-      const char *zPat = (const char*)sqlite3_value_text(pVal);
+      const char *zPat;
       char *zMatch;
       int bNone = 0;
-      if( zPat==0 ){
-        if( sqlite3_value_type(pVal)!=SQLITE_NULL ) return SQLITE_NOMEM;
+      /* Such a build matches no blob pattern either.  Asked before
+      ** sqlite3_value_text(), which makes the blob read as text. */
+      if( pCsr->bNoBlobGlob && sqlite3_value_type(pVal)==SQLITE_BLOB ){
         pCsr->bEmpty = 1;
         break;
       }
-      if( pCsr->bNoBlobGlob && sqlite3_value_type(pVal)==SQLITE_BLOB ){
+      zPat = (const char*)sqlite3_value_text(pVal);
+      if( zPat==0 ){
+        if( sqlite3_value_type(pVal)!=SQLITE_NULL ) return SQLITE_NOMEM;
         pCsr->bEmpty = 1;
         break;
       }
@@ -4063,11 +4184,11 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
         if( rc==SQLITE_OK ) rc = scanTake(pCsr, &pCsr->P, 0, pzErr);
         continue;
       }
-      if( pCsr->bTailDone || !t->bActive || t->dirty.nElem==0 ){
+      if( pCsr->bTailDone || !t->bActive || pCsr->nTail==0 ){
         pCsr->bTailDone = 1;
         break;
       }
-      nChunk = t->dirty.nElem;
+      nChunk = pCsr->nTail;
     }
     if( nChunk>pCsr->nKAlloc ){
       int nAlloc = nChunk;
@@ -4111,25 +4232,29 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
         if( bNew ){ azK[nK] = k->str; anK[nK++] = (int)k->len; }
       }
     }else{
-      /* The transaction's own keys that SCAN did not return. */
-      RHashElem *e;
+      /* The transaction's own keys that SCAN did not return (those still
+      ** written: a ROLLBACK TO may have taken some back). */
       pCsr->bTailDone = 1;
-      RHASH_EACH(&t->dirty, i, e){
+      for(i=0; i<pCsr->nTail; i++){
+        RBuf *pK = &pCsr->aTail[i];
         int w, bNew;
-        if( e->iDb!=pCsr->iDb ) continue;
-        w = keyWanted(pCsr, e->zKey, e->nKey);
+        if( !txnIsDirty(t, pCsr->iDb, pK->z, pK->n) ) continue;
+        w = keyWanted(pCsr, pK->z, pK->n);
         if( w<0 ){ rc = SQLITE_NOMEM; break; }
         if( !w ) continue;
-        bNew = keySetAdd(&pCsr->seen, e->zKey, e->nKey);
+        bNew = keySetAdd(&pCsr->seen, pK->z, pK->n);
         if( bNew<0 ){ rc = SQLITE_NOMEM; break; }
-        if( bNew ){ azK[nK] = e->zKey; anK[nK++] = e->nKey; }
+        if( bNew ){ azK[nK] = pK->z; anK[nK++] = pK->n; }
       }
     }
     if( rc ) break;
 
     /* Keys the transaction wrote are read through their shadows. */
     for(i=0; i<nK; i++){
-      if( t->bActive && txnIsDirty(t, pCsr->iDb, azK[i], anK[i]) ){
+      /* (Only keys written before the scan began: the server still holds
+      ** what the others held then.) */
+      if( t->bActive && txnIsDirty(t, pCsr->iDb, azK[i], anK[i])
+       && keySetHas(&pCsr->tailSet, azK[i], anK[i]) ){
         aReq[nDirty].iDb = pCsr->iDb;
         aReq[nDirty].z = azK[i];
         aReq[nDirty].n = anK[i];
@@ -4220,6 +4345,25 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
   return SQLITE_OK;
 }
 
+/* Copy the keys of pCsr's database that transaction t has written so
+** far (pCsr->aTail). */
+static int cursorTailKeys(RedisCursor *pCsr, RedisTxn *t){
+  RHashElem *e;
+  int i;
+  pCsr->aTail = sqlite3_malloc64(sizeof(RBuf)*(i64)t->dirty.nElem);
+  if( pCsr->aTail==0 ) return SQLITE_NOMEM;
+  RHASH_EACH(&t->dirty, i, e){
+    if( e->iDb!=pCsr->iDb ) continue;
+    memset(&pCsr->aTail[pCsr->nTail], 0, sizeof(RBuf));
+    if( rbufSet(&pCsr->aTail[pCsr->nTail], e->zKey, e->nKey) ){
+      return SQLITE_NOMEM;
+    }
+    pCsr->nTail++;
+    if( keySetAdd(&pCsr->tailSet, e->zKey, e->nKey)<0 ) return SQLITE_NOMEM;
+  }
+  return SQLITE_OK;
+}
+
 static int rdFilter(FedCursor *pFedCsr, int argc, sqlite3_value **argv,
                     char **pzErr){
   RedisCursor *pCsr = (RedisCursor*)pFedCsr->pStoreCsr;
@@ -4237,6 +4381,10 @@ static int rdFilter(FedCursor *pFedCsr, int argc, sqlite3_value **argv,
     pCsr->bEof = 1;
     return SQLITE_OK;
   }
+  if( p->txn.bActive && p->txn.dirty.nElem>0 ){
+    rc = cursorTailKeys(pCsr, &p->txn);
+    if( rc ) return rc;
+  }
   return cursorFill(pCsr, pzErr);
 }
 
@@ -4251,28 +4399,90 @@ static int rdEof(FedCursor *pFedCsr){
   return ((RedisCursor*)pFedCsr->pStoreCsr)->bEof;
 }
 
-/* A value of a field declared in fields=, by its declared type. */
+/* Is c one of the characters SQLite skips around a number's text? */
+static int affSpace(char c){
+  return c==' ' || (c>='\t' && c<='\r');
+}
+
+/* Apply SQLite's numeric affinity (INTEGER when bInt, else REAL) to the
+** text z[0..n), as SQLite does when such text is stored in a column of
+** that declared type (https://www.sqlite.org/datatype3.html): text that
+** is a well-formed number, spaces around it allowed (' 1', '3.0', '1e3',
+** '+.5', '7.'), becomes that number; any other text stays text.  INTEGER
+** affinity keeps a real whose value is an integer that an int64 holds as
+** that integer ('3.0' is 3), REAL affinity makes every number a real.
+** Returns SQLITE_INTEGER (*pi), SQLITE_FLOAT (*pr) or 0 (stays text);
+** SQLITE_NOMEM for a long number whose copy cannot be made.  Bytes that
+** are not such ASCII text (a NUL, invalid UTF-8) are never a number. */
+static int numericAffinity(const char *z, int n, int bInt, i64 *pi,
+                           double *pr){
+  char zBuf[128], *zCopy = zBuf;
+  int i = 0, iEnd = n, nDigit = 0, bReal = 0, eRet = 0;
+  i64 v;
+  double r;
+  while( i<iEnd && affSpace(z[i]) ) i++;
+  while( iEnd>i && affSpace(z[iEnd-1]) ) iEnd--;
+  if( i==iEnd ) return 0;
+  /* The grammar: [+-] digits [. digits] [eE [+-] digits], with at least
+  ** one digit before the exponent (which needs one of its own). */
+  {
+    int j = i;
+    if( z[j]=='+' || z[j]=='-' ) j++;
+    while( j<iEnd && z[j]>='0' && z[j]<='9' ){ j++; nDigit++; }
+    if( j<iEnd && z[j]=='.' ){
+      bReal = 1;
+      j++;
+      while( j<iEnd && z[j]>='0' && z[j]<='9' ){ j++; nDigit++; }
+    }
+    if( nDigit==0 ) return 0;
+    if( j<iEnd && (z[j]=='e' || z[j]=='E') ){
+      int nExp = 0;
+      bReal = 1;
+      j++;
+      if( j<iEnd && (z[j]=='+' || z[j]=='-') ) j++;
+      while( j<iEnd && z[j]>='0' && z[j]<='9' ){ j++; nExp++; }
+      if( nExp==0 ) return 0;
+    }
+    if( j!=iEnd ) return 0;
+  }
+  if( !bReal && fedParseInt64(&z[i], iEnd-i, &v)==0 ){
+    if( bInt ){ *pi = v; return SQLITE_INTEGER; }
+    *pr = (double)v;
+    return SQLITE_FLOAT;
+  }
+  /* A real, or an integer too large for an int64. */
+  if( iEnd-i>=(int)sizeof(zBuf) ){
+    zCopy = sqlite3_malloc64(iEnd-i+1);
+    if( zCopy==0 ) return SQLITE_NOMEM;
+  }
+  memcpy(zCopy, &z[i], iEnd-i);
+  zCopy[iEnd-i] = 0;
+  r = strtod(zCopy, 0);
+  if( zCopy!=zBuf ) sqlite3_free(zCopy);
+  eRet = SQLITE_FLOAT;
+  /* -2^63 and 2^63 excluded, as SQLite excludes them. */
+  if( bInt && r==floor(r) && r>-9223372036854775808.0
+   && r<9223372036854775808.0 ){
+    *pi = (i64)r;
+    if( *pi!=(i64)0x8000000000000000ULL ) return SQLITE_INTEGER;
+  }
+  *pr = r;
+  return eRet;
+}
+
+/* A value of a field declared in fields=, by its declared type: the
+** value SQLite would hold in a column of that type (numeric affinity for
+** integer and real, bytes for blob, text or blob bytes for text). */
 static void resultField(sqlite3_context *ctx, int eKind, const char *z,
                         int n){
   if( z==0 ) return;
-  if( eKind==RC_F_INT ){
-    i64 v;
-    if( fedParseInt64(z, n, &v)==0 ){
-      sqlite3_result_int64(ctx, v);
-      return;
-    }
-  }else if( eKind==RC_F_REAL ){
-    char *zEnd = 0;
-    double r;
-    if( n>0 && n<64 && z[0]!=' ' && z[0]!='\t' ){
-      char zBuf[64];
-      memcpy(zBuf, z, n);
-      zBuf[n] = 0;
-      r = strtod(zBuf, &zEnd);
-      if( zEnd==&zBuf[n] && !isnan(r) ){
-        sqlite3_result_double(ctx, r);
-        return;
-      }
+  if( eKind==RC_F_INT || eKind==RC_F_REAL ){
+    i64 v = 0;
+    double r = 0.0;
+    switch( numericAffinity(z, n, eKind==RC_F_INT, &v, &r) ){
+      case SQLITE_INTEGER: sqlite3_result_int64(ctx, v); return;
+      case SQLITE_FLOAT:   sqlite3_result_double(ctx, r); return;
+      case SQLITE_NOMEM:   sqlite3_result_error_nomem(ctx); return;
     }
   }else if( eKind==RC_F_BLOB ){
     sqlite3_result_blob(ctx, z, n, SQLITE_TRANSIENT);
@@ -4500,7 +4710,7 @@ static int ttlValue(sqlite3_value *pVal, i64 *pn, int bInsert, char **pzErr){
   return -1;
 }
 
-/* The score as written; an error if it is not a number. */
+/* The score as written; an error if it is not a number (NULL included). */
 static int scoreValue(sqlite3_value *pVal, double *pr, char **pzErr){
   int bInt = 0, bNum = 0;
   i64 i = 0;
@@ -4510,7 +4720,10 @@ static int scoreValue(sqlite3_value *pVal, double *pr, char **pzErr){
     return bNum<0 ? SQLITE_NOMEM : SQLITE_OK;
   }
   fedSetError(pzErr, "%s: score must be a number", RD_STORE);
-  return SQLITE_MISMATCH;
+  /* A NULL breaks a NOT NULL constraint (OR IGNORE skips the row, as it
+  ** does for a NULL value); anything else is a type mismatch. */
+  return sqlite3_value_type(pVal)==SQLITE_NULL ? SQLITE_CONSTRAINT
+                                                : SQLITE_MISMATCH;
 }
 
 /* A key given to INSERT or UPDATE: not NULL, and in the key space. */
