@@ -386,6 +386,9 @@ int fedTxlogRecoverServer(FedContext *, FedServer *, FedConn *, char **pzErr);
 void fedTxlogDoubt(FedContext *, const char *zGid, const char *zServer,
                    int bCommit);
 void fedTxlogForgetDoubt(FedContext *, const char *zGid, const char *zServer);
+/* The transaction that deleted the decision rows of FedContext.azDone
+** ended: forget them if it committed. */
+void fedTxlogDoneCommitted(FedContext *, int bCommitted);
 void fedTxlogFree(FedContext *);
 int fedTxlogRegister(sqlite3 *, FedContext *);
 
@@ -589,7 +592,10 @@ struct FedStore {
   ** leaves the other servers rolled back: docs/transactions.md).  When
   ** FedConn.zMarker is set at xCommit, the store also writes a marker
   ** named by that global id in the same atomic request as the writes, in
-  ** a reserved key that no table shows.  xMarkerCheck sets *pbExists;
+  ** a reserved key that no table shows.  xMarkerCheck sets *pbExists,
+  ** and is final: it first makes sure that no earlier commit request of
+  ** that global id, still in flight on a lost connection, can apply
+  ** after it (a fence), so an absent marker stays absent;
   ** xMarkerRemove deletes one (an absent marker is not an error);
   ** xMarkerList returns the global ids of the markers that start with
   ** zPrefix (sqlite3_malloc'd array of *pn strings). */
@@ -664,9 +670,14 @@ struct FedContext {
   int bUndo;                    /* This transaction logged undo images */
   FedServer *pMarker;           /* Holds the marker of zGid: removed once
                                 ** the decision row is durable */
+  FedServer *pUnknown;          /* The last resource whose commit outcome
+                                ** is not known yet (its reply was lost):
+                                ** a retried COMMIT asks its marker */
   char **azDone;                /* Decision rows whose transactions are
                                 ** resolved everywhere: delete them */
   int nDone;
+  int nDoneDeleting;            /* azDone[0..n-1] are deleted by the open
+                                ** transaction: forgotten once it commits */
   /* cache.c */
   FedCacheDb *pCacheDb;         /* Open cache databases */
   FedCacheStat *pCacheStat;     /* Counters per table name */
@@ -695,6 +706,10 @@ struct FedConn {
   const char *zMarker;          /* Set only while txn.c calls xCommit on the
                                 ** last resource: the global id whose
                                 ** marker the commit writes (xMarkerCheck) */
+  int bUnknown;                 /* Set by a failed xCommit with zMarker when
+                                ** its atomic request may have been applied
+                                ** all the same (sent, reply lost): the
+                                ** marker decides, never the error */
   i64 iListen;                  /* Listening for cache notifications since
                                 ** (FedContext.iListenSeq), or 0 */
 };

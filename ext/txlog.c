@@ -74,17 +74,19 @@ int fedTxlogDecide(
   sqlite3 *db = pCtx->db;
   sqlite3_stmt *pStmt = 0;
   int rc, i;
-  /* Rows of transactions resolved everywhere go in the same write. */
-  for(i=0; i<pCtx->nDone; i++){
+  /* Rows of transactions resolved everywhere go in the same write.  They
+  ** are forgotten only when it commits (fedTxlogDoneCommitted): if it
+  ** rolls back, so do the deletes, and the next transaction tries again
+  ** (meanwhile fed_in_doubt still knows they are done). */
+  for(i=pCtx->nDoneDeleting; i<pCtx->nDone; i++){
     char *zSql = sqlite3_mprintf("DELETE FROM main.fed_txlog WHERE gid=%Q",
                                  pCtx->azDone[i]);
     if( zSql ){
       sqlite3_exec(db, zSql, 0, 0, 0);
       sqlite3_free(zSql);
     }
-    sqlite3_free(pCtx->azDone[i]);
   }
-  pCtx->nDone = 0;
+  pCtx->nDoneDeleting = pCtx->nDone;
   rc = sqlite3_prepare_v2(db, "INSERT INTO main.fed_txlog(gid, servers,"
       " created) VALUES(?1, ?2, ?3)", -1, &pStmt, 0);
   if( rc==SQLITE_OK ){
@@ -114,6 +116,15 @@ int fedTxlogHasDecision(FedContext *pCtx, const char *zGid){
   bFound = sqlite3_step(pStmt)==SQLITE_ROW;
   rc = sqlite3_finalize(pStmt);
   return rc==SQLITE_OK ? bFound : -1;
+}
+
+void fedTxlogDoneCommitted(FedContext *pCtx, int bCommitted){
+  int i, n = pCtx->nDoneDeleting;
+  pCtx->nDoneDeleting = 0;
+  if( !bCommitted || n==0 ) return;
+  for(i=0; i<n; i++) sqlite3_free(pCtx->azDone[i]);
+  memmove(pCtx->azDone, &pCtx->azDone[n], sizeof(char*)*(pCtx->nDone-n));
+  pCtx->nDone -= n;
 }
 
 void fedTxlogDoubt(
@@ -168,6 +179,7 @@ void fedTxlogFree(FedContext *pCtx){
   sqlite3_free(pCtx->azDone);
   pCtx->azDone = 0;
   pCtx->nDone = 0;
+  pCtx->nDoneDeleting = 0;
   sqlite3_free(pCtx->zGid);
   pCtx->zGid = 0;
 }
@@ -424,6 +436,7 @@ static void recoverFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     sqlite3_exec(db, "DELETE FROM main.fed_txlog", 0, 0, 0);
     for(i=0; i<pCtx->nDone; i++) sqlite3_free(pCtx->azDone[i]);
     pCtx->nDone = 0;
+    pCtx->nDoneDeleting = 0;
   }
   sqlite3_result_int(ctx, nResolved);
 }
@@ -630,6 +643,9 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
       for(i=0; i<pCtx->nDone; i++){
         if( strcmp(pCtx->azDone[i], zGid)==0 ) bDone = 1;
       }
+      /* The row of this connection's own open transaction is no decision
+      ** yet (it commits with SQLite's transaction, or not at all). */
+      if( pCtx->zGid && strcmp(pCtx->zGid, zGid)==0 ) bDone = 1;
       /* This connection knows which participants still owe the commit:
       ** list those only. */
       for(p=pCtx->pDoubt; !bDone && rc==SQLITE_OK && p; p=p->pNext){
@@ -668,6 +684,20 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
       if( bRow==0 ){
         rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "commit",
                       now - p->iTime);
+      }
+    }
+  }
+  /* This connection's open transaction after a COMMIT whose last resource
+  ** may have applied its part (txn.c, txnSettleUnknown): its prepared
+  ** servers wait for the marker. */
+  if( pCtx->pUnknown && pCtx->zGid ){
+    FedServer *pS;
+    for(pS=pCtx->pServer; rc==SQLITE_OK && pS; pS=pS->pNext){
+      if( pS->pConn && pS->pConn->bTxn && pS->pConn->bPrepared ){
+        char *zPart = sqlite3_mprintf("%s_%d", pCtx->zGid, pS->pConn->iPart);
+        rc = zPart ? doubtAdd(pCsr, pCtx, zPart, pS->zName, "unknown", 0)
+                   : SQLITE_NOMEM;
+        sqlite3_free(zPart);
       }
     }
   }

@@ -48,6 +48,16 @@
 ** If SQLite's commit fails after the last resource committed, xRollback
 ** commits the prepared servers: the marker is the decision.
 **
+** The last resource's request may also go out and get no answer (a
+** timeout, a reset): the store sets FedConn.bUnknown, and the error
+** decides nothing.  txnSettleUnknown asks the marker on a fresh connection
+** (xMarkerCheck fences the old request first, so that an absent marker
+** stays absent): there, commit; absent, roll back; not reachable, xSync
+** returns SQLITE_BUSY, which keeps SQLite's transaction open with the
+** prepared servers (FedContext.pUnknown), so that COMMIT again settles it
+** with SQLite's own tables in step.  ROLLBACK then leaves the prepared
+** servers to recovery (fed_in_doubt: unknown), which asks the marker.
+**
 ** More than one written server without two-phase commit cannot be atomic:
 ** COMMIT fails naming them, unless fed_config('atomic', 'allow'); then,
 ** when each can give undo images, their images are logged in the sidecar
@@ -192,6 +202,71 @@ static int txnUndoCommit(FedContext *pCtx, char **pzErr){
 }
 
 /*
+** The last resource's commit request was sent and its reply never came
+** (a timeout, a reset connection): it may have been applied.  Ask for its
+** marker on a fresh connection; xMarkerCheck fences the old request
+** first, so that an absent marker stays absent.  Returns
+**   SQLITE_OK     the marker is there: the request was applied, the
+**                 transaction commits;
+**   SQLITE_ERROR  no marker: it was not applied and never will be;
+**                 everything rolls back;
+**   SQLITE_BUSY   the server cannot be asked now: the outcome is in doubt.
+**                 SQLite keeps its transaction open after a COMMIT that
+**                 returns SQLITE_BUSY, so its own tables and the decision
+**                 row wait too; the prepared servers stay prepared.  A
+**                 retried COMMIT asks again; a ROLLBACK leaves the
+**                 prepared servers to fed_recover() (fed_in_doubt:
+**                 unknown), which the marker decides.
+** *pzErr holds the commit's error on entry (or NULL on a retry); it is
+** replaced by the message for the user.
+*/
+static int txnSettleUnknown(FedContext *pCtx, char **pzErr){
+  FedServer *pS = pCtx->pUnknown;
+  FedConn *pConn = 0;
+  char *zWhy = 0, *zMsg;
+  int bExists = 0, rc;
+  rc = fedServerConn(pCtx, pS, &pConn, &zWhy);
+  if( rc==SQLITE_OK ){
+    rc = pS->pStore->xMarkerCheck(pConn, pCtx->zGid, &bExists, &zWhy);
+  }
+  if( rc==SQLITE_OK && bExists ){
+    /* Applied: this is the commit decision, as after a plain success. */
+    pCtx->pUnknown = 0;
+    pCtx->pMarker = pS;
+    sqlite3_free(zWhy);
+    sqlite3_free(*pzErr);
+    *pzErr = 0;
+    return SQLITE_OK;
+  }
+  if( rc==SQLITE_OK ){
+    pCtx->pUnknown = 0;
+    zMsg = sqlite3_mprintf("%s; server \"%s\" did not apply it (no commit"
+        " marker): nothing was committed",
+        *pzErr ? *pzErr : "federate: the last resource's commit failed",
+        pS->zName);
+    rc = SQLITE_ERROR;
+  }else if( rc==SQLITE_NOMEM ){
+    /* Still unknown; SQLite rolls back, and fedTxnRollback leaves the
+    ** prepared servers to recovery. */
+    sqlite3_free(zWhy);
+    return SQLITE_NOMEM;
+  }else{
+    zMsg = sqlite3_mprintf("federate: the outcome of this transaction is in"
+        " doubt: %s%sserver \"%s\" (%s) may have applied its part and"
+        " cannot be asked now (%s); the two-phase servers stay prepared and"
+        " the transaction stays open: COMMIT again to settle it, or ROLLBACK"
+        " and run fed_recover() later (the commit marker decides)",
+        *pzErr ? *pzErr : "", *pzErr ? "; " : "", pS->zName,
+        pS->pStore->zName, zWhy ? zWhy : "no answer");
+    rc = SQLITE_BUSY;
+  }
+  sqlite3_free(zWhy);
+  sqlite3_free(*pzErr);
+  *pzErr = zMsg;
+  return zMsg ? rc : SQLITE_NOMEM;
+}
+
+/*
 ** Phase one across several written servers: the decision row first (it
 ** takes SQLite's write lock, and is rolled back with everything if any
 ** later step fails), then PREPARE on every two-phase server, then the one
@@ -296,12 +371,25 @@ static int txnTwoPhase(
   if( pLast ){
     /* With a marker in the same atomic request, this commit is the
     ** decision even if SQLite's own commit never happens. */
-    pLast->pConn->zMarker = bMarker ? pCtx->zGid : 0;
-    rc = pLast->pStore->xCommit(pLast->pConn, pzErr);
-    pLast->pConn->zMarker = 0;
+    FedConn *pConn = pLast->pConn;
+    pConn->zMarker = bMarker ? pCtx->zGid : 0;
+    pConn->bUnknown = 0;
+    rc = pLast->pStore->xCommit(pConn, pzErr);
+    pConn->zMarker = 0;
+    if( rc!=SQLITE_OK && bMarker && pConn->bUnknown ){
+      /* Sent, and no answer: it may have been applied, so the prepared
+      ** servers must not roll back on this error.  The connection is out
+      ** of step: the marker is asked on a fresh one. */
+      pConn->bUnknown = 0;
+      pConn->bTxn = 0;
+      pConn->bLost = 1;
+      pCtx->pUnknown = pLast;
+      rc = txnSettleUnknown(pCtx, pzErr);
+    }else if( rc==SQLITE_OK ){
+      pConn->bTxn = 0;
+      if( bMarker ) pCtx->pMarker = pLast;
+    }
     if( rc!=SQLITE_OK ) return rc;
-    pLast->pConn->bTxn = 0;
-    if( bMarker ) pCtx->pMarker = pLast;
   }
   return fedFault(FED_FAULT_DECISION, pzErr);
 }
@@ -322,6 +410,14 @@ static int txnSyncImpl(FedContext *pCtx, char **pzErr){
   int rc = SQLITE_OK;
   int nWriter = 0, nOther = 0, nUndo = 0;
   if( pCtx->bSynced ) return SQLITE_OK;
+  if( pCtx->pUnknown ){
+    /* COMMIT again after an outcome in doubt: phase one is done; the
+    ** last resource's marker decides. */
+    rc = txnSettleUnknown(pCtx, pzErr);
+    if( rc==SQLITE_OK ) rc = fedFault(FED_FAULT_DECISION, pzErr);
+    if( rc==SQLITE_OK ) pCtx->bSynced = 1;
+    return rc;
+  }
   FOR_EACH_TXN(pCtx, pS){
     if( pS->pConn->bLost ) continue;
     if( pS->pConn->bWritten ){
@@ -394,6 +490,7 @@ static void txnReset(FedContext *pCtx){
   sqlite3_free(pCtx->zGid);
   pCtx->zGid = 0;
   pCtx->pMarker = 0;
+  pCtx->pUnknown = 0;
   pCtx->bUndo = 0;
   for(pS=pCtx->pServer; pS; pS=pS->pNext){
     if( pS->pConn ){
@@ -449,6 +546,7 @@ static void txnRemoveMarker(FedContext *pCtx){
 
 void fedTxnCommit(FedContext *pCtx){
   FedServer *pS;
+  fedTxlogDoneCommitted(pCtx, 1);
   if( pCtx->zGid ){
     /* Phase two: the decision is durable. */
     int bAll = txnCommitPrepared(pCtx);
@@ -479,6 +577,7 @@ void fedTxnCommit(FedContext *pCtx){
 
 void fedTxnRollback(FedContext *pCtx){
   FedServer *pS;
+  fedTxlogDoneCommitted(pCtx, 0);
   if( pCtx->bUndo && pCtx->zGid ){
     /* Every server without two-phase commit committed, then SQLite's own
     ** commit failed: put their before-images back.  What cannot be undone
@@ -486,6 +585,22 @@ void fedTxnRollback(FedContext *pCtx){
     char *zErr = 0;
     fedUndoCompensate(pCtx, pCtx->zGid, 0, 0, &zErr);
     sqlite3_free(zErr);
+  }
+  if( pCtx->pUnknown ){
+    /* ROLLBACK after a COMMIT whose last resource may have applied its
+    ** part: this rollback decides nothing.  The prepared servers stay
+    ** prepared for recovery, which asks the marker (fed_in_doubt lists
+    ** them as unknown meanwhile). */
+    FOR_EACH_TXN(pCtx, pS){
+      if( pS->pConn->bPrepared ){
+        char *zPart = txnPartGid(pCtx, pS->pConn);
+        if( zPart ) fedTxlogDoubt(pCtx, zPart, pS->zName, -1);
+        sqlite3_free(zPart);
+        pS->pConn->bPrepared = 0;
+        pS->pConn->bTxn = 0;
+      }
+    }
+    pCtx->pUnknown = 0;
   }
   if( pCtx->pMarker ){
     /* The last resource committed with its marker, and then SQLite's own

@@ -499,8 +499,14 @@ static int tsBegin(FedConn *pConn, int bSnapshot, char **pzErr){
 static int tsCommit(FedConn *pConn, char **pzErr){
   Tcl_Obj *apArg[1];
   if( pConn->zMarker ){
+    int rc;
     apArg[0] = Tcl_NewStringObj(pConn->zMarker, -1);
-    return tsConnCall(pConn, "commit", 1, apArg, 0, pzErr);
+    rc = tsConnCall(pConn, "commit", 1, apArg, 0, pzErr);
+    /* ts_fail NAME commit after: applied, reply lost: outcome unknown. */
+    if( rc!=SQLITE_OK && *pzErr && strstr(*pzErr, "reply to commit was lost") ){
+      pConn->bUnknown = 1;
+    }
+    return rc;
   }
   return tsConnCall(pConn, "commit", 0, 0, 0, pzErr);
 }

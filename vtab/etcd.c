@@ -59,6 +59,12 @@
 ** commit, no lease: recovery may need it long after). */
 #define ETCD_RESERVED "__federate/"
 #define ETCD_MARKER   "__federate/txn/"
+/* A marker key whose value starts with this is not a marker but a fence:
+** recovery found no marker and wrote this one, so that the transaction's
+** txn, if it is still in flight, fails its compare (the marker key must
+** be absent) whenever it reaches etcd.  Kept ETCD_FENCE_KEEP seconds. */
+#define ETCD_FENCE    "abort "
+#define ETCD_FENCE_KEEP 86400
 
 /* fed_explain shows at most this many bytes of a value. */
 #define ETCD_EXPLAIN_VALUE_MAX 200
@@ -474,6 +480,8 @@ struct EtcdConn {
   int nOp, nOpAlloc;
   int *aMark;                   /* aMark[i]: nOp when savepoint i began */
   int nMark, nMarkAlloc;
+  int bMaybeSent;               /* The last etcdCall failed after its
+                                ** request went out (FedHttpCall) */
   /* Cache invalidation */
   FedHttpStream *pWatch;        /* The watch of every key, or NULL */
   int bChanged;                 /* A change not yet told to the cache */
@@ -606,6 +614,7 @@ static int etcdCall(
     call.iFault = iFault;
     call.bAnyStatus = p->zUser!=0;
     rc = fedHttpCall(p->pHttp, &call, pzErr);
+    p->bMaybeSent = rc!=SQLITE_OK && call.bMaybeSent;
     if( rc==SQLITE_OK && call.iStatus>=400 ){
       const char *zText = fedHttpErrorText(call.pOut);
       if( nTry==0 && (call.iStatus==401
@@ -2610,6 +2619,27 @@ static int leaseValue(FedTable *pTab, sqlite3_value *pVal, i64 *piLease,
   return SQLITE_MISMATCH;
 }
 
+/* Refuse a write of a key in federate's reserved namespace
+** (ETCD_RESERVED: commit markers and fences): a table with prefix='' could
+** otherwise forge or delete a marker and decide another transaction. */
+static int reservedKey(FedTable *pTab, const char *a, int n, const char *zOp,
+                       char **pzErr){
+  if( a && n>=(int)sizeof(ETCD_RESERVED)-1
+   && memcmp(a, ETCD_RESERVED, sizeof(ETCD_RESERVED)-1)==0 ){
+    sqlite3_str *s = sqlite3_str_new(0);
+    char *zKey;
+    appendBytes(s, a, n, 100);
+    zKey = sqlite3_str_finish(s);
+    if( zKey==0 ) return SQLITE_NOMEM;
+    fedSetError(pzErr, "%s: cannot %s key %s in table \"%s\": keys that"
+        " start with %s are reserved for federate's commit markers",
+        ETCD_STORE, zOp, zKey, pTab->zName, ETCD_RESERVED);
+    sqlite3_free(zKey);
+    return SQLITE_CONSTRAINT;
+  }
+  return SQLITE_OK;
+}
+
 static int etcdUpdateImpl(
   FedTable *pTab, int argc, sqlite3_value **argv, i64 *piRowid, char **pzErr
 ){
@@ -2623,6 +2653,7 @@ static int etcdUpdateImpl(
 
   if( argc==1 ){
     rc = remoteKey(pTab, argv[0], &aOld, &nOld, pzErr);
+    if( rc==SQLITE_OK ) rc = reservedKey(pTab, aOld, nOld, "DELETE", pzErr);
     if( rc==SQLITE_OK ) rc = writeRead(p, aOld, nOld, 0, 0, 0);
     sqlite3_free(aOld);
     return rc;
@@ -2664,12 +2695,19 @@ static int etcdUpdateImpl(
     return SQLITE_OK;
   }
   if( rc ) return rc;
+  rc = reservedKey(pTab, aKey, nKey,
+      sqlite3_value_type(argv[0])==SQLITE_NULL ? "INSERT" : "UPDATE", pzErr);
+  if( rc ){
+    sqlite3_free(aKey);
+    return rc;
+  }
 
   if( sqlite3_value_type(argv[0])==SQLITE_NULL ){
     rc = writeInsert(p, pTab, aKey, nKey, aVal, nVal, iLease,
                      sqlite3_vtab_on_conflict(pTab->pCtx->db), pzErr);
   }else{
     rc = remoteKey(pTab, argv[0], &aOld, &nOld, pzErr);
+    if( rc==SQLITE_OK ) rc = reservedKey(pTab, aOld, nOld, "UPDATE", pzErr);
     if( rc==SQLITE_OK ){
       if( nOld==nKey && memcmp(aOld, aKey, nKey)==0 ){
         rc = writeRead(p, aKey, nKey, aVal, nVal, iLease);
@@ -2775,6 +2813,7 @@ static int commitSend(EtcdConn *p, char **pzErr){
     const EtcdOp *pOp = &p->aOp[aCmp[i].iOp];
     nCmpOps += (pOp->eOp==OP_CMP_SAME && pOp->iRev>0) ? 2 : 1;
   }
+  if( zMarker ) nCmpOps++;
   if( nKey==0 && zMarker==0 ) goto cleanup;   /* Nothing was written */
   if( nKey+(zMarker ? 1 : 0)>p->nMaxOps || nCmpOps>p->nMaxOps ){
     fedSetError(pzErr, "%s: this transaction writes %d keys with %d"
@@ -2808,7 +2847,7 @@ static int commitSend(EtcdConn *p, char **pzErr){
   jSet(pReq, "compare", pCompare, &rc);
   pSuccess = jNew(json_array(), &rc);
   jSet(pReq, "success", pSuccess, &rc);
-  if( nCmp>0 ){
+  if( nCmp>0 || zMarker ){
     pFailure = jNew(json_array(), &rc);
     jSet(pReq, "failure", pFailure, &rc);
   }
@@ -2862,6 +2901,24 @@ static int commitSend(EtcdConn *p, char **pzErr){
     jAppend(pSuccess, pS, &rc);
   }
   if( zMarker && rc==SQLITE_OK ){
+    /* The marker key must be absent: a fence (etcdMarkerCheck) written by
+    ** recovery meanwhile makes this txn fail, whenever it arrives.  Its
+    ** value is read in the failure branch, after the other compares'. */
+    json_t *pC = jNew(json_object(), &rc);
+    json_t *pRange = jNew(json_object(), &rc);
+    json_t *pF = jNew(json_object(), &rc);
+    jSetKey(pC, "key", ETCD_MARKER, (int)sizeof(ETCD_MARKER)-1, zMarker,
+            (int)strlen(zMarker), &rc);
+    jSet(pC, "target", jNew(json_string("CREATE"), &rc), &rc);
+    jSet(pC, "result", jNew(json_string("EQUAL"), &rc), &rc);
+    jSet(pC, "create_revision", jInt(0, &rc), &rc);
+    jAppend(pCompare, pC, &rc);
+    jSetKey(pRange, "key", ETCD_MARKER, (int)sizeof(ETCD_MARKER)-1, zMarker,
+            (int)strlen(zMarker), &rc);
+    jSet(pF, "request_range", pRange, &rc);
+    jAppend(pFailure, pF, &rc);
+  }
+  if( zMarker && rc==SQLITE_OK ){
     /* The commit marker, in the same txn as the writes. */
     json_t *pS = jNew(json_object(), &rc);
     json_t *pW = jNew(json_object(), &rc);
@@ -2876,8 +2933,45 @@ static int commitSend(EtcdConn *p, char **pzErr){
   if( rc==SQLITE_OK ){
     rc = etcdCall(p, "/v3/kv/txn", pReq, FED_FAULT_COMMIT, &pOut, &iExplain,
                   pzErr);
+    /* Sent, and no reply: etcd may have applied it (once proposed to raft
+    ** it is applied even if this connection is gone).  The marker says. */
+    if( rc==SQLITE_ERROR && zMarker && p->bMaybeSent ){
+      p->base.bUnknown = 1;
+    }
   }
   if( rc==SQLITE_OK ) fedExplainRows(etcdCtx(p), iExplain, nKey, 1);
+  if( rc==SQLITE_OK && zMarker
+   && !json_is_true(json_object_get(pOut, "succeeded")) ){
+    /* Did the marker's compare fail?  Then the marker key exists: this
+    ** very txn was applied already (a request sent twice), or recovery
+    ** fenced it. */
+    json_t *pKv = json_array_get(json_object_get(json_object_get(
+        json_array_get(json_object_get(pOut, "responses"), nCmp),
+        "response_range"), "kvs"), 0);
+    if( pKv ){
+      json_t *pVal = json_object_get(pKv, "value");
+      char *aVal = 0;
+      int nAlloc = 0, nVal = 0;
+      int rc2 = json_is_string(pVal)
+          ? fedBase64Decode(json_string_value(pVal),
+                (int)json_string_length(pVal), &aVal, &nAlloc, &nVal)
+          : SQLITE_MISMATCH;
+      if( rc2==SQLITE_NOMEM ){
+        rc = SQLITE_NOMEM;
+      }else if( rc2==SQLITE_OK && nVal>=(int)sizeof(ETCD_FENCE)-1
+             && memcmp(aVal, ETCD_FENCE, sizeof(ETCD_FENCE)-1)==0 ){
+        fedSetError(pzErr, "%s: the commit of this transaction on server"
+            " \"%s\" was fenced off by recovery, which found no marker;"
+            " nothing was written", ETCD_STORE, zServer);
+        rc = SQLITE_ERROR;
+      }else{
+        json_decref(pOut);
+        pOut = json_pack("{s:b}", "succeeded", 1);
+        if( pOut==0 ) rc = SQLITE_NOMEM;
+      }
+      sqlite3_free(aVal);
+    }
+  }
   if( rc==SQLITE_OK && !json_is_true(json_object_get(pOut, "succeeded")) ){
     /* A compare failed: find which, from the failure branch's reads. */
     json_t *pResp = json_object_get(pOut, "responses");
@@ -3062,23 +3156,67 @@ static int etcdQuery(
 ** written by commitSend inside the transaction's txn when the coordinator
 ** sets FedConn.zMarker.  Read at the latest revision, not the snapshot.
 */
+/* One txn: if the marker key exists, read it; if not, write the fence in
+** its place ("abort <time>"), so that the transaction's own txn, if it is
+** still in flight, fails its compare whenever it reaches etcd (etcd applies
+** txns one at a time, so the answer is final).  A fence found counts as
+** no marker. */
 static int etcdMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
                            char **pzErr){
   EtcdConn *p = (EtcdConn*)pConn;
-  json_t *pReq, *pOut = 0;
-  i64 nCount = 0;
-  int rc = SQLITE_OK;
+  json_t *pReq, *pOut = 0, *pC, *pArr, *pOp, *pW, *pKv;
+  int rc = SQLITE_OK, nGid = (int)strlen(zGid);
+  char zFence[48];
   *pbExists = 0;
+  sqlite3_snprintf(sizeof(zFence), zFence, "%s%lld", ETCD_FENCE,
+                   (i64)time(0));
   pReq = jNew(json_object(), &rc);
-  jSetKey(pReq, "key", ETCD_MARKER, (int)sizeof(ETCD_MARKER)-1, zGid,
-          (int)strlen(zGid), &rc);
-  jSet(pReq, "count_only", jNew(json_true(), &rc), &rc);
+  pC = jNew(json_object(), &rc);
+  jSetKey(pC, "key", ETCD_MARKER, (int)sizeof(ETCD_MARKER)-1, zGid, nGid,
+          &rc);
+  jSet(pC, "target", jNew(json_string("CREATE"), &rc), &rc);
+  jSet(pC, "result", jNew(json_string("GREATER"), &rc), &rc);
+  jSet(pC, "create_revision", jInt(0, &rc), &rc);
+  pArr = jNew(json_array(), &rc);
+  jAppend(pArr, pC, &rc);
+  jSet(pReq, "compare", pArr, &rc);
+  pW = jNew(json_object(), &rc);
+  jSetKey(pW, "key", ETCD_MARKER, (int)sizeof(ETCD_MARKER)-1, zGid, nGid,
+          &rc);
+  pOp = jNew(json_object(), &rc);
+  jSet(pOp, "request_range", pW, &rc);
+  pArr = jNew(json_array(), &rc);
+  jAppend(pArr, pOp, &rc);
+  jSet(pReq, "success", pArr, &rc);
+  pW = jNew(json_object(), &rc);
+  jSetKey(pW, "key", ETCD_MARKER, (int)sizeof(ETCD_MARKER)-1, zGid, nGid,
+          &rc);
+  jSetKey(pW, "value", 0, 0, zFence, (int)strlen(zFence), &rc);
+  pOp = jNew(json_object(), &rc);
+  jSet(pOp, "request_put", pW, &rc);
+  pArr = jNew(json_array(), &rc);
+  jAppend(pArr, pOp, &rc);
+  jSet(pReq, "failure", pArr, &rc);
   if( rc==SQLITE_OK ){
-    rc = etcdCall(p, "/v3/kv/range", pReq, 0, &pOut, 0, pzErr);
+    rc = etcdCall(p, "/v3/kv/txn", pReq, 0, &pOut, 0, pzErr);
   }
-  if( rc==SQLITE_OK ){
-    fedJsonInt64(json_object_get(pOut, "count"), &nCount);
-    *pbExists = nCount>0;
+  pKv = 0;
+  if( rc==SQLITE_OK && json_is_true(json_object_get(pOut, "succeeded")) ){
+    pKv = json_array_get(json_object_get(json_object_get(json_array_get(
+        json_object_get(pOut, "responses"), 0), "response_range"), "kvs"), 0);
+  }
+  if( pKv ){
+    json_t *pVal = json_object_get(pKv, "value");
+    char *aVal = 0;
+    int nAlloc = 0, nVal = 0;
+    int rc2 = json_is_string(pVal)
+        ? fedBase64Decode(json_string_value(pVal),
+              (int)json_string_length(pVal), &aVal, &nAlloc, &nVal)
+        : SQLITE_OK;
+    if( rc2==SQLITE_NOMEM ) rc = SQLITE_NOMEM;
+    *pbExists = !(rc2==SQLITE_OK && nVal>=(int)sizeof(ETCD_FENCE)-1
+                  && memcmp(aVal, ETCD_FENCE, sizeof(ETCD_FENCE)-1)==0);
+    sqlite3_free(aVal);
   }
   json_decref(pReq);
   json_decref(pOut);
@@ -3119,7 +3257,6 @@ static int etcdMarkerList(FedConn *pConn, const char *zPrefix,
   if( prefixEnd(zStart, nStart, &zEnd, &nEnd, &rc) ){
     jSetKey(pReq, "range_end", 0, 0, zEnd, nEnd, &rc);
   }
-  jSet(pReq, "keys_only", jNew(json_true(), &rc), &rc);
   if( rc==SQLITE_OK ){
     rc = etcdCall(p, "/v3/kv/range", pReq, 0, &pOut, 0, pzErr);
   }
@@ -3131,7 +3268,23 @@ static int etcdMarkerList(FedConn *pConn, const char *zPrefix,
   }
   for(i=0; rc==SQLITE_OK && i<nKv; i++){
     json_t *pKey = json_object_get(json_array_get(pKvs, i), "key");
+    json_t *pVal = json_object_get(json_array_get(pKvs, i), "value");
     if( !json_is_string(pKey) ) continue;
+    if( json_is_string(pVal) ){
+      /* A fence stays until no txn it fences can still be in flight. */
+      int nVal = 0;
+      rc = fedBase64Decode(json_string_value(pVal),
+               (int)json_string_length(pVal), &aBuf, &nAlloc, &nVal);
+      if( rc==SQLITE_MISMATCH ){ rc = SQLITE_OK; continue; }
+      if( rc ) break;
+      if( nVal>=(int)sizeof(ETCD_FENCE)-1
+       && memcmp(aBuf, ETCD_FENCE, sizeof(ETCD_FENCE)-1)==0 ){
+        i64 iWhen = 0;
+        fedParseInt64(&aBuf[sizeof(ETCD_FENCE)-1],
+                      nVal-((int)sizeof(ETCD_FENCE)-1), &iWhen);
+        if( (i64)time(0)-iWhen<ETCD_FENCE_KEEP ) continue;
+      }
+    }
     rc = fedBase64Decode(json_string_value(pKey),
                          (int)json_string_length(pKey), &aBuf, &nAlloc, &nKey);
     if( rc==SQLITE_MISMATCH ){ rc = SQLITE_OK; continue; }

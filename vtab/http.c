@@ -600,6 +600,11 @@ int fedHttpCall(FedHttp *p, FedHttpCall *pCall, char **pzErr){
     goto cleanup;
   }
   if( e!=CURLE_OK ){
+    long nReqBytes = 0;
+    /* Request bytes went out (the headers at least): an atomic request's
+    ** outcome is then unknown to the caller. */
+    curl_easy_getinfo(c, CURLINFO_REQUEST_SIZE, &nReqBytes);
+    pCall->bMaybeSent = nReqBytes>0;
     if( p->bNoMem || e==CURLE_OUT_OF_MEMORY || nAllocFail!=nFailBefore ){
       rc = SQLITE_NOMEM;
     }else{

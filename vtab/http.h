@@ -111,6 +111,9 @@ struct FedHttpCall {
                                 ** FedHttp, valid until its next call */
   size_t nReply;
   i64 iExplain;                 /* fed_explain entry, for fedExplainRows() */
+  u8 bMaybeSent;                /* The call failed after the request went
+                                ** out, before its reply was read: the
+                                ** server may have acted on it */
 };
 
 /* Create a client for one base URL; nothing is sent.  *ppHttp is freed

@@ -3699,6 +3699,36 @@ static int pgResolve(FedConn *pConn, const char *zGid, int bCommit,
   return rc;
 }
 
+/* Wait, up to 10 s, while another session of this database is running a
+** PREPARE TRANSACTION of an id that starts with zPrefix: a coordinator
+** that died right after sending it leaves the statement running, and its
+** id appears in pg_prepared_xacts only when it ends (fed_recover() would
+** miss it and leave it prepared until its next run). */
+static int pgWaitPrepares(PgConn *p, const char *zPrefix, char **pzErr){
+  int nTry, rc = SQLITE_OK;
+  for(nTry=0; rc==SQLITE_OK && nTry<100; nTry++){
+    PgParams params;
+    PGresult *pRes = 0;
+    int bBusy = 0;
+    memset(&params, 0, sizeof(params));
+    rc = paramsAdd(&params, zPrefix, -1, 0);
+    if( rc==SQLITE_OK ){
+      rc = pgExec(p, "SELECT count(*) FROM pg_stat_activity WHERE"
+          " pid <> pg_backend_pid() AND datname = current_database()"
+          " AND state = 'active' AND left(query, 21 + length($1))"
+          " = 'PREPARE TRANSACTION ''' || $1", &params, &pRes, pzErr);
+    }
+    paramsFree(&params);
+    if( rc==SQLITE_OK ){
+      bBusy = PQntuples(pRes)==1 && atoi(PQgetvalue(pRes, 0, 0))>0;
+      PQclear(pRes);
+    }
+    if( !bBusy ) break;
+    sqlite3_sleep(100);
+  }
+  return rc;
+}
+
 static int pgListPrepared(
   FedConn *pConn, const char *zPrefix, int nMinAge, char ***pazGid, int *pn,
   char **pzErr
@@ -3710,6 +3740,11 @@ static int pgListPrepared(
   int i, n, rc;
   *pazGid = 0;
   *pn = 0;
+  if( nMinAge==0 ){
+    /* fed_recover(), which waits for no grace period. */
+    rc = pgWaitPrepares(p, zPrefix, pzErr);
+    if( rc!=SQLITE_OK ) return rc;
+  }
   memset(&params, 0, sizeof(params));
   rc = paramsAdd(&params, zPrefix, -1, 0);
   if( rc==SQLITE_OK ) rc = paramsAddInt(&params, nMinAge);

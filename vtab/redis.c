@@ -78,6 +78,7 @@
 ** It has no expiry: recovery may need a marker long after. */
 #define RD_RESERVED    "__federate:"
 #define RD_MARKER      "__federate:txn"
+#define RD_FENCE       "__federate:fence:"
 
 #define RD_PIPE_KEYS   1000     /* Keys per pipelined batch of lookups */
 #define RD_WATCH_CHUNK 1000     /* Keys per WATCH command */
@@ -1148,6 +1149,11 @@ struct RedisPipe {
                                 ** owned by P */
   char *zOut;                   /* The pipeline in the protocol, to send */
   i64 nOut, nOutAlloc;
+  int bSent;                    /* pipeRun() handed every byte to the
+                                ** kernel: the server may run all of it */
+  int iBlame;                   /* 1 + the command a failure to read the
+                                ** replies names (0: the first unanswered):
+                                ** a transaction names its EXEC */
 };
 
 static void pipeInit(RedisPipe *P){
@@ -1571,6 +1577,7 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
   /* Send everything now, so that what follows happens after sending. */
   {
     int bDone = 0;
+    P->bSent = 0;
     while( !bDone ){
       if( connWait(p, 1)!=REDIS_OK
        || redisBufferWrite(p->c, &bDone)!=REDIS_OK ){
@@ -1581,6 +1588,7 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
         goto cleanup;
       }
     }
+    P->bSent = 1;
   }
   if( fedFault(FED_FAULT_RECV, pzErr) ){
     connDrain(p, nSent);
@@ -1600,7 +1608,8 @@ static int pipeRun(RedisConn *p, RedisPipe *P, char **pzErr){
         p->bDead = 1;
         rc = SQLITE_NOMEM;
       }else{
-        char *zText = aMap[i]>=0 ? pipeText(P, aMap[i]) : 0;
+        char *zText = P->iBlame>0 ? pipeText(P, P->iBlame-1)
+                    : aMap[i]>=0 ? pipeText(P, aMap[i]) : 0;
         connIoError(p, zText, pzErr);
         sqlite3_free(zText);
         rc = SQLITE_ERROR;
@@ -5087,6 +5096,29 @@ static int updateInKey(FedTable *pTab, RedisConn *p, int argc,
   return rc;
 }
 
+/* Refuse a write of a key in federate's reserved namespace (RD_RESERVED:
+** the commit markers and fences).  A table whose keys= takes every key
+** could otherwise overwrite the marker hash with another type, and a
+** later cross-store EXEC would fail on it after applying the rest. */
+static int reservedKey(FedTable *pTab, sqlite3_value *pVal, const char *zOp,
+                       char **pzErr){
+  const char *z;
+  int n;
+  if( pVal==0 || sqlite3_value_type(pVal)==SQLITE_NULL ) return SQLITE_OK;
+  valueBytes(pVal, &z, &n);
+  if( n<0 ) return SQLITE_NOMEM;
+  if( n>=(int)sizeof(RD_RESERVED)-1
+   && memcmp(z, RD_RESERVED, sizeof(RD_RESERVED)-1)==0 ){
+    char *zKey = renderKey(z, n);
+    fedSetError(pzErr, "%s: cannot %s key %s in table \"%s\": keys that"
+        " start with %s are reserved for federate's commit markers",
+        RD_STORE, zOp, zKey ? zKey : "?", pTab->zName, RD_RESERVED);
+    sqlite3_free(zKey);
+    return SQLITE_CONSTRAINT;
+  }
+  return SQLITE_OK;
+}
+
 static int rdUpdate(FedTable *pTab, int argc, sqlite3_value **argv,
                     i64 *piRowid, char **pzErr){
   RedisTable *pRt = (RedisTable*)pTab->pStoreTab;
@@ -5106,6 +5138,16 @@ static int rdUpdate(FedTable *pTab, int argc, sqlite3_value **argv,
      && sqlite3_value_text(argv[i])==0 ){
       return SQLITE_NOMEM;
     }
+  }
+  {
+    const char *zOp = argc==1 ? "DELETE"
+        : sqlite3_value_type(argv[0])==SQLITE_NULL ? "INSERT" : "UPDATE";
+    rc = SQLITE_OK;
+    if( pTab->iPk>=0 ) rc = reservedKey(pTab, argv[0], zOp, pzErr);
+    if( rc==SQLITE_OK && argc>1 ){
+      rc = reservedKey(pTab, argv[2+pRt->iKey], zOp, pzErr);
+    }
+    if( rc ) return rc;
   }
   if( !t->bActive ){
     rc = rdBegin(&p->base, 0, pzErr);
@@ -5314,6 +5356,54 @@ static int txnValidate(RedisConn *p, char **pzErr){
   return rc;
 }
 
+/*
+** Before the MULTI of a transaction that writes the commit marker of
+** global id zGid, one round trip:
+**
+**   WATCH __federate:fence:<gid>     so that a later fence (rdMarkerCheck
+**                                    touches that key) makes this EXEC
+**                                    fail if it has not run yet
+**   TYPE __federate:txn              the marker hash must be a hash (or
+**                                    absent), or HSET would fail inside
+**                                    EXEC after the writes were applied
+**
+** The WATCH must be answered before EXEC is sent: a WATCH still in flight
+** with its EXEC would be registered after the fence.
+*/
+static int markerFence(RedisConn *p, const char *zGid, char **pzErr){
+  RedisPipe P;
+  int rc;
+  char *zFence = sqlite3_mprintf("%s%s", RD_FENCE, zGid);
+  if( zFence==0 ) return SQLITE_NOMEM;
+  pipeInit(&P);
+  pipeCmd(&P, p->iDb, "WATCH");
+  pipeArg(&P, zFence, -1);
+  pipeCmd(&P, p->iDb, "TYPE");
+  pipeArg(&P, RD_MARKER, -1);
+  rc = P.rc ? P.rc : pipeRun(p, &P, pzErr);
+  if( rc==SQLITE_OK ){
+    redisReply *r = P.apReply[1];
+    if( P.apReply[0]->type==REDIS_REPLY_ERROR ){
+      pipeReplyError(&P, 0, pzErr);
+      rc = SQLITE_ERROR;
+    }else if( r->type==REDIS_REPLY_ERROR ){
+      pipeReplyError(&P, 1, pzErr);
+      rc = SQLITE_ERROR;
+    }else if( !(r->len==4 && memcmp(r->str, "none", 4)==0)
+           && !(r->len==4 && memcmp(r->str, "hash", 4)==0) ){
+      fedSetError(pzErr, "%s: cannot commit on server \"%s\": key %s, reserved"
+          " for federate's commit markers, holds a %.*s instead of a hash"
+          " (another client wrote it); nothing was written", RD_STORE,
+          p->base.pServer->zName, RD_MARKER, (int)r->len, r->str);
+      rc = SQLITE_ERROR;
+    }
+  }
+  p->txn.bWatched = 1;
+  pipeFree(&P);
+  sqlite3_free(zFence);
+  return rc;
+}
+
 static int rdCommit(FedConn *pConn, char **pzErr){
   RedisConn *p = (RedisConn*)pConn;
   RedisTxn *t = &p->txn;
@@ -5362,6 +5452,10 @@ static int rdCommit(FedConn *pConn, char **pzErr){
     rc = SQLITE_ERROR;
   }
   if( rc ) goto done;
+  if( zMarker ){
+    rc = markerFence(p, zMarker, pzErr);
+    if( rc ) goto done;
+  }
   rc = fedFault(FED_FAULT_COMMIT, pzErr);
   if( rc ) goto done;
   pipeCmd(&P, -1, "MULTI");
@@ -5377,8 +5471,12 @@ static int rdCommit(FedConn *pConn, char **pzErr){
   }
   iExec = P.nCmd;
   pipeCmd(&P, -1, "EXEC");
+  P.iBlame = iExec+1;
   rc = pipeRun(p, &P, pzErr);
   if( rc ){
+    /* Every byte sent and no answer: EXEC may have run.  Only the marker
+    ** can tell (txn.c asks it on a fresh connection). */
+    if( rc==SQLITE_ERROR && P.bSent && zMarker ) pConn->bUnknown = 1;
     p->iCurDb = -1;
     goto done;
   }
@@ -5733,15 +5831,42 @@ static int markerCmd(RedisConn *p, const char *zCmd, const char *zField,
   return rc;
 }
 
+/* The fence, then the marker: SET and DEL of __federate:fence:<gid> touch
+** the key that the transaction's connection WATCHed before its MULTI
+** (markerFence), so its EXEC, if Redis has not run it yet (it waits in a
+** lost connection's buffer, or Redis is stopped), fails whenever it
+** comes; Redis runs one command at a time, so HEXISTS after it is final. */
 static int rdMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
                          char **pzErr){
-  redisReply *r = 0;
-  int rc = markerCmd((RedisConn*)pConn, "HEXISTS", zGid, &r, pzErr);
+  RedisConn *p = (RedisConn*)pConn;
+  RedisPipe P;
+  int rc, i;
+  char *zFence = sqlite3_mprintf("%s%s", RD_FENCE, zGid);
   *pbExists = 0;
-  if( rc==SQLITE_OK ){
-    *pbExists = r->type==REDIS_REPLY_INTEGER && r->integer==1;
-    freeReplyObject(r);
+  if( zFence==0 ) return SQLITE_NOMEM;
+  pipeInit(&P);
+  pipeCmd(&P, p->iDb, "SET");
+  pipeArg(&P, zFence, -1);
+  pipeArg(&P, "1", 1);
+  pipeCmd(&P, p->iDb, "DEL");
+  pipeArg(&P, zFence, -1);
+  pipeCmd(&P, p->iDb, "HEXISTS");
+  pipeArg(&P, RD_MARKER, -1);
+  pipeArg(&P, zGid, -1);
+  rc = P.rc ? P.rc : pipeRun(p, &P, pzErr);
+  for(i=0; rc==SQLITE_OK && i<3; i++){
+    if( P.apReply[i]->type==REDIS_REPLY_ERROR ){
+      pipeReplyError(&P, i, pzErr);
+      rc = SQLITE_ERROR;
+    }
   }
+  if( rc==SQLITE_OK ){
+    *pbExists = P.apReply[2]->type==REDIS_REPLY_INTEGER
+             && P.apReply[2]->integer==1;
+  }
+  pipeFree(&P);
+  sqlite3_free(zFence);
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
   return rc;
 }
 
