@@ -621,6 +621,51 @@ static int doubtUndo(void *pArg, const char *zGid, const char *zServer,
                   p->now - iCreated);
 }
 
+/*
+** Whether every two-phase server named in zServers (a decision row's list)
+** answers that it holds nothing prepared of transaction zGid: then the
+** commit reached them all and the row only waits to be deleted (by this
+** file's next two-phase commit or fed_recover()), so fed_in_doubt leaves
+** it out.  A server that cannot be asked, or a list with no two-phase
+** server, gives 0: the row is listed, as it may still be owed.  This is
+** how a connection other than the committing one (or the file reopened)
+** tells a finished transaction from one that a crash left half done.
+*/
+static int doubtRowResolved(FedContext *pCtx, const char *zGid,
+                            const char *zServers){
+  char *zPrefix = sqlite3_mprintf("%s_", zGid);
+  int nAsked = 0, bResolved = zPrefix!=0;
+  while( bResolved && zServers && *zServers ){
+    const char *zEnd = strchr(zServers, ',');
+    int n = zEnd ? (int)(zEnd-zServers) : (int)strlen(zServers);
+    char *zServer = fedStrdup(zServers, n);
+    FedServer *pServer = 0;
+    FedConn *pConn = 0;
+    char *zErr = 0;
+    char **azGid = 0;
+    int nGid = 0, i;
+    zServers += n + (zEnd ? 1 : 0);
+    if( zServer==0
+     || fedServerFind(pCtx, zServer, &pServer, &zErr)!=SQLITE_OK ){
+      bResolved = 0;
+    }else if( pServer->pStore->xListPrepared ){
+      if( fedServerConn(pCtx, pServer, &pConn, &zErr)!=SQLITE_OK
+       || pServer->pStore->xListPrepared(pConn, zPrefix, 0, &azGid, &nGid,
+                                         &zErr)!=SQLITE_OK
+       || nGid>0 ){
+        bResolved = 0;
+      }
+      for(i=0; i<nGid; i++) sqlite3_free(azGid[i]);
+      sqlite3_free(azGid);
+      nAsked++;
+    }
+    sqlite3_free(zErr);
+    sqlite3_free(zServer);
+  }
+  sqlite3_free(zPrefix);
+  return bResolved && nAsked>0;
+}
+
 static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
     const char *idxStr, int argc, sqlite3_value **argv){
   DoubtCursor *pCsr = (DoubtCursor*)pVCsr;
@@ -657,6 +702,8 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
           bDone = 1;
         }
       }
+      /* A row this connection knows nothing of: ask its servers. */
+      if( !bDone && doubtRowResolved(pCtx, zGid, zServers) ) bDone = 1;
       while( !bDone && rc==SQLITE_OK && zServers && *zServers ){
         const char *zEnd = strchr(zServers, ',');
         int n = zEnd ? (int)(zEnd-zServers) : (int)strlen(zServers);
