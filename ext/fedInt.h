@@ -659,6 +659,7 @@ struct FedContext {
   i64 iTxn;                     /* Transaction generation, from 1 */
   char *zGid;                   /* Global id of the prepared transaction */
   int bRequireAtomic;           /* Refuse commits that cannot be atomic */
+  int bSagaAnyUndo;             /* fed_config('saga_recovery','any') */
   int bLocalParticipant;        /* Local writes must commit atomically with
                                 ** a single written server (fed_saga) */
   i64 iSagaSeen;                /* fedSagaRecover(): sagas tried so far */

@@ -82,11 +82,76 @@ static int sagaAtomic(
 }
 
 /*
+** A compensation that fed_recover() reads back from the file is SQL that
+** whoever made the file wrote: it runs only if it is one INSERT, UPDATE or
+** DELETE that writes a virtual table (a federate store) and calls no
+** function at all (so neither fed_exec(), load_extension(), nor a host's
+** readfile()/writefile(); LIKE and GLOB are functions too) and opens no
+** ordinary table for writing.  Told by the statement's EXPLAIN listing:
+** Function/PureFunc/AggStep* and OpenWrite refuse, VUpdate is required.
+** Returns SQLITE_OK, or SQLITE_ERROR with *pzErr saying why (also for a
+** statement that does not prepare); SQLITE_NOMEM.
+*/
+static int sagaUndoCheck(sqlite3 *db, const char *zUndo, char **pzErr){
+  sqlite3_stmt *pStmt = 0;
+  const char *zTail = 0;
+  const char *zWhy = 0;
+  char *zSql = sqlite3_mprintf("EXPLAIN %s", zUndo);
+  int rc, bWrite = 0;
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, &zTail);
+  if( rc==SQLITE_NOMEM ){
+    sqlite3_free(zSql);
+    return rc;
+  }
+  if( rc!=SQLITE_OK || pStmt==0 ){
+    zWhy = "it does not prepare";
+  }else{
+    while( zTail && (*zTail==' ' || *zTail=='\t' || *zTail=='\n'
+                     || *zTail=='\r' || *zTail==';') ){
+      zTail++;
+    }
+    if( zTail && *zTail ) zWhy = "it is more than one statement";
+  }
+  while( zWhy==0 && (rc = sqlite3_step(pStmt))==SQLITE_ROW ){
+    const char *zOp = (const char*)sqlite3_column_text(pStmt, 1);
+    if( zOp==0 ) continue;
+    if( strcmp(zOp, "Function")==0 || strcmp(zOp, "PureFunc")==0
+     || strncmp(zOp, "AggStep", 7)==0 ){
+      zWhy = "it calls a function";
+    }else if( strcmp(zOp, "OpenWrite")==0 ){
+      zWhy = "it writes an ordinary table";
+    }else if( strcmp(zOp, "VUpdate")==0 ){
+      bWrite = 1;
+    }
+  }
+  if( zWhy==0 && rc==SQLITE_NOMEM ){
+    sqlite3_finalize(pStmt);
+    sqlite3_free(zSql);
+    return SQLITE_NOMEM;
+  }
+  if( zWhy==0 && !bWrite ) zWhy = "it writes no virtual table";
+  sqlite3_finalize(pStmt);
+  sqlite3_free(zSql);
+  if( zWhy==0 ) return SQLITE_OK;
+  fedSetError(pzErr, "fed_recover: refused to run a compensation read from"
+      " the database file (%s): %s; only one INSERT, UPDATE or DELETE of a"
+      " federate table, calling no function, runs from a file"
+      " (docs/security.md)", zWhy, zUndo);
+  return SQLITE_ERROR;
+}
+
+/*
 ** Compensate saga iSaga: undo every step marked done, newest first.
 ** Returns SQLITE_OK when all are compensated (state compensated), else an
-** error with the saga left "failed" for fed_recover() to retry.
+** error with the saga left "failed" for fed_recover() to retry.  bFromFile:
+** the compensations are run by fed_recover() (they come from the file, not
+** from this call's arguments): each must pass sagaUndoCheck() first, and
+** none runs unless all do (unless fed_config('saga_recovery','any')).
 */
-static int sagaCompensate(FedContext *pCtx, i64 iSaga, char **pzErr){
+static int sagaCompensate(
+  FedContext *pCtx, i64 iSaga, int bFromFile, char **pzErr
+){
   sqlite3 *db = pCtx->db;
   sqlite3_stmt *pStmt = 0;
   int rc;
@@ -123,6 +188,15 @@ static int sagaCompensate(FedContext *pCtx, i64 iSaga, char **pzErr){
     }
     if( sqlite3_finalize(pStmt)!=SQLITE_OK && rc==SQLITE_OK ){
       rc = sqlite3_errcode(db);
+    }
+    for(i=0; bFromFile && !pCtx->bSagaAnyUndo && rc==SQLITE_OK && i<n; i++){
+      if( azUndo[i]==0 ) continue;
+      rc = sagaUndoCheck(db, azUndo[i], pzErr);
+      if( rc==SQLITE_ERROR ){
+        sagaExec(db, "UPDATE main.fed_sagas SET state='failed',"
+                 " error=%Q, updated=%lld WHERE id=%lld",
+                 *pzErr, (i64)time(0), iSaga);
+      }
     }
     for(i=0; rc==SQLITE_OK && i<n; i++){
       char *zMark = sqlite3_mprintf("UPDATE main.fed_saga_steps SET"
@@ -253,7 +327,7 @@ static void sagaFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
              " WHERE saga=%lld AND step=%d", zErr, iSaga, iStep);
     sagaExec(db, "UPDATE main.fed_sagas SET error=%Q WHERE id=%lld", zErr,
              iSaga);
-    rc = sagaCompensate(pCtx, iSaga, &zComp);
+    rc = sagaCompensate(pCtx, iSaga, 0, &zComp);
     zMsg = sqlite3_mprintf("fed_saga: step %d of saga \"%s\" failed: %s;"
         " %s", iStep+1, zName, zErr ? zErr : "out of memory",
         rc==SQLITE_OK ? (iStep==0 ? "no step to compensate"
@@ -292,7 +366,7 @@ int fedSagaRecover(FedContext *pCtx){
     iSaga = sqlite3_column_int64(pStmt, 0);
     sqlite3_finalize(pStmt);
     if( iSaga>pCtx->iSagaSeen ) pCtx->iSagaSeen = iSaga;
-    if( sagaCompensate(pCtx, iSaga, &zErr)==SQLITE_OK ) nDone++;
+    if( sagaCompensate(pCtx, iSaga, 1, &zErr)==SQLITE_OK ) nDone++;
     sqlite3_free(zErr);
   }
   pCtx->iSagaSeen = 0;

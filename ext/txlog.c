@@ -444,7 +444,13 @@ static void recoverFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 /* fed_config(name [, value]): read or set a setting of this connection.
 **   atomic   'require' (default): a transaction that writes to several
 **            servers must be able to commit on all or none, else COMMIT
-**            fails naming them; 'allow': commit them one after the other. */
+**            fails naming them; 'allow': commit them one after the other.
+**   saga_recovery  'checked' (default): fed_recover() runs a saga's
+**            compensation read from the file only if it is one INSERT,
+**            UPDATE or DELETE of a virtual table calling no function
+**            (saga.c); 'any': every compensation, for files the
+**            application trusts.  Kept in the connection, never in the
+**            file, so that a file cannot choose. */
 static void configFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   FedContext *pCtx = (FedContext*)sqlite3_user_data(ctx);
   const char *zName = (const char*)sqlite3_value_text(argv[0]);
@@ -494,9 +500,26 @@ static void configFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     }
     return;
   }
+  if( zName && sqlite3_stricmp(zName, "saga_recovery")==0 ){
+    if( argc>1 ){
+      const char *zVal = (const char*)sqlite3_value_text(argv[1]);
+      if( zVal && sqlite3_stricmp(zVal, "checked")==0 ){
+        pCtx->bSagaAnyUndo = 0;
+      }else if( zVal && sqlite3_stricmp(zVal, "any")==0 ){
+        pCtx->bSagaAnyUndo = 1;
+      }else{
+        sqlite3_result_error(ctx, "fed_config: saga_recovery is 'checked'"
+                             " or 'any'", -1);
+        return;
+      }
+    }
+    sqlite3_result_text(ctx, pCtx->bSagaAnyUndo ? "any" : "checked", -1,
+                        SQLITE_STATIC);
+    return;
+  }
   if( zName==0 || sqlite3_stricmp(zName, "atomic")!=0 ){
     sqlite3_result_error(ctx, "fed_config: unknown setting (known: atomic,"
-                         " recovery_grace, undo_log)", -1);
+                         " recovery_grace, saga_recovery, undo_log)", -1);
     return;
   }
   if( argc>1 ){
