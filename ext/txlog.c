@@ -297,6 +297,12 @@ static int recoverServer(
      && pStore->xResolve(pConn, azGid[i], bCommit, pzErr)==SQLITE_OK ){
       fedTxlogForgetDoubt(pCtx, azGid[i], pServer->zName);
       nDone++;
+      /* Rows the commit makes visible now: a cached read of this server
+      ** made while they were prepared (by any connection sharing the
+      ** cache) is stale.  The resolve stands whatever the clear does; a
+      ** clear that fails (out of memory) leaves the entries to their
+      ** TTL. */
+      if( bCommit ) fedCacheInvalidateServer(pCtx, pServer);
     }else{
       fedTxlogDoubt(pCtx, azGid[i], pServer->zName, bCommit);
     }

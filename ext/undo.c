@@ -324,6 +324,10 @@ static int undoApply(FedContext *pCtx, const char *zGid, const char *zOnly,
     if( rc==SQLITE_OK ) rc = fedServerConn(pCtx, pServer, &pConn, pzErr);
     if( rc==SQLITE_OK ){
       rc = pServer->pStore->xUndoApply(pConn, &r->img, pzErr);
+      /* A before-image put back changes what the cache may hold of the
+      ** server (also when the apply failed half way, or its reply was
+      ** lost). */
+      if( rc!=SQLITE_NOMEM ) fedCacheInvalidateServer(pCtx, pServer);
     }
     if( bMaybe && rc!=SQLITE_NOMEM ){
       if( rc==SQLITE_OK || rc==SQLITE_BUSY ){
