@@ -1582,15 +1582,14 @@ static void pgIntRange(const FedColumn *pCol, i64 *pMin, i64 *pMax){
   }
 }
 
-/* If the integer v lies outside the range of integer column pCol, the
-** comparison "col <op> v" follows from the side v lies on: append TRUE,
-** FALSE or "<col> IS NOT NULL" and return 1.  Else return 0. */
-static int pgIntOutside(sqlite3_str *s, const FedColumn *pCol, int op, i64 v){
-  i64 mn, mx;
-  int bAbove, bTrue;
-  pgIntRange(pCol, &mn, &mx);
-  if( v>=mn && v<=mx ) return 0;
-  bAbove = v>mx;
+/* "col <op> v" where v lies beyond every value of column pCol (above
+** them all if bAbove, else below): the answer follows from that side
+** alone.  Append TRUE, FALSE or "<col> IS NOT NULL".  IS NOT is one word,
+** TRUE (NULL IS NOT v holds too), never "x OR TRUE": the terms are joined
+** with AND unparenthesised. */
+static void pgBeyondRange(sqlite3_str *s, const FedColumn *pCol, int op,
+                          int bAbove){
+  int bTrue;
   switch( op ){
     case FED_OP_LT: case FED_OP_LE: bTrue = bAbove; break;
     case FED_OP_GT: case FED_OP_GE: bTrue = !bAbove; break;
@@ -1605,6 +1604,16 @@ static int pgIntOutside(sqlite3_str *s, const FedColumn *pCol, int op, i64 v){
   }else{
     sqlite3_str_appendall(s, "FALSE");
   }
+}
+
+/* If the integer v lies outside the range of integer column pCol, the
+** comparison "col <op> v" follows from the side v lies on: append it
+** (pgBeyondRange) and return 1.  Else return 0. */
+static int pgIntOutside(sqlite3_str *s, const FedColumn *pCol, int op, i64 v){
+  i64 mn, mx;
+  pgIntRange(pCol, &mn, &mx);
+  if( v>=mn && v<=mx ) return 0;
+  pgBeyondRange(s, pCol, op, v>mx);
   return 1;
 }
 
@@ -1658,24 +1667,7 @@ static int pgNumParam(
     int bIntegral = (f==r);
     if( r>=9223372036854775807.0 || r<-9223372036854775808.0 ){
       /* Beyond every integer: decided by the sign alone. */
-      int bBig = r>0;
-      int bTrue;
-      switch( op ){
-        case FED_OP_LT: case FED_OP_LE: bTrue = bBig; break;
-        case FED_OP_GT: case FED_OP_GE: bTrue = !bBig; break;
-        case FED_OP_NE: case FED_OP_ISNOT: bTrue = 1; break;
-        default: bTrue = 0; break;
-      }
-      if( op==FED_OP_ISNOT ){
-        /* NULL IS NOT <number> holds too.  One word, never "x OR TRUE":
-        ** the terms are joined with AND unparenthesised. */
-        sqlite3_str_appendall(s, "TRUE");
-      }else if( bTrue ){
-        pgColumnExpr(s, pCol, 0);
-        sqlite3_str_appendall(s, " IS NOT NULL");
-      }else{
-        sqlite3_str_appendall(s, "FALSE");
-      }
+      pgBeyondRange(s, pCol, op, r>0);
       return 0;
     }
     switch( op ){
