@@ -154,7 +154,7 @@ test-asan: build/asan/testfixture
 # Exit status 99 on a valgrind error, so that all.tcl reports it even in a
 # file that also has failing checks (those exit with 1).  Valgrind does x87
 # long double arithmetic in 64 bits, and SQLite 3.40 converts REAL <-> text
-# with it: pg1's exact-float checks fail under valgrind (docs/TESTING.md).
+# with it: pgread's exact-float checks fail under valgrind (docs/TESTING.md).
 test-valgrind: build/testfixture
 	FED_TESTFIXTURE_WRAPPER="valgrind --error-exitcode=99 -q --leak-check=no" \
 	  FED_TESTFIXTURE=build/testfixture bash tcl-tests/run.sh

@@ -8,7 +8,7 @@
 #
 # Environment it reads (all optional):
 #   FED_TEST_FILES            test files to run instead of all: names
-#                             ("tester0.test", "tester0", "pg*.test") or paths
+#                             ("tester.test", "tester", "pg*.test") or paths
 #   FED_TESTFIXTURE           the testfixture binary (default: the first of
 #                             build/testfixture, testfixture,
 #                             testfixture/testfixture that make built)
