@@ -51,7 +51,7 @@
 #                             bypassing federate; returns the rows of every
 #                             SELECT as one flat list (NULL as "")
 #   pg_server ACTION          kill|immediate|restart|status the test
-#                             PostgreSQL through $FED_TEST_PG_CTL
+#                             PostgreSQL through $FED_TEST_PG_CTL (servers/postgres.sh)
 #   redis_server ACTION, etcd_server ACTION
 #                             kill|restart|pause|resume the test Redis / etcd
 #   crash_loops               how many times a crash test runs each crash
@@ -456,7 +456,7 @@ proc crash_loops {} {
 }
 
 # redis_server ACTION, etcd_server ACTION: kill|restart the test Redis or
-# etcd through $FED_TEST_REDIS_CTL / $FED_TEST_ETCD_CTL (kvserver.sh).
+# etcd through $FED_TEST_REDIS_CTL / $FED_TEST_ETCD_CTL (tcl-tests/servers/redis.sh, etcd.sh).
 proc redis_server {action} {
   if {![info exists ::env(FED_TEST_REDIS_CTL)]} {
     error "redis_server: FED_TEST_REDIS_CTL is not set"

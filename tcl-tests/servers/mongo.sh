@@ -1,24 +1,37 @@
 #!/usr/bin/env bash
-# mongoserver.sh: a throwaway MongoDB-protocol test server on 127.0.0.1
-# (tcl-tests/mongoserver.py: mongomock behind a wire-protocol front end;
+# mongo.sh: a throwaway MongoDB-protocol test server on 127.0.0.1
+# (tcl-tests/servers/mongoserver.py: mongomock behind a wire-protocol front end;
 # there is no mongod for Debian 12).  See docs/mongo-testserver.md.
 #
-#   mongoserver.sh start DIR     start on a free port; prints the port
-#   mongoserver.sh stop DIR      stop, then remove DIR
-#   mongoserver.sh kill DIR      SIGKILL (as if the process died)
-#   mongoserver.sh restart DIR   start again on the same port
+#   mongo.sh start DIR     start on a free port; prints the port
+#   mongo.sh stop DIR      stop, then remove DIR
+#   mongo.sh kill DIR      SIGKILL (as if the process died)
+#   mongo.sh restart DIR   start again on the same port
+#   mongo.sh setup DIR     run.sh's verb (docs/TESTING.md): start, then print
+#                          "export FED_TEST_MONGO_...=..." lines: URI
+#                          ("mongodb://127.0.0.1:P"), PORT and CTL (a
+#                          command prefix for the verbs); exit status 3, the
+#                          reason on stderr, when it starts none here
+#   mongo.sh vars          the variable tests find the server by
 #
-# "mongoserver.sh --dir DIR ACTION" is the same, so that a caller can keep
-# "bash mongoserver.sh --dir DIR" as one command prefix.  DIR holds the
+# fedtest: on-demand.  run.sh starts this server only when a test file it
+# runs says "require_server mongo" (no test does yet).
+#
+# "mongo.sh --dir DIR ACTION" is the same, so that a caller can keep
+# "bash mongo.sh --dir DIR" as one command prefix.  DIR holds the
 # port, the pid and the log.  The data lives in the server's memory only:
 # after kill or restart the server comes back EMPTY (no collections, no
 # indexes).  MONGOSERVER_MAX_SECONDS (default 3600) bounds the server's
 # lifetime, so a forgotten server never outlives a test run.
 set -euo pipefail
 
-die() { echo "mongoserver.sh: $*" >&2; exit 1; }
-usage() { die "usage: mongoserver.sh start|stop|kill|restart DIR"; }
+die() { echo "mongo.sh: $*" >&2; exit 1; }
+usage() { die "usage: mongo.sh start|stop|kill|restart|setup DIR, or vars"; }
 
+if [ "${1:-}" = vars ] && [ $# -eq 1 ]; then
+  echo FED_TEST_MONGO_URI
+  exit 0
+fi
 if [ "${1:-}" = "--dir" ]; then
   [ $# -eq 3 ] || usage
   dir=$2; action=$3
@@ -88,13 +101,29 @@ stop_pid() {      # stop_pid SIGNAL: signal the server, wait until it is gone
   kill -KILL "$pid" 2>/dev/null || true
 }
 
+cmd_start() {
+  mkdir -p "$dir"
+  port=$(free_port)
+  echo "$port" >"$dir/port"
+  launch "$port"
+  echo "$port"
+}
+
 case $action in
   start)
-    mkdir -p "$dir"
-    port=$(free_port)
-    echo "$port" >"$dir/port"
-    launch "$port"
-    echo "$port"
+    cmd_start
+    ;;
+  setup)
+    [ -z "${FED_TEST_MONGO_URI:-}" ] ||
+      { echo "mongo.sh: using the MongoDB server of FED_TEST_MONGO_URI" >&2; exit 3; }
+    "$py" -c 'import mongomock, bson' 2>/dev/null ||
+      { echo "mongo.sh: no python3-mongomock: the MongoDB tests will skip" >&2; exit 3; }
+    port=$(cmd_start) || exit 1
+    echo "mongo.sh: MongoDB (mongoserver.py) on 127.0.0.1:$port" >&2
+    printf 'export %s=%q\n' \
+      FED_TEST_MONGO_URI "mongodb://127.0.0.1:$port" \
+      FED_TEST_MONGO_PORT "$port" \
+      FED_TEST_MONGO_CTL "bash $here/mongo.sh --dir $dir"
     ;;
   restart)
     [ -f "$dir/port" ] || die "no server in $dir"

@@ -1,20 +1,31 @@
 #!/usr/bin/env bash
-# pgserver.sh: a throwaway PostgreSQL 15 for the tests, on 127.0.0.1.
+# postgres.sh: a throwaway PostgreSQL 15 for the tests, on 127.0.0.1.
 #
-#   pgserver.sh start DIR       initdb in DIR/data, start on a free port,
+#   postgres.sh start DIR       initdb in DIR/data, start on a free port,
 #                               create role fedpw and database fedtest;
 #                               prints the port
-#   pgserver.sh stop DIR        fast shutdown (SIGINT), then remove DIR
-#   pgserver.sh kill DIR        SIGKILL the server and its backends, as if
+#   postgres.sh stop DIR        fast shutdown (SIGINT), then remove DIR
+#   postgres.sh kill DIR        SIGKILL the server and its backends, as if
 #                               the machine had lost the process
-#   pgserver.sh immediate DIR   immediate shutdown (SIGQUIT): no checkpoint,
+#   postgres.sh immediate DIR   immediate shutdown (SIGQUIT): no checkpoint,
 #                               crash recovery on the next start
-#   pgserver.sh restart DIR     (stop if running, then) start again on the
+#   postgres.sh restart DIR     (stop if running, then) start again on the
 #                               same port and data; prints the port
-#   pgserver.sh status DIR      prints "running PID PORT" or "stopped"
+#   postgres.sh status DIR      prints "running PID PORT" or "stopped"
+#   postgres.sh setup DIR       run.sh's verb (docs/TESTING.md): start, then
+#                               print "export FED_TEST_PG_...=..." lines:
+#                               DSN ("host=127.0.0.1 port=P dbname=fedtest
+#                               user=postgres"), PORT, DATADIR (PGDATA),
+#                               SOCKET (the unix socket's directory),
+#                               PASSWORD (role fedpw's, random unless given)
+#                               and CTL (a command prefix for the verbs,
+#                               pg_server in tester.tcl); exit status 3, the
+#                               reason on stderr, when it starts none here
+#                               (not root, or FED_TEST_PG_DSN already set)
+#   postgres.sh vars            the variable tests find the server by
 #
-# "pgserver.sh --dir DIR ACTION" is the same, so that a caller can keep
-# "bash pgserver.sh --dir DIR" as one command prefix (FED_TEST_PG_CTL).
+# "postgres.sh --dir DIR ACTION" is the same, so that a caller can keep
+# "bash postgres.sh --dir DIR" as one command prefix (FED_TEST_PG_CTL).
 #
 # DIR holds data/ (PGDATA), the unix socket, port, and log.  The server runs
 # as the postgres user (initdb and postgres refuse root), with
@@ -28,12 +39,16 @@ set -euo pipefail
 PGBIN=/usr/lib/postgresql/15/bin
 PGUSER=postgres
 
-die() { echo "pgserver.sh: $*" >&2; exit 1; }
+die() { echo "postgres.sh: $*" >&2; exit 1; }
 
 usage() {
-  die "usage: pgserver.sh start|stop|kill|immediate|restart|status DIR"
+  die "usage: postgres.sh start|stop|kill|immediate|restart|status|setup DIR, or vars"
 }
 
+if [ "${1:-}" = vars ] && [ $# -eq 1 ]; then
+  echo FED_TEST_PG_DSN
+  exit 0
+fi
 if [ "${1:-}" = "--dir" ]; then
   [ $# -eq 3 ] || usage
   action=$3; dir=$2
@@ -108,7 +123,7 @@ signal_server() {
   fi
   # shellcheck disable=SC2086
   if ! wait_gone "$pid" $kids; then
-    echo "pgserver.sh: the server did not stop on SIG$sig; killing it" >&2
+    echo "postgres.sh: the server did not stop on SIG$sig; killing it" >&2
     # shellcheck disable=SC2046
     kill -KILL "$pid" $(children "$pid") 2>/dev/null || true
     # shellcheck disable=SC2086
@@ -140,7 +155,7 @@ clear_stale() {
 
 install_postgres() {
   [ -x "$PGBIN/postgres" ] && return 0
-  echo "pgserver.sh: installing postgresql-15" >&2
+  echo "postgres.sh: installing postgresql-15" >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update >&2
   apt-get install -y postgresql-15 >&2
@@ -207,7 +222,7 @@ start_server() {
     [ $rc -eq 0 ] && return 0
     if [ $rc -ne 2 ] || [ "$action" = restart ]; then break; fi
   done
-  echo "pgserver.sh: postgres did not start; the end of $dir/log:" >&2
+  echo "postgres.sh: postgres did not start; the end of $dir/log:" >&2
   tail -n 20 "$dir/log" >&2
   exit 1
 }
@@ -241,7 +256,7 @@ EOF
   if [ -n "$pw" ]; then
     sql="CREATE ROLE fedpw LOGIN PASSWORD '${pw//\'/\'\'}';"
   else
-    echo "pgserver.sh: FED_TEST_PG_PASSWORD is not set: role fedpw has no password" >&2
+    echo "postgres.sh: FED_TEST_PG_PASSWORD is not set: role fedpw has no password" >&2
     sql="CREATE ROLE fedpw LOGIN;"
   fi
   # The password goes through stdin, never a command line.
@@ -258,12 +273,40 @@ EOF
 
 # Refuse to act on a directory this script did not make.
 check_dir() {
-  [ -f "$dir/.fedtest-pg" ] || die "$dir was not made by pgserver.sh start"
+  [ -f "$dir/.fedtest-pg" ] || die "$dir was not made by postgres.sh start"
+}
+
+# setup: not_here REASON when no server starts here (exit status 3).
+not_here() { echo "postgres.sh: $*" >&2; exit 3; }
+
+cmd_setup() {
+  local port here
+  [ -z "${FED_TEST_PG_DSN:-}" ] ||
+    not_here "using the PostgreSQL server of FED_TEST_PG_DSN"
+  [ "$(id -u)" -eq 0 ] ||
+    not_here "not root: no PostgreSQL server, its tests will skip"
+  if [ -z "${FED_TEST_PG_PASSWORD:-}" ]; then
+    FED_TEST_PG_PASSWORD=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  fi
+  export FED_TEST_PG_PASSWORD
+  here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+  port=$(cmd_start) || exit 1
+  echo "postgres.sh: PostgreSQL 15 on 127.0.0.1:$port" >&2
+  printf 'export %s=%q\n' \
+    FED_TEST_PG_PORT "$port" \
+    FED_TEST_PG_DSN "host=127.0.0.1 port=$port dbname=fedtest user=postgres" \
+    FED_TEST_PG_DATADIR "$data" \
+    FED_TEST_PG_SOCKET "$dir" \
+    FED_TEST_PG_PASSWORD "$FED_TEST_PG_PASSWORD" \
+    FED_TEST_PG_CTL "bash $here/postgres.sh --dir $dir"
 }
 
 case $action in
   start)
     cmd_start
+    ;;
+  setup)
+    cmd_setup
     ;;
   stop)
     check_dir
