@@ -5,8 +5,11 @@
 # FED_TEST_ETCD_PORT and FED_TEST_ETCD_CTL (a command prefix for the verbs:
 # etcd_server in tester.tcl).
 set -euo pipefail
+# store and dir are kv.bash's (it sets dir from the arguments).
+# shellcheck disable=SC2034
 store=etcd
-# shellcheck source=kv.bash
+dir=""
+# shellcheck disable=SC1091   # kv.bash, beside this script
 . "$(dirname "${BASH_SOURCE[0]}")/kv.bash"
 
 store_vars() { echo FED_TEST_ETCD_URL; }
@@ -22,7 +25,7 @@ setup_env() { emit FED_TEST_ETCD_URL "http://127.0.0.1:$1"; }
 prepare_dir() { free_port >"$dir/peerport"; }
 
 launch() {
-  local port=$1 peer i
+  local port=$1 peer
   peer=$(cat "$dir/peerport")
   etcd --name s1 --data-dir "$dir/data" \
     --listen-client-urls "http://127.0.0.1:$port" \
@@ -34,7 +37,7 @@ launch() {
   echo $! >"$dir/pid"
   wait_port "$port" || { cat "$dir/log" >&2; die "etcd did not start"; }
   # etcd listens before it serves: wait for a successful request.
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     if curl -sf -X POST "http://127.0.0.1:$port/v3/kv/range" \
          -d '{"key":"AA=="}' >/dev/null 2>&1; then break; fi
     sleep 0.05

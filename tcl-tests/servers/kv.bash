@@ -22,6 +22,8 @@
 # "bash STORE.sh --dir DIR" as one command prefix (FED_TEST_<STORE>_CTL).
 # DIR holds the data, the port, the pid and the log.
 
+# shellcheck shell=bash disable=SC2154  # store: set by the sourcing script
+
 die() { echo "$store.sh: $*" >&2; exit 1; }
 usage() { die "usage: $store.sh start|stop|kill|restart|pause|resume|setup DIR, or vars"; }
 
@@ -42,8 +44,7 @@ PY
 }
 
 wait_port() {     # wait_port PORT: until something listens there (5 s)
-  local i
-  for i in $(seq 1 100); do
+  for _ in $(seq 1 100); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
     sleep 0.05
   done
@@ -104,7 +105,9 @@ kv_main() {
       kill -"$sig" "$(cat "$dir/pid")"
       ;;
     kill)
-      [ -f "$dir/pid" ] && kill -KILL "$(cat "$dir/pid")" 2>/dev/null || true
+      if [ -f "$dir/pid" ]; then
+        kill -KILL "$(cat "$dir/pid")" 2>/dev/null || true
+      fi
       sleep 0.1
       ;;
     stop)

@@ -6,8 +6,11 @@
 # FED_TEST_REDIS_CTL (a command prefix for the verbs: redis_server in
 # tester.tcl).
 set -euo pipefail
+# store and dir are kv.bash's (it sets dir from the arguments).
+# shellcheck disable=SC2034
 store=redis
-# shellcheck source=kv.bash
+dir=""
+# shellcheck disable=SC1091   # kv.bash, beside this script
 . "$(dirname "${BASH_SOURCE[0]}")/kv.bash"
 
 store_vars() { echo FED_TEST_REDIS_URL; }
