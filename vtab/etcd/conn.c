@@ -3,7 +3,6 @@
 ** FedStore object (at the end), and the connection: server options,
 ** authentication, one request and the store's error convention.
 **
-**
 **   SELECT fed_server('ec', 'etcd', 'http://127.0.0.1:2379',
 **                     'timeout=30, connect_timeout=10, max_txn_ops=128,
 **                      user=app, password_env=ETCD_PASSWORD, ca_file=/ca.pem');

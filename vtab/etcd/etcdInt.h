@@ -60,6 +60,9 @@ typedef struct EtcdStep EtcdStep;
 typedef struct EtcdRow EtcdRow;
 typedef struct EtcdOwned EtcdOwned;
 typedef struct EtcdOp EtcdOp;
+typedef struct EtcdKeyRef EtcdKeyRef;
+
+/* A key range: [aLo, aHi) in bytes, bHiInf for no upper bound (plan.c). */
 struct EtcdRange {
   char *aLo; int nLo;           /* Inclusive lower bound */
   char *aHi; int nHi;           /* Exclusive upper bound, unless bHiInf */
@@ -106,11 +109,16 @@ struct EtcdConn {
   FedHttpStream *pWatch;        /* The watch of every key, or NULL */
   int bChanged;                 /* A change not yet told to the cache */
 };
+
+/* A table's options (table.c). */
 struct EtcdTable {
   char *aPrefix;                /* Key prefix (remote), NUL-terminated */
   int nPrefix;
   i64 nPage;                    /* page_size */
 };
+
+/* What a scan reads (plan.c, etcdScanPlan): a byte range per class, or
+** exact keys, and revision bounds.  See the banner of "Scan planning". */
 struct EtcdPoint {
   u8 eCls;
   char *a; int n;               /* Local key */
@@ -133,6 +141,8 @@ struct EtcdScan {
   i64 nLimit;                   /* Rows still to return; -1: no LIMIT */
   i64 nOffset;                  /* Rows still to skip */
 };
+
+/* A cursor (scan.c) runs its scan as steps: see the banner of "Scan". */
 #define STEP_SCAN   1
 #define STEP_BUFFER 2
 #define STEP_POINTS 3
@@ -211,7 +221,7 @@ struct EtcdCursor {
   i64 iRowid;
 };
 
-typedef struct EtcdKeyRef EtcdKeyRef;
+/* A queued put or delete, by key (queue.c, etcdQueueKeys). */
 struct EtcdKeyRef {
   const char *a; int n;
   int iOp;

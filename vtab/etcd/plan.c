@@ -368,25 +368,6 @@ void etcdJsonSetTableRange(json_t *pObj, EtcdTable *pET, int *pRc){
   }
 }
 
-/*
-** The ASCII literal prefix of a LIKE or GLOB pattern (up to the first
-** wildcard or non-ASCII byte), its length in *pnPrefix, and whether the
-** pattern is exactly that prefix followed by one final '%' or '*' with
-** nothing in the prefix that LIKE folds (then the prefix range is exact).
-*/
-void etcdPatternPrefix(const char *z, int bGlob, int *pnPrefix,
-                       int *pbExact){
-  int i, bLetter = 0;
-  for(i=0; z[i]; i++){
-    unsigned char c = (unsigned char)z[i];
-    if( c>=0x80 ) break;
-    if( bGlob ? (c=='*' || c=='?' || c=='[') : (c=='%' || c=='_') ) break;
-    if( (c>='a' && c<='z') || (c>='A' && c<='Z') ) bLetter = 1;
-  }
-  *pnPrefix = i;
-  *pbExact = z[i]==(bGlob ? '*' : '%') && z[i+1]==0 && (bGlob || !bLetter);
-}
-
 /**************************************************************************
 ** Scan planning: from the plan and xFilter's values to what to read.
 ** Pure: no network.
@@ -515,6 +496,25 @@ static void scanKeyCompare(
       if( eCls==CLS_TEXT ) pOther->bEmpty = 1;
       break;
   }
+}
+
+/*
+** The ASCII literal prefix of a LIKE or GLOB pattern (up to the first
+** wildcard or non-ASCII byte), its length in *pnPrefix, and whether the
+** pattern is exactly that prefix followed by one final '%' or '*' with
+** nothing in the prefix that LIKE folds (then the prefix range is exact).
+*/
+void etcdPatternPrefix(const char *z, int bGlob, int *pnPrefix,
+                       int *pbExact){
+  int i, bLetter = 0;
+  for(i=0; z[i]; i++){
+    unsigned char c = (unsigned char)z[i];
+    if( c>=0x80 ) break;
+    if( bGlob ? (c=='*' || c=='?' || c=='[') : (c=='%' || c=='_') ) break;
+    if( (c>='a' && c<='z') || (c>='A' && c<='Z') ) bLetter = 1;
+  }
+  *pnPrefix = i;
+  *pbExact = z[i]==(bGlob ? '*' : '%') && z[i+1]==0 && (bGlob || !bLetter);
 }
 
 /* SQLite built with SQLITE_LIKE_DOESNT_MATCH_BLOBS (Debian's is) says
@@ -844,6 +844,10 @@ int etcdScanMatch(const EtcdScan *p, int eCls, const char *a, int n,
   }
   return 1;
 }
+
+/**************************************************************************
+** The range requests of a scan (scan.c sends them).
+*/
 
 /* Add "revision" (the snapshot) to a range request, if there is one. */
 void etcdJsonSetRevision(EtcdConn *p, json_t *pReq, int *pRc){

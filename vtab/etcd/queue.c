@@ -5,6 +5,11 @@
 */
 #include "etcdInt.h"
 
+/**************************************************************************
+** The queue: EtcdConn.aOp[0..nOp), appended by write.c and undo.c, sent
+** by txn.c (etcdCommit), emptied at the end of every transaction.
+*/
+
 static void opClear(EtcdOp *pOp){
   sqlite3_free(pOp->aKey);
   sqlite3_free(pOp->aVal);
@@ -21,6 +26,63 @@ void etcdQueueReset(EtcdConn *p){
   queueTruncate(p, 0);
   p->nMark = 0;
 }
+
+static int queueGrow(EtcdConn *p){
+  if( p->nOp>=p->nOpAlloc ){
+    int nNew = p->nOpAlloc ? p->nOpAlloc*2 : 16;
+    EtcdOp *aNew = sqlite3_realloc64(p->aOp, sizeof(EtcdOp)*nNew);
+    if( aNew==0 ) return SQLITE_NOMEM;
+    p->aOp = aNew;
+    p->nOpAlloc = nNew;
+  }
+  return SQLITE_OK;
+}
+
+int etcdQueueAdd(
+  EtcdConn *p, int eOp, const char *aKey, int nKey, const char *aVal,
+  int nVal, i64 iLease, const char *zTab
+){
+  EtcdOp *pOp;
+  int rc = queueGrow(p);
+  if( rc ) return rc;
+  pOp = &p->aOp[p->nOp];
+  memset(pOp, 0, sizeof(*pOp));
+  pOp->eOp = (u8)eOp;
+  pOp->iLease = iLease;
+  pOp->iRev = p->iReadRev;
+  pOp->aKey = etcdBytesDup(aKey, nKey, 0, &pOp->nKey);
+  if( pOp->aKey==0 ) return SQLITE_NOMEM;
+  if( aVal ){
+    pOp->aVal = etcdBytesDup(aVal, nVal, 0, &pOp->nVal);
+    if( pOp->aVal==0 ){ opClear(pOp); return SQLITE_NOMEM; }
+  }
+  if( zTab ){
+    pOp->zTab = fedStrdup(zTab, -1);
+    if( pOp->zTab==0 ){ opClear(pOp); return SQLITE_NOMEM; }
+  }
+  p->nOp++;
+  return SQLITE_OK;
+}
+
+/* The last put or delete queued for remote key a, or -1.  *pbTouched:
+** some operation (a compare too) names the key. */
+int etcdQueueFind(EtcdConn *p, const char *a, int n, int *pbTouched){
+  int i;
+  *pbTouched = 0;
+  for(i=p->nOp-1; i>=0; i--){
+    EtcdOp *pOp = &p->aOp[i];
+    if( pOp->nKey==n && memcmp(pOp->aKey, a, n)==0 ){
+      *pbTouched = 1;
+      if( pOp->eOp==OP_PUT || pOp->eOp==OP_DEL ) return i;
+    }
+  }
+  return -1;
+}
+
+/**************************************************************************
+** Read-your-writes: a scan (scan.c) returns the queued puts that match it
+** and hides the remote rows of every queued key.
+*/
 
 int etcdKeyRefCmp(const void *pA, const void *pB){
   const EtcdKeyRef *a = (const EtcdKeyRef*)pA, *b = (const EtcdKeyRef*)pB;
@@ -117,57 +179,11 @@ int etcdOverlayBuild(EtcdCursor *pCsr){
   }
   return rc;
 }
-static int queueGrow(EtcdConn *p){
-  if( p->nOp>=p->nOpAlloc ){
-    int nNew = p->nOpAlloc ? p->nOpAlloc*2 : 16;
-    EtcdOp *aNew = sqlite3_realloc64(p->aOp, sizeof(EtcdOp)*nNew);
-    if( aNew==0 ) return SQLITE_NOMEM;
-    p->aOp = aNew;
-    p->nOpAlloc = nNew;
-  }
-  return SQLITE_OK;
-}
 
-int etcdQueueAdd(
-  EtcdConn *p, int eOp, const char *aKey, int nKey, const char *aVal,
-  int nVal, i64 iLease, const char *zTab
-){
-  EtcdOp *pOp;
-  int rc = queueGrow(p);
-  if( rc ) return rc;
-  pOp = &p->aOp[p->nOp];
-  memset(pOp, 0, sizeof(*pOp));
-  pOp->eOp = (u8)eOp;
-  pOp->iLease = iLease;
-  pOp->iRev = p->iReadRev;
-  pOp->aKey = etcdBytesDup(aKey, nKey, 0, &pOp->nKey);
-  if( pOp->aKey==0 ) return SQLITE_NOMEM;
-  if( aVal ){
-    pOp->aVal = etcdBytesDup(aVal, nVal, 0, &pOp->nVal);
-    if( pOp->aVal==0 ){ opClear(pOp); return SQLITE_NOMEM; }
-  }
-  if( zTab ){
-    pOp->zTab = fedStrdup(zTab, -1);
-    if( pOp->zTab==0 ){ opClear(pOp); return SQLITE_NOMEM; }
-  }
-  p->nOp++;
-  return SQLITE_OK;
-}
-
-/* The last put or delete queued for remote key a, or -1.  *pbTouched:
-** some operation (a compare too) names the key. */
-int etcdQueueFind(EtcdConn *p, const char *a, int n, int *pbTouched){
-  int i;
-  *pbTouched = 0;
-  for(i=p->nOp-1; i>=0; i--){
-    EtcdOp *pOp = &p->aOp[i];
-    if( pOp->nKey==n && memcmp(pOp->aKey, a, n)==0 ){
-      *pbTouched = 1;
-      if( pOp->eOp==OP_PUT || pOp->eOp==OP_DEL ) return i;
-    }
-  }
-  return -1;
-}
+/**************************************************************************
+** Savepoints are positions in the queue: aMark[i] is nOp when savepoint i
+** began; ROLLBACK TO drops what was queued after it.  Nothing is sent.
+*/
 
 int etcdSavepoint(
   FedConn *pConn, int iRelease, int iFrom, int iTo, char **pzErr
