@@ -373,6 +373,11 @@ struct FedDoubt {
 ** creating the id when bCreate; *pzPrefix sqlite3_malloc'd, or NULL when
 ** there is no id yet. */
 int fedTxlogPrefix(FedContext *, int bCreate, char **pzPrefix);
+/* A new global id (creating the coordinator id if needed), with the tag
+** of last resource zLast when it keeps markers (else NULL), checked to fit
+** FED_GID_MAX with "_<nPart>" appended.  *pzGid sqlite3_malloc'd. */
+int fedTxlogNewGid(FedContext *, const char *zLast, int nPart, char **pzGid,
+                   char **pzErr);
 /* Write the decision to commit zGid (participants: comma-separated server
 ** names) into the current SQLite transaction. */
 int fedTxlogDecide(FedContext *, const char *zGid, const char *zServers,
@@ -629,10 +634,10 @@ struct FedStore {
   int (*xChanges)(FedConn *, char ***pazRel, int *pnRel);
 };
 
-/* A last resource with a marker has its server name in the global id
-** ("fed_<coordinator>_<random>.<name in hex>"), which must fit the 200
-** bytes of a PostgreSQL prepared id: names are at most this long. */
-#define FED_MARKER_NAME_MAX 64
+/* Every id a participant prepares under, and every global id a marker is
+** named by, is at most this long: the 64 bytes of a MariaDB XA gtrid
+** (PostgreSQL allows 200).  The format is in txlog.c ("Global ids"). */
+#define FED_GID_MAX 64
 
 /* Each store's FedStore object. */
 extern const FedStore fedPostgresStore;

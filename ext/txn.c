@@ -36,7 +36,7 @@
 ** two-phase server prepares under one global id, and the one server
 ** without two-phase commit, if any, commits last: its success decides,
 ** and it writes a commit marker named by the global id in the same atomic
-** request (the global id names that server).  SQLite's commit then makes
+** request (the global id carries a tag of that server's name, txlog.c).  SQLite's commit then makes
 ** the decision durable; xCommit sends COMMIT PREPARED and removes the
 ** marker.  A crash at any point is resolved by recovery (txlog.c):
 **
@@ -279,41 +279,20 @@ static int txnTwoPhase(
   FedContext *pCtx, FedServer *pLast, int bUndo, char **pzErr
 ){
   FedServer *pS;
-  sqlite3_str *pServers, *pGid;
-  char *zServers, *zPrefix = 0;
-  unsigned char aRand[8];
+  sqlite3_str *pServers;
+  char *zServers;
   int rc, i, bMarker;
 
-  rc = fedTxlogPrefix(pCtx, 1, &zPrefix);
-  if( rc!=SQLITE_OK || zPrefix==0 ){
-    fedSetError(pzErr, "federate: cannot read main.fed_coordinator: %s",
-                sqlite3_errmsg(pCtx->db));
-    return rc==SQLITE_OK ? SQLITE_ERROR : rc;
-  }
-  sqlite3_randomness(sizeof(aRand), aRand);
   sqlite3_free(pCtx->zGid);
   pCtx->zGid = 0;
   bMarker = pLast!=0 && pLast->pStore->xMarkerCheck!=0;
-  if( bMarker && strlen(pLast->zName)>FED_MARKER_NAME_MAX ){
-    sqlite3_free(zPrefix);
-    fedSetError(pzErr, "federate: server name \"%s\" is longer than %d"
-        " bytes: it cannot be the last resource of a transaction with"
-        " two-phase servers (its name goes into the global id); nothing was"
-        " committed", pLast->zName, FED_MARKER_NAME_MAX);
-    return SQLITE_ERROR;
-  }
-  pGid = sqlite3_str_new(0);
-  sqlite3_str_appendf(pGid, "%s%02x%02x%02x%02x%02x%02x%02x%02x", zPrefix,
-      aRand[0], aRand[1], aRand[2], aRand[3], aRand[4], aRand[5], aRand[6],
-      aRand[7]);
-  if( bMarker ){
-    /* ".<server name in hex>": recovery asks that server for the marker. */
-    const unsigned char *z = (const unsigned char*)pLast->zName;
-    sqlite3_str_appendchar(pGid, 1, '.');
-    for(i=0; z[i]; i++) sqlite3_str_appendf(pGid, "%02x", z[i]);
-  }
-  pCtx->zGid = sqlite3_str_finish(pGid);
-  sqlite3_free(zPrefix);
+  /* The longest participant id has the number of the last participant:
+  ** at most the number of written servers. */
+  i = 0;
+  FOR_EACH_TXN(pCtx, pS) i++;
+  rc = fedTxlogNewGid(pCtx, bMarker ? pLast->zName : 0, i, &pCtx->zGid,
+                      pzErr);
+  if( rc!=SQLITE_OK ) return rc;
   pServers = sqlite3_str_new(0);
   i = 0;
   FOR_EACH_TXN(pCtx, pS){
@@ -332,7 +311,7 @@ static int txnTwoPhase(
   }else{
     zServers = sqlite3_str_finish(pServers);
   }
-  if( pCtx->zGid==0 || zServers==0 ){
+  if( zServers==0 ){
     sqlite3_free(zServers);
     return SQLITE_NOMEM;
   }
