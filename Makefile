@@ -19,7 +19,7 @@ LIBS     = -lpq -lcurl -ljansson -lhiredis -lm
 
 CORE    = ext/main.c ext/config.c ext/server.c ext/plan.c ext/value.c \
           ext/vtab.c ext/txn.c ext/explain.c ext/query.c ext/fault.c ext/txlog.c ext/saga.c \
-          ext/undo.c ext/cache.c
+          ext/undo.c ext/cache.c ext/eponymous.c
 STORES  = vtab/postgres.c vtab/http.c vtab/etcd.c vtab/redis.c
 SRC     = $(CORE) $(STORES)
 HDRS    = ext/federate.h ext/fedInt.h vtab/http.h

@@ -683,76 +683,10 @@ static void configFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 ** fed_in_doubt(gid, server, store, state, age_s): decisions that may not
 ** have reached every server yet, and roll-backs that failed.
 */
-typedef struct DoubtRow DoubtRow;
-struct DoubtRow {
-  char *zGid, *zServer, *zStore;
-  const char *zState;
-  i64 nAge;
-};
-typedef struct DoubtCursor DoubtCursor;
-struct DoubtCursor {
-  sqlite3_vtab_cursor base;     /* Base class. Must be first */
-  DoubtRow *aRow;
-  int nRow, iRow;
-};
-typedef struct DoubtTable DoubtTable;
-struct DoubtTable {
-  sqlite3_vtab base;            /* Base class. Must be first */
-  FedContext *pCtx;
-};
-
-static int doubtConnect(sqlite3 *db, void *pAux, int argc,
-    const char *const *argv, sqlite3_vtab **ppVtab, char **pzErr){
-  DoubtTable *pTab;
-  int rc;
-  (void)argc; (void)argv; (void)pzErr;
-  rc = sqlite3_declare_vtab(db, "CREATE TABLE x(gid TEXT, server TEXT,"
-                            " store TEXT, state TEXT, age_s INTEGER)");
-  if( rc!=SQLITE_OK ) return rc;
-  pTab = sqlite3_malloc64(sizeof(*pTab));
-  if( pTab==0 ) return SQLITE_NOMEM;
-  memset(pTab, 0, sizeof(*pTab));
-  pTab->pCtx = (FedContext*)pAux;
-  sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
-  *ppVtab = &pTab->base;
-  return SQLITE_OK;
-}
-static int doubtDisconnect(sqlite3_vtab *p){ sqlite3_free(p); return SQLITE_OK; }
-static int doubtBestIndex(sqlite3_vtab *p, sqlite3_index_info *pInfo){
-  (void)p;
-  pInfo->estimatedCost = 10;
-  return SQLITE_OK;
-}
-static void doubtReset(DoubtCursor *pCsr){
-  int i;
-  for(i=0; i<pCsr->nRow; i++){
-    sqlite3_free(pCsr->aRow[i].zGid);
-    sqlite3_free(pCsr->aRow[i].zServer);
-    sqlite3_free(pCsr->aRow[i].zStore);
-  }
-  sqlite3_free(pCsr->aRow);
-  pCsr->aRow = 0;
-  pCsr->nRow = pCsr->iRow = 0;
-}
-static int doubtOpen(sqlite3_vtab *p, sqlite3_vtab_cursor **pp){
-  DoubtCursor *pCsr = sqlite3_malloc64(sizeof(*pCsr));
-  (void)p;
-  if( pCsr==0 ) return SQLITE_NOMEM;
-  memset(pCsr, 0, sizeof(*pCsr));
-  *pp = &pCsr->base;
-  return SQLITE_OK;
-}
-static int doubtClose(sqlite3_vtab_cursor *p){
-  doubtReset((DoubtCursor*)p);
-  sqlite3_free(p);
-  return SQLITE_OK;
-}
-
-/* Add a row; the store is that of server zServer, if it is known. */
-static int doubtAdd(DoubtCursor *pCsr, FedContext *pCtx, const char *zGid,
+/* Add a row; the store is that of server zServer, if it is known.  The
+** rowids count from 0. */
+static int doubtAdd(FedEpoRows *pRows, FedContext *pCtx, const char *zGid,
                     const char *zServer, const char *zState, i64 nAge){
-  DoubtRow *a = sqlite3_realloc64(pCsr->aRow, sizeof(DoubtRow)*(pCsr->nRow+1));
-  DoubtRow *r;
   FedServer *pServer = 0;
   const char *zStore = 0;
   char *zErr = 0;
@@ -760,28 +694,25 @@ static int doubtAdd(DoubtCursor *pCsr, FedContext *pCtx, const char *zGid,
     zStore = pServer->pStore->zName;
   }
   sqlite3_free(zErr);
-  if( a==0 ) return SQLITE_NOMEM;
-  pCsr->aRow = a;
-  r = &a[pCsr->nRow++];
-  r->zGid = fedStrdup(zGid, -1);
-  r->zServer = fedStrdup(zServer, -1);
-  r->zStore = fedStrdup(zStore ? zStore : "", -1);
-  r->zState = zState;
-  r->nAge = nAge;
-  return (r->zGid && r->zServer && r->zStore) ? SQLITE_OK : SQLITE_NOMEM;
+  fedEpoRow(pRows, fedEpoRowCount(pRows));
+  fedEpoText(pRows, 0, zGid, -1);
+  fedEpoText(pRows, 1, zServer, -1);
+  fedEpoText(pRows, 2, zStore ? zStore : "", -1);
+  fedEpoText(pRows, 3, zState, -1);
+  return fedEpoInt(pRows, 4, nAge);
 }
 
 /* fedUndoDoubts() callback: one (gid, server) with undo images left. */
 typedef struct DoubtUndoArg DoubtUndoArg;
 struct DoubtUndoArg {
-  DoubtCursor *pCsr;
+  FedEpoRows *pRows;
   FedContext *pCtx;
   i64 now;
 };
 static int doubtUndo(void *pArg, const char *zGid, const char *zServer,
                      const char *zState, i64 iCreated){
   DoubtUndoArg *p = (DoubtUndoArg*)pArg;
-  return doubtAdd(p->pCsr, p->pCtx, zGid, zServer, zState,
+  return doubtAdd(p->pRows, p->pCtx, zGid, zServer, zState,
                   p->now - iCreated);
 }
 
@@ -830,16 +761,14 @@ static int doubtRowResolved(FedContext *pCtx, const char *zGid,
   return bResolved && nAsked>0;
 }
 
-static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
-    const char *idxStr, int argc, sqlite3_value **argv){
-  DoubtCursor *pCsr = (DoubtCursor*)pVCsr;
-  FedContext *pCtx = ((DoubtTable*)pVCsr->pVtab)->pCtx;
+/* The rows of fed_in_doubt (eponymous.c). */
+static int doubtLoad(FedContext *pCtx, FedEpoRows *pRows, int idxNum,
+                     int argc, sqlite3_value **argv, char **pzErr){
   sqlite3_stmt *pStmt = 0;
   FedDoubt *p;
   i64 now = (i64)time(0);
   int rc = SQLITE_OK;
-  (void)idxNum; (void)idxStr; (void)argc; (void)argv;
-  doubtReset(pCsr);
+  (void)idxNum; (void)argc; (void)argv; (void)pzErr;
   /* Decision rows: a commit that some server may still owe. */
   if( sqlite3_prepare_v2(pCtx->db, "SELECT gid, servers, created FROM"
         " main.fed_txlog ORDER BY created, gid", -1, &pStmt, 0)==SQLITE_OK ){
@@ -860,7 +789,7 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
       for(p=pCtx->pDoubt; !bDone && rc==SQLITE_OK && p; p=p->pNext){
         if( strncmp(p->zGid, zGid, nGid)==0 && p->zGid[nGid]=='_' ){
           if( p->bCommit ){
-            rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "commit",
+            rc = doubtAdd(pRows, pCtx, p->zGid, p->zServer, "commit",
                           now - iCreated);
           }
           bDone = 1;
@@ -873,7 +802,7 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
         int n = zEnd ? (int)(zEnd-zServers) : (int)strlen(zServers);
         char *zServer = fedStrdup(zServers, n);
         if( zServer==0 ){ rc = SQLITE_NOMEM; break; }
-        rc = doubtAdd(pCsr, pCtx, zGid, zServer, "commit", now - iCreated);
+        rc = doubtAdd(pRows, pCtx, zGid, zServer, "commit", now - iCreated);
         sqlite3_free(zServer);
         zServers += n + (zEnd ? 1 : 0);
       }
@@ -884,16 +813,16 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
   ** decision row; ids whose last resource could not be asked. */
   for(p=pCtx->pDoubt; rc==SQLITE_OK && p; p=p->pNext){
     if( p->bCommit==0 ){
-      rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "rollback",
+      rc = doubtAdd(pRows, pCtx, p->zGid, p->zServer, "rollback",
                     now - p->iTime);
     }else if( p->bCommit<0 ){
-      rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "unknown",
+      rc = doubtAdd(pRows, pCtx, p->zGid, p->zServer, "unknown",
                     now - p->iTime);
     }else{
       int bRow = fedTxlogHasDecision(pCtx, p->zGid);
       if( bRow<0 ) rc = SQLITE_NOMEM;
       if( bRow==0 ){
-        rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "commit",
+        rc = doubtAdd(pRows, pCtx, p->zGid, p->zServer, "commit",
                       now - p->iTime);
       }
     }
@@ -906,7 +835,7 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
     for(pS=pCtx->pServer; rc==SQLITE_OK && pS; pS=pS->pNext){
       if( pS->pConn && pS->pConn->bTxn && pS->pConn->bPrepared ){
         char *zPart = sqlite3_mprintf("%s_%d", pCtx->zGid, pS->pConn->iPart);
-        rc = zPart ? doubtAdd(pCsr, pCtx, zPart, pS->zName, "unknown", 0)
+        rc = zPart ? doubtAdd(pRows, pCtx, zPart, pS->zName, "unknown", 0)
                    : SQLITE_NOMEM;
         sqlite3_free(zPart);
       }
@@ -915,50 +844,25 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
   /* Undo images not applied yet (undo.c). */
   if( rc==SQLITE_OK ){
     DoubtUndoArg arg;
-    arg.pCsr = pCsr;
+    arg.pRows = pRows;
     arg.pCtx = pCtx;
     arg.now = now;
     rc = fedUndoDoubts(pCtx, doubtUndo, &arg);
   }
   return rc;
 }
-static int doubtNext(sqlite3_vtab_cursor *p){
-  ((DoubtCursor*)p)->iRow++;
-  return SQLITE_OK;
-}
-static int doubtEof(sqlite3_vtab_cursor *p){
-  DoubtCursor *pCsr = (DoubtCursor*)p;
-  return pCsr->iRow>=pCsr->nRow;
-}
-static int doubtColumn(sqlite3_vtab_cursor *p, sqlite3_context *ctx, int i){
-  DoubtRow *r = &((DoubtCursor*)p)->aRow[((DoubtCursor*)p)->iRow];
-  switch( i ){
-    case 0: sqlite3_result_text(ctx, r->zGid, -1, SQLITE_TRANSIENT); break;
-    case 1: sqlite3_result_text(ctx, r->zServer, -1, SQLITE_TRANSIENT); break;
-    case 2: sqlite3_result_text(ctx, r->zStore, -1, SQLITE_TRANSIENT); break;
-    case 3: sqlite3_result_text(ctx, r->zState, -1, SQLITE_STATIC); break;
-    case 4: sqlite3_result_int64(ctx, r->nAge); break;
-  }
-  return SQLITE_OK;
-}
-static int doubtRowid(sqlite3_vtab_cursor *p, sqlite3_int64 *pi){
-  *pi = ((DoubtCursor*)p)->iRow;
-  return SQLITE_OK;
-}
-
-static const sqlite3_module doubtModule = {
-  0, 0, doubtConnect, doubtBestIndex, doubtDisconnect, 0,
-  doubtOpen, doubtClose, doubtFilter, doubtNext, doubtEof, doubtColumn,
-  doubtRowid, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+static const FedEponymous doubtTable = {
+  "fed_in_doubt",
+  "CREATE TABLE x(gid TEXT, server TEXT, store TEXT, state TEXT,"
+  " age_s INTEGER)",
+  5, 1, 10, -1, 0, doubtLoad, 0
 };
 
 int fedTxlogRegister(sqlite3 *db, FedContext *pCtx){
   int fl = SQLITE_UTF8 | SQLITE_DIRECTONLY;
   int rc;
   pCtx->bRequireAtomic = 1;
-  pCtx->nRef++;
-  rc = sqlite3_create_module_v2(db, "fed_in_doubt", &doubtModule, pCtx,
-                                fedContextUnref);
+  rc = fedEponymousRegister(db, pCtx, &doubtTable);
   if( rc==SQLITE_OK ){
     rc = sqlite3_create_function(db, "fed_recover", 0, fl, pCtx, recoverFunc,
                                  0, 0);

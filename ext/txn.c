@@ -375,12 +375,7 @@ static int txnTwoPhase(
 
 static int txnSyncImpl(FedContext *pCtx, char **pzErr);
 int fedTxnSync(FedContext *pCtx, char **pzErr){
-  int rc = txnSyncImpl(pCtx, pzErr);
-  /* An error without a message: making the message ran out of memory. */
-  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ){
-    rc = SQLITE_NOMEM;
-  }
-  return rc;
+  return fedErrorRc(txnSyncImpl(pCtx, pzErr), *pzErr);
 }
 
 static int txnSyncImpl(FedContext *pCtx, char **pzErr){
@@ -695,154 +690,72 @@ void fedTxnForget(FedContext *pCtx, FedServer *pServer){
 ** transaction that read remote data, so that SQLite enlists it and its
 ** transaction methods reach the coordinator.
 */
-typedef struct TxnTable TxnTable;
-struct TxnTable {
-  sqlite3_vtab base;            /* Base class. Must be first */
-  FedContext *pCtx;
-};
-
-static int txnConnect(
-  sqlite3 *db, void *pAux, int argc, const char *const *argv,
-  sqlite3_vtab **ppVtab, char **pzErr
-){
-  TxnTable *pTab;
-  int rc;
-  (void)argc; (void)argv; (void)pzErr;
-  rc = sqlite3_declare_vtab(db, "CREATE TABLE x(marker)");
-  if( rc!=SQLITE_OK ) return rc;
-  pTab = sqlite3_malloc64(sizeof(*pTab));
-  if( pTab==0 ) return SQLITE_NOMEM;
-  memset(pTab, 0, sizeof(*pTab));
-  pTab->pCtx = (FedContext*)pAux;
-  *ppVtab = &pTab->base;
-  return SQLITE_OK;
-}
-
-static int txnDisconnect(sqlite3_vtab *pVtab){
-  sqlite3_free(pVtab);
-  return SQLITE_OK;
-}
-
-static int txnBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
-  (void)pVtab;
-  pInfo->estimatedCost = 1;
-  pInfo->estimatedRows = 0;
-  return SQLITE_OK;
-}
-
-static int txnOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
-  sqlite3_vtab_cursor *p = sqlite3_malloc64(sizeof(*p));
-  (void)pVtab;
-  if( p==0 ) return SQLITE_NOMEM;
-  memset(p, 0, sizeof(*p));
-  *ppCsr = p;
-  return SQLITE_OK;
-}
-
-static int txnClose(sqlite3_vtab_cursor *p){
-  sqlite3_free(p);
-  return SQLITE_OK;
-}
-
-static int txnFilter(sqlite3_vtab_cursor *p, int i, const char *z, int n,
-                     sqlite3_value **a){
-  (void)p; (void)i; (void)z; (void)n; (void)a;
-  return SQLITE_OK;
-}
-static int txnNext(sqlite3_vtab_cursor *p){ (void)p; return SQLITE_OK; }
-static int txnEof(sqlite3_vtab_cursor *p){ (void)p; return 1; }
-static int txnColumn(sqlite3_vtab_cursor *p, sqlite3_context *c, int i){
-  (void)p; (void)c; (void)i;
-  return SQLITE_OK;
-}
-static int txnRowid(sqlite3_vtab_cursor *p, sqlite3_int64 *pi){
-  (void)p;
-  *pi = 0;
-  return SQLITE_OK;
-}
-
 static int txnUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
                      sqlite3_int64 *piRowid){
-  TxnTable *pTab = (TxnTable*)pVtab;
   (void)argc; (void)argv; (void)piRowid;
-  if( !pTab->pCtx->bEnlisting ){
-    pVtab->zErrMsg = sqlite3_mprintf("fed_txn: internal table");
-    return SQLITE_ERROR;
+  if( !fedEpoContext(pVtab)->bEnlisting ){
+    return fedVtabSetError(pVtab, SQLITE_ERROR,
+                           sqlite3_mprintf("fed_txn: internal table"));
   }
   return SQLITE_OK;
 }
 
 static int txnBegin(sqlite3_vtab *pVtab){
-  ((TxnTable*)pVtab)->pCtx->bEnlisted = 1;
+  fedEpoContext(pVtab)->bEnlisted = 1;
   return SQLITE_OK;
 }
 
 static int txnSync(sqlite3_vtab *pVtab){
-  TxnTable *pTab = (TxnTable*)pVtab;
   char *zErr = 0;
-  int rc = fedTxnSync(pTab->pCtx, &zErr);
-  if( rc!=SQLITE_OK ){
-    sqlite3_free(pVtab->zErrMsg);
-    pVtab->zErrMsg = zErr;
-  }
-  return rc;
+  int rc = fedTxnSync(fedEpoContext(pVtab), &zErr);
+  return fedVtabSetError(pVtab, rc, zErr);
 }
 
 static int txnCommit(sqlite3_vtab *pVtab){
-  fedTxnCommit(((TxnTable*)pVtab)->pCtx);
+  fedTxnCommit(fedEpoContext(pVtab));
   return SQLITE_OK;
 }
 
 static int txnRollback(sqlite3_vtab *pVtab){
-  fedTxnRollback(((TxnTable*)pVtab)->pCtx);
+  fedTxnRollback(fedEpoContext(pVtab));
   return SQLITE_OK;
 }
 
 static int txnSavepoint(sqlite3_vtab *pVtab, int i){
   char *zErr = 0;
-  int rc = fedTxnSavepoint(((TxnTable*)pVtab)->pCtx, i, &zErr);
-  if( rc!=SQLITE_OK ){
-    sqlite3_free(pVtab->zErrMsg);
-    pVtab->zErrMsg = zErr;
-  }else{
-    sqlite3_free(zErr);
-  }
-  return rc;
+  int rc = fedTxnSavepoint(fedEpoContext(pVtab), i, &zErr);
+  return fedVtabSetError(pVtab, rc, zErr);
 }
 
 static int txnRelease(sqlite3_vtab *pVtab, int i){
   char *zErr = 0;
-  int rc = fedTxnRelease(((TxnTable*)pVtab)->pCtx, i, &zErr);
-  if( rc!=SQLITE_OK ){
-    sqlite3_free(pVtab->zErrMsg);
-    pVtab->zErrMsg = zErr;
-  }else{
-    sqlite3_free(zErr);
-  }
-  return rc;
+  int rc = fedTxnRelease(fedEpoContext(pVtab), i, &zErr);
+  return fedVtabSetError(pVtab, rc, zErr);
 }
 
 static int txnRollbackTo(sqlite3_vtab *pVtab, int i){
   char *zErr = 0;
-  int rc = fedTxnRollbackTo(((TxnTable*)pVtab)->pCtx, i, &zErr);
-  if( rc!=SQLITE_OK ){
-    sqlite3_free(pVtab->zErrMsg);
-    pVtab->zErrMsg = zErr;
-  }else{
-    sqlite3_free(zErr);
-  }
-  return rc;
+  int rc = fedTxnRollbackTo(fedEpoContext(pVtab), i, &zErr);
+  return fedVtabSetError(pVtab, rc, zErr);
 }
 
-static const sqlite3_module txnModule = {
-  3, 0, txnConnect, txnBestIndex, txnDisconnect, 0,
-  txnOpen, txnClose, txnFilter, txnNext, txnEof, txnColumn, txnRowid,
-  txnUpdate, txnBegin, txnSync, txnCommit, txnRollback, 0, 0,
-  txnSavepoint, txnRelease, txnRollbackTo, 0
+static const sqlite3_module txnMethods = {
+  .iVersion = 3,
+  .xUpdate = txnUpdate,
+  .xBegin = txnBegin,
+  .xSync = txnSync,
+  .xCommit = txnCommit,
+  .xRollback = txnRollback,
+  .xSavepoint = txnSavepoint,
+  .xRelease = txnRelease,
+  .xRollbackTo = txnRollbackTo
+};
+
+/* Never any row (no xLoad); not DIRECTONLY. */
+static const FedEponymous txnTable = {
+  "fed_txn", "CREATE TABLE x(marker)", 1, 0, 1, 0, 0, 0, &txnMethods
 };
 
 int fedTxnRegister(sqlite3 *db, FedContext *pCtx){
-  pCtx->nRef++;
-  return sqlite3_create_module_v2(db, "fed_txn", &txnModule, pCtx,
-                                  fedContextUnref);
+  return fedEponymousRegister(db, pCtx, &txnTable);
 }
