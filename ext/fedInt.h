@@ -233,6 +233,9 @@ int fedErrorRc(int rc, const char *zErr);
 ** zErr (sqlite3_malloc'd, owned from here, may be NULL) replaces
 ** pVtab->zErrMsg; otherwise it is freed.  Returns fedErrorRc(rc, zErr). */
 int fedVtabSetError(sqlite3_vtab *pVtab, int rc, char *zErr);
+/* The same for an SQL function's result: the error zErr (not freed), or
+** SQLITE_NOMEM by that rule.  rc is an error. */
+void fedResultError(sqlite3_context *ctx, int rc, const char *zErr);
 
 /**************************************************************************
 ** explain.c: the ring of remote commands behind fed_explain.

@@ -180,10 +180,8 @@ static void execFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_free(azRow);
   if( rc==SQLITE_OK ){
     sqlite3_result_int64(ctx, nChanged);
-  }else if( rc==SQLITE_NOMEM ){
-    sqlite3_result_error_nomem(ctx);
   }else{
-    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
+    fedResultError(ctx, rc, zErr);
   }
   sqlite3_free(zErr);
 }
@@ -299,10 +297,8 @@ static void importFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   fedConfigFree(pCfg);
   if( rc==SQLITE_OK ){
     sqlite3_result_int(ctx, nDone);
-  }else if( rc==SQLITE_NOMEM ){
-    sqlite3_result_error_nomem(ctx);
   }else{
-    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
+    fedResultError(ctx, rc, zErr);
   }
   sqlite3_free(zErr);
 }

@@ -375,7 +375,8 @@ static int txnTwoPhase(
 
 static int txnSyncImpl(FedContext *pCtx, char **pzErr);
 int fedTxnSync(FedContext *pCtx, char **pzErr){
-  return fedErrorRc(txnSyncImpl(pCtx, pzErr), *pzErr);
+  int rc = txnSyncImpl(pCtx, pzErr);
+  return fedErrorRc(rc, *pzErr);
 }
 
 static int txnSyncImpl(FedContext *pCtx, char **pzErr){

@@ -45,6 +45,14 @@ int fedVtabSetError(sqlite3_vtab *pVtab, int rc, char *zErr){
   return fedErrorRc(rc, zErr);
 }
 
+void fedResultError(sqlite3_context *ctx, int rc, const char *zErr){
+  if( fedErrorRc(rc, zErr)==SQLITE_NOMEM ){
+    sqlite3_result_error_nomem(ctx);
+  }else{
+    sqlite3_result_error(ctx, zErr, -1);
+  }
+}
+
 int fedStrICmp(const char *a, const char *b){
   return sqlite3_stricmp(a, b);
 }
