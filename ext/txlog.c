@@ -847,6 +847,11 @@ static int doubtLoad(FedContext *pCtx, FedEpoRows *pRows, int idxNum,
     arg.pCtx = pCtx;
     arg.now = now;
     rc = fedUndoDoubts(pCtx, doubtUndo, &arg);
+    if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+      fedSetError(pzErr, "fed_in_doubt: cannot read the undo log: %s",
+                  pCtx->pUndoDb ? sqlite3_errmsg(pCtx->pUndoDb)
+                                : sqlite3_errstr(rc));
+    }
   }
   return rc;
 }
