@@ -90,8 +90,9 @@ static int fqLoad(
   int i, iArg = 0, nParam = 0, nRow = 0, rc = SQLITE_OK;
   i64 nChanged = 0;
 
-  /* Copies: the text of the server and query arguments is read from them
-  ** (sqlite3_value_text() may convert an argument in place). */
+  /* Copies of the arguments, read as text without changing the caller's
+  ** values; a parameter not given (a gap below the last one) stays NULL,
+  ** which xQuery binds as SQL NULL. */
   memset(apArg, 0, sizeof(apArg));
   for(i=0; rc==SQLITE_OK && i<2+FQ_NPARAM; i++){
     if( idxNum & (1<<i) ){
@@ -112,12 +113,6 @@ static int fqLoad(
       fedSetError(pzErr,
           "fed_query: usage: fed_query(server, query [, p1 ... p8])");
       rc = SQLITE_ERROR;
-    }
-  }
-  for(i=2; rc==SQLITE_OK && i<2+nParam; i++){
-    if( apArg[i]==0 ){
-      apArg[i] = sqlite3_value_dup(0);
-      if( apArg[i]==0 ) rc = SQLITE_NOMEM;
     }
   }
   if( rc==SQLITE_OK ){
