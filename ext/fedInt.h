@@ -3,7 +3,7 @@
 **
 ** One banner per file of ext/, in the order a statement meets them:
 ** main.c, config.c, server.c, plan.c, value.c, vtab.c, txn.c, explain.c,
-** query.c.  A store (vtab/<store>.c) implements one FedStore and includes
+** eponymous.c, query.c.  A store (vtab/<store>.c) implements one FedStore and includes
 ** its client library there and nowhere else.  docs/ARCHITECTURE.md explains
 ** the whole; keep the two in step.
 */
@@ -225,6 +225,17 @@ char *fedStrdup(const char *z, int n);
 void fedSetError(char **pz, const char *zFmt, ...);
 /* Lower-case ASCII compare; 0 if equal. */
 int fedStrICmp(const char *a, const char *b);
+/* The rule for every error of federate: an error without a message ran
+** out of memory making the message.  Returns rc, or SQLITE_NOMEM when rc
+** is another error and zErr is NULL. */
+int fedErrorRc(int rc, const char *zErr);
+/* Give a virtual table method's result to SQLite: when rc is an error,
+** zErr (sqlite3_malloc'd, owned from here, may be NULL) replaces
+** pVtab->zErrMsg; otherwise it is freed.  Returns fedErrorRc(rc, zErr). */
+int fedVtabSetError(sqlite3_vtab *pVtab, int rc, char *zErr);
+/* The same for an SQL function's result: the error zErr (not freed), or
+** SQLITE_NOMEM by that rule.  rc is an error. */
+void fedResultError(sqlite3_context *ctx, int rc, const char *zErr);
 
 /**************************************************************************
 ** explain.c: the ring of remote commands behind fed_explain.
@@ -257,6 +268,56 @@ i64 fedExplainSkip(FedContext *, i64 n);
 int fedExplainRegister(sqlite3 *, FedContext *);
 void fedExplainClear(FedContext *);
 i64 fedNowUsec(void);
+
+/**************************************************************************
+** eponymous.c: the skeleton of the eponymous tables (fed_explain,
+** fed_in_doubt, fed_txn, fed_query, ...).  A table is a FedEponymous;
+** fedEponymousRegister() makes it an eponymous-only module.  Each scan
+** (xFilter) empties the cursor's FedEpoRows and calls xLoad, which adds
+** rows with the fedEpo*() builders; they keep the first error (sticky,
+** fedEpoRc()) and do nothing after it, so a loader checks once at the end
+** (or in its loop condition).  An error from xLoad goes to SQLite through
+** fedVtabSetError(): with *pzErr as the message, or SQLITE_NOMEM.
+*/
+typedef struct FedEponymous FedEponymous;
+typedef struct FedEpoRows FedEpoRows;
+struct FedEponymous {
+  const char *zName;            /* Module and table name: "fed_explain" */
+  const char *zSchema;          /* "CREATE TABLE x(...)" (HIDDEN allowed) */
+  int nCol;                     /* Columns of zSchema, hidden ones too */
+  int bDirectOnly;              /* SQLITE_VTAB_DIRECTONLY: not from
+                                ** triggers, views or the schema */
+  double rCost;                 /* estimatedCost of a scan */
+  i64 nRowEst;                  /* estimatedRows, or -1: SQLite's default */
+  /* Optional: the plan of a table-valued function (hidden columns given
+  ** as arguments); NULL: every scan is a full scan (rCost, nRowEst). */
+  int (*xBestIndex)(sqlite3_vtab *, sqlite3_index_info *);
+  /* The rows of one scan, with xFilter's idxNum and arguments; NULL: the
+  ** table is always empty.  *pzErr: sqlite3_malloc'd message. */
+  int (*xLoad)(FedContext *, FedEpoRows *, int idxNum, int argc,
+               sqlite3_value **argv, char **pzErr);
+  /* Optional: a module whose iVersion, xUpdate and transaction methods
+  ** (xBegin ... xRollbackTo) the table uses (fedEpoContext() gives their
+  ** FedContext).  NULL: read-only ("may not be modified"), no
+  ** transactions. */
+  const sqlite3_module *pMethods;
+};
+int fedEponymousRegister(sqlite3 *, FedContext *, const FedEponymous *);
+FedContext *fedEpoContext(sqlite3_vtab *);
+/* Start a row (every cell NULL) with its rowid. */
+int fedEpoRow(FedEpoRows *, i64 iRowid);
+/* Set cell iCol of the row started last.  fedEpoText copies z (n<0: up
+** to its NUL; z NULL: the cell stays NULL); fedEpoTextOwn takes z
+** (sqlite3_malloc'd, freed even on error), bJson gives it subtype 'J'. */
+int fedEpoInt(FedEpoRows *, int iCol, i64);
+int fedEpoDouble(FedEpoRows *, int iCol, double);
+int fedEpoText(FedEpoRows *, int iCol, const char *z, int n);
+int fedEpoTextOwn(FedEpoRows *, int iCol, char *z, int bJson);
+/* The value of column iCol in every row whose cell is NULL (a copy of
+** pVal): the hidden argument columns of a table-valued function. */
+int fedEpoArg(FedEpoRows *, int iCol, sqlite3_value *pVal);
+int fedEpoRowCount(FedEpoRows *);
+int fedEpoRc(FedEpoRows *);
 
 /**************************************************************************
 ** fault.c: numbered fault sites for tests (docs/TESTING.md).
@@ -373,6 +434,11 @@ struct FedDoubt {
 ** creating the id when bCreate; *pzPrefix sqlite3_malloc'd, or NULL when
 ** there is no id yet. */
 int fedTxlogPrefix(FedContext *, int bCreate, char **pzPrefix);
+/* A new global id (creating the coordinator id if needed), with the tag
+** of last resource zLast when it keeps markers (else NULL), checked to fit
+** FED_GID_MAX with "_<nPart>" appended.  *pzGid sqlite3_malloc'd. */
+int fedTxlogNewGid(FedContext *, const char *zLast, int nPart, char **pzGid,
+                   char **pzErr);
 /* Write the decision to commit zGid (participants: comma-separated server
 ** names) into the current SQLite transaction. */
 int fedTxlogDecide(FedContext *, const char *zGid, const char *zServers,
@@ -629,10 +695,10 @@ struct FedStore {
   int (*xChanges)(FedConn *, char ***pazRel, int *pnRel);
 };
 
-/* A last resource with a marker has its server name in the global id
-** ("fed_<coordinator>_<random>.<name in hex>"), which must fit the 200
-** bytes of a PostgreSQL prepared id: names are at most this long. */
-#define FED_MARKER_NAME_MAX 64
+/* Every id a participant prepares under, and every global id a marker is
+** named by, is at most this long: the 64 bytes of a MariaDB XA gtrid
+** (PostgreSQL allows 200).  The format is in txlog.c ("Global ids"). */
+#define FED_GID_MAX 64
 
 /* Each store's FedStore object. */
 extern const FedStore fedPostgresStore;
