@@ -150,6 +150,27 @@ int fedInterrupted(sqlite3 *db);
 int fedWaitFd(sqlite3 *db, int fd, int bWrite, i64 iDeadline);
 int fedServerRegisterFunctions(sqlite3 *, FedContext *);
 
+/* What a subsystem (the cache, the commit log, sagas) adds to the server
+** registry, so that server.c calls none of them by name.  Registered at
+** init (main.c, or the subsystem's register function) and called in the
+** order registered; any member may be NULL. */
+typedef struct FedServerHook FedServerHook;
+struct FedServerHook {
+  /* Server options the subsystem reads (fed_server()'s options). */
+  const char *const *azOpt;
+  /* A server was defined (fed_server(), or read from fed_servers): check
+  ** its options, before the store's xServerCheck. */
+  int (*xCheck)(FedServer *, char **pzErr);
+  /* fed_server() is about to save a definition: create the tables the
+  ** subsystem needs, so that a later commit never changes the schema. */
+  int (*xSchema)(FedContext *, char **pzErr);
+  /* A new connection to the server was made (after a connect or a
+  ** reconnect); errors are the subsystem's to keep. */
+  void (*xConnected)(FedContext *, FedServer *, FedConn *);
+};
+#define FED_MAX_SERVER_HOOK 8
+int fedServerAddHook(FedContext *, const FedServerHook *);
+
 /**************************************************************************
 ** plan.c: sqlite3_index_info <-> FedPlan.  The plan travels from
 ** xBestIndex to xFilter as idxStr, in the text form described in
@@ -442,7 +463,6 @@ void fedUndoClose(FedContext *);
 ** write; a scan answered from the cache never reaches the store.
 */
 extern const char *const fedCacheOptions[];  /* Table and server options */
-int fedCacheCheckServer(FedServer *, char **pzErr);
 int fedCacheCheckConfig(FedConfig *, const char *zWho, char **pzErr);
 /* xFilter, before the store: *pbHit=1 when answered from the cache. */
 int fedCacheFilter(FedCursor *, FedConn *, int argc, sqlite3_value **argv,
@@ -646,6 +666,8 @@ struct FedContext {
   sqlite3 *db;
   int nRef;                     /* Modules sharing this context */
   FedServer *pServer;           /* Registry, loaded lazily */
+  const FedServerHook *apServerHook[FED_MAX_SERVER_HOOK];  /* server.c */
+  int nServerHook;
   /* explain.c */
   FedExplain *aExplain;         /* Ring of recent commands */
   int nExplain;                 /* Slots in aExplain */
