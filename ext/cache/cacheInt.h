@@ -190,6 +190,9 @@ int fedCacheClearTid(FedCacheDb *pDb, i64 iTid);
 int fedCacheEntryDelete(FedCacheDb *pDb, i64 iTid, i64 iEntry);
 int fedCacheListen(FedCacheTab *pCT, FedConn *pConn);
 int fedCacheWatch(FedConn *pConn, FedTable *pTab, char **pzErr);
+/* 1 if a scan of pTab must have its connection before the cache is asked
+** (cache_notify: the notifications arrive on it). */
+int fedCacheWantsConn(FedTable *);
 
 /* l2.c */
 void fedCacheL2Bump(FedCacheTab *pCT);

@@ -6,7 +6,8 @@
 #include "cacheInt.h"
 
 /**************************************************************************
-** L2: entries in a Redis server shared by processes (cache_l2=SERVER).
+** L2: entries in a server shared by processes (cache_l2=SERVER), through
+** the key-value capability its store declares (FedStore.pKv: Redis).
 **
 **   fedcache:<relation hash>:gen             the relation's generation
 **   fedcache:<relation hash>:<gen>:<hash of table key and request>
@@ -25,7 +26,7 @@
 **   then per row: rid, then each cached column, each value as
 **   fedCacheValText() writes it
 **
-** Everything L2 does is best effort: a Redis error is a miss.
+** Everything L2 does is best effort: an error of the server is a miss.
 */
 
 /* 64-bit FNV-1a, as 16 hex digits. */
@@ -35,75 +36,59 @@ static void cacheHash(const char *z, char *zOut){
   sqlite3_snprintf(17, zOut, "%016llx", (unsigned long long)h);
 }
 
-/* Run one Redis command with up to 3 text/blob arguments on the L2
-** server; *pzReply gets the first row's JSON ({"value": ...}) or NULL. */
-static int cacheL2Cmd(FedCacheTab *pCT, const char *zCmd, int nArg,
-                      const char **az, const int *an, char **pzReply){
+/* The L2 server's key-value operations and its connection, or an error
+** (a miss for the caller): the server is unknown, its store has no
+** key-value capability, or its connection is inside a transaction (the
+** L2 commands must not join it). */
+static int cacheL2Conn(FedCacheTab *pCT, const FedKvOps **ppKv,
+                       FedConn **ppConn){
   FedTable *pTab = pCT->pTab;
   FedServer *pServer = 0;
-  FedConn *pConn = 0;
-  sqlite3_stmt *pArgs = 0;
-  sqlite3_value *apArg[3];
-  char **azRow = 0, *zErr = 0;
-  int nRow = 0, rc, i;
-  i64 nChanged = 0;
-  if( pzReply ) *pzReply = 0;
+  char *zErr = 0;
+  int rc;
   rc = fedServerFind(pTab->pCtx, pCT->zL2, &pServer, &zErr);
-  if( rc==SQLITE_OK && (pServer->pStore->xQuery==0
-        || strcmp(pServer->pStore->zName, "redis")!=0) ){
-    rc = SQLITE_ERROR;
-  }
-  if( rc==SQLITE_OK ) rc = fedServerConn(pTab->pCtx, pServer, &pConn, &zErr);
-  if( rc==SQLITE_OK && pConn->bTxn ) rc = SQLITE_BUSY;
-  if( rc==SQLITE_OK ){
-    rc = sqlite3_prepare_v2(pCT->pDb->db, "SELECT ?1, ?2, ?3", -1, &pArgs, 0);
-  }
-  for(i=0; rc==SQLITE_OK && i<nArg; i++){
-    int n = (an==0 || an[i]<0) ? (int)strlen(az[i]) : an[i];
-    rc = sqlite3_bind_blob(pArgs, i+1, az[i], n, SQLITE_STATIC);
-  }
-  if( rc==SQLITE_OK && sqlite3_step(pArgs)!=SQLITE_ROW ) rc = SQLITE_ERROR;
-  if( rc==SQLITE_OK ){
-    for(i=0; i<nArg; i++) apArg[i] = sqlite3_column_value(pArgs, i);
-    rc = pServer->pStore->xQuery(pConn, zCmd, nArg, apArg, &azRow, &nRow,
-                                 &nChanged, &zErr);
-  }
-  sqlite3_finalize(pArgs);
+  if( rc==SQLITE_OK && pServer->pStore->pKv==0 ) rc = SQLITE_ERROR;
+  if( rc==SQLITE_OK ) rc = fedServerConn(pTab->pCtx, pServer, ppConn, &zErr);
+  if( rc==SQLITE_OK && (*ppConn)->bTxn ) rc = SQLITE_BUSY;
+  if( rc==SQLITE_OK ) *ppKv = pServer->pStore->pKv;
   sqlite3_free(zErr);
-  if( rc==SQLITE_OK && pzReply && nRow>0 ){
-    *pzReply = azRow[0];
-    azRow[0] = 0;
+  return rc;
+}
+
+/* GET zKey from L2: *paVal the value (sqlite3_malloc'd) or NULL. */
+static int cacheL2GetKey(FedCacheTab *pCT, const char *zKey, char **paVal,
+                         int *pnVal){
+  const FedKvOps *pKv = 0;
+  FedConn *pConn = 0;
+  char *zErr = 0;
+  int rc = cacheL2Conn(pCT, &pKv, &pConn);
+  *paVal = 0;
+  *pnVal = 0;
+  if( rc==SQLITE_OK ){
+    rc = pKv->xGet(pConn, zKey, (int)strlen(zKey), paVal, pnVal, &zErr);
   }
-  for(i=0; i<nRow; i++) sqlite3_free(azRow[i]);
-  sqlite3_free(azRow);
+  sqlite3_free(zErr);
   return rc;
 }
 
 /* The table's L2 key prefix "fedcache:<hash>:" and current generation. */
 static int cacheL2Prefix(FedCacheTab *pCT, char *zPrefix, i64 *piGen){
   char *zKey = fedCacheRelKey(pCT->pTab);
-  char *zReply = 0, zGenKey[48];
+  char *aVal = 0, zGenKey[48];
   char zHash[17];
-  const char *az[1];
-  int rc;
+  int rc, nVal = 0, i;
   if( zKey==0 ) return SQLITE_NOMEM;
   cacheHash(zKey, zHash);
   sqlite3_free(zKey);
   sqlite3_snprintf(27, zPrefix, "fedcache:%s:", zHash);
   if( piGen==0 ) return SQLITE_OK;
   sqlite3_snprintf(sizeof(zGenKey), zGenKey, "%sgen", zPrefix);
-  az[0] = zGenKey;
-  rc = cacheL2Cmd(pCT, "GET ?", 1, az, 0, &zReply);
+  rc = cacheL2GetKey(pCT, zGenKey, &aVal, &nVal);
   *piGen = 0;
-  if( rc==SQLITE_OK && zReply ){
-    const char *z = strchr(zReply, ':');
-    if( z ){
-      z++;
-      if( *z=='"' ) z++;
-      while( *z>='0' && *z<='9' ) *piGen = *piGen*10 + (*z++ - '0');
-    }
+  for(i=0; rc==SQLITE_OK && i<nVal && aVal[i]>='0' && aVal[i]<='9'; i++){
+    *piGen = *piGen*10 + (aVal[i] - '0');
   }
-  sqlite3_free(zReply);
+  sqlite3_free(aVal);
   return rc;
 }
 
@@ -121,13 +106,17 @@ static int cacheL2EntryHash(FedTable *pTab, const char *zReq, char *zHash){
 }
 
 void fedCacheL2Bump(FedCacheTab *pCT){
-  char zPrefix[32], zGenKey[48];
-  const char *az[1];
+  char zPrefix[32], zGenKey[48], *zErr = 0;
+  const FedKvOps *pKv = 0;
+  FedConn *pConn = 0;
+  i64 iGen = 0;
   if( pCT->zL2==0 || pCT->pDb==0 ) return;
   if( cacheL2Prefix(pCT, zPrefix, 0) ) return;
   sqlite3_snprintf(sizeof(zGenKey), zGenKey, "%sgen", zPrefix);
-  az[0] = zGenKey;
-  cacheL2Cmd(pCT, "INCR ?", 1, az, 0, 0);
+  if( cacheL2Conn(pCT, &pKv, &pConn)==SQLITE_OK ){
+    pKv->xIncr(pConn, zGenKey, (int)strlen(zGenKey), &iGen, &zErr);
+    sqlite3_free(zErr);
+  }
 }
 
 /* Copy a complete L1 entry to L2. */
@@ -137,10 +126,9 @@ void fedCacheL2Put(FedCursor *pCsr, i64 iEntry){
   FedTable *pTab = pCsr->pTab;
   sqlite3_stmt *pStmt = 0;
   sqlite3_str *s;
-  char zPrefix[32], zKey[80], zHash[17], zTtl[24];
+  char zPrefix[32], zKey[80], zHash[17];
   char *zTKey = 0, *zVal = 0;
-  const char *az[3];
-  int an[3], i, nCol = 0, rc;
+  int i, nCol = 0, rc;
   i64 iGen = 0, nRow = 0, iCreated = 0;
 
   /* The generation read when the miss was found saves a round trip (a
@@ -195,11 +183,14 @@ void fedCacheL2Put(FedCursor *pCsr, i64 iEntry){
   i = sqlite3_str_length(s);
   zVal = sqlite3_str_finish(s);
   if( rc==SQLITE_OK && zVal ){
-    sqlite3_snprintf(sizeof(zTtl), zTtl, "%lld", pCT->nL2TtlMs);
-    az[0] = zKey;  an[0] = -1;
-    az[1] = zVal;  an[1] = i;
-    az[2] = zTtl;  an[2] = -1;
-    cacheL2Cmd(pCT, "SET ? ? PX ?", 3, az, an, 0);
+    const FedKvOps *pKv = 0;
+    FedConn *pConn = 0;
+    char *zErr = 0;
+    if( cacheL2Conn(pCT, &pKv, &pConn)==SQLITE_OK ){
+      pKv->xSet(pConn, zKey, (int)strlen(zKey), zVal, i, pCT->nL2TtlMs,
+                &zErr);
+      sqlite3_free(zErr);
+    }
   }
   sqlite3_free(zVal);
 }
@@ -294,38 +285,24 @@ int fedCacheL2Get(FedCursor *pCsr, i64 *piEntry){
   FedCacheTab *pCT = p->pCT;
   FedTable *pTab = pCsr->pTab;
   FedCacheDb *pDb = pCT->pDb;
-  sqlite3_stmt *pStmt = 0;
   char zPrefix[32], zKey[80], zHash[17];
-  char *zReply = 0, *zTKey = 0;
-  const char *az[1];
-  const char *zVal = 0;
+  char *aVal = 0, *zTKey = 0;
   L2Parse r;
   i64 iGen = 0, iCreated, nRow, iEntry = 0, k;
-  int nCol, i, rc, nValid = 0;
+  int nCol, i, rc, nVal = 0, nValid = 0;
 
   *piEntry = 0;
   if( cacheL2Prefix(pCT, zPrefix, &iGen) ) return SQLITE_OK;
   p->iL2Gen = iGen;             /* For the put after the fill */
   if( cacheL2EntryHash(pTab, p->zKey, zHash) ) return SQLITE_NOMEM;
   sqlite3_snprintf(sizeof(zKey), zKey, "%s%lld:%s", zPrefix, iGen, zHash);
-  az[0] = zKey;
-  rc = cacheL2Cmd(pCT, "GET ?", 1, az, 0, &zReply);
+  rc = cacheL2GetKey(pCT, zKey, &aVal, &nVal);
   if( rc==SQLITE_NOMEM ) return rc;
-  if( rc || zReply==0 ) return SQLITE_OK;
-  /* The reply is {"value": "<text>"}: let SQLite's JSON decode it. */
-  rc = sqlite3_prepare_v2(pDb->db, "SELECT json_extract(?1, '$.value')", -1,
-                          &pStmt, 0);
-  if( rc==SQLITE_OK ){
-    sqlite3_bind_text(pStmt, 1, zReply, -1, SQLITE_STATIC);
-    if( sqlite3_step(pStmt)==SQLITE_ROW
-     && sqlite3_column_type(pStmt, 0)==SQLITE_TEXT ){
-      zVal = (const char*)sqlite3_column_text(pStmt, 0);
-      r.z = zVal;
-      r.n = sqlite3_column_bytes(pStmt, 0);
-      r.i = 0;
-      nValid = 1;
-    }
-  }
+  if( rc || aVal==0 ) return SQLITE_OK;
+  r.z = aVal;
+  r.n = nVal;
+  r.i = 0;
+  nValid = 1;
   zTKey = fedCacheTableKey(pTab);
   if( nValid && zTKey && r.n>6 && memcmp(r.z, "FEDC1 ", 6)==0 ){
     sqlite3_stmt *pIns = 0;
@@ -393,8 +370,7 @@ int fedCacheL2Get(FedCursor *pCsr, i64 *piEntry){
       fedCacheDbSettle(pDb);
     }
   }
-  sqlite3_finalize(pStmt);
   sqlite3_free(zTKey);
-  sqlite3_free(zReply);
+  sqlite3_free(aVal);
   return rc==SQLITE_NOMEM ? rc : SQLITE_OK;
 }

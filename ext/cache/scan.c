@@ -29,7 +29,7 @@ static void cacheFillLeave(FedCursor *pCsr){
   if( p->bFill ) cacheFillEnd(pCsr, 0);
 }
 
-void fedCacheClose(FedCursor *pCsr){
+static void cacheClose(FedCursor *pCsr){
   FedCacheCsr *p = pCsr->pCache;
   if( p==0 ) return;
   cacheFillLeave(pCsr);
@@ -308,8 +308,8 @@ static int cacheReadRow(FedCacheCsr *p){
 ** answered from the cache (pCsr->pCache->pRead positioned on the first
 ** row).  Otherwise the scan goes to the store, and pCsr->pCache, when
 ** set, asks for a fill (fedCacheFilled after the store's xFilter). */
-int fedCacheFilter(FedCursor *pCsr, FedConn *pConn, int argc,
-                   sqlite3_value **argv, int *pbHit, char **pzErr){
+static int cacheFilter(FedCursor *pCsr, FedConn *pConn, int argc,
+                       sqlite3_value **argv, int *pbHit, char **pzErr){
   FedTable *pTab = pCsr->pTab;
   FedCacheCsr *p = pCsr->pCache;
   FedCacheTab *pCT;
@@ -391,7 +391,7 @@ int fedCacheFilter(FedCursor *pCsr, FedConn *pConn, int argc,
   return SQLITE_OK;
 }
 
-/* After the store's xFilter succeeded: start the fill that fedCacheFilter
+/* After the store's xFilter succeeded: start the fill that cacheFilter()
 ** asked for (and finish it at once when the scan is empty). */
 int fedCacheFilled(FedCursor *pCsr){
   FedCacheCsr *p = pCsr->pCache;
@@ -414,14 +414,10 @@ void fedCacheFailed(FedCursor *pCsr){
   p->bFill = 0;
 }
 
-int fedCacheFilling(FedCursor *pCsr){
-  return pCsr->pCache!=0 && pCsr->pCache->bFill==1;
-}
-
 /* xNext while filling: copy the current row before the store moves on;
 ** after the store's xNext, fedCacheAfterNext() completes at the end. */
 void fedCacheBeforeNext(FedCursor *pCsr){
-  cacheFillRow(pCsr);
+  if( pCsr->pCache!=0 && pCsr->pCache->bFill==1 ) cacheFillRow(pCsr);
 }
 
 void fedCacheAfterNext(FedCursor *pCsr, int rc){
@@ -435,7 +431,7 @@ void fedCacheAfterNext(FedCursor *pCsr, int rc){
 }
 
 /* Serving from the cache. */
-int fedCacheNext(FedCursor *pCsr, char **pzErr){
+static int cacheNext(FedCursor *pCsr, char **pzErr){
   FedCacheCsr *p = pCsr->pCache;
   int rc = sqlite3_step(p->pRead);
   if( rc==SQLITE_ROW ) rc = cacheReadRow(p);
@@ -456,16 +452,23 @@ int fedCacheNext(FedCursor *pCsr, char **pzErr){
   return rc;
 }
 
-int fedCacheEof(FedCursor *pCsr){
+static int cacheEof(FedCursor *pCsr){
   return pCsr->pCache->bEof;
 }
 
-int fedCacheColumn(FedCursor *pCsr, sqlite3_context *ctx, int iCol){
+static int cacheColumn(FedCursor *pCsr, sqlite3_context *ctx, int iCol){
   fedCacheCellResult(ctx, &pCsr->pCache->aCell[iCol]);
   return SQLITE_OK;
 }
 
-int fedCacheRowid(FedCursor *pCsr, i64 *piRowid){
+static int cacheRowid(FedCursor *pCsr, i64 *piRowid){
   *piRowid = sqlite3_column_int64(pCsr->pCache->pRead, 0);
   return SQLITE_OK;
 }
+
+/* The cache as a row source (vtab.c): xFilter takes the scan when an entry
+** answers it, else leaves it to the store (and may ask for a fill). */
+const FedRowSource fedCacheSource = {
+  fedCacheWantsConn, cacheFilter, cacheNext, cacheEof, cacheColumn,
+  cacheRowid, cacheClose
+};
