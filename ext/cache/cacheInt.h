@@ -89,9 +89,9 @@
 #define CACHE_SUBSUME_ROWS 50000         /* Largest entry read for a request
                                          ** with terms it does not match */
 
-
-/* Milliseconds since the epoch. */
+/* Milliseconds since the epoch (options.c). */
 i64 fedCacheNow(void);
+
 /* One open cache database; shared by the tables of a connection that name
 ** the same cache_db. */
 struct FedCacheDb {
@@ -177,6 +177,10 @@ struct FedCacheCsr {
   i64 iL2Gen;                   /* L2 generation read at the miss, or -1 */
   sqlite3_stmt *pIns;
 };
+
+/**************************************************************************
+** Shared between the files of ext/cache/, by the file that defines them.
+*/
 
 /* db.c */
 int fedCacheExec(FedCacheDb *pDb, const char *zSql);

@@ -1,7 +1,8 @@
 /*
-** cache/scan.c: a scan through the cache: answering xFilter from an entry
-** and reading its rows, or filling a new entry with the rows the store
-** delivers (bounds, eviction, the fill transaction).
+** cache/scan.c: a scan through the cache: the cache as a row source
+** (fedCacheSource: answering xFilter from an entry and reading its rows),
+** and the fill path (a new entry from the rows the store delivers;
+** bounds, eviction, the fill transaction).
 */
 #include "cacheInt.h"
 
@@ -9,7 +10,6 @@
 ** Scans.
 */
 
-/* Free the cursor's cache state, abandoning an unfinished fill. */
 static void cacheFillEnd(FedCursor *pCsr, int bComplete);
 static void cacheFillRow(FedCursor *pCsr);
 static int cacheFillSize(FedCursor *pCsr);
@@ -29,6 +29,8 @@ static void cacheFillLeave(FedCursor *pCsr){
   if( p->bFill ) cacheFillEnd(pCsr, 0);
 }
 
+/* The row source's xClose: free the cursor's cache state, abandoning an
+** unfinished fill. */
 static void cacheClose(FedCursor *pCsr){
   FedCacheCsr *p = pCsr->pCache;
   if( p==0 ) return;
