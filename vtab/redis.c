@@ -6518,6 +6518,7 @@ static int rdChanges(FedConn *pConn, char ***pazRel, int *pnRel){
   return SQLITE_OK;
 }
 
+extern const FedKvOps fedRedisKv;     /* L2 capability, at the end */
 const FedStore fedRedisStore = {
   .zName = RD_STORE,
   .eTxn = FED_TXN_BATCH,
@@ -6556,4 +6557,96 @@ const FedStore fedRedisStore = {
   .xMarkerList = rdMarkerList,
   .xUndoImages = rdUndoImages,
   .xUndoApply = rdUndoApply,
+  .pKv = &fedRedisKv,
 };
+
+/* ---- BEGIN L2 capability (cachesplit) ---- */
+/**************************************************************************
+** The key-value capability (FedStore.pKv) that lets a Redis server hold
+** the L2 cache (ext/cache/l2.c): GET, SET ... PX and INCR, each one
+** pipeline in the server's database, recorded in fed_explain like any
+** other command.
+*/
+
+/* Run the one command of P; an error reply is an error. */
+static int kvRun(RedisConn *p, RedisPipe *P, char **pzErr){
+  int rc = pipeRun(p, P, pzErr);
+  if( rc==SQLITE_OK && P->apReply[0]->type==REDIS_REPLY_ERROR ){
+    pipeReplyError(P, 0, pzErr);
+    rc = SQLITE_ERROR;
+  }
+  return rc;
+}
+
+static int kvGet(FedConn *pConn, const char *zKey, int nKey, char **paVal,
+                 int *pnVal, char **pzErr){
+  RedisConn *p = (RedisConn*)pConn;
+  RedisPipe P;
+  redisReply *r;
+  int rc;
+  *paVal = 0;
+  *pnVal = 0;
+  pipeInit(&P);
+  pipeCmd(&P, p->iDb, "GET");
+  pipeArg(&P, zKey, nKey);
+  rc = kvRun(p, &P, pzErr);
+  if( rc==SQLITE_OK ){
+    r = P.apReply[0];
+    if( r->type==REDIS_REPLY_STRING ){
+      *paVal = sqlite3_malloc64(r->len+1);
+      if( *paVal==0 ){
+        rc = SQLITE_NOMEM;
+      }else{
+        memcpy(*paVal, r->str, r->len);
+        (*paVal)[r->len] = 0;
+        *pnVal = (int)r->len;
+      }
+    }else if( r->type!=REDIS_REPLY_NIL ){
+      fedSetError(pzErr, "%s: GET: unexpected reply", RD_STORE);
+      rc = SQLITE_ERROR;
+    }
+  }
+  pipeFree(&P);
+  return rc;
+}
+
+static int kvSet(FedConn *pConn, const char *zKey, int nKey,
+                 const char *aVal, int nVal, i64 nTtlMs, char **pzErr){
+  RedisConn *p = (RedisConn*)pConn;
+  RedisPipe P;
+  int rc;
+  pipeInit(&P);
+  pipeCmd(&P, p->iDb, "SET");
+  pipeArg(&P, zKey, nKey);
+  pipeArg(&P, aVal, nVal);
+  pipeArg(&P, "PX", 2);
+  pipeArgInt(&P, nTtlMs);
+  rc = kvRun(p, &P, pzErr);
+  pipeFree(&P);
+  return rc;
+}
+
+static int kvIncr(FedConn *pConn, const char *zKey, int nKey, i64 *piNew,
+                  char **pzErr){
+  RedisConn *p = (RedisConn*)pConn;
+  RedisPipe P;
+  int rc;
+  *piNew = 0;
+  pipeInit(&P);
+  pipeCmd(&P, p->iDb, "INCR");
+  pipeArg(&P, zKey, nKey);
+  rc = kvRun(p, &P, pzErr);
+  if( rc==SQLITE_OK ){
+    if( P.apReply[0]->type==REDIS_REPLY_INTEGER ){
+      *piNew = P.apReply[0]->integer;
+    }else{
+      fedSetError(pzErr, "%s: INCR: unexpected reply", RD_STORE);
+      rc = SQLITE_ERROR;
+    }
+  }
+  pipeFree(&P);
+  return rc;
+}
+
+const FedKvOps fedRedisKv = { kvGet, kvSet, kvIncr };
+/* ---- END L2 capability (cachesplit) ---- */

@@ -1,0 +1,284 @@
+/*
+** cache/sql.c: the SQL surface of the cache: the fed_cache_stats table,
+** fed_cache_clear() and fed_cache_watch(), and fedCacheRegister().
+*/
+#include "cacheInt.h"
+
+/**************************************************************************
+** SQL: fed_cache_stats, fed_cache_clear(), fed_cache_watch().
+*/
+
+/* The FedTable of local table zName (connecting it if SQLite has not). */
+static int cacheFindTable(FedContext *pCtx, const char *zName,
+                          FedTable **ppTab, char **pzErr){
+  sqlite3 *db = pCtx->db;
+  sqlite3_stmt *pStmt = 0;
+  FedCacheStat *pStat;
+  char *zSql;
+  int rc;
+  *ppTab = 0;
+  /* Preparing a statement makes SQLite connect the virtual table. */
+  zSql = sqlite3_mprintf("SELECT 1 FROM \"%w\" WHERE 0", zName);
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0);
+  sqlite3_free(zSql);
+  sqlite3_finalize(pStmt);
+  if( rc==SQLITE_NOMEM ) return rc;
+  for(pStat=pCtx->pCacheStat; pStat; pStat=pStat->pNext){
+    if( pStat->pTab && (sqlite3_stricmp(pStat->pTab->zName, zName)==0
+                        || sqlite3_stricmp(pStat->zName, zName)==0) ){
+      *ppTab = pStat->pTab;
+      return SQLITE_OK;
+    }
+  }
+  fedSetError(pzErr, "no federate table \"%s\" with a cache", zName);
+  return SQLITE_ERROR;
+}
+
+/* The result of fed_cache_clear()/fed_cache_watch(): n, or the error. */
+static void cacheFuncResult(sqlite3_context *ctx, const char *zFunc, int rc,
+                            const char *zErr, int n){
+  if( rc==SQLITE_NOMEM ){
+    sqlite3_result_error_nomem(ctx);
+  }else if( rc ){
+    char *zMsg = sqlite3_mprintf("%s: %s", zFunc,
+                                 zErr ? zErr : sqlite3_errstr(rc));
+    if( zMsg==0 ){
+      sqlite3_result_error_nomem(ctx);
+    }else{
+      sqlite3_result_error(ctx, zMsg, -1);
+      sqlite3_free(zMsg);
+    }
+  }else{
+    sqlite3_result_int(ctx, n);
+  }
+}
+
+static void cacheClearFunc(sqlite3_context *ctx, int argc,
+                           sqlite3_value **argv){
+  FedContext *pCtx = (FedContext*)sqlite3_user_data(ctx);
+  char *zErr = 0;
+  int rc = SQLITE_OK, n = 0;
+  if( argc==1 && sqlite3_value_type(argv[0])!=SQLITE_NULL ){
+    FedTable *pTab = 0;
+    const char *zName = (const char*)sqlite3_value_text(argv[0]);
+    if( zName==0 ){ sqlite3_result_error_nomem(ctx); return; }
+    rc = cacheFindTable(pCtx, zName, &pTab, &zErr);
+    if( rc==SQLITE_OK ){
+      /* Its database may not be open yet: open it to clear it. */
+      rc = fedCacheTabReady(pTab->pCache, &zErr);
+      if( rc==SQLITE_OK ) rc = fedCacheInvalidate(pTab);
+      if( rc==SQLITE_OK ) fedCacheL2Bump(pTab->pCache);
+      n = 1;
+    }
+  }else{
+    FedCacheDb *pDb;
+    FedCacheStat *pStat;
+    for(pStat=pCtx->pCacheStat; pStat; pStat=pStat->pNext){
+      if( pStat->pTab && pStat->pTab->pCache ){
+        pStat->pTab->pCache->iGen++;
+        fedCacheL2Bump(pStat->pTab->pCache);
+      }
+    }
+    for(pDb=pCtx->pCacheDb; pDb && rc==SQLITE_OK; pDb=pDb->pNext){
+      rc = fedCacheClearTid(pDb, 0);
+      n++;
+    }
+  }
+  cacheFuncResult(ctx, "fed_cache_clear", rc, zErr, n);
+  sqlite3_free(zErr);
+}
+
+/* fed_cache_watch(table): ask the store to notify this connection of
+** changes to the table by anyone (PostgreSQL: a trigger and LISTEN). */
+static void cacheWatchFunc(sqlite3_context *ctx, int argc,
+                           sqlite3_value **argv){
+  FedContext *pCtx = (FedContext*)sqlite3_user_data(ctx);
+  const char *zName = (const char*)sqlite3_value_text(argv[0]);
+  FedTable *pTab = 0;
+  FedConn *pConn = 0;
+  char *zErr = 0;
+  int rc;
+  (void)argc;
+  if( zName==0 ){
+    sqlite3_result_error(ctx, "fed_cache_watch: a table name is required",
+                         -1);
+    return;
+  }
+  rc = fedSchemaGuard(pCtx, "fed_cache_watch", &zErr);
+  if( rc==SQLITE_OK ) rc = cacheFindTable(pCtx, zName, &pTab, &zErr);
+  if( rc==SQLITE_OK && pTab->pStore->xWatch==0 ){
+    fedSetError(&zErr, "%s: this store cannot notify changes; the cache of"
+                " \"%s\" relies on its TTL", pTab->pStore->zName, zName);
+    rc = SQLITE_ERROR;
+  }
+  if( rc==SQLITE_OK && pTab->pServer==0 ){
+    rc = fedServerFind(pCtx, pTab->zServer, &pTab->pServer, &zErr);
+  }
+  if( rc==SQLITE_OK ) rc = fedServerConn(pCtx, pTab->pServer, &pConn, &zErr);
+  if( rc==SQLITE_OK ) rc = fedCacheWatch(pConn, pTab, &zErr);
+  cacheFuncResult(ctx, "fed_cache_watch", rc, zErr, 1);
+  sqlite3_free(zErr);
+}
+
+/* fed_cache_stats: one row per table that uses the cache on this
+** connection. */
+typedef struct StatsCursor StatsCursor;
+struct StatsCursor {
+  sqlite3_vtab_cursor base;     /* Base class. Must be first */
+  FedContext *pCtx;
+  FedCacheStat *pCur;
+  i64 iRow;
+  i64 nEntry, nBytes;
+};
+
+typedef struct StatsTable StatsTable;
+struct StatsTable {
+  sqlite3_vtab base;            /* Base class. Must be first */
+  FedContext *pCtx;
+};
+
+static int statsConnect(sqlite3 *db, void *pAux, int argc,
+                        const char *const *argv, sqlite3_vtab **ppVtab,
+                        char **pzErr){
+  StatsTable *pTab;
+  int rc;
+  (void)argc; (void)argv; (void)pzErr;
+  rc = sqlite3_declare_vtab(db, "CREATE TABLE x(name TEXT, hits INTEGER,"
+      " misses INTEGER, entries INTEGER, bytes INTEGER, evictions INTEGER,"
+      " fills INTEGER, l2_hits INTEGER, cache_db TEXT)");
+  if( rc ) return rc;
+  pTab = sqlite3_malloc64(sizeof(*pTab));
+  if( pTab==0 ) return SQLITE_NOMEM;
+  memset(pTab, 0, sizeof(*pTab));
+  pTab->pCtx = (FedContext*)pAux;
+  *ppVtab = &pTab->base;
+  return SQLITE_OK;
+}
+
+static int statsDisconnect(sqlite3_vtab *pVtab){
+  sqlite3_free(pVtab);
+  return SQLITE_OK;
+}
+
+static int statsBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
+  (void)pVtab;
+  pInfo->estimatedCost = 10;
+  return SQLITE_OK;
+}
+
+static int statsOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
+  StatsCursor *pCsr = sqlite3_malloc64(sizeof(*pCsr));
+  if( pCsr==0 ) return SQLITE_NOMEM;
+  memset(pCsr, 0, sizeof(*pCsr));
+  pCsr->pCtx = ((StatsTable*)pVtab)->pCtx;
+  *ppCsr = &pCsr->base;
+  return SQLITE_OK;
+}
+
+static int statsClose(sqlite3_vtab_cursor *pCsr){
+  sqlite3_free(pCsr);
+  return SQLITE_OK;
+}
+
+/* Entries and bytes of the current row's table, from its database. */
+static int statsLoad(StatsCursor *pCsr){
+  FedCacheStat *pStat = pCsr->pCur;
+  FedCacheTab *pCT;
+  sqlite3_stmt *pStmt = 0;
+  int rc = SQLITE_OK;
+  pCsr->nEntry = pCsr->nBytes = 0;
+  if( pStat==0 || pStat->pTab==0 ) return SQLITE_OK;
+  pCT = pStat->pTab->pCache;
+  if( pCT==0 || pCT->iTid==0 ) return SQLITE_OK;
+  rc = sqlite3_prepare_v2(pCT->pDb->db, "SELECT count(*), total(nbytes) FROM"
+      " fed_cache_entry WHERE tid=?1 AND nrow>=0 AND created>?2", -1,
+      &pStmt, 0);
+  if( rc==SQLITE_OK ){
+    sqlite3_bind_int64(pStmt, 1, pCT->iTid);
+    sqlite3_bind_int64(pStmt, 2, fedCacheNow()-pCT->nTtlMs);
+    if( sqlite3_step(pStmt)==SQLITE_ROW ){
+      pCsr->nEntry = sqlite3_column_int64(pStmt, 0);
+      pCsr->nBytes = sqlite3_column_int64(pStmt, 1);
+    }
+    rc = sqlite3_finalize(pStmt);
+  }
+  return rc;
+}
+
+static int statsFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
+                       const char *idxStr, int argc, sqlite3_value **argv){
+  StatsCursor *pCsr = (StatsCursor*)pVCsr;
+  (void)idxNum; (void)idxStr; (void)argc; (void)argv;
+  pCsr->pCur = pCsr->pCtx->pCacheStat;
+  pCsr->iRow = 1;
+  return statsLoad(pCsr);
+}
+
+static int statsNext(sqlite3_vtab_cursor *pVCsr){
+  StatsCursor *pCsr = (StatsCursor*)pVCsr;
+  pCsr->pCur = pCsr->pCur->pNext;
+  pCsr->iRow++;
+  return statsLoad(pCsr);
+}
+
+static int statsEof(sqlite3_vtab_cursor *pVCsr){
+  return ((StatsCursor*)pVCsr)->pCur==0;
+}
+
+static int statsColumn(sqlite3_vtab_cursor *pVCsr, sqlite3_context *ctx,
+                       int iCol){
+  StatsCursor *pCsr = (StatsCursor*)pVCsr;
+  FedCacheStat *p = pCsr->pCur;
+  switch( iCol ){
+    case 0: sqlite3_result_text(ctx, p->zName, -1, SQLITE_TRANSIENT); break;
+    case 1: sqlite3_result_int64(ctx, p->nHit); break;
+    case 2: sqlite3_result_int64(ctx, p->nMiss); break;
+    case 3: sqlite3_result_int64(ctx, pCsr->nEntry); break;
+    case 4: sqlite3_result_int64(ctx, pCsr->nBytes); break;
+    case 5: sqlite3_result_int64(ctx, p->nEvict); break;
+    case 6: sqlite3_result_int64(ctx, p->nFill); break;
+    case 7: sqlite3_result_int64(ctx, p->nL2Hit); break;
+    case 8:
+      if( p->pTab && p->pTab->pCache ){
+        sqlite3_result_text(ctx, p->pTab->pCache->zDbPath, -1,
+                            SQLITE_TRANSIENT);
+      }
+      break;
+  }
+  return SQLITE_OK;
+}
+
+static int statsRowid(sqlite3_vtab_cursor *pVCsr, sqlite3_int64 *piRowid){
+  *piRowid = ((StatsCursor*)pVCsr)->iRow;
+  return SQLITE_OK;
+}
+
+static const sqlite3_module statsModule = {
+  0, 0, statsConnect, statsBestIndex, statsDisconnect, 0,
+  statsOpen, statsClose, statsFilter, statsNext, statsEof, statsColumn,
+  statsRowid, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+};
+
+int fedCacheRegister(sqlite3 *db, FedContext *pCtx){
+  int rc;
+  const int f = SQLITE_UTF8|SQLITE_DIRECTONLY;
+  rc = fedServerAddHook(pCtx, &fedCacheServerHook);
+  if( rc!=SQLITE_OK ) return rc;
+  pCtx->nRef++;
+  rc = sqlite3_create_module_v2(db, "fed_cache_stats", &statsModule, pCtx,
+                                fedContextUnref);
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "fed_cache_clear", 0, f, pCtx,
+                                 cacheClearFunc, 0, 0);
+  }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "fed_cache_clear", 1, f, pCtx,
+                                 cacheClearFunc, 0, 0);
+  }
+  if( rc==SQLITE_OK ){
+    rc = sqlite3_create_function(db, "fed_cache_watch", 1, f, pCtx,
+                                 cacheWatchFunc, 0, 0);
+  }
+  return rc;
+}
