@@ -122,142 +122,58 @@ static void cacheWatchFunc(sqlite3_context *ctx, int argc,
 }
 
 /* fed_cache_stats: one row per table that uses the cache on this
-** connection. */
-typedef struct StatsCursor StatsCursor;
-struct StatsCursor {
-  sqlite3_vtab_cursor base;     /* Base class. Must be first */
-  FedContext *pCtx;
-  FedCacheStat *pCur;
-  i64 iRow;
-  i64 nEntry, nBytes;
-};
-
-typedef struct StatsTable StatsTable;
-struct StatsTable {
-  sqlite3_vtab base;            /* Base class. Must be first */
-  FedContext *pCtx;
-};
-
-static int statsConnect(sqlite3 *db, void *pAux, int argc,
-                        const char *const *argv, sqlite3_vtab **ppVtab,
-                        char **pzErr){
-  StatsTable *pTab;
-  int rc;
-  (void)argc; (void)argv; (void)pzErr;
-  rc = sqlite3_declare_vtab(db, "CREATE TABLE x(name TEXT, hits INTEGER,"
-      " misses INTEGER, entries INTEGER, bytes INTEGER, evictions INTEGER,"
-      " fills INTEGER, l2_hits INTEGER, cache_db TEXT)");
-  if( rc ) return rc;
-  pTab = sqlite3_malloc64(sizeof(*pTab));
-  if( pTab==0 ) return SQLITE_NOMEM;
-  memset(pTab, 0, sizeof(*pTab));
-  pTab->pCtx = (FedContext*)pAux;
-  *ppVtab = &pTab->base;
-  return SQLITE_OK;
-}
-
-static int statsDisconnect(sqlite3_vtab *pVtab){
-  sqlite3_free(pVtab);
-  return SQLITE_OK;
-}
-
-static int statsBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
-  (void)pVtab;
-  pInfo->estimatedCost = 10;
-  return SQLITE_OK;
-}
-
-static int statsOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
-  StatsCursor *pCsr = sqlite3_malloc64(sizeof(*pCsr));
-  if( pCsr==0 ) return SQLITE_NOMEM;
-  memset(pCsr, 0, sizeof(*pCsr));
-  pCsr->pCtx = ((StatsTable*)pVtab)->pCtx;
-  *ppCsr = &pCsr->base;
-  return SQLITE_OK;
-}
-
-static int statsClose(sqlite3_vtab_cursor *pCsr){
-  sqlite3_free(pCsr);
-  return SQLITE_OK;
-}
-
-/* Entries and bytes of the current row's table, from its database. */
-static int statsLoad(StatsCursor *pCsr){
-  FedCacheStat *pStat = pCsr->pCur;
-  FedCacheTab *pCT;
-  sqlite3_stmt *pStmt = 0;
+** connection, read from the counters and, for entries and bytes, from the
+** table's cache database (live entries only). */
+static int statsLoad(FedContext *pCtx, FedEpoRows *pRows, int idxNum,
+                     int argc, sqlite3_value **argv, char **pzErr){
+  FedCacheStat *p;
+  i64 iRow = 1;
   int rc = SQLITE_OK;
-  pCsr->nEntry = pCsr->nBytes = 0;
-  if( pStat==0 || pStat->pTab==0 ) return SQLITE_OK;
-  pCT = pStat->pTab->pCache;
-  if( pCT==0 || pCT->iTid==0 ) return SQLITE_OK;
-  rc = sqlite3_prepare_v2(pCT->pDb->db, "SELECT count(*), total(nbytes) FROM"
-      " fed_cache_entry WHERE tid=?1 AND nrow>=0 AND created>?2", -1,
-      &pStmt, 0);
-  if( rc==SQLITE_OK ){
-    sqlite3_bind_int64(pStmt, 1, pCT->iTid);
-    sqlite3_bind_int64(pStmt, 2, fedCacheNow()-pCT->nTtlMs);
-    if( sqlite3_step(pStmt)==SQLITE_ROW ){
-      pCsr->nEntry = sqlite3_column_int64(pStmt, 0);
-      pCsr->nBytes = sqlite3_column_int64(pStmt, 1);
+  (void)idxNum; (void)argc; (void)argv; (void)pzErr;
+  for(p=pCtx->pCacheStat; p && rc==SQLITE_OK; p=p->pNext){
+    FedCacheTab *pCT = p->pTab ? p->pTab->pCache : 0;
+    i64 nEntry = 0, nBytes = 0;
+    if( pCT && pCT->iTid ){
+      sqlite3_stmt *pStmt = 0;
+      rc = sqlite3_prepare_v2(pCT->pDb->db, "SELECT count(*), total(nbytes)"
+          " FROM fed_cache_entry WHERE tid=?1 AND nrow>=0 AND created>?2",
+          -1, &pStmt, 0);
+      if( rc==SQLITE_OK ){
+        sqlite3_bind_int64(pStmt, 1, pCT->iTid);
+        sqlite3_bind_int64(pStmt, 2, fedCacheNow()-pCT->nTtlMs);
+        if( sqlite3_step(pStmt)==SQLITE_ROW ){
+          nEntry = sqlite3_column_int64(pStmt, 0);
+          nBytes = sqlite3_column_int64(pStmt, 1);
+        }
+        rc = sqlite3_finalize(pStmt);
+      }
+      if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+        *pzErr = sqlite3_mprintf("%s", sqlite3_errmsg(pCT->pDb->db));
+      }
     }
-    rc = sqlite3_finalize(pStmt);
+    if( rc==SQLITE_OK ){
+      fedEpoRow(pRows, iRow++);
+      fedEpoText(pRows, 0, p->zName, -1);
+      fedEpoInt(pRows, 1, p->nHit);
+      fedEpoInt(pRows, 2, p->nMiss);
+      fedEpoInt(pRows, 3, nEntry);
+      fedEpoInt(pRows, 4, nBytes);
+      fedEpoInt(pRows, 5, p->nEvict);
+      fedEpoInt(pRows, 6, p->nFill);
+      fedEpoInt(pRows, 7, p->nL2Hit);
+      if( pCT ) fedEpoText(pRows, 8, pCT->zDbPath, -1);
+      rc = fedEpoRc(pRows);
+    }
   }
   return rc;
 }
 
-static int statsFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
-                       const char *idxStr, int argc, sqlite3_value **argv){
-  StatsCursor *pCsr = (StatsCursor*)pVCsr;
-  (void)idxNum; (void)idxStr; (void)argc; (void)argv;
-  pCsr->pCur = pCsr->pCtx->pCacheStat;
-  pCsr->iRow = 1;
-  return statsLoad(pCsr);
-}
-
-static int statsNext(sqlite3_vtab_cursor *pVCsr){
-  StatsCursor *pCsr = (StatsCursor*)pVCsr;
-  pCsr->pCur = pCsr->pCur->pNext;
-  pCsr->iRow++;
-  return statsLoad(pCsr);
-}
-
-static int statsEof(sqlite3_vtab_cursor *pVCsr){
-  return ((StatsCursor*)pVCsr)->pCur==0;
-}
-
-static int statsColumn(sqlite3_vtab_cursor *pVCsr, sqlite3_context *ctx,
-                       int iCol){
-  StatsCursor *pCsr = (StatsCursor*)pVCsr;
-  FedCacheStat *p = pCsr->pCur;
-  switch( iCol ){
-    case 0: sqlite3_result_text(ctx, p->zName, -1, SQLITE_TRANSIENT); break;
-    case 1: sqlite3_result_int64(ctx, p->nHit); break;
-    case 2: sqlite3_result_int64(ctx, p->nMiss); break;
-    case 3: sqlite3_result_int64(ctx, pCsr->nEntry); break;
-    case 4: sqlite3_result_int64(ctx, pCsr->nBytes); break;
-    case 5: sqlite3_result_int64(ctx, p->nEvict); break;
-    case 6: sqlite3_result_int64(ctx, p->nFill); break;
-    case 7: sqlite3_result_int64(ctx, p->nL2Hit); break;
-    case 8:
-      if( p->pTab && p->pTab->pCache ){
-        sqlite3_result_text(ctx, p->pTab->pCache->zDbPath, -1,
-                            SQLITE_TRANSIENT);
-      }
-      break;
-  }
-  return SQLITE_OK;
-}
-
-static int statsRowid(sqlite3_vtab_cursor *pVCsr, sqlite3_int64 *piRowid){
-  *piRowid = ((StatsCursor*)pVCsr)->iRow;
-  return SQLITE_OK;
-}
-
-static const sqlite3_module statsModule = {
-  0, 0, statsConnect, statsBestIndex, statsDisconnect, 0,
-  statsOpen, statsClose, statsFilter, statsNext, statsEof, statsColumn,
-  statsRowid, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+static const FedEponymous statsTable = {
+  "fed_cache_stats",
+  "CREATE TABLE x(name TEXT, hits INTEGER, misses INTEGER, entries INTEGER,"
+  " bytes INTEGER, evictions INTEGER, fills INTEGER, l2_hits INTEGER,"
+  " cache_db TEXT)",
+  9, 0, 10, -1, 0, statsLoad, 0
 };
 
 int fedCacheRegister(sqlite3 *db, FedContext *pCtx){
@@ -265,9 +181,7 @@ int fedCacheRegister(sqlite3 *db, FedContext *pCtx){
   const int f = SQLITE_UTF8|SQLITE_DIRECTONLY;
   rc = fedServerAddHook(pCtx, &fedCacheServerHook);
   if( rc!=SQLITE_OK ) return rc;
-  pCtx->nRef++;
-  rc = sqlite3_create_module_v2(db, "fed_cache_stats", &statsModule, pCtx,
-                                fedContextUnref);
+  rc = fedEponymousRegister(db, pCtx, &statsTable);
   if( rc==SQLITE_OK ){
     rc = sqlite3_create_function(db, "fed_cache_clear", 0, f, pCtx,
                                  cacheClearFunc, 0, 0);
