@@ -20,9 +20,14 @@ LIBS     = -lpq -lcurl -ljansson -lhiredis -lm
 CORE    = ext/main.c ext/config.c ext/server.c ext/plan.c ext/value.c \
           ext/vtab.c ext/txn.c ext/explain.c ext/query.c ext/fault.c ext/txlog.c ext/saga.c \
           ext/undo.c ext/cache.c
-STORES  = vtab/postgres.c vtab/http.c vtab/etcd.c vtab/redis.c
+STORES  = vtab/postgres.c vtab/http.c vtab/etcd.c \
+          vtab/redis/redis.c vtab/redis/containers.c vtab/redis/match.c \
+          vtab/redis/proto.c vtab/redis/conn.c vtab/redis/table.c \
+          vtab/redis/queue.c vtab/redis/plan.c vtab/redis/scan.c \
+          vtab/redis/write.c vtab/redis/txn.c vtab/redis/query.c \
+          vtab/redis/undo.c vtab/redis/notify.c
 SRC     = $(CORE) $(STORES)
-HDRS    = ext/federate.h ext/fedInt.h vtab/http.h
+HDRS    = ext/federate.h ext/fedInt.h vtab/http.h vtab/redis/redisInt.h
 
 SO_OBJ  = $(SRC:%.c=build/so/%.o)
 LIB_OBJ = $(SRC:%.c=build/lib/%.o)
