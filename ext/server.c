@@ -523,11 +523,7 @@ static void serverFunc(
 
 cleanup:
   serverFree(pNew);
-  if( rc==SQLITE_NOMEM ){
-    sqlite3_result_error_nomem(ctx);
-  }else if( rc!=SQLITE_OK ){
-    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
-  }
+  if( rc!=SQLITE_OK ) fedResultError(ctx, rc, zErr);
   sqlite3_free(zErr);
 }
 

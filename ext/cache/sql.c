@@ -38,11 +38,10 @@ static int cacheFindTable(FedContext *pCtx, const char *zName,
 /* The result of fed_cache_clear()/fed_cache_watch(): n, or the error. */
 static void cacheFuncResult(sqlite3_context *ctx, const char *zFunc, int rc,
                             const char *zErr, int n){
-  if( rc==SQLITE_NOMEM ){
+  if( rc && fedErrorRc(rc, zErr)==SQLITE_NOMEM ){
     sqlite3_result_error_nomem(ctx);
   }else if( rc ){
-    char *zMsg = sqlite3_mprintf("%s: %s", zFunc,
-                                 zErr ? zErr : sqlite3_errstr(rc));
+    char *zMsg = sqlite3_mprintf("%s: %s", zFunc, zErr);
     if( zMsg==0 ){
       sqlite3_result_error_nomem(ctx);
     }else{
