@@ -36,6 +36,12 @@ void fedExplainClear(FedContext *pCtx){
   for(i=0; i<FED_EXPLAIN_MAX; i++) explainFreeEntry(&pCtx->aExplain[i]);
 }
 
+void fedExplainFree(FedContext *pCtx){
+  fedExplainClear(pCtx);
+  sqlite3_free(pCtx->aExplain);
+  pCtx->aExplain = 0;
+}
+
 /* Out of memory here loses the record, never the command. */
 i64 fedExplainAdd(
   FedContext *pCtx, const char *zServer, const char *zCommand,

@@ -290,6 +290,7 @@ void fedExplainRows(FedContext *, i64 iSeq, i64 nRow, int bDone);
 i64 fedExplainSkip(FedContext *, i64 n);
 int fedExplainRegister(sqlite3 *, FedContext *);
 void fedExplainClear(FedContext *);
+void fedExplainFree(FedContext *);      /* At close: the ring too */
 i64 fedNowUsec(void);
 
 /**************************************************************************
@@ -764,11 +765,20 @@ extern const FedStore fedEtcdStore;
 extern const FedStore fedRedisStore;
 
 /**************************************************************************
-** main.c: the per-connection context.
+** context.c: the per-connection context and the registry of stores.
+** main.c creates it, adds the stores and registers each subsystem, which
+** adds its close function; the last module destructor (sqlite3_close)
+** runs them in that order.
 */
+#define FED_MAX_STORE      32
+#define FED_MAX_CLOSE_HOOK 16
 struct FedContext {
   sqlite3 *db;
   int nRef;                     /* Modules sharing this context */
+  const FedStore *apStore[FED_MAX_STORE];  /* The stores, by name */
+  int nStore;
+  void (*axClose[FED_MAX_CLOSE_HOOK])(FedContext*);  /* Run at the end */
+  int nClose;
   FedServer *pServer;           /* Registry, loaded lazily */
   const FedServerHook *apServerHook[FED_MAX_SERVER_HOOK];  /* server.c */
   int nServerHook;
@@ -812,10 +822,21 @@ struct FedContext {
   i64 iListenSeq;               /* Last FedConn.iListen given */
 };
 
-const FedStore *fedStoreFind(const char *zName);
-/* Add a store at run time, before any connection is opened (tests). */
-int fedStoreRegister(const FedStore *);
+/* A new context with one reference (held by the caller), or NULL. */
+FedContext *fedContextNew(sqlite3 *);
+/* Drop one reference; the last runs the close functions and frees it. */
 void fedContextUnref(void *);
+/* Run xClose(pCtx) when the last reference goes. */
+int fedContextAtClose(FedContext *, void (*xClose)(FedContext*));
+/* Make pStore known to this connection (main.c, for each store). */
+int fedContextAddStore(FedContext *, const FedStore *);
+/* The store named zName on this connection, or NULL. */
+const FedStore *fedStoreFind(FedContext *, const char *zName);
+/* Add a store at run time, before any connection is opened (tests);
+** fedStoreCount()/fedStoreAt() list them for main.c. */
+int fedStoreRegister(const FedStore *);
+int fedStoreCount(void);
+const FedStore *fedStoreAt(int i);
 
 /**************************************************************************
 ** Per-connection state kept by a store on FedConn.  Every store's

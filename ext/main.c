@@ -1,8 +1,10 @@
 /*
 ** main.c: the entry point.  sqlite3_federate_init() creates the
-** per-connection FedContext and registers every store's module, the
-** server functions, fed_explain, fed_query/fed_exec and the transaction
-** enlisting table on one database connection.
+** per-connection FedContext (context.c), adds the stores, and registers
+** every store's module, the server functions, fed_explain, fed_query/
+** fed_exec, the transaction enlisting table and the cache on one database
+** connection, with the hooks and close functions of each subsystem.  It
+** is the one file that names the others; none of them calls back here.
 */
 #include "fedInt.h"
 SQLITE_EXTENSION_INIT1
@@ -13,30 +15,6 @@ static const FedStore *const aStore[] = {
   &fedEtcdStore,
   &fedRedisStore,
 };
-
-/* Stores added at run time (the testfixture's scripted store), before the
-** first connection is opened.  Process-wide. */
-#define FED_MAX_EXTRA_STORE 4
-static const FedStore *aExtraStore[FED_MAX_EXTRA_STORE];
-static int nExtraStore = 0;
-
-int fedStoreRegister(const FedStore *pStore){
-  if( nExtraStore>=FED_MAX_EXTRA_STORE ) return SQLITE_FULL;
-  aExtraStore[nExtraStore++] = pStore;
-  return SQLITE_OK;
-}
-
-const FedStore *fedStoreFind(const char *zName){
-  size_t i;
-  if( zName==0 ) return 0;
-  for(i=0; i<sizeof(aStore)/sizeof(aStore[0]); i++){
-    if( fedStrICmp(aStore[i]->zName, zName)==0 ) return aStore[i];
-  }
-  for(i=0; i<(size_t)nExtraStore; i++){
-    if( fedStrICmp(aExtraStore[i]->zName, zName)==0 ) return aExtraStore[i];
-  }
-  return 0;
-}
 
 /* The commit log's and the sagas' part in the server registry: their
 ** tables exist before fed_server() saves a server, and a new connection
@@ -65,18 +43,11 @@ static int sagaSchema(FedContext *pCtx, char **pzErr){
 }
 static const FedServerHook sagaHook = { 0, 0, sagaSchema, 0 };
 
-/* Drop one reference; the last one closes connections and frees all. */
-void fedContextUnref(void *p){
-  FedContext *pCtx = (FedContext*)p;
-  if( pCtx==0 || --pCtx->nRef>0 ) return;
-  fedServerDisconnectAll(pCtx);
-  fedTxlogFree(pCtx);
-  fedUndoClose(pCtx);
-  fedCacheFree(pCtx);
-  fedExplainClear(pCtx);
-  sqlite3_free(pCtx->aExplain);
-  sqlite3_free(pCtx);
-}
+/* What each subsystem frees when the connection closes, in order. */
+static void (*const axClose[])(FedContext*) = {
+  fedServerDisconnectAll, fedTxlogFree, fedUndoClose, fedCacheFree,
+  fedExplainFree,
+};
 
 const char *sqlite3_federate_version(void){
   return FEDERATE_VERSION;
@@ -93,23 +64,26 @@ FEDERATE_API int sqlite3_federate_init(
   SQLITE_EXTENSION_INIT2(pApi);
   (void)pApi;
 
-  pCtx = sqlite3_malloc64(sizeof(*pCtx));
+  pCtx = fedContextNew(db);     /* Our reference: dropped at the end */
   if( pCtx==0 ) return SQLITE_NOMEM;
-  memset(pCtx, 0, sizeof(*pCtx));
-  pCtx->db = db;
-  pCtx->nRef = 1;               /* Held until the end of this function */
-  pCtx->iTxn = 1;
-  pCtx->nRecoverGrace = FED_RECOVER_GRACE;
+  /* At sqlite3_close, in this order: connections first (closing one may
+  ** still record a command), the fed_explain ring last. */
+  for(i=0; rc==SQLITE_OK && i<sizeof(axClose)/sizeof(axClose[0]); i++){
+    rc = fedContextAtClose(pCtx, axClose[i]);
+  }
   /* In this order: the log's tables before the sagas' (the cache adds
   ** its own in fedCacheRegister). */
-  rc = fedServerAddHook(pCtx, &txlogHook);
+  if( rc==SQLITE_OK ) rc = fedServerAddHook(pCtx, &txlogHook);
   if( rc==SQLITE_OK ) rc = fedServerAddHook(pCtx, &sagaHook);
 
   for(i=0; rc==SQLITE_OK && i<sizeof(aStore)/sizeof(aStore[0]); i++){
-    rc = fedVtabRegister(db, pCtx, aStore[i]);
+    rc = fedContextAddStore(pCtx, aStore[i]);
   }
-  for(i=0; rc==SQLITE_OK && i<(size_t)nExtraStore; i++){
-    rc = fedVtabRegister(db, pCtx, aExtraStore[i]);
+  for(i=0; rc==SQLITE_OK && (int)i<fedStoreCount(); i++){
+    rc = fedContextAddStore(pCtx, fedStoreAt((int)i));
+  }
+  for(i=0; rc==SQLITE_OK && (int)i<pCtx->nStore; i++){
+    rc = fedVtabRegister(db, pCtx, pCtx->apStore[i]);
   }
   if( rc==SQLITE_OK ) rc = fedServerRegisterFunctions(db, pCtx);
   if( rc==SQLITE_OK ) rc = fedExplainRegister(db, pCtx);

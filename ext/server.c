@@ -60,7 +60,7 @@ static int serverNew(
   FedContext *pCtx, const char *zName, const char *zStore, const char *zDsn,
   const char *zOptions, FedServer **pp, char **pzErr
 ){
-  const FedStore *pStore = fedStoreFind(zStore);
+  const FedStore *pStore = fedStoreFind(pCtx, zStore);
   const char *azOpt[N_SERVER_OPT+1];
   FedServer *p;
   int rc, k;
