@@ -1389,3 +1389,35 @@ char *fedPgDeparseSavepoint(int iRelease, int iFrom, int iTo){
   }
   return sqlite3_str_finish(s);
 }
+
+/* Append z as a string literal, as PQescapeLiteral() writes it (without
+** needing a connection): quotes doubled, and with backslashes doubled
+** behind " E" when there is one. */
+static void pgQuoteLiteral(sqlite3_str *s, const char *z){
+  if( strchr(z, '\\') ) sqlite3_str_appendall(s, " E");
+  sqlite3_str_appendchar(s, 1, '\'');
+  for(; *z; z++){
+    if( *z=='\'' || *z=='\\' ) sqlite3_str_appendchar(s, 1, *z);
+    sqlite3_str_appendchar(s, 1, *z);
+  }
+  sqlite3_str_appendchar(s, 1, '\'');
+}
+
+/* The statement trigger of fed_cache_watch() on pTab (notify.c): after
+** every change it sends NOTIFY fed_cache with the table's remote name.
+** sqlite3_malloc'd; NULL when out of memory. */
+char *fedPgDeparseWatch(FedTable *pTab){
+  sqlite3_str *s = sqlite3_str_new(0);
+  sqlite3_str_appendall(s,
+      "CREATE OR REPLACE FUNCTION public.fed_cache_notify() RETURNS trigger"
+      " LANGUAGE plpgsql AS $fed$BEGIN"
+      " PERFORM pg_notify('fed_cache', TG_ARGV[0]); RETURN NULL;"
+      " END$fed$; CREATE OR REPLACE TRIGGER fed_cache_notify AFTER INSERT"
+      " OR UPDATE OR DELETE OR TRUNCATE ON ");
+  sqlite3_str_appendall(s, pTab->zRemote);
+  sqlite3_str_appendall(s, " FOR EACH STATEMENT EXECUTE FUNCTION"
+      " public.fed_cache_notify(");
+  pgQuoteLiteral(s, pTab->zRemote);
+  sqlite3_str_appendchar(s, 1, ')');
+  return sqlite3_str_finish(s);
+}

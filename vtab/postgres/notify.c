@@ -14,8 +14,7 @@
 */
 int fedPgWatch(FedConn *pConn, FedTable *pTab, char **pzErr){
   PgConn *p = (PgConn*)pConn;
-  sqlite3_str *s;
-  char *zSql, *zLit;
+  char *zSql;
   int rc = SQLITE_OK;
   if( pTab ){
     if( p->base.bTxn ){
@@ -23,20 +22,7 @@ int fedPgWatch(FedConn *pConn, FedTable *pTab, char **pzErr){
           " inside a transaction", PG_STORE, pTab->zName);
       return SQLITE_ERROR;
     }
-    zLit = PQescapeLiteral(p->pg, pTab->zRemote, strlen(pTab->zRemote));
-    if( zLit==0 ) return SQLITE_NOMEM;
-    s = sqlite3_str_new(0);
-    sqlite3_str_appendall(s,
-        "CREATE OR REPLACE FUNCTION public.fed_cache_notify() RETURNS trigger"
-        " LANGUAGE plpgsql AS $fed$BEGIN"
-        " PERFORM pg_notify('fed_cache', TG_ARGV[0]); RETURN NULL;"
-        " END$fed$; CREATE OR REPLACE TRIGGER fed_cache_notify AFTER INSERT"
-        " OR UPDATE OR DELETE OR TRUNCATE ON ");
-    sqlite3_str_appendall(s, pTab->zRemote);
-    sqlite3_str_appendf(s, " FOR EACH STATEMENT EXECUTE FUNCTION"
-        " public.fed_cache_notify(%s)", zLit);
-    PQfreemem(zLit);
-    zSql = sqlite3_str_finish(s);
+    zSql = fedPgDeparseWatch(pTab);
     if( zSql==0 ) return SQLITE_NOMEM;
     rc = fedPgExecSimple(p, zSql, pzErr);
     sqlite3_free(zSql);

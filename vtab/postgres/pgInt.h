@@ -274,6 +274,7 @@ int fedPgDeparseUpdate(
   char **pzSql, char **pzErr
 );
 char *fedPgDeparseSavepoint(int iRelease, int iFrom, int iTo);
+char *fedPgDeparseWatch(FedTable *pTab);
 
 /**************************************************************************
 ** scan.c: scans (xFilter/xNext/xColumn), streaming rows in single-row mode

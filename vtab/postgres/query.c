@@ -7,6 +7,10 @@
 #include "pgInt.h"
 #include <stdlib.h>
 
+/**************************************************************************
+** Pass-through: fed_query() and fed_exec().
+*/
+
 /* Append one result value as JSON, typed by its PostgreSQL type oid. */
 static void pgJsonValue(sqlite3_str *s, PGresult *pRes, int iRow, int iCol){
   const char *z;
@@ -323,6 +327,9 @@ int fedPgListTables(
   return SQLITE_OK;
 }
 
+/**************************************************************************
+** Catalog: the columns of a remote table (xCreate without columns=).
+*/
 int fedPgDescribe(FedConn *pConn, FedTable *pTab, char **pzErr){
   static const char *zCatalog =
     "SELECT n.nspname, c.relname, a.attname,"

@@ -6,6 +6,7 @@
 */
 #include "pgInt.h"
 
+/* Forget the rows of the last scan (current and held) and its errors. */
 static void cursorReset(PgCursor *pCsr){
   PQclear(pCsr->pRes);
   pCsr->pRes = 0;

@@ -9,6 +9,9 @@
 #include <math.h>
 #include <stdlib.h>
 
+/**************************************************************************
+** Columns: kinds, and the checks of what the file holds.
+*/
 static int startsWith(const char *z, const char *zPrefix){
   return sqlite3_strnicmp(z, zPrefix, (int)strlen(zPrefix))==0;
 }
@@ -117,6 +120,9 @@ static int pgTypeValid(const char *z){
   return bWord;
 }
 
+/* xColumns: check what the file holds (the remote name, each type, the
+** batch_size option), then give each column its kind and affinity, and
+** the table its single-column key (iPk, or -1). */
 int fedPgColumns(FedTable *pTab, char **pzErr){
   int i;
   i64 v;
@@ -161,6 +167,10 @@ int fedPgColumns(FedTable *pTab, char **pzErr){
   }
   return SQLITE_OK;
 }
+
+/**************************************************************************
+** The remote name: table= (or the local name), quoted.
+*/
 
 /*
 ** Parse a PostgreSQL qualified name ("schema"."table", schema.table, or
@@ -242,6 +252,11 @@ int fedPgRemoteName(FedTable *pTab, char **pzOut, char **pzErr){
   }
   return *pzOut ? SQLITE_OK : SQLITE_NOMEM;
 }
+
+/**************************************************************************
+** Values: PostgreSQL's text output (with the fixed settings connection.c
+** makes) as the SQLite value of the column's kind.
+*/
 
 /* Decode PostgreSQL's hex bytea output ("\x0a1b...") into a blob. */
 static void pgResultBytea(sqlite3_context *ctx, const char *z, int n){

@@ -7,6 +7,8 @@
 #include "pgInt.h"
 #include <stdlib.h>
 
+/* Forget the rows of the batch (sent, or dropped with the transaction);
+** its buffers are kept for the next one. */
 void fedPgBatchClear(PgBatch *b){
   sqlite3_free(b->zPrefix);
   b->zPrefix = 0;
