@@ -171,6 +171,19 @@ build/fuzz/fuzz_%: $(FUZZ_DIR)/fuzz_%.c $(FUZZ_OBJ) $(HDRS)
 	$(CLANG) -fsanitize=fuzzer $(SAN) $(SAN_CFLAGS) -o $@ $< $(FUZZ_OBJ) \
 	  -lsqlite3 $(LIBS)
 
+# fuzz_pg links the PostgreSQL store's pure files (PG_PURE: they build SQL
+# and decode values without libpq) and, from an archive of the core, only
+# what they need: no other store file, no libpq.
+PG_PURE     = vtab/postgres/types.c vtab/postgres/deparse.c
+PG_FUZZ_OBJ = $(PG_PURE:%.c=build/fuzz/obj/%.o)
+build/fuzz/libcore.a: $(CORE:%.c=build/fuzz/obj/%.o)
+	rm -f $@
+	ar rcs $@ $^
+
+build/fuzz/fuzz_pg: $(FUZZ_DIR)/fuzz_pg.c $(PG_FUZZ_OBJ) build/fuzz/libcore.a $(HDRS)
+	$(CLANG) -fsanitize=fuzzer $(SAN) $(SAN_CFLAGS) -Ivtab/postgres -o $@ $< \
+	  $(PG_FUZZ_OBJ) build/fuzz/libcore.a -lsqlite3 -lm
+
 # Keep the objects: make would delete them as intermediates of the rule above.
 .SECONDARY: $(FUZZ_OBJ)
 fuzz-build: $(FUZZ_BIN)

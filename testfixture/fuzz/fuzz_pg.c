@@ -1,7 +1,7 @@
 /*
 ** fuzz_pg.c: libFuzzer target for the PostgreSQL store's command builder
-** and value decoder (vtab/postgres.c, through fedPgFuzzDeparse and
-** fedPgFuzzValue), without a server.
+** and value decoder (vtab/postgres/deparse.c and types.c, the store's pure
+** files), without a server and without libpq.
 **
 ** Input: a mode byte, then NUL-separated parts.
 **   mode even: columns spec, plan text (idxStr), then values, each a type
@@ -9,18 +9,100 @@
 **   mode odd:  a PostgreSQL type name and a value text: the value is
 **              decoded as SQLite would receive it.
 */
-#include "fedInt.h"
+#include "pgInt.h"
+#include <assert.h>
 #include <stdint.h>
 #include <stdlib.h>
 
-int fedPgFuzzDeparse(const char *zColumns, const char *zPlan, int nVal,
-                     sqlite3_value **apVal, char **pzSql, char **pzParams);
-void fedPgFuzzValue(sqlite3_context *ctx, const char *zType, const char *z,
-                    int n);
+/*
+** Build the SELECT of plan zPlan (idxStr) on a table of columns zColumns
+** for values apVal, as xFilter would: *pzSql gets the text and *pzParams
+** the bound values as JSON (both sqlite3_malloc'd).  Then check that the
+** SELECT kept for these values gives the same text and binds the same.
+*/
+static int pgFuzzDeparse(
+  const char *zColumns, const char *zPlan, int nVal, sqlite3_value **apVal,
+  char **pzSql, char **pzParams
+){
+  FedTable tab;
+  FedPlan *pPlan = 0;
+  PgParams params;
+  int aResCol[FED_MAX_COLUMNS];
+  char *zErr = 0;
+  int i, rc;
+  memset(&tab, 0, sizeof(tab));
+  memset(&params, 0, sizeof(params));
+  tab.zName = "t";
+  tab.zRemote = "\"t\"";
+  *pzSql = *pzParams = 0;
+  rc = fedColumnsParse(PG_STORE, zColumns, &tab.aCol, &tab.nCol, &zErr);
+  if( rc==SQLITE_OK ) rc = fedPgColumns(&tab, &zErr);
+  if( rc==SQLITE_OK ) rc = fedPlanDecode(zPlan, &pPlan);
+  /* Only plans the planner could make: orderable columns, pushable terms
+  ** (others become IS NULL), and no IN list, whose value only SQLite's
+  ** xFilter can give. */
+  for(i=0; rc==SQLITE_OK && i<pPlan->nOrder; i++){
+    if( pPlan->aOrderCol[i]>=tab.nCol
+     || !fedPgOrderable(&tab, pPlan->aOrderCol[i], 0) ){
+      rc = SQLITE_CORRUPT_VTAB;
+    }
+  }
+  for(i=0; rc==SQLITE_OK && i<pPlan->nTerm; i++){
+    FedPlanTerm *t = &pPlan->aTerm[i];
+    if( t->op==FED_OP_IN ) t->op = FED_OP_EQ;
+    if( t->iCol>=0 && t->iCol<tab.nCol
+     && fedPgPushable(&tab, t->iCol, t->op, 0)==FED_PUSH_NO ){
+      t->op = FED_OP_ISNULL;
+    }
+  }
+  if( rc==SQLITE_OK ){
+    rc = fedPgDeparseSelect(&tab, pPlan, nVal, apVal, 0, aResCol, pzSql,
+                            &params);
+  }
+  if( rc==SQLITE_OK ){
+    /* A kept SELECT reused for the same values must give the same text
+    ** and bind the same values. */
+    PgParams again;
+    PgSelect *pSel;
+    int rc2 = SQLITE_OK;
+    memset(&again, 0, sizeof(again));
+    fedPgSelectKeep(&tab, pPlan, nVal, apVal, 0, aResCol, *pzSql);
+    pSel = fedPgSelectFind(&tab, pPlan, nVal, apVal, 0, &again, &rc2);
+    if( pSel && rc2==SQLITE_OK ){
+      int k;
+      assert( strcmp(pSel->zSql, *pzSql)==0 );
+      assert( again.n==params.n );
+      for(k=0; k<again.n; k++){
+        assert( again.aLen[k]==params.aLen[k] && again.aFmt[k]==params.aFmt[k] );
+        assert( (again.aOff[k]<0)==(params.aOff[k]<0) );
+        assert( again.aOff[k]<0 || memcmp(&again.aBuf[again.aOff[k]],
+                          &params.aBuf[params.aOff[k]], params.aLen[k])==0 );
+      }
+    }
+    fedPgParamsFree(&again);
+    fedPgTableFree(&tab);
+  }
+  if( rc==SQLITE_OK ) *pzParams = fedPgParamsJson(&params);
+  fedPgParamsFree(&params);
+  fedPlanFree(pPlan);
+  fedColumnsFree(tab.aCol, tab.nCol);
+  sqlite3_free(zErr);
+  return rc;
+}
+
+static void pgFuzzValue(sqlite3_context *ctx, const char *zType,
+                        const char *z, int n){
+  FedColumn col;
+  memset(&col, 0, sizeof(col));
+  col.zName = "c";
+  col.zType = (char*)zType;
+  col.eKind = fedPgKindOf(zType);
+  fedPgValue(ctx, &col, z, n);
+}
 
 static void pgvalFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   (void)argc;
-  fedPgFuzzValue(ctx, (const char*)sqlite3_value_text(argv[0]),
+  pgFuzzValue(ctx, (const char*)sqlite3_value_text(argv[0]),
                  (const char*)sqlite3_value_text(argv[1]),
                  sqlite3_value_bytes(argv[1]));
 }
@@ -67,7 +149,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *aData, size_t nData){
       apVal[nVal++] = sqlite3_value_dup(sqlite3_column_value(pStmt, 0));
       sqlite3_finalize(pStmt);
     }
-    fedPgFuzzDeparse(azPart[0], azPart[1], nVal, apVal, &zSql, &zParams);
+    pgFuzzDeparse(azPart[0], azPart[1], nVal, apVal, &zSql, &zParams);
     sqlite3_free(zSql);
     sqlite3_free(zParams);
     for(k=0; k<nVal; k++) sqlite3_value_free(apVal[k]);

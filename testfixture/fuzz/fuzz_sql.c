@@ -1,7 +1,7 @@
 /*
 ** fuzz_sql.c: libFuzzer target for CREATE VIRTUAL TABLE ... USING
 ** postgres(<input>) and the planner behind it (ext/vtab.c, ext/plan.c,
-** vtab/postgres.c's column mapping and xPushable/xOrderable), without a
+** vtab/postgres/types.c and deparse.c and xPushable/xOrderable), without a
 ** network.
 **
 ** Input: "<module arguments>" optionally followed by a NUL byte and
