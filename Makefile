@@ -19,10 +19,10 @@ LIBS     = -lpq -lcurl -ljansson -lhiredis -lm
 
 CORE    = ext/main.c ext/config.c ext/server.c ext/plan.c ext/value.c \
           ext/vtab.c ext/txn.c ext/explain.c ext/query.c ext/fault.c ext/txlog.c ext/saga.c \
-          ext/undo.c ext/cache.c
+          ext/undo.c ext/cache.c ext/kv.c
 STORES  = vtab/postgres.c vtab/http.c vtab/etcd.c vtab/redis.c
 SRC     = $(CORE) $(STORES)
-HDRS    = ext/federate.h ext/fedInt.h vtab/http.h
+HDRS    = ext/federate.h ext/fedInt.h ext/kv.h vtab/http.h
 
 SO_OBJ  = $(SRC:%.c=build/so/%.o)
 LIB_OBJ = $(SRC:%.c=build/lib/%.o)
