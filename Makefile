@@ -19,10 +19,12 @@ LIBS     = -lpq -lcurl -ljansson -lhiredis -lm
 
 CORE    = ext/main.c ext/config.c ext/server.c ext/plan.c ext/value.c \
           ext/vtab.c ext/txn.c ext/explain.c ext/query.c ext/fault.c ext/txlog.c ext/saga.c \
-          ext/undo.c ext/cache.c ext/kv.c
-STORES  = vtab/postgres.c vtab/http.c vtab/etcd.c vtab/redis.c
+          ext/undo.c ext/eponymous.c ext/kv.c $(wildcard ext/cache/*.c)
+# The stores: one name each; a store's sources are vtab/<name>/*.c.
+STORE_NAMES = postgres redis etcd
+STORES  = vtab/http.c $(foreach s,$(STORE_NAMES),$(wildcard vtab/$(s).c vtab/$(s)/*.c))
 SRC     = $(CORE) $(STORES)
-HDRS    = ext/federate.h ext/fedInt.h ext/kv.h vtab/http.h
+HDRS    = ext/federate.h ext/fedInt.h ext/kv.h $(wildcard ext/*/*.h) vtab/http.h $(wildcard vtab/*/*.h)
 
 SO_OBJ  = $(SRC:%.c=build/so/%.o)
 LIB_OBJ = $(SRC:%.c=build/lib/%.o)
@@ -154,7 +156,7 @@ test-asan: build/asan/testfixture
 # Exit status 99 on a valgrind error, so that all.tcl reports it even in a
 # file that also has failing checks (those exit with 1).  Valgrind does x87
 # long double arithmetic in 64 bits, and SQLite 3.40 converts REAL <-> text
-# with it: pg1's exact-float checks fail under valgrind (docs/TESTING.md).
+# with it: pgread's exact-float checks fail under valgrind (docs/TESTING.md).
 test-valgrind: build/testfixture
 	FED_TESTFIXTURE_WRAPPER="valgrind --error-exitcode=99 -q --leak-check=no" \
 	  FED_TESTFIXTURE=build/testfixture bash tcl-tests/run.sh

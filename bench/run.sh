@@ -48,13 +48,13 @@ FEDBENCH=build/bench/fedbench
 
 work=$(mktemp -d /tmp/fedbench.XXXXXX)
 chmod 755 "$work"
-trap 'bash tcl-tests/pgserver.sh stop "$work/pg" >/dev/null 2>&1 || true
-      bash tcl-tests/kvserver.sh stop redis "$work/rd" >/dev/null 2>&1 || true
+trap 'bash tcl-tests/servers/postgres.sh stop "$work/pg" >/dev/null 2>&1 || true
+      bash tcl-tests/servers/redis.sh stop "$work/rd" >/dev/null 2>&1 || true
       rm -rf "$work"' EXIT
 export FED_TEST_PG_PASSWORD=${FED_TEST_PG_PASSWORD:-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')}
-port=$(bash tcl-tests/pgserver.sh start "$work/pg")
+port=$(bash tcl-tests/servers/postgres.sh start "$work/pg")
 C="host=127.0.0.1 port=$port dbname=fedtest user=postgres"
-rport=$(bash tcl-tests/kvserver.sh start redis "$work/rd")
+rport=$(bash tcl-tests/servers/redis.sh start "$work/rd")
 pin=""
 if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
   taskset -acp 1 "$(head -1 "$work/pg/data/postmaster.pid")" >/dev/null

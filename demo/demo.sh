@@ -17,9 +17,9 @@ fi
 
 dir=$(mktemp -d /tmp/fed-demo.XXXXXX)
 chmod 755 "$dir"
-trap 'bash tcl-tests/pgserver.sh stop "$dir/pg" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
+trap 'bash tcl-tests/servers/postgres.sh stop "$dir/pg" >/dev/null 2>&1 || true; rm -rf "$dir"' EXIT
 export FED_TEST_PG_PASSWORD=${FED_TEST_PG_PASSWORD:-$(head -c 12 /dev/urandom | od -An -tx1 | tr -d " \n")}
-port=$(bash tcl-tests/pgserver.sh start "$dir/pg")
+port=$(bash tcl-tests/servers/postgres.sh start "$dir/pg")
 dsn="host=127.0.0.1 port=$port dbname=fedtest user=postgres"
 
 psql -q -h 127.0.0.1 -p "$port" -U postgres -d fedtest <<'SQL'

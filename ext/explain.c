@@ -159,144 +159,40 @@ void fedExplainRows(FedContext *pCtx, i64 iSeq, i64 nRow, int bDone){
 }
 
 /**************************************************************************
-** The eponymous table.
+** The eponymous table (eponymous.c): the live entries of the ring, oldest
+** first, with their sequence ids as rowids.
 */
-typedef struct ExplainCursor ExplainCursor;
-struct ExplainCursor {
-  sqlite3_vtab_cursor base;     /* Base class. Must be first */
-  i64 iSeq;                     /* Current entry */
-};
-
-typedef struct ExplainTable ExplainTable;
-struct ExplainTable {
-  sqlite3_vtab base;            /* Base class. Must be first */
-  FedContext *pCtx;
-};
-
-static int explainConnect(
-  sqlite3 *db, void *pAux, int argc, const char *const *argv,
-  sqlite3_vtab **ppVtab, char **pzErr
+static int explainLoad(
+  FedContext *pCtx, FedEpoRows *pRows, int idxNum, int argc,
+  sqlite3_value **argv, char **pzErr
 ){
-  ExplainTable *pTab;
-  int rc;
-  (void)argc; (void)argv; (void)pzErr;
-  rc = sqlite3_declare_vtab(db, "CREATE TABLE x(seq INTEGER, server TEXT,"
-      " command TEXT, params TEXT, rows INTEGER, time_ms REAL)");
-  if( rc!=SQLITE_OK ) return rc;
-  pTab = sqlite3_malloc64(sizeof(*pTab));
-  if( pTab==0 ) return SQLITE_NOMEM;
-  memset(pTab, 0, sizeof(*pTab));
-  pTab->pCtx = (FedContext*)pAux;
-  sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
-  *ppVtab = &pTab->base;
-  return SQLITE_OK;
-}
-
-static int explainDisconnect(sqlite3_vtab *pVtab){
-  sqlite3_free(pVtab);
-  return SQLITE_OK;
-}
-
-static int explainBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
-  (void)pVtab;
-  pInfo->estimatedCost = FED_EXPLAIN_MAX;
-  pInfo->estimatedRows = FED_EXPLAIN_MAX;
-  return SQLITE_OK;
-}
-
-static int explainOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
-  ExplainCursor *pCsr = sqlite3_malloc64(sizeof(*pCsr));
-  (void)pVtab;
-  if( pCsr==0 ) return SQLITE_NOMEM;
-  memset(pCsr, 0, sizeof(*pCsr));
-  *ppCsr = &pCsr->base;
-  return SQLITE_OK;
-}
-
-static int explainClose(sqlite3_vtab_cursor *pCsr){
-  sqlite3_free(pCsr);
-  return SQLITE_OK;
-}
-
-/* Advance to the next live entry with a sequence id above iSeq. */
-static void explainSeek(ExplainCursor *pCsr, i64 iSeq){
-  FedContext *pCtx = ((ExplainTable*)pCsr->base.pVtab)->pCtx;
-  i64 iFirst = pCtx->iExplainSeq - FED_EXPLAIN_MAX + 1;
-  if( iSeq<iFirst ) iSeq = iFirst;
+  i64 iSeq = pCtx->iExplainSeq - FED_EXPLAIN_MAX + 1;
+  (void)idxNum; (void)argc; (void)argv; (void)pzErr;
+  if( pCtx->aExplain==0 ) return SQLITE_OK;
   if( iSeq<1 ) iSeq = 1;
-  while( iSeq<=pCtx->iExplainSeq ){
+  for(; iSeq<=pCtx->iExplainSeq && fedEpoRc(pRows)==SQLITE_OK; iSeq++){
     FedExplain *p = &pCtx->aExplain[iSeq % FED_EXPLAIN_MAX];
-    if( p->iSeq==iSeq ) break;
-    iSeq++;
+    if( p->iSeq!=iSeq ) continue;         /* Deleted */
+    if( p->zParams==0 && p->aValue && p->nValue>0 ){
+      p->zParams = explainValuesJson(p);
+      if( p->zParams==0 ) return SQLITE_NOMEM;
+    }
+    fedEpoRow(pRows, p->iSeq);
+    fedEpoInt(pRows, 0, p->iSeq);
+    fedEpoText(pRows, 1, p->zServer, -1);
+    fedEpoText(pRows, 2, p->zCommand, -1);
+    fedEpoText(pRows, 3, p->zParams, -1);
+    fedEpoInt(pRows, 4, p->nRow);
+    if( p->nUsec>=0 ) fedEpoDouble(pRows, 5, p->nUsec/1000.0);
   }
-  pCsr->iSeq = iSeq;
-}
-
-static int explainFilter(
-  sqlite3_vtab_cursor *pVCsr, int idxNum, const char *idxStr,
-  int argc, sqlite3_value **argv
-){
-  ExplainCursor *pCsr = (ExplainCursor*)pVCsr;
-  FedContext *pCtx = ((ExplainTable*)pVCsr->pVtab)->pCtx;
-  (void)idxNum; (void)idxStr; (void)argc; (void)argv;
-  if( pCtx->aExplain==0 ){
-    pCsr->iSeq = 1;
-    return SQLITE_OK;
-  }
-  explainSeek(pCsr, 1);
-  return SQLITE_OK;
-}
-
-static int explainNext(sqlite3_vtab_cursor *pVCsr){
-  ExplainCursor *pCsr = (ExplainCursor*)pVCsr;
-  explainSeek(pCsr, pCsr->iSeq+1);
-  return SQLITE_OK;
-}
-
-static int explainEof(sqlite3_vtab_cursor *pVCsr){
-  ExplainCursor *pCsr = (ExplainCursor*)pVCsr;
-  FedContext *pCtx = ((ExplainTable*)pVCsr->pVtab)->pCtx;
-  return pCtx->aExplain==0 || pCsr->iSeq>pCtx->iExplainSeq;
-}
-
-static int explainColumn(
-  sqlite3_vtab_cursor *pVCsr, sqlite3_context *ctx, int iCol
-){
-  ExplainCursor *pCsr = (ExplainCursor*)pVCsr;
-  FedContext *pCtx = ((ExplainTable*)pVCsr->pVtab)->pCtx;
-  FedExplain *p = &pCtx->aExplain[pCsr->iSeq % FED_EXPLAIN_MAX];
-  switch( iCol ){
-    case 0: sqlite3_result_int64(ctx, p->iSeq); break;
-    case 1: sqlite3_result_text(ctx, p->zServer, -1, SQLITE_TRANSIENT); break;
-    case 2: sqlite3_result_text(ctx, p->zCommand, -1, SQLITE_TRANSIENT); break;
-    case 3:
-      if( p->zParams==0 && p->aValue && p->nValue>0 ){
-        p->zParams = explainValuesJson(p);
-        if( p->zParams==0 ) return SQLITE_NOMEM;
-      }
-      if( p->zParams ){
-        sqlite3_result_text(ctx, p->zParams, -1, SQLITE_TRANSIENT);
-      }
-      break;
-    case 4: sqlite3_result_int64(ctx, p->nRow); break;
-    case 5:
-      if( p->nUsec>=0 ) sqlite3_result_double(ctx, p->nUsec/1000.0);
-      break;
-  }
-  return SQLITE_OK;
-}
-
-static int explainRowid(sqlite3_vtab_cursor *pVCsr, sqlite3_int64 *piRowid){
-  *piRowid = ((ExplainCursor*)pVCsr)->iSeq;
-  return SQLITE_OK;
+  return fedEpoRc(pRows);
 }
 
 /* Only DELETE is allowed: it forgets entries. */
 static int explainUpdate(
   sqlite3_vtab *pVtab, int argc, sqlite3_value **argv, sqlite3_int64 *piRowid
 ){
-  ExplainTable *pTab = (ExplainTable*)pVtab;
-  FedContext *pCtx = pTab->pCtx;
+  FedContext *pCtx = fedEpoContext(pVtab);
   (void)piRowid;
   if( argc==1 && pCtx->aExplain ){
     i64 iSeq = sqlite3_value_int64(argv[0]);
@@ -305,31 +201,21 @@ static int explainUpdate(
     return SQLITE_OK;
   }
   if( argc==1 ) return SQLITE_OK;
-  sqlite3_free(pVtab->zErrMsg);
-  pVtab->zErrMsg = sqlite3_mprintf("fed_explain: only DELETE is allowed");
-  return SQLITE_ERROR;
+  return fedVtabSetError(pVtab, SQLITE_ERROR,
+                         sqlite3_mprintf("fed_explain: only DELETE is allowed"));
 }
 
-static sqlite3_module explainModule = {
-  0,                  /* iVersion */
-  0,                  /* xCreate: eponymous only */
-  explainConnect,
-  explainBestIndex,
-  explainDisconnect,
-  0,                  /* xDestroy */
-  explainOpen,
-  explainClose,
-  explainFilter,
-  explainNext,
-  explainEof,
-  explainColumn,
-  explainRowid,
-  explainUpdate,
-  0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+static const sqlite3_module explainMethods = {
+  .xUpdate = explainUpdate
+};
+
+static const FedEponymous explainTable = {
+  "fed_explain",
+  "CREATE TABLE x(seq INTEGER, server TEXT, command TEXT, params TEXT,"
+  " rows INTEGER, time_ms REAL)",
+  6, 1, FED_EXPLAIN_MAX, FED_EXPLAIN_MAX, 0, explainLoad, &explainMethods
 };
 
 int fedExplainRegister(sqlite3 *db, FedContext *pCtx){
-  pCtx->nRef++;
-  return sqlite3_create_module_v2(db, "fed_explain", &explainModule, pCtx,
-                                  fedContextUnref);
+  return fedEponymousRegister(db, pCtx, &explainTable);
 }

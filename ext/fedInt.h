@@ -3,7 +3,7 @@
 **
 ** One banner per file of ext/, in the order a statement meets them:
 ** main.c, config.c, server.c, plan.c, value.c, vtab.c, txn.c, explain.c,
-** query.c.  A store (vtab/<store>.c) implements one FedStore and includes
+** eponymous.c, query.c.  A store (vtab/<store>.c) implements one FedStore and includes
 ** its client library there and nowhere else.  docs/ARCHITECTURE.md explains
 ** the whole; keep the two in step.
 */
@@ -36,6 +36,8 @@ typedef struct FedConn FedConn;
 typedef struct FedExplain FedExplain;
 typedef struct FedDoubt FedDoubt;
 typedef struct FedUndoImage FedUndoImage;
+typedef struct FedRowSource FedRowSource;
+typedef struct FedKvOps FedKvOps;
 typedef struct FedCacheDb FedCacheDb;
 typedef struct FedCacheTab FedCacheTab;
 typedef struct FedCacheCsr FedCacheCsr;
@@ -150,6 +152,27 @@ int fedInterrupted(sqlite3 *db);
 int fedWaitFd(sqlite3 *db, int fd, int bWrite, i64 iDeadline);
 int fedServerRegisterFunctions(sqlite3 *, FedContext *);
 
+/* What a subsystem (the cache, the commit log, sagas) adds to the server
+** registry, so that server.c calls none of them by name.  Registered at
+** init (main.c, or the subsystem's register function) and called in the
+** order registered; any member may be NULL. */
+typedef struct FedServerHook FedServerHook;
+struct FedServerHook {
+  /* Server options the subsystem reads (fed_server()'s options). */
+  const char *const *azOpt;
+  /* A server was defined (fed_server(), or read from fed_servers): check
+  ** its options, before the store's xServerCheck. */
+  int (*xCheck)(FedServer *, char **pzErr);
+  /* fed_server() is about to save a definition: create the tables the
+  ** subsystem needs, so that a later commit never changes the schema. */
+  int (*xSchema)(FedContext *, char **pzErr);
+  /* A new connection to the server was made (after a connect or a
+  ** reconnect); errors are the subsystem's to keep. */
+  void (*xConnected)(FedContext *, FedServer *, FedConn *);
+};
+#define FED_MAX_SERVER_HOOK 8
+int fedServerAddHook(FedContext *, const FedServerHook *);
+
 /**************************************************************************
 ** plan.c: sqlite3_index_info <-> FedPlan.  The plan travels from
 ** xBestIndex to xFilter as idxStr, in the text form described in
@@ -225,6 +248,17 @@ char *fedStrdup(const char *z, int n);
 void fedSetError(char **pz, const char *zFmt, ...);
 /* Lower-case ASCII compare; 0 if equal. */
 int fedStrICmp(const char *a, const char *b);
+/* The rule for every error of federate: an error without a message ran
+** out of memory making the message.  Returns rc, or SQLITE_NOMEM when rc
+** is another error and zErr is NULL. */
+int fedErrorRc(int rc, const char *zErr);
+/* Give a virtual table method's result to SQLite: when rc is an error,
+** zErr (sqlite3_malloc'd, owned from here, may be NULL) replaces
+** pVtab->zErrMsg; otherwise it is freed.  Returns fedErrorRc(rc, zErr). */
+int fedVtabSetError(sqlite3_vtab *pVtab, int rc, char *zErr);
+/* The same for an SQL function's result: the error zErr (not freed), or
+** SQLITE_NOMEM by that rule.  rc is an error. */
+void fedResultError(sqlite3_context *ctx, int rc, const char *zErr);
 
 /**************************************************************************
 ** explain.c: the ring of remote commands behind fed_explain.
@@ -257,6 +291,56 @@ i64 fedExplainSkip(FedContext *, i64 n);
 int fedExplainRegister(sqlite3 *, FedContext *);
 void fedExplainClear(FedContext *);
 i64 fedNowUsec(void);
+
+/**************************************************************************
+** eponymous.c: the skeleton of the eponymous tables (fed_explain,
+** fed_in_doubt, fed_txn, fed_query, ...).  A table is a FedEponymous;
+** fedEponymousRegister() makes it an eponymous-only module.  Each scan
+** (xFilter) empties the cursor's FedEpoRows and calls xLoad, which adds
+** rows with the fedEpo*() builders; they keep the first error (sticky,
+** fedEpoRc()) and do nothing after it, so a loader checks once at the end
+** (or in its loop condition).  An error from xLoad goes to SQLite through
+** fedVtabSetError(): with *pzErr as the message, or SQLITE_NOMEM.
+*/
+typedef struct FedEponymous FedEponymous;
+typedef struct FedEpoRows FedEpoRows;
+struct FedEponymous {
+  const char *zName;            /* Module and table name: "fed_explain" */
+  const char *zSchema;          /* "CREATE TABLE x(...)" (HIDDEN allowed) */
+  int nCol;                     /* Columns of zSchema, hidden ones too */
+  int bDirectOnly;              /* SQLITE_VTAB_DIRECTONLY: not from
+                                ** triggers, views or the schema */
+  double rCost;                 /* estimatedCost of a scan */
+  i64 nRowEst;                  /* estimatedRows, or -1: SQLite's default */
+  /* Optional: the plan of a table-valued function (hidden columns given
+  ** as arguments); NULL: every scan is a full scan (rCost, nRowEst). */
+  int (*xBestIndex)(sqlite3_vtab *, sqlite3_index_info *);
+  /* The rows of one scan, with xFilter's idxNum and arguments; NULL: the
+  ** table is always empty.  *pzErr: sqlite3_malloc'd message. */
+  int (*xLoad)(FedContext *, FedEpoRows *, int idxNum, int argc,
+               sqlite3_value **argv, char **pzErr);
+  /* Optional: a module whose iVersion, xUpdate and transaction methods
+  ** (xBegin ... xRollbackTo) the table uses (fedEpoContext() gives their
+  ** FedContext).  NULL: read-only ("may not be modified"), no
+  ** transactions. */
+  const sqlite3_module *pMethods;
+};
+int fedEponymousRegister(sqlite3 *, FedContext *, const FedEponymous *);
+FedContext *fedEpoContext(sqlite3_vtab *);
+/* Start a row (every cell NULL) with its rowid. */
+int fedEpoRow(FedEpoRows *, i64 iRowid);
+/* Set cell iCol of the row started last.  fedEpoText copies z (n<0: up
+** to its NUL; z NULL: the cell stays NULL); fedEpoTextOwn takes z
+** (sqlite3_malloc'd, freed even on error), bJson gives it subtype 'J'. */
+int fedEpoInt(FedEpoRows *, int iCol, i64);
+int fedEpoDouble(FedEpoRows *, int iCol, double);
+int fedEpoText(FedEpoRows *, int iCol, const char *z, int n);
+int fedEpoTextOwn(FedEpoRows *, int iCol, char *z, int bJson);
+/* The value of column iCol in every row whose cell is NULL (a copy of
+** pVal): the hidden argument columns of a table-valued function. */
+int fedEpoArg(FedEpoRows *, int iCol, sqlite3_value *pVal);
+int fedEpoRowCount(FedEpoRows *);
+int fedEpoRc(FedEpoRows *);
 
 /**************************************************************************
 ** fault.c: numbered fault sites for tests (docs/TESTING.md).
@@ -309,6 +393,26 @@ struct FedTable {
   void *pStoreTab;              /* Store-private table state */
 };
 
+/*
+** Where a scan's rows come from: the store (vtab.c) or the cache
+** (fedCacheSource).  xFilter asks each source in turn, the cache first;
+** the first that takes the scan (*pbTaken=1, positioned on its first row)
+** serves xNext, xEof, xColumn and xRowid until the next xFilter.  pConn
+** is the table's connection, opened before xFilter only for a source whose
+** xWantsConn says so (a cache hit never connects), else NULL.  xClose
+** runs for every source when the cursor closes.
+*/
+struct FedRowSource {
+  int (*xWantsConn)(FedTable *);
+  int (*xFilter)(FedCursor *, FedConn *pConn, int argc, sqlite3_value **argv,
+                 int *pbTaken, char **pzErr);
+  int (*xNext)(FedCursor *, char **pzErr);
+  int (*xEof)(FedCursor *);
+  int (*xColumn)(FedCursor *, sqlite3_context *, int iCol);
+  int (*xRowid)(FedCursor *, i64 *piRowid);
+  void (*xClose)(FedCursor *);
+};
+
 struct FedCursor {
   sqlite3_vtab_cursor base;     /* Base class. Must be first */
   FedTable *pTab;
@@ -316,7 +420,7 @@ struct FedCursor {
   u8 bForUpdate;                /* The statement writes this table: lock
                                 ** the rows read (SELECT ... FOR UPDATE) */
   FedCacheCsr *pCache;          /* Cache state of the scan, or NULL */
-  u8 bCacheRead;                /* The scan reads the cache (xFilter hit) */
+  const FedRowSource *pSource;  /* Where the scan's rows come from */
   void *pStoreCsr;              /* Store-private cursor state */
   /* A LIMIT pushed as a hint (FedPlan.bLimitCont): the scan's values, kept
   ** so that vtab.c can continue it past the hint with the same terms. */
@@ -373,6 +477,11 @@ struct FedDoubt {
 ** creating the id when bCreate; *pzPrefix sqlite3_malloc'd, or NULL when
 ** there is no id yet. */
 int fedTxlogPrefix(FedContext *, int bCreate, char **pzPrefix);
+/* A new global id (creating the coordinator id if needed), with the tag
+** of last resource zLast when it keeps markers (else NULL), checked to fit
+** FED_GID_MAX with "_<nPart>" appended.  *pzGid sqlite3_malloc'd. */
+int fedTxlogNewGid(FedContext *, const char *zLast, int nPart, char **pzGid,
+                   char **pzErr);
 /* Write the decision to commit zGid (participants: comma-separated server
 ** names) into the current SQLite transaction. */
 int fedTxlogDecide(FedContext *, const char *zGid, const char *zServers,
@@ -437,26 +546,23 @@ int fedUndoDoubts(FedContext *, int (*xAdd)(void*, const char*, const char*,
 void fedUndoClose(FedContext *);
 
 /**************************************************************************
-** cache.c: the L1 result cache in a local SQLite database and the optional
-** L2 in Redis (docs/cache.md).  vtab.c calls it around every scan and
-** write; a scan answered from the cache never reaches the store.
+** cache/: the L1 result cache in a local SQLite database and the optional
+** L2 in a store that declares FedStore.pKv (docs/cache.md).  vtab.c reads
+** a scan from fedCacheSource when the cache answers it, and calls the fill
+** path around the store's rows otherwise; a scan answered from the cache
+** never reaches the store.  Internals: ext/cache/cacheInt.h.
 */
 extern const char *const fedCacheOptions[];  /* Table and server options */
-int fedCacheCheckServer(FedServer *, char **pzErr);
 int fedCacheCheckConfig(FedConfig *, const char *zWho, char **pzErr);
-/* xFilter, before the store: *pbHit=1 when answered from the cache. */
-int fedCacheFilter(FedCursor *, FedConn *, int argc, sqlite3_value **argv,
-                   int *pbHit, char **pzErr);
-int fedCacheFilled(FedCursor *);        /* The store's xFilter succeeded */
-void fedCacheFailed(FedCursor *);       /* ... or failed */
-int fedCacheFilling(FedCursor *);       /* Rows are being copied in */
+/* The cache as a row source: its xFilter takes a scan it can answer. */
+extern const FedRowSource fedCacheSource;
+/* The fill path, around the store's row source: after the store's xFilter
+** (fedCacheFilled when it succeeded, fedCacheFailed when not), and around
+** each xNext (the current row is copied in before the store moves on). */
+int fedCacheFilled(FedCursor *);
+void fedCacheFailed(FedCursor *);
 void fedCacheBeforeNext(FedCursor *);
 void fedCacheAfterNext(FedCursor *, int rc);
-int fedCacheNext(FedCursor *, char **pzErr);
-int fedCacheEof(FedCursor *);
-int fedCacheColumn(FedCursor *, sqlite3_context *, int iCol);
-int fedCacheRowid(FedCursor *, i64 *piRowid);
-void fedCacheClose(FedCursor *);
 /* Writes: invalidate now (fedCacheWrite) and when the transaction ends. */
 int fedCacheWrite(FedTable *, char **pzErr);
 void fedCacheTxnEnd(FedTable *);
@@ -468,9 +574,6 @@ void fedCacheConnect(FedTable *);
 void fedCacheTableFree(FedTable *);
 void fedCacheFree(FedContext *);
 int fedCacheRegister(sqlite3 *, FedContext *);
-/* 1 if a scan of pTab must have its connection before the cache is asked
-** (cache_notify: the notifications arrive on it). */
-int fedCacheWantsConn(FedTable *);
 
 /**************************************************************************
 ** saga.c: fed_saga(name, steps_json) and the tables fed_sagas and
@@ -497,6 +600,23 @@ int fedQueryRegister(sqlite3 *, FedContext *);
 #define FED_TXN_BATCH   1       /* One atomic request at commit */
 #define FED_TXN_2PC     2       /* Prepare / commit prepared */
 #define FED_TXN_LOCAL   3       /* BEGIN/COMMIT and savepoints */
+
+/*
+** The key-value capability of a store (FedStore.pKv).  Keys and values
+** are bytes.  xGet sets *paVal to a copy of the value (sqlite3_malloc'd,
+** freed by the caller) and *pnVal to its size, or *paVal to NULL when the
+** key is absent; xSet stores a value that expires after nTtlMs; xIncr adds
+** one to the integer a key holds (absent: 0) and returns the new value in
+** *piNew.  Each is one command on the server, recorded in fed_explain.
+*/
+struct FedKvOps {
+  int (*xGet)(FedConn *, const char *zKey, int nKey, char **paVal,
+              int *pnVal, char **pzErr);
+  int (*xSet)(FedConn *, const char *zKey, int nKey, const char *aVal,
+              int nVal, i64 nTtlMs, char **pzErr);
+  int (*xIncr)(FedConn *, const char *zKey, int nKey, i64 *piNew,
+               char **pzErr);
+};
 
 struct FedStore {
   const char *zName;            /* Module name and fed_server() store */
@@ -627,12 +747,16 @@ struct FedStore {
   ** fails when the server is not set up to notify. */
   int (*xWatch)(FedConn *, FedTable *, char **pzErr);
   int (*xChanges)(FedConn *, char ***pazRel, int *pnRel);
+
+  /* A key-value capability, or NULL: a store that has one can hold the
+  ** L2 cache (cache_l2=SERVER, ext/cache/l2.c). */
+  const FedKvOps *pKv;
 };
 
-/* A last resource with a marker has its server name in the global id
-** ("fed_<coordinator>_<random>.<name in hex>"), which must fit the 200
-** bytes of a PostgreSQL prepared id: names are at most this long. */
-#define FED_MARKER_NAME_MAX 64
+/* Every id a participant prepares under, and every global id a marker is
+** named by, is at most this long: the 64 bytes of a MariaDB XA gtrid
+** (PostgreSQL allows 200).  The format is in txlog.c ("Global ids"). */
+#define FED_GID_MAX 64
 
 /* Each store's FedStore object. */
 extern const FedStore fedPostgresStore;
@@ -646,6 +770,8 @@ struct FedContext {
   sqlite3 *db;
   int nRef;                     /* Modules sharing this context */
   FedServer *pServer;           /* Registry, loaded lazily */
+  const FedServerHook *apServerHook[FED_MAX_SERVER_HOOK];  /* server.c */
+  int nServerHook;
   /* explain.c */
   FedExplain *aExplain;         /* Ring of recent commands */
   int nExplain;                 /* Slots in aExplain */

@@ -38,6 +38,33 @@ const FedStore *fedStoreFind(const char *zName){
   return 0;
 }
 
+/* The commit log's and the sagas' part in the server registry: their
+** tables exist before fed_server() saves a server, and a new connection
+** finishes what a crashed process left prepared (txlog.c); what cannot be
+** finished now stays in fed_in_doubt. */
+static int txlogSchema(FedContext *pCtx, char **pzErr){
+  char *zPrefix = 0;
+  int rc = fedTxlogPrefix(pCtx, 1, &zPrefix);
+  (void)pzErr;
+  sqlite3_free(zPrefix);
+  return rc;
+}
+static void txlogConnected(FedContext *pCtx, FedServer *pServer,
+                           FedConn *pConn){
+  if( pServer->pStore->xListPrepared ){
+    char *zErr = 0;
+    fedTxlogRecoverServer(pCtx, pServer, pConn, &zErr);
+    sqlite3_free(zErr);
+  }
+}
+static const FedServerHook txlogHook = { 0, 0, txlogSchema, txlogConnected };
+
+static int sagaSchema(FedContext *pCtx, char **pzErr){
+  (void)pzErr;
+  return fedSagaSchema(pCtx->db);
+}
+static const FedServerHook sagaHook = { 0, 0, sagaSchema, 0 };
+
 /* Drop one reference; the last one closes connections and frees all. */
 void fedContextUnref(void *p){
   FedContext *pCtx = (FedContext*)p;
@@ -73,6 +100,10 @@ FEDERATE_API int sqlite3_federate_init(
   pCtx->nRef = 1;               /* Held until the end of this function */
   pCtx->iTxn = 1;
   pCtx->nRecoverGrace = FED_RECOVER_GRACE;
+  /* In this order: the log's tables before the sagas' (the cache adds
+  ** its own in fedCacheRegister). */
+  rc = fedServerAddHook(pCtx, &txlogHook);
+  if( rc==SQLITE_OK ) rc = fedServerAddHook(pCtx, &sagaHook);
 
   for(i=0; rc==SQLITE_OK && i<sizeof(aStore)/sizeof(aStore[0]); i++){
     rc = fedVtabRegister(db, pCtx, aStore[i]);

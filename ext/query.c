@@ -50,46 +50,6 @@ static int queryClearCache(FedContext *pCtx, FedServer *pServer,
   return rc;
 }
 
-typedef struct QueryTable QueryTable;
-struct QueryTable {
-  sqlite3_vtab base;            /* Base class. Must be first */
-  FedContext *pCtx;
-};
-
-typedef struct QueryCursor QueryCursor;
-struct QueryCursor {
-  sqlite3_vtab_cursor base;     /* Base class. Must be first */
-  char **azRow;                 /* JSON object per row */
-  int nRow;
-  int iRow;
-  sqlite3_value *apArg[2+FQ_NPARAM];  /* Copies of the arguments */
-};
-
-static int fqConnect(
-  sqlite3 *db, void *pAux, int argc, const char *const *argv,
-  sqlite3_vtab **ppVtab, char **pzErr
-){
-  QueryTable *pTab;
-  int rc;
-  (void)argc; (void)argv; (void)pzErr;
-  rc = sqlite3_declare_vtab(db, "CREATE TABLE x(row TEXT, server HIDDEN,"
-      " query HIDDEN, p1 HIDDEN, p2 HIDDEN, p3 HIDDEN, p4 HIDDEN,"
-      " p5 HIDDEN, p6 HIDDEN, p7 HIDDEN, p8 HIDDEN)");
-  if( rc!=SQLITE_OK ) return rc;
-  pTab = sqlite3_malloc64(sizeof(*pTab));
-  if( pTab==0 ) return SQLITE_NOMEM;
-  memset(pTab, 0, sizeof(*pTab));
-  pTab->pCtx = (FedContext*)pAux;
-  sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
-  *ppVtab = &pTab->base;
-  return SQLITE_OK;
-}
-
-static int fqDisconnect(sqlite3_vtab *pVtab){
-  sqlite3_free(pVtab);
-  return SQLITE_OK;
-}
-
 /* idxNum: bit i set when hidden column 1+i is given, in argv order. */
 static int fqBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   int i, nArg = 0, mask = 0;
@@ -116,114 +76,77 @@ static int fqBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   return SQLITE_OK;
 }
 
-static int fqOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
-  QueryCursor *pCsr = sqlite3_malloc64(sizeof(*pCsr));
-  (void)pVtab;
-  if( pCsr==0 ) return SQLITE_NOMEM;
-  memset(pCsr, 0, sizeof(*pCsr));
-  *ppCsr = &pCsr->base;
-  return SQLITE_OK;
-}
-
-static void fqReset(QueryCursor *pCsr){
-  int i;
-  for(i=0; i<pCsr->nRow; i++) sqlite3_free(pCsr->azRow[i]);
-  sqlite3_free(pCsr->azRow);
-  pCsr->azRow = 0;
-  pCsr->nRow = pCsr->iRow = 0;
-  for(i=0; i<2+FQ_NPARAM; i++){
-    sqlite3_value_free(pCsr->apArg[i]);
-    pCsr->apArg[i] = 0;
-  }
-}
-
-static int fqClose(sqlite3_vtab_cursor *pVCsr){
-  fqReset((QueryCursor*)pVCsr);
-  sqlite3_free(pVCsr);
-  return SQLITE_OK;
-}
-
-static int fqFilter(
-  sqlite3_vtab_cursor *pVCsr, int idxNum, const char *idxStr,
-  int argc, sqlite3_value **argv
+/* The rows of fed_query(server, query, p1...p8) (eponymous.c): one JSON
+** object each, rowids from 1; the hidden columns show the arguments. */
+static int fqLoad(
+  FedContext *pCtx, FedEpoRows *pRows, int idxNum, int argc,
+  sqlite3_value **argv, char **pzErr
 ){
-  QueryCursor *pCsr = (QueryCursor*)pVCsr;
-  QueryTable *pTab = (QueryTable*)pVCsr->pVtab;
+  sqlite3_value *apArg[2+FQ_NPARAM];
   FedServer *pServer = 0;
   FedConn *pConn = 0;
   const char *zServer, *zQuery;
-  char *zErr = 0;
-  int i, iArg = 0, nParam = 0, rc;
+  char **azRow = 0;
+  int i, iArg = 0, nParam = 0, nRow = 0, rc = SQLITE_OK;
   i64 nChanged = 0;
-  (void)idxStr;
 
-  fqReset(pCsr);
-  for(i=0; i<2+FQ_NPARAM; i++){
+  /* Copies of the arguments, read as text without changing the caller's
+  ** values; a parameter not given (a gap below the last one) stays NULL,
+  ** which xQuery binds as SQL NULL. */
+  memset(apArg, 0, sizeof(apArg));
+  for(i=0; rc==SQLITE_OK && i<2+FQ_NPARAM; i++){
     if( idxNum & (1<<i) ){
-      if( iArg>=argc ) return SQLITE_CORRUPT_VTAB;
-      pCsr->apArg[i] = sqlite3_value_dup(argv[iArg++]);
-      if( pCsr->apArg[i]==0 ) return SQLITE_NOMEM;
+      if( iArg>=argc ){
+        fedSetError(pzErr, "fed_query: unexpected arguments");
+        rc = SQLITE_CORRUPT_VTAB;
+        break;
+      }
+      apArg[i] = sqlite3_value_dup(argv[iArg++]);
+      if( apArg[i]==0 ) rc = SQLITE_NOMEM;
       if( i>=2 ) nParam = i-1;
     }
   }
-  zServer = pCsr->apArg[0] ? (const char*)sqlite3_value_text(pCsr->apArg[0]) : 0;
-  zQuery = pCsr->apArg[1] ? (const char*)sqlite3_value_text(pCsr->apArg[1]) : 0;
-  if( zServer==0 || zQuery==0 ){
-    pVCsr->pVtab->zErrMsg = sqlite3_mprintf(
-        "fed_query: usage: fed_query(server, query [, p1 ... p8])");
-    return SQLITE_ERROR;
-  }
-  for(i=2; i<2+nParam; i++){
-    if( pCsr->apArg[i]==0 ){
-      pCsr->apArg[i] = sqlite3_value_dup(0);
+  if( rc==SQLITE_OK ){
+    zServer = apArg[0] ? (const char*)sqlite3_value_text(apArg[0]) : 0;
+    zQuery = apArg[1] ? (const char*)sqlite3_value_text(apArg[1]) : 0;
+    if( zServer==0 || zQuery==0 ){
+      fedSetError(pzErr,
+          "fed_query: usage: fed_query(server, query [, p1 ... p8])");
+      rc = SQLITE_ERROR;
     }
   }
-  rc = queryConn(pTab->pCtx, "fed_query", zServer, &pServer, &pConn, &zErr);
+  if( rc==SQLITE_OK ){
+    rc = queryConn(pCtx, "fed_query", zServer, &pServer, &pConn, pzErr);
+  }
   if( rc==SQLITE_OK ){
     /* The command may change anything on the server (cache.c). */
-    rc = queryClearCache(pTab->pCtx, pServer, "fed_query", &zErr);
+    rc = queryClearCache(pCtx, pServer, "fed_query", pzErr);
   }
   if( rc==SQLITE_OK ){
-    rc = pServer->pStore->xQuery(pConn, zQuery, nParam, &pCsr->apArg[2],
-                                 &pCsr->azRow, &pCsr->nRow, &nChanged, &zErr);
+    rc = pServer->pStore->xQuery(pConn, zQuery, nParam, &apArg[2],
+                                 &azRow, &nRow, &nChanged, pzErr);
   }
-  if( rc!=SQLITE_OK ){
-    sqlite3_free(pVCsr->pVtab->zErrMsg);
-    pVCsr->pVtab->zErrMsg = zErr;
+  for(i=0; i<nRow; i++){
+    /* Each row's JSON is handed over, or freed once an error is kept. */
+    fedEpoRow(pRows, i+1);
+    fedEpoTextOwn(pRows, FQ_COL_ROW, azRow[i], 1);
+  }
+  sqlite3_free(azRow);
+  for(i=0; i<2+FQ_NPARAM; i++){
+    if( apArg[i] && rc==SQLITE_OK ){
+      fedEpoArg(pRows, FQ_COL_SERVER+i, apArg[i]);
+    }
+    sqlite3_value_free(apArg[i]);
   }
   return rc;
 }
 
-static int fqNext(sqlite3_vtab_cursor *pVCsr){
-  ((QueryCursor*)pVCsr)->iRow++;
-  return SQLITE_OK;
-}
-
-static int fqEof(sqlite3_vtab_cursor *pVCsr){
-  QueryCursor *pCsr = (QueryCursor*)pVCsr;
-  return pCsr->iRow>=pCsr->nRow;
-}
-
-static int fqColumn(sqlite3_vtab_cursor *pVCsr, sqlite3_context *ctx, int i){
-  QueryCursor *pCsr = (QueryCursor*)pVCsr;
-  if( i==FQ_COL_ROW ){
-    sqlite3_result_text(ctx, pCsr->azRow[pCsr->iRow], -1, SQLITE_TRANSIENT);
-    sqlite3_result_subtype(ctx, 'J');
-  }else if( pCsr->apArg[i-FQ_COL_SERVER] ){
-    sqlite3_result_value(ctx, pCsr->apArg[i-FQ_COL_SERVER]);
-  }
-  return SQLITE_OK;
-}
-
-static int fqRowid(sqlite3_vtab_cursor *pVCsr, sqlite3_int64 *piRowid){
-  *piRowid = ((QueryCursor*)pVCsr)->iRow + 1;
-  return SQLITE_OK;
-}
-
-static const sqlite3_module queryModule = {
-  0, 0, fqConnect, fqBestIndex, fqDisconnect, 0,
-  fqOpen, fqClose, fqFilter, fqNext, fqEof, fqColumn, fqRowid,
-  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+static const FedEponymous queryTable = {
+  "fed_query",
+  "CREATE TABLE x(row TEXT, server HIDDEN, query HIDDEN, p1 HIDDEN,"
+  " p2 HIDDEN, p3 HIDDEN, p4 HIDDEN, p5 HIDDEN, p6 HIDDEN, p7 HIDDEN,"
+  " p8 HIDDEN)",
+  3+FQ_NPARAM, 1, 1000, 100, fqBestIndex, fqLoad, 0
 };
 
 /* fed_exec(server, command [, params...]): rows affected (or returned). */
@@ -252,10 +175,8 @@ static void execFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   sqlite3_free(azRow);
   if( rc==SQLITE_OK ){
     sqlite3_result_int64(ctx, nChanged);
-  }else if( rc==SQLITE_NOMEM ){
-    sqlite3_result_error_nomem(ctx);
   }else{
-    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
+    fedResultError(ctx, rc, zErr);
   }
   sqlite3_free(zErr);
 }
@@ -371,10 +292,8 @@ static void importFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   fedConfigFree(pCfg);
   if( rc==SQLITE_OK ){
     sqlite3_result_int(ctx, nDone);
-  }else if( rc==SQLITE_NOMEM ){
-    sqlite3_result_error_nomem(ctx);
   }else{
-    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
+    fedResultError(ctx, rc, zErr);
   }
   sqlite3_free(zErr);
 }
@@ -382,9 +301,7 @@ static void importFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 int fedQueryRegister(sqlite3 *db, FedContext *pCtx){
   int fl = SQLITE_UTF8 | SQLITE_DIRECTONLY;
   int rc;
-  pCtx->nRef++;
-  rc = sqlite3_create_module_v2(db, "fed_query", &queryModule, pCtx,
-                                fedContextUnref);
+  rc = fedEponymousRegister(db, pCtx, &queryTable);
   if( rc==SQLITE_OK ){
     rc = sqlite3_create_function(db, "fed_exec", -1, fl, pCtx, execFunc, 0,0);
   }

@@ -248,8 +248,7 @@ static void sagaFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
   }
   rc = fedSchemaGuard(pCtx, "fed_saga", &zErr);
   if( rc!=SQLITE_OK ){
-    if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
-    else sqlite3_result_error(ctx, zErr, -1);
+    fedResultError(ctx, rc, zErr);
     sqlite3_free(zErr);
     return;
   }

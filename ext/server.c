@@ -30,29 +30,40 @@ void fedServerDisconnectAll(FedContext *pCtx){
   }
 }
 
+/* Register a subsystem's hooks (FedServerHook).  pHook is not copied. */
+int fedServerAddHook(FedContext *pCtx, const FedServerHook *pHook){
+  if( pCtx->nServerHook>=FED_MAX_SERVER_HOOK ) return SQLITE_INTERNAL;
+  pCtx->apServerHook[pCtx->nServerHook++] = pHook;
+  return SQLITE_OK;
+}
+
 /* The option names fed_server() accepts for a store: the store's own and
-** the cache's (cache.c), in azBuf (room for 48). */
+** the hooks' (the cache's), in azBuf (room for 48). */
 #define N_SERVER_OPT 48
-static const char *const *serverOptions(const FedStore *pStore,
+static const char *const *serverOptions(FedContext *pCtx,
+                                        const FedStore *pStore,
                                         const char **azBuf){
   const char *const *azStore = pStore->azServerOpt ? pStore->azServerOpt
                                                    : azServerCore;
-  int i, n = 0;
+  int i, k, n = 0;
   for(i=0; azStore[i] && n<N_SERVER_OPT-10; i++) azBuf[n++] = azStore[i];
-  for(i=0; fedCacheOptions[i]; i++) azBuf[n++] = fedCacheOptions[i];
+  for(k=0; k<pCtx->nServerHook; k++){
+    const char *const *azOpt = pCtx->apServerHook[k]->azOpt;
+    for(i=0; azOpt && azOpt[i] && n<N_SERVER_OPT; i++) azBuf[n++] = azOpt[i];
+  }
   azBuf[n] = 0;
   return azBuf;
 }
 
 /* Build a FedServer (not linked).  Errors name the store. */
 static int serverNew(
-  const char *zName, const char *zStore, const char *zDsn,
+  FedContext *pCtx, const char *zName, const char *zStore, const char *zDsn,
   const char *zOptions, FedServer **pp, char **pzErr
 ){
   const FedStore *pStore = fedStoreFind(zStore);
   const char *azOpt[N_SERVER_OPT+1];
   FedServer *p;
-  int rc;
+  int rc, k;
   *pp = 0;
   if( pStore==0 ){
     fedSetError(pzErr, "federate: unknown store \"%s\" for server \"%s\"",
@@ -78,8 +89,12 @@ static int serverNew(
     return SQLITE_NOMEM;
   }
   rc = fedConfigParseString(pStore->zName, zOptions,
-                            serverOptions(pStore, azOpt), &p->pOpt, pzErr);
-  if( rc==SQLITE_OK ) rc = fedCacheCheckServer(p, pzErr);
+                            serverOptions(pCtx, pStore, azOpt), &p->pOpt,
+                            pzErr);
+  for(k=0; rc==SQLITE_OK && k<pCtx->nServerHook; k++){
+    const FedServerHook *pHook = pCtx->apServerHook[k];
+    if( pHook->xCheck ) rc = pHook->xCheck(p, pzErr);
+  }
   if( rc==SQLITE_OK && pStore->xServerCheck ){
     rc = pStore->xServerCheck(p, pzErr);
   }
@@ -332,7 +347,8 @@ int fedServerFind(
         sqlite3_finalize(pStmt);
         return SQLITE_ERROR;
       }
-      rc = serverNew(zName, (const char*)sqlite3_column_text(pStmt, 0),
+      rc = serverNew(pCtx, zName,
+                     (const char*)sqlite3_column_text(pStmt, 0),
                      (const char*)sqlite3_column_text(pStmt, 1),
                      (const char*)sqlite3_column_text(pStmt, 2), &p, pzErr);
       if( rc==SQLITE_OK ){
@@ -367,7 +383,7 @@ int fedServerConn(
   FedContext *pCtx, FedServer *pServer, FedConn **ppConn, char **pzErr
 ){
   FedConn *pConn = pServer->pConn;
-  int rc;
+  int rc, k;
   if( pConn ){
     if( pConn->bLost || !pServer->pStore->xIsAlive(pConn) ){
       if( pConn->bTxn ){
@@ -392,12 +408,10 @@ int fedServerConn(
   pConn->pServer = pServer;
   pServer->pConn = pConn;
   *ppConn = pConn;
-  if( pServer->pStore->xListPrepared ){
-    /* Finish what a crashed process left prepared (txlog.c); what cannot
-    ** be finished now stays in fed_in_doubt. */
-    char *zErr = 0;
-    fedTxlogRecoverServer(pCtx, pServer, pConn, &zErr);
-    sqlite3_free(zErr);
+  /* (The commit log finishes here what a crashed process left prepared.) */
+  for(k=0; k<pCtx->nServerHook; k++){
+    const FedServerHook *pHook = pCtx->apServerHook[k];
+    if( pHook->xConnected ) pHook->xConnected(pCtx, pServer, pConn);
   }
   return SQLITE_OK;
 }
@@ -419,7 +433,7 @@ static void serverFunc(
   FedServer **pp;
   char *zErr = 0;
   sqlite3_stmt *pStmt = 0;
-  int rc;
+  int rc, k;
 
   if( zName==0 || zStore==0 || zDsn==0 || zName[0]==0 ){
     sqlite3_result_error(ctx, "fed_server: name, store and dsn must not be"
@@ -427,7 +441,9 @@ static void serverFunc(
     return;
   }
   rc = fedSchemaGuard(pCtx, "fed_server", &zErr);
-  if( rc==SQLITE_OK ) rc = serverNew(zName, zStore, zDsn, zOpt, &pNew, &zErr);
+  if( rc==SQLITE_OK ){
+    rc = serverNew(pCtx, zName, zStore, zDsn, zOpt, &pNew, &zErr);
+  }
   if( rc!=SQLITE_OK ) goto cleanup;
   pNew->bOwnDef = 1;
 
@@ -453,14 +469,12 @@ static void serverFunc(
   rc = sqlite3_exec(db, "CREATE TABLE IF NOT EXISTS main.fed_servers("
       "name TEXT PRIMARY KEY COLLATE NOCASE, store TEXT NOT NULL,"
       " dsn TEXT NOT NULL, options TEXT)", 0, 0, 0);
-  if( rc==SQLITE_OK ){
-    /* The coordinator's tables, so that a commit never changes the
-    ** schema (txlog.c). */
-    char *zPrefix = 0;
-    rc = fedTxlogPrefix(pCtx, 1, &zPrefix);
-    sqlite3_free(zPrefix);
+  /* The subsystems' tables (the coordinator's, the sagas'), so that a
+  ** commit never changes the schema. */
+  for(k=0; rc==SQLITE_OK && k<pCtx->nServerHook; k++){
+    const FedServerHook *pHook = pCtx->apServerHook[k];
+    if( pHook->xSchema ) rc = pHook->xSchema(pCtx, &zErr);
   }
-  if( rc==SQLITE_OK ) rc = fedSagaSchema(db);
   if( rc==SQLITE_OK ){
     rc = sqlite3_prepare_v2(db, "INSERT OR REPLACE INTO main.fed_servers"
         "(name, store, dsn, options) VALUES(?1, ?2, ?3, ?4)", -1, &pStmt, 0);
@@ -509,11 +523,7 @@ static void serverFunc(
 
 cleanup:
   serverFree(pNew);
-  if( rc==SQLITE_NOMEM ){
-    sqlite3_result_error_nomem(ctx);
-  }else if( rc!=SQLITE_OK ){
-    sqlite3_result_error(ctx, zErr ? zErr : sqlite3_errstr(rc), -1);
-  }
+  if( rc!=SQLITE_OK ) fedResultError(ctx, rc, zErr);
   sqlite3_free(zErr);
 }
 

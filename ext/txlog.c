@@ -2,11 +2,11 @@
 ** txlog.c: the transaction coordinator's durable state, and recovery.
 **
 **   main.fed_coordinator(id)        one random id per database file; every
-**                                   global transaction id is
-**                                   "fed_<id>_<random>", and participant k
-**                                   prepares as "<gid>_<k>", so recovery
-**                                   never touches another coordinator's
-**                                   transactions
+**                                   global transaction id starts with
+**                                   "fed_<id>_" (format below, "Global
+**                                   ids"), and participant k prepares as
+**                                   "<gid>_<k>", so recovery never touches
+**                                   another coordinator's transactions
 **   main.fed_txlog(gid, servers, created)
 **                                   one row per transaction committed by
 **                                   two-phase commit, written inside the
@@ -31,6 +31,7 @@
 ** the schema.
 */
 #include "fedInt.h"
+#include <stdlib.h>
 #include <time.h>
 
 /* Seconds a prepared transaction must have existed before recovery at
@@ -185,13 +186,83 @@ void fedTxlogFree(FedContext *pCtx){
 }
 
 /*
-** The last resource's marker.  A transaction whose last resource (Redis,
-** etcd) writes a marker has a global id "fed_<coordinator>_<random>.<hex>"
-** where <hex> is that server's name in hex; its participants prepare as
-** "<gid>_<n>".  A prepared id without a decision row is then not presumed
-** aborted: the marker decides (present: the last resource committed, so
-** commit; absent: roll back).
+** Global ids.  Every id a participant sees is at most FED_GID_MAX (64)
+** bytes, the limit of a MariaDB XA gtrid (PostgreSQL allows 200):
+**
+**   fed_<coordinator>_<random>             no last resource with a marker
+**   fed_<coordinator>_<random>-<tag>       its last resource keeps markers
+**   <gid>_<k>                              participant k's prepared id
+**
+** <coordinator> is main.fed_coordinator.id (16 hex digits), <random> 16
+** hex digits, <tag> 8 hex digits naming the last resource: the FNV-1a
+** hash (32 bits) of its server name in ASCII lower case (names are
+** COLLATE NOCASE).  So 46 bytes, and 48 to 52 with "_<k>".
+**
+** A prepared id without a decision row is then not presumed aborted: the
+** marker decides (present: the last resource committed, so commit;
+** absent: roll back).  Recovery needs the last resource's name before any
+** participant prepares and before the decision row is durable (which is
+** after the last resource committed), and an id cannot hold a name of 64
+** bytes.  So the tag names it through main.fed_servers, which is durable
+** since fed_server(): the servers whose names hash to the tag are asked,
+** normally exactly one.  Asking several (names that collide) is still
+** exact: the random part makes the gid unique, so only the last resource
+** can hold its marker, and an absent marker is fenced on each.
+**
+** Files written before the tag carry the name in hex instead,
+** "fed_<coordinator>_<random>.<hex of the name>"; recovery still reads it.
 */
+
+/* The tag of server name zName in a global id (see above). */
+static unsigned int txlogServerTag(const char *zName){
+  unsigned int h = 2166136261u;
+  const unsigned char *z = (const unsigned char*)zName;
+  for(; *z; z++){
+    unsigned int c = *z;
+    if( c>='A' && c<='Z' ) c += 'a' - 'A';
+    h = (h ^ c) * 16777619u;
+  }
+  return h;
+}
+
+int fedTxlogNewGid(
+  FedContext *pCtx, const char *zLast, int nPart, char **pzGid, char **pzErr
+){
+  char *zPrefix = 0, *zGid = 0;
+  unsigned char a[8];
+  int rc;
+  *pzGid = 0;
+  rc = fedTxlogPrefix(pCtx, 1, &zPrefix);
+  if( rc!=SQLITE_OK || zPrefix==0 ){
+    fedSetError(pzErr, "federate: cannot read main.fed_coordinator: %s",
+                sqlite3_errmsg(pCtx->db));
+    return rc==SQLITE_OK ? SQLITE_ERROR : rc;
+  }
+  sqlite3_randomness(sizeof(a), a);
+  zGid = sqlite3_mprintf("%s%02x%02x%02x%02x%02x%02x%02x%02x", zPrefix,
+      a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
+  if( zGid && zLast ){
+    char *z = sqlite3_mprintf("%s-%08x", zGid, txlogServerTag(zLast));
+    sqlite3_free(zGid);
+    zGid = z;
+  }
+  sqlite3_free(zPrefix);
+  if( zGid==0 ) return SQLITE_NOMEM;
+  /* Only an edited fed_coordinator makes it longer ("_<k>" counted). */
+  {
+    char zPart[24];
+    sqlite3_snprintf(sizeof(zPart), zPart, "_%d", nPart);
+    if( strlen(zGid) + strlen(zPart) > FED_GID_MAX ){
+      fedSetError(pzErr, "federate: global id \"%s%s\" is longer than %d"
+          " bytes (main.fed_coordinator.id is not the one federate wrote);"
+          " nothing was committed", zGid, zPart, FED_GID_MAX);
+      sqlite3_free(zGid);
+      return SQLITE_ERROR;
+    }
+  }
+  *pzGid = zGid;
+  return SQLITE_OK;
+}
 
 /* The global id of a participant's id (up to its last '_'), as a new
 ** string, or NULL on OOM. */
@@ -200,9 +271,15 @@ static char *txlogGlobalId(const char *zPart){
   return fedStrdup(zPart, zEnd ? (int)(zEnd - zPart) : -1);
 }
 
-/* The server a global id names as its last resource, or NULL (none, or
-** OOM: *pRc).  sqlite3_malloc'd. */
-static char *txlogMarkerServer(const char *zGid, int *pRc){
+/* 1 if global id zGid has a last resource that keeps markers: a tag
+** ("-<8 hex>") or, written before the tag, a name in hex (".<hex>"). */
+static int txlogHasLastResource(const char *zGid){
+  return strchr(zGid, '-')!=0 || strchr(zGid, '.')!=0;
+}
+
+/* The name in hex of an old global id ("...<hex>" after '.'), or NULL
+** (none, or OOM: *pRc).  sqlite3_malloc'd. */
+static char *txlogHexName(const char *zGid, int *pRc){
   const char *zHex = strchr(zGid, '.');
   char *zName;
   int n, i;
@@ -222,33 +299,91 @@ static char *txlogMarkerServer(const char *zGid, int *pRc){
   return zName;
 }
 
-/* Ask the last resource named by participant id zPart whether the marker
-** of its transaction exists.  Returns 1 if it does (commit), 0 if it does
-** not or the id names no last resource (roll back), -1 when the server
-** could not be asked (*pzErr says why). */
-static int txlogAskMarker(FedContext *pCtx, const char *zPart, char **pzErr){
-  char *zGid = txlogGlobalId(zPart);
-  char *zName = 0;
+/* Ask last resource zName whether the marker of zGid exists: 1 yes, 0 no,
+** -1 it could not be asked (*pzErr says why). */
+static int txlogAskOne(
+  FedContext *pCtx, const char *zName, const char *zGid, char **pzErr
+){
   FedServer *pServer = 0;
   FedConn *pConn = 0;
-  int rc = zGid ? SQLITE_OK : SQLITE_NOMEM;
   int bExists = 0;
-  if( rc==SQLITE_OK ) zName = txlogMarkerServer(zGid, &rc);
-  if( rc==SQLITE_OK && zName ){
-    rc = fedServerFind(pCtx, zName, &pServer, pzErr);
-    if( rc==SQLITE_OK && pServer->pStore->xMarkerCheck==0 ){
-      fedSetError(pzErr, "federate: server \"%s\" (%s) keeps no commit"
-                  " markers", zName, pServer->pStore->zName);
-      rc = SQLITE_ERROR;
+  int rc = fedServerFind(pCtx, zName, &pServer, pzErr);
+  if( rc==SQLITE_OK && pServer->pStore->xMarkerCheck==0 ){
+    fedSetError(pzErr, "federate: server \"%s\" (%s) keeps no commit"
+                " markers", zName, pServer->pStore->zName);
+    rc = SQLITE_ERROR;
+  }
+  if( rc==SQLITE_OK ) rc = fedServerConn(pCtx, pServer, &pConn, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = pServer->pStore->xMarkerCheck(pConn, zGid, &bExists, pzErr);
+  }
+  return rc==SQLITE_OK ? bExists : -1;
+}
+
+/* Ask the last resource of participant id zPart whether the marker of its
+** transaction exists.  Returns 1 if it does (commit), 0 if it does not or
+** the id names no last resource (roll back), -1 when it could not be
+** asked (*pzErr says why).  With a tag, every server whose name has that
+** tag and that keeps markers is asked: one with the marker decides
+** commit; absence counts only when all of them answered. */
+static int txlogAskMarker(FedContext *pCtx, const char *zPart, char **pzErr){
+  char *zGid = txlogGlobalId(zPart);
+  const char *zTag = zGid ? strchr(zGid, '-') : 0;
+  char *zName = 0;
+  int rc = zGid ? SQLITE_OK : SQLITE_NOMEM;
+  int bRet = -1;
+  if( rc==SQLITE_OK && zTag==0 ){
+    zName = txlogHexName(zGid, &rc);
+    if( zName ) bRet = txlogAskOne(pCtx, zName, zGid, pzErr);
+    else if( rc==SQLITE_OK ) bRet = 0;
+  }else if( rc==SQLITE_OK ){
+    unsigned int iTag = (unsigned int)strtoul(&zTag[1], 0, 16);
+    sqlite3_stmt *pStmt = 0;
+    int nAsked = 0, bFailed = 0;
+    rc = sqlite3_prepare_v2(pCtx->db, "SELECT name FROM main.fed_servers",
+                            -1, &pStmt, 0);
+    while( rc==SQLITE_OK && sqlite3_step(pStmt)==SQLITE_ROW ){
+      const char *z = (const char*)sqlite3_column_text(pStmt, 0);
+      FedServer *pServer = 0;
+      char *zErr = 0;
+      int b;
+      if( z==0 ){ rc = SQLITE_NOMEM; break; }
+      if( txlogServerTag(z)!=iTag ) continue;
+      /* A server that keeps no markers is not the last resource. */
+      if( fedServerFind(pCtx, z, &pServer, &zErr)==SQLITE_OK
+       && pServer->pStore->xMarkerCheck==0 ){
+        continue;
+      }
+      sqlite3_free(zErr);
+      zErr = 0;
+      b = txlogAskOne(pCtx, z, zGid, &zErr);
+      nAsked++;
+      if( b>0 ){
+        bRet = 1;
+        sqlite3_free(zErr);
+        break;
+      }
+      if( b<0 ){
+        bFailed = 1;
+        sqlite3_free(*pzErr);
+        *pzErr = zErr;
+      }else{
+        sqlite3_free(zErr);
+      }
     }
-    if( rc==SQLITE_OK ) rc = fedServerConn(pCtx, pServer, &pConn, pzErr);
-    if( rc==SQLITE_OK ){
-      rc = pServer->pStore->xMarkerCheck(pConn, zGid, &bExists, pzErr);
+    sqlite3_finalize(pStmt);
+    if( rc==SQLITE_OK && bRet<0 ){
+      if( nAsked>0 && !bFailed ){
+        bRet = 0;
+      }else if( nAsked==0 ){
+        fedSetError(pzErr, "federate: no server in main.fed_servers is the"
+            " last resource of transaction \"%s\"", zGid);
+      }
     }
   }
   sqlite3_free(zName);
   sqlite3_free(zGid);
-  return rc==SQLITE_OK ? bExists : -1;
+  return rc==SQLITE_OK ? bRet : -1;
 }
 
 /* 1 if something of global id zGid is in doubt on some server. */
@@ -283,7 +418,7 @@ static int recoverServer(
       rc = SQLITE_NOMEM;
       break;
     }
-    if( bCommit==0 && strchr(azGid[i], '.') ){
+    if( bCommit==0 && txlogHasLastResource(azGid[i]) ){
       /* No decision row: the last resource's marker decides. */
       bCommit = txlogAskMarker(pCtx, azGid[i], pzErr);
       sqlite3_free(*pzErr);
@@ -341,8 +476,7 @@ static void recoverFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
     char *zErr = 0;
     rc = fedSchemaGuard(pCtx, "fed_recover", &zErr);
     if( rc!=SQLITE_OK ){
-      if( rc==SQLITE_NOMEM ) sqlite3_result_error_nomem(ctx);
-      else sqlite3_result_error(ctx, zErr, -1);
+      fedResultError(ctx, rc, zErr);
       sqlite3_free(zErr);
       return;
     }
@@ -548,76 +682,10 @@ static void configFunc(sqlite3_context *ctx, int argc, sqlite3_value **argv){
 ** fed_in_doubt(gid, server, store, state, age_s): decisions that may not
 ** have reached every server yet, and roll-backs that failed.
 */
-typedef struct DoubtRow DoubtRow;
-struct DoubtRow {
-  char *zGid, *zServer, *zStore;
-  const char *zState;
-  i64 nAge;
-};
-typedef struct DoubtCursor DoubtCursor;
-struct DoubtCursor {
-  sqlite3_vtab_cursor base;     /* Base class. Must be first */
-  DoubtRow *aRow;
-  int nRow, iRow;
-};
-typedef struct DoubtTable DoubtTable;
-struct DoubtTable {
-  sqlite3_vtab base;            /* Base class. Must be first */
-  FedContext *pCtx;
-};
-
-static int doubtConnect(sqlite3 *db, void *pAux, int argc,
-    const char *const *argv, sqlite3_vtab **ppVtab, char **pzErr){
-  DoubtTable *pTab;
-  int rc;
-  (void)argc; (void)argv; (void)pzErr;
-  rc = sqlite3_declare_vtab(db, "CREATE TABLE x(gid TEXT, server TEXT,"
-                            " store TEXT, state TEXT, age_s INTEGER)");
-  if( rc!=SQLITE_OK ) return rc;
-  pTab = sqlite3_malloc64(sizeof(*pTab));
-  if( pTab==0 ) return SQLITE_NOMEM;
-  memset(pTab, 0, sizeof(*pTab));
-  pTab->pCtx = (FedContext*)pAux;
-  sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
-  *ppVtab = &pTab->base;
-  return SQLITE_OK;
-}
-static int doubtDisconnect(sqlite3_vtab *p){ sqlite3_free(p); return SQLITE_OK; }
-static int doubtBestIndex(sqlite3_vtab *p, sqlite3_index_info *pInfo){
-  (void)p;
-  pInfo->estimatedCost = 10;
-  return SQLITE_OK;
-}
-static void doubtReset(DoubtCursor *pCsr){
-  int i;
-  for(i=0; i<pCsr->nRow; i++){
-    sqlite3_free(pCsr->aRow[i].zGid);
-    sqlite3_free(pCsr->aRow[i].zServer);
-    sqlite3_free(pCsr->aRow[i].zStore);
-  }
-  sqlite3_free(pCsr->aRow);
-  pCsr->aRow = 0;
-  pCsr->nRow = pCsr->iRow = 0;
-}
-static int doubtOpen(sqlite3_vtab *p, sqlite3_vtab_cursor **pp){
-  DoubtCursor *pCsr = sqlite3_malloc64(sizeof(*pCsr));
-  (void)p;
-  if( pCsr==0 ) return SQLITE_NOMEM;
-  memset(pCsr, 0, sizeof(*pCsr));
-  *pp = &pCsr->base;
-  return SQLITE_OK;
-}
-static int doubtClose(sqlite3_vtab_cursor *p){
-  doubtReset((DoubtCursor*)p);
-  sqlite3_free(p);
-  return SQLITE_OK;
-}
-
-/* Add a row; the store is that of server zServer, if it is known. */
-static int doubtAdd(DoubtCursor *pCsr, FedContext *pCtx, const char *zGid,
+/* Add a row; the store is that of server zServer, if it is known.  The
+** rowids count from 0. */
+static int doubtAdd(FedEpoRows *pRows, FedContext *pCtx, const char *zGid,
                     const char *zServer, const char *zState, i64 nAge){
-  DoubtRow *a = sqlite3_realloc64(pCsr->aRow, sizeof(DoubtRow)*(pCsr->nRow+1));
-  DoubtRow *r;
   FedServer *pServer = 0;
   const char *zStore = 0;
   char *zErr = 0;
@@ -625,28 +693,25 @@ static int doubtAdd(DoubtCursor *pCsr, FedContext *pCtx, const char *zGid,
     zStore = pServer->pStore->zName;
   }
   sqlite3_free(zErr);
-  if( a==0 ) return SQLITE_NOMEM;
-  pCsr->aRow = a;
-  r = &a[pCsr->nRow++];
-  r->zGid = fedStrdup(zGid, -1);
-  r->zServer = fedStrdup(zServer, -1);
-  r->zStore = fedStrdup(zStore ? zStore : "", -1);
-  r->zState = zState;
-  r->nAge = nAge;
-  return (r->zGid && r->zServer && r->zStore) ? SQLITE_OK : SQLITE_NOMEM;
+  fedEpoRow(pRows, fedEpoRowCount(pRows));
+  fedEpoText(pRows, 0, zGid, -1);
+  fedEpoText(pRows, 1, zServer, -1);
+  fedEpoText(pRows, 2, zStore ? zStore : "", -1);
+  fedEpoText(pRows, 3, zState, -1);
+  return fedEpoInt(pRows, 4, nAge);
 }
 
 /* fedUndoDoubts() callback: one (gid, server) with undo images left. */
 typedef struct DoubtUndoArg DoubtUndoArg;
 struct DoubtUndoArg {
-  DoubtCursor *pCsr;
+  FedEpoRows *pRows;
   FedContext *pCtx;
   i64 now;
 };
 static int doubtUndo(void *pArg, const char *zGid, const char *zServer,
                      const char *zState, i64 iCreated){
   DoubtUndoArg *p = (DoubtUndoArg*)pArg;
-  return doubtAdd(p->pCsr, p->pCtx, zGid, zServer, zState,
+  return doubtAdd(p->pRows, p->pCtx, zGid, zServer, zState,
                   p->now - iCreated);
 }
 
@@ -695,16 +760,14 @@ static int doubtRowResolved(FedContext *pCtx, const char *zGid,
   return bResolved && nAsked>0;
 }
 
-static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
-    const char *idxStr, int argc, sqlite3_value **argv){
-  DoubtCursor *pCsr = (DoubtCursor*)pVCsr;
-  FedContext *pCtx = ((DoubtTable*)pVCsr->pVtab)->pCtx;
+/* The rows of fed_in_doubt (eponymous.c). */
+static int doubtLoad(FedContext *pCtx, FedEpoRows *pRows, int idxNum,
+                     int argc, sqlite3_value **argv, char **pzErr){
   sqlite3_stmt *pStmt = 0;
   FedDoubt *p;
   i64 now = (i64)time(0);
   int rc = SQLITE_OK;
-  (void)idxNum; (void)idxStr; (void)argc; (void)argv;
-  doubtReset(pCsr);
+  (void)idxNum; (void)argc; (void)argv; (void)pzErr;
   /* Decision rows: a commit that some server may still owe. */
   if( sqlite3_prepare_v2(pCtx->db, "SELECT gid, servers, created FROM"
         " main.fed_txlog ORDER BY created, gid", -1, &pStmt, 0)==SQLITE_OK ){
@@ -725,7 +788,7 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
       for(p=pCtx->pDoubt; !bDone && rc==SQLITE_OK && p; p=p->pNext){
         if( strncmp(p->zGid, zGid, nGid)==0 && p->zGid[nGid]=='_' ){
           if( p->bCommit ){
-            rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "commit",
+            rc = doubtAdd(pRows, pCtx, p->zGid, p->zServer, "commit",
                           now - iCreated);
           }
           bDone = 1;
@@ -738,7 +801,7 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
         int n = zEnd ? (int)(zEnd-zServers) : (int)strlen(zServers);
         char *zServer = fedStrdup(zServers, n);
         if( zServer==0 ){ rc = SQLITE_NOMEM; break; }
-        rc = doubtAdd(pCsr, pCtx, zGid, zServer, "commit", now - iCreated);
+        rc = doubtAdd(pRows, pCtx, zGid, zServer, "commit", now - iCreated);
         sqlite3_free(zServer);
         zServers += n + (zEnd ? 1 : 0);
       }
@@ -749,16 +812,16 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
   ** decision row; ids whose last resource could not be asked. */
   for(p=pCtx->pDoubt; rc==SQLITE_OK && p; p=p->pNext){
     if( p->bCommit==0 ){
-      rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "rollback",
+      rc = doubtAdd(pRows, pCtx, p->zGid, p->zServer, "rollback",
                     now - p->iTime);
     }else if( p->bCommit<0 ){
-      rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "unknown",
+      rc = doubtAdd(pRows, pCtx, p->zGid, p->zServer, "unknown",
                     now - p->iTime);
     }else{
       int bRow = fedTxlogHasDecision(pCtx, p->zGid);
       if( bRow<0 ) rc = SQLITE_NOMEM;
       if( bRow==0 ){
-        rc = doubtAdd(pCsr, pCtx, p->zGid, p->zServer, "commit",
+        rc = doubtAdd(pRows, pCtx, p->zGid, p->zServer, "commit",
                       now - p->iTime);
       }
     }
@@ -771,7 +834,7 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
     for(pS=pCtx->pServer; rc==SQLITE_OK && pS; pS=pS->pNext){
       if( pS->pConn && pS->pConn->bTxn && pS->pConn->bPrepared ){
         char *zPart = sqlite3_mprintf("%s_%d", pCtx->zGid, pS->pConn->iPart);
-        rc = zPart ? doubtAdd(pCsr, pCtx, zPart, pS->zName, "unknown", 0)
+        rc = zPart ? doubtAdd(pRows, pCtx, zPart, pS->zName, "unknown", 0)
                    : SQLITE_NOMEM;
         sqlite3_free(zPart);
       }
@@ -780,50 +843,30 @@ static int doubtFilter(sqlite3_vtab_cursor *pVCsr, int idxNum,
   /* Undo images not applied yet (undo.c). */
   if( rc==SQLITE_OK ){
     DoubtUndoArg arg;
-    arg.pCsr = pCsr;
+    arg.pRows = pRows;
     arg.pCtx = pCtx;
     arg.now = now;
     rc = fedUndoDoubts(pCtx, doubtUndo, &arg);
+    if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM ){
+      fedSetError(pzErr, "fed_in_doubt: cannot read the undo log: %s",
+                  pCtx->pUndoDb ? sqlite3_errmsg(pCtx->pUndoDb)
+                                : sqlite3_errstr(rc));
+    }
   }
   return rc;
 }
-static int doubtNext(sqlite3_vtab_cursor *p){
-  ((DoubtCursor*)p)->iRow++;
-  return SQLITE_OK;
-}
-static int doubtEof(sqlite3_vtab_cursor *p){
-  DoubtCursor *pCsr = (DoubtCursor*)p;
-  return pCsr->iRow>=pCsr->nRow;
-}
-static int doubtColumn(sqlite3_vtab_cursor *p, sqlite3_context *ctx, int i){
-  DoubtRow *r = &((DoubtCursor*)p)->aRow[((DoubtCursor*)p)->iRow];
-  switch( i ){
-    case 0: sqlite3_result_text(ctx, r->zGid, -1, SQLITE_TRANSIENT); break;
-    case 1: sqlite3_result_text(ctx, r->zServer, -1, SQLITE_TRANSIENT); break;
-    case 2: sqlite3_result_text(ctx, r->zStore, -1, SQLITE_TRANSIENT); break;
-    case 3: sqlite3_result_text(ctx, r->zState, -1, SQLITE_STATIC); break;
-    case 4: sqlite3_result_int64(ctx, r->nAge); break;
-  }
-  return SQLITE_OK;
-}
-static int doubtRowid(sqlite3_vtab_cursor *p, sqlite3_int64 *pi){
-  *pi = ((DoubtCursor*)p)->iRow;
-  return SQLITE_OK;
-}
-
-static const sqlite3_module doubtModule = {
-  0, 0, doubtConnect, doubtBestIndex, doubtDisconnect, 0,
-  doubtOpen, doubtClose, doubtFilter, doubtNext, doubtEof, doubtColumn,
-  doubtRowid, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0
+static const FedEponymous doubtTable = {
+  "fed_in_doubt",
+  "CREATE TABLE x(gid TEXT, server TEXT, store TEXT, state TEXT,"
+  " age_s INTEGER)",
+  5, 1, 10, -1, 0, doubtLoad, 0
 };
 
 int fedTxlogRegister(sqlite3 *db, FedContext *pCtx){
   int fl = SQLITE_UTF8 | SQLITE_DIRECTONLY;
   int rc;
   pCtx->bRequireAtomic = 1;
-  pCtx->nRef++;
-  rc = sqlite3_create_module_v2(db, "fed_in_doubt", &doubtModule, pCtx,
-                                fedContextUnref);
+  rc = fedEponymousRegister(db, pCtx, &doubtTable);
   if( rc==SQLITE_OK ){
     rc = sqlite3_create_function(db, "fed_recover", 0, fl, pCtx, recoverFunc,
                                  0, 0);

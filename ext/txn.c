@@ -36,7 +36,7 @@
 ** two-phase server prepares under one global id, and the one server
 ** without two-phase commit, if any, commits last: its success decides,
 ** and it writes a commit marker named by the global id in the same atomic
-** request (the global id names that server).  SQLite's commit then makes
+** request (the global id carries a tag of that server's name, txlog.c).  SQLite's commit then makes
 ** the decision durable; xCommit sends COMMIT PREPARED and removes the
 ** marker.  A crash at any point is resolved by recovery (txlog.c):
 **
@@ -279,41 +279,20 @@ static int txnTwoPhase(
   FedContext *pCtx, FedServer *pLast, int bUndo, char **pzErr
 ){
   FedServer *pS;
-  sqlite3_str *pServers, *pGid;
-  char *zServers, *zPrefix = 0;
-  unsigned char aRand[8];
+  sqlite3_str *pServers;
+  char *zServers;
   int rc, i, bMarker;
 
-  rc = fedTxlogPrefix(pCtx, 1, &zPrefix);
-  if( rc!=SQLITE_OK || zPrefix==0 ){
-    fedSetError(pzErr, "federate: cannot read main.fed_coordinator: %s",
-                sqlite3_errmsg(pCtx->db));
-    return rc==SQLITE_OK ? SQLITE_ERROR : rc;
-  }
-  sqlite3_randomness(sizeof(aRand), aRand);
   sqlite3_free(pCtx->zGid);
   pCtx->zGid = 0;
   bMarker = pLast!=0 && pLast->pStore->xMarkerCheck!=0;
-  if( bMarker && strlen(pLast->zName)>FED_MARKER_NAME_MAX ){
-    sqlite3_free(zPrefix);
-    fedSetError(pzErr, "federate: server name \"%s\" is longer than %d"
-        " bytes: it cannot be the last resource of a transaction with"
-        " two-phase servers (its name goes into the global id); nothing was"
-        " committed", pLast->zName, FED_MARKER_NAME_MAX);
-    return SQLITE_ERROR;
-  }
-  pGid = sqlite3_str_new(0);
-  sqlite3_str_appendf(pGid, "%s%02x%02x%02x%02x%02x%02x%02x%02x", zPrefix,
-      aRand[0], aRand[1], aRand[2], aRand[3], aRand[4], aRand[5], aRand[6],
-      aRand[7]);
-  if( bMarker ){
-    /* ".<server name in hex>": recovery asks that server for the marker. */
-    const unsigned char *z = (const unsigned char*)pLast->zName;
-    sqlite3_str_appendchar(pGid, 1, '.');
-    for(i=0; z[i]; i++) sqlite3_str_appendf(pGid, "%02x", z[i]);
-  }
-  pCtx->zGid = sqlite3_str_finish(pGid);
-  sqlite3_free(zPrefix);
+  /* The longest participant id has the number of the last participant:
+  ** at most the number of written servers. */
+  i = 0;
+  FOR_EACH_TXN(pCtx, pS) i++;
+  rc = fedTxlogNewGid(pCtx, bMarker ? pLast->zName : 0, i, &pCtx->zGid,
+                      pzErr);
+  if( rc!=SQLITE_OK ) return rc;
   pServers = sqlite3_str_new(0);
   i = 0;
   FOR_EACH_TXN(pCtx, pS){
@@ -332,7 +311,7 @@ static int txnTwoPhase(
   }else{
     zServers = sqlite3_str_finish(pServers);
   }
-  if( pCtx->zGid==0 || zServers==0 ){
+  if( zServers==0 ){
     sqlite3_free(zServers);
     return SQLITE_NOMEM;
   }
@@ -397,11 +376,7 @@ static int txnTwoPhase(
 static int txnSyncImpl(FedContext *pCtx, char **pzErr);
 int fedTxnSync(FedContext *pCtx, char **pzErr){
   int rc = txnSyncImpl(pCtx, pzErr);
-  /* An error without a message: making the message ran out of memory. */
-  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ){
-    rc = SQLITE_NOMEM;
-  }
-  return rc;
+  return fedErrorRc(rc, *pzErr);
 }
 
 static int txnSyncImpl(FedContext *pCtx, char **pzErr){
@@ -716,154 +691,72 @@ void fedTxnForget(FedContext *pCtx, FedServer *pServer){
 ** transaction that read remote data, so that SQLite enlists it and its
 ** transaction methods reach the coordinator.
 */
-typedef struct TxnTable TxnTable;
-struct TxnTable {
-  sqlite3_vtab base;            /* Base class. Must be first */
-  FedContext *pCtx;
-};
-
-static int txnConnect(
-  sqlite3 *db, void *pAux, int argc, const char *const *argv,
-  sqlite3_vtab **ppVtab, char **pzErr
-){
-  TxnTable *pTab;
-  int rc;
-  (void)argc; (void)argv; (void)pzErr;
-  rc = sqlite3_declare_vtab(db, "CREATE TABLE x(marker)");
-  if( rc!=SQLITE_OK ) return rc;
-  pTab = sqlite3_malloc64(sizeof(*pTab));
-  if( pTab==0 ) return SQLITE_NOMEM;
-  memset(pTab, 0, sizeof(*pTab));
-  pTab->pCtx = (FedContext*)pAux;
-  *ppVtab = &pTab->base;
-  return SQLITE_OK;
-}
-
-static int txnDisconnect(sqlite3_vtab *pVtab){
-  sqlite3_free(pVtab);
-  return SQLITE_OK;
-}
-
-static int txnBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
-  (void)pVtab;
-  pInfo->estimatedCost = 1;
-  pInfo->estimatedRows = 0;
-  return SQLITE_OK;
-}
-
-static int txnOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
-  sqlite3_vtab_cursor *p = sqlite3_malloc64(sizeof(*p));
-  (void)pVtab;
-  if( p==0 ) return SQLITE_NOMEM;
-  memset(p, 0, sizeof(*p));
-  *ppCsr = p;
-  return SQLITE_OK;
-}
-
-static int txnClose(sqlite3_vtab_cursor *p){
-  sqlite3_free(p);
-  return SQLITE_OK;
-}
-
-static int txnFilter(sqlite3_vtab_cursor *p, int i, const char *z, int n,
-                     sqlite3_value **a){
-  (void)p; (void)i; (void)z; (void)n; (void)a;
-  return SQLITE_OK;
-}
-static int txnNext(sqlite3_vtab_cursor *p){ (void)p; return SQLITE_OK; }
-static int txnEof(sqlite3_vtab_cursor *p){ (void)p; return 1; }
-static int txnColumn(sqlite3_vtab_cursor *p, sqlite3_context *c, int i){
-  (void)p; (void)c; (void)i;
-  return SQLITE_OK;
-}
-static int txnRowid(sqlite3_vtab_cursor *p, sqlite3_int64 *pi){
-  (void)p;
-  *pi = 0;
-  return SQLITE_OK;
-}
-
 static int txnUpdate(sqlite3_vtab *pVtab, int argc, sqlite3_value **argv,
                      sqlite3_int64 *piRowid){
-  TxnTable *pTab = (TxnTable*)pVtab;
   (void)argc; (void)argv; (void)piRowid;
-  if( !pTab->pCtx->bEnlisting ){
-    pVtab->zErrMsg = sqlite3_mprintf("fed_txn: internal table");
-    return SQLITE_ERROR;
+  if( !fedEpoContext(pVtab)->bEnlisting ){
+    return fedVtabSetError(pVtab, SQLITE_ERROR,
+                           sqlite3_mprintf("fed_txn: internal table"));
   }
   return SQLITE_OK;
 }
 
 static int txnBegin(sqlite3_vtab *pVtab){
-  ((TxnTable*)pVtab)->pCtx->bEnlisted = 1;
+  fedEpoContext(pVtab)->bEnlisted = 1;
   return SQLITE_OK;
 }
 
 static int txnSync(sqlite3_vtab *pVtab){
-  TxnTable *pTab = (TxnTable*)pVtab;
   char *zErr = 0;
-  int rc = fedTxnSync(pTab->pCtx, &zErr);
-  if( rc!=SQLITE_OK ){
-    sqlite3_free(pVtab->zErrMsg);
-    pVtab->zErrMsg = zErr;
-  }
-  return rc;
+  int rc = fedTxnSync(fedEpoContext(pVtab), &zErr);
+  return fedVtabSetError(pVtab, rc, zErr);
 }
 
 static int txnCommit(sqlite3_vtab *pVtab){
-  fedTxnCommit(((TxnTable*)pVtab)->pCtx);
+  fedTxnCommit(fedEpoContext(pVtab));
   return SQLITE_OK;
 }
 
 static int txnRollback(sqlite3_vtab *pVtab){
-  fedTxnRollback(((TxnTable*)pVtab)->pCtx);
+  fedTxnRollback(fedEpoContext(pVtab));
   return SQLITE_OK;
 }
 
 static int txnSavepoint(sqlite3_vtab *pVtab, int i){
   char *zErr = 0;
-  int rc = fedTxnSavepoint(((TxnTable*)pVtab)->pCtx, i, &zErr);
-  if( rc!=SQLITE_OK ){
-    sqlite3_free(pVtab->zErrMsg);
-    pVtab->zErrMsg = zErr;
-  }else{
-    sqlite3_free(zErr);
-  }
-  return rc;
+  int rc = fedTxnSavepoint(fedEpoContext(pVtab), i, &zErr);
+  return fedVtabSetError(pVtab, rc, zErr);
 }
 
 static int txnRelease(sqlite3_vtab *pVtab, int i){
   char *zErr = 0;
-  int rc = fedTxnRelease(((TxnTable*)pVtab)->pCtx, i, &zErr);
-  if( rc!=SQLITE_OK ){
-    sqlite3_free(pVtab->zErrMsg);
-    pVtab->zErrMsg = zErr;
-  }else{
-    sqlite3_free(zErr);
-  }
-  return rc;
+  int rc = fedTxnRelease(fedEpoContext(pVtab), i, &zErr);
+  return fedVtabSetError(pVtab, rc, zErr);
 }
 
 static int txnRollbackTo(sqlite3_vtab *pVtab, int i){
   char *zErr = 0;
-  int rc = fedTxnRollbackTo(((TxnTable*)pVtab)->pCtx, i, &zErr);
-  if( rc!=SQLITE_OK ){
-    sqlite3_free(pVtab->zErrMsg);
-    pVtab->zErrMsg = zErr;
-  }else{
-    sqlite3_free(zErr);
-  }
-  return rc;
+  int rc = fedTxnRollbackTo(fedEpoContext(pVtab), i, &zErr);
+  return fedVtabSetError(pVtab, rc, zErr);
 }
 
-static const sqlite3_module txnModule = {
-  3, 0, txnConnect, txnBestIndex, txnDisconnect, 0,
-  txnOpen, txnClose, txnFilter, txnNext, txnEof, txnColumn, txnRowid,
-  txnUpdate, txnBegin, txnSync, txnCommit, txnRollback, 0, 0,
-  txnSavepoint, txnRelease, txnRollbackTo, 0
+static const sqlite3_module txnMethods = {
+  .iVersion = 3,
+  .xUpdate = txnUpdate,
+  .xBegin = txnBegin,
+  .xSync = txnSync,
+  .xCommit = txnCommit,
+  .xRollback = txnRollback,
+  .xSavepoint = txnSavepoint,
+  .xRelease = txnRelease,
+  .xRollbackTo = txnRollbackTo
+};
+
+/* Never any row (no xLoad); not DIRECTONLY. */
+static const FedEponymous txnTable = {
+  "fed_txn", "CREATE TABLE x(marker)", 1, 0, 1, 0, 0, 0, &txnMethods
 };
 
 int fedTxnRegister(sqlite3 *db, FedContext *pCtx){
-  pCtx->nRef++;
-  return sqlite3_create_module_v2(db, "fed_txn", &txnModule, pCtx,
-                                  fedContextUnref);
+  return fedEponymousRegister(db, pCtx, &txnTable);
 }

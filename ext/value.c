@@ -30,6 +30,29 @@ void fedSetError(char **pz, const char *zFmt, ...){
   va_end(ap);
 }
 
+int fedErrorRc(int rc, const char *zErr){
+  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && zErr==0 ) return SQLITE_NOMEM;
+  return rc;
+}
+
+int fedVtabSetError(sqlite3_vtab *pVtab, int rc, char *zErr){
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(pVtab->zErrMsg);
+    pVtab->zErrMsg = zErr;
+  }else{
+    sqlite3_free(zErr);
+  }
+  return fedErrorRc(rc, zErr);
+}
+
+void fedResultError(sqlite3_context *ctx, int rc, const char *zErr){
+  if( fedErrorRc(rc, zErr)==SQLITE_NOMEM ){
+    sqlite3_result_error_nomem(ctx);
+  }else{
+    sqlite3_result_error(ctx, zErr, -1);
+  }
+}
+
 int fedStrICmp(const char *a, const char *b){
   return sqlite3_stricmp(a, b);
 }

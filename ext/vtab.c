@@ -303,6 +303,64 @@ static int fedBestIndex(sqlite3_vtab *pVtab, sqlite3_index_info *pInfo){
   return fedPlanBest((FedTable*)pVtab, pInfo);
 }
 
+/**************************************************************************
+** The store as a row source (FedRowSource).  Its scan runs in the remote
+** transaction, and the cache's fill path copies the rows it delivers
+** (fedCacheFilled/Failed after xFilter, fedCacheBeforeNext/AfterNext
+** around xNext: all do nothing unless the cache asked for a fill).
+*/
+static int storeWantsConn(FedTable *pTab){
+  (void)pTab;
+  return 1;
+}
+
+static int storeFilter(FedCursor *pCsr, FedConn *pConn, int argc,
+                       sqlite3_value **argv, int *pbTaken, char **pzErr){
+  FedTable *pTab = pCsr->pTab;
+  int rc = fedTxnEnsure(pTab->pCtx, pTab->pServer, pConn, pCsr->bForUpdate,
+                        pzErr);
+  if( rc==SQLITE_OK ) rc = pTab->pStore->xFilter(pCsr, argc, argv, pzErr);
+  if( rc==SQLITE_OK ){
+    *pbTaken = 1;
+    rc = fedCacheFilled(pCsr);
+  }else{
+    fedCacheFailed(pCsr);
+  }
+  return rc;
+}
+
+static int storeNext(FedCursor *pCsr, char **pzErr){
+  int rc;
+  fedCacheBeforeNext(pCsr);
+  rc = pCsr->pTab->pStore->xNext(pCsr, pzErr);
+  fedCacheAfterNext(pCsr, rc);
+  return rc;
+}
+
+static int storeEof(FedCursor *pCsr){
+  return pCsr->pTab->pStore->xEof(pCsr);
+}
+
+static int storeColumn(FedCursor *pCsr, sqlite3_context *ctx, int iCol){
+  return pCsr->pTab->pStore->xColumn(pCsr, ctx, iCol);
+}
+
+static int storeRowid(FedCursor *pCsr, i64 *piRowid){
+  return pCsr->pTab->pStore->xRowid(pCsr, piRowid);
+}
+
+static void storeClose(FedCursor *pCsr){
+  pCsr->pTab->pStore->xClose(pCsr);
+}
+
+static const FedRowSource storeSource = {
+  storeWantsConn, storeFilter, storeNext, storeEof, storeColumn, storeRowid,
+  storeClose
+};
+
+/* The sources xFilter asks, in order; xClose runs for each, in order. */
+static const FedRowSource *const aSource[] = { &fedCacheSource, &storeSource };
+
 static int fedOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
   FedTable *pTab = (FedTable*)pVtab;
   FedCursor *pCsr;
@@ -312,6 +370,7 @@ static int fedOpen(sqlite3_vtab *pVtab, sqlite3_vtab_cursor **ppCsr){
   if( pCsr==0 ) return SQLITE_NOMEM;
   memset(pCsr, 0, sizeof(*pCsr));
   pCsr->pTab = pTab;
+  pCsr->pSource = &storeSource;
   pCsr->nContLimit = -1;
   rc = pTab->pStore->xOpen(pCsr, &zErr);
   if( rc!=SQLITE_OK ){
@@ -369,9 +428,9 @@ static int contStep(FedCursor *pCsr, char **pzErr){
   FedTable *pTab = pCsr->pTab;
   FedPlan *pPlan = pCsr->pPlan;
   FedConn *pConn = 0;
-  int bEof, rc;
+  int bEof, rc, bTaken = 0;
   if( pCsr->nContLimit<0 ) return SQLITE_OK;
-  bEof = pCsr->bCacheRead ? fedCacheEof(pCsr) : pTab->pStore->xEof(pCsr);
+  bEof = pCsr->pSource->xEof(pCsr);
   if( !bEof ){
     pCsr->nContRow++;
     return SQLITE_OK;
@@ -383,23 +442,22 @@ static int contStep(FedCursor *pCsr, char **pzErr){
   pCsr->nContLimit = -1;
   pPlan->iOffsetArg = pPlan->iLimitArg;
   pPlan->iLimitArg = -1;
-  pCsr->bCacheRead = 0;
+  pCsr->pSource = &storeSource;
   rc = tableConn(pTab, &pConn, pzErr);
   if( rc==SQLITE_OK ){
-    rc = fedTxnEnsure(pTab->pCtx, pTab->pServer, pConn, pCsr->bForUpdate,
-                      pzErr);
-  }
-  if( rc==SQLITE_OK ){
-    rc = pTab->pStore->xFilter(pCsr, pCsr->nContArg, pCsr->apContArg, pzErr);
+    rc = storeSource.xFilter(pCsr, pConn, pCsr->nContArg, pCsr->apContArg,
+                             &bTaken, pzErr);
   }
   return rc;
 }
 
 static int fedClose(sqlite3_vtab_cursor *pVCsr){
   FedCursor *pCsr = (FedCursor*)pVCsr;
+  size_t i;
   contReset(pCsr);
-  fedCacheClose(pCsr);
-  pCsr->pTab->pStore->xClose(pCsr);
+  for(i=0; i<sizeof(aSource)/sizeof(aSource[0]); i++){
+    aSource[i]->xClose(pCsr);
+  }
   fedPlanFree(pCsr->pPlan);
   sqlite3_free(pCsr);
   return SQLITE_OK;
@@ -411,13 +469,13 @@ static int fedFilter(
 ){
   FedCursor *pCsr = (FedCursor*)pVCsr;
   FedTable *pTab = pCsr->pTab;
-  FedConn *pConn = 0;
   char *zErr = 0;
-  int rc, bHit = 0;
+  int rc, bTaken = 0;
+  size_t i;
   (void)idxNum;
   fedPlanFree(pCsr->pPlan);
   pCsr->pPlan = 0;
-  pCsr->bCacheRead = 0;
+  pCsr->pSource = &storeSource;
   rc = fedPlanDecode(idxStr, &pCsr->pPlan);
   if( rc==SQLITE_OK ) rc = contStart(pCsr, argc, argv);
   /* SQLite calls xBegin before the scan of a statement that writes the
@@ -428,31 +486,21 @@ static int fedFilter(
   ** is REPEATABLE READ, where such a change fails the write instead.) */
   pCsr->bForUpdate = pTab->iWriteTxn==pTab->pCtx->iTxn
                   && sqlite3_get_autocommit(pTab->pCtx->db);
-  /* The cache first (cache.c); a table watched for changes needs its
-  ** connection to hear them. */
-  if( rc==SQLITE_OK && fedCacheWantsConn(pTab) ){
-    rc = tableConn(pTab, &pConn, &zErr);
-  }
-  if( rc==SQLITE_OK ){
-    rc = fedCacheFilter(pCsr, pConn, argc, argv, &bHit, &zErr);
-    pCsr->bCacheRead = rc==SQLITE_OK && bHit;
-    if( pCsr->bCacheRead ){
-      if( !fedCacheEof(pCsr) ) pCsr->nContRow = 1;
-      return SQLITE_OK;
+  /* The cache first, then the store: the first source that takes the
+  ** scan serves it.  Only a source that needs the connection before it
+  ** can decide gets it (a table watched for changes hears them on it). */
+  for(i=0; rc==SQLITE_OK && !bTaken && i<sizeof(aSource)/sizeof(aSource[0]);
+      i++){
+    const FedRowSource *pSource = aSource[i];
+    FedConn *pConn = 0;
+    if( pSource->xWantsConn(pTab) ) rc = tableConn(pTab, &pConn, &zErr);
+    if( rc==SQLITE_OK ){
+      rc = pSource->xFilter(pCsr, pConn, argc, argv, &bTaken, &zErr);
     }
-  }
-  pConn = 0;
-  if( rc==SQLITE_OK ) rc = tableConn(pTab, &pConn, &zErr);
-  if( rc==SQLITE_OK ){
-    rc = fedTxnEnsure(pTab->pCtx, pTab->pServer, pConn, pCsr->bForUpdate,
-                      &zErr);
-  }
-  if( rc==SQLITE_OK ) rc = pTab->pStore->xFilter(pCsr, argc, argv, &zErr);
-  if( rc==SQLITE_OK ){
-    rc = fedCacheFilled(pCsr);
-    if( !pTab->pStore->xEof(pCsr) ) pCsr->nContRow = 1;
-  }else{
-    fedCacheFailed(pCsr);
+    if( rc==SQLITE_OK && bTaken ){
+      pCsr->pSource = pSource;
+      if( !pSource->xEof(pCsr) ) pCsr->nContRow = 1;
+    }
   }
   return tableErr(pTab, rc, &zErr);
 }
@@ -461,37 +509,26 @@ static int fedNext(sqlite3_vtab_cursor *pVCsr){
   FedCursor *pCsr = (FedCursor*)pVCsr;
   char *zErr = 0;
   int rc;
-  if( pCsr->bCacheRead ){
-    rc = fedCacheNext(pCsr, &zErr);
-  }else if( fedCacheFilling(pCsr) ){
-    fedCacheBeforeNext(pCsr);
-    rc = pCsr->pTab->pStore->xNext(pCsr, &zErr);
-    fedCacheAfterNext(pCsr, rc);
-  }else{
-    rc = pCsr->pTab->pStore->xNext(pCsr, &zErr);
-  }
+  rc = pCsr->pSource->xNext(pCsr, &zErr);
   if( rc==SQLITE_OK ) rc = contStep(pCsr, &zErr);
   return tableErr(pCsr->pTab, rc, &zErr);
 }
 
 static int fedEof(sqlite3_vtab_cursor *pVCsr){
   FedCursor *pCsr = (FedCursor*)pVCsr;
-  if( pCsr->bCacheRead ) return fedCacheEof(pCsr);
-  return pCsr->pTab->pStore->xEof(pCsr);
+  return pCsr->pSource->xEof(pCsr);
 }
 
 static int fedColumn(
   sqlite3_vtab_cursor *pVCsr, sqlite3_context *ctx, int iCol
 ){
   FedCursor *pCsr = (FedCursor*)pVCsr;
-  if( pCsr->bCacheRead ) return fedCacheColumn(pCsr, ctx, iCol);
-  return pCsr->pTab->pStore->xColumn(pCsr, ctx, iCol);
+  return pCsr->pSource->xColumn(pCsr, ctx, iCol);
 }
 
 static int fedRowid(sqlite3_vtab_cursor *pVCsr, sqlite3_int64 *piRowid){
   FedCursor *pCsr = (FedCursor*)pVCsr;
-  if( pCsr->bCacheRead ) return fedCacheRowid(pCsr, piRowid);
-  return pCsr->pTab->pStore->xRowid(pCsr, piRowid);
+  return pCsr->pSource->xRowid(pCsr, piRowid);
 }
 
 static int fedUpdate(

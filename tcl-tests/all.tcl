@@ -1,7 +1,7 @@
 # all.tcl: run test files, each in its own testfixture process, and sum
 # their counts.  tcl-tests/run.sh (make test) calls it with every
 # tcl-tests/*.test; by hand, after make:
-#     ./testfixture tcl-tests/all.tcl tcl-tests/tester0.test ...
+#     ./testfixture tcl-tests/all.tcl tcl-tests/tester.test ...
 #
 # Each file's output is shown as it runs, and its "N passed, N failed" line
 # is replaced by one naming the file.  A file that crashes, times out or

@@ -1,7 +1,7 @@
 /*
 ** mongoprobe.c: checks a MongoDB server through libmongoc, the client
 ** library the federate Mongo store will use (issue #14).  Written to
-** validate tcl-tests/mongoserver.py; it runs as well against a real mongod.
+** validate tcl-tests/servers/mongoserver.py; it runs as well against a real mongod.
 **
 **   cc -O1 -o /tmp/mongoprobe tcl-tests/mongoprobe.c \
 **      $(pkg-config --cflags --libs libmongoc-1.0)

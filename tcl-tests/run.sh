@@ -1,41 +1,49 @@
 #!/usr/bin/env bash
 # run.sh: the test suite, as "make test" runs it (after make builds the
-# testfixture).  Installs what is missing, starts a throwaway PostgreSQL on
-# 127.0.0.1, runs every tcl-tests/*.test in its own testfixture process
-# (all.tcl), stops the server, and ends with the line
+# testfixture).  Installs what is missing, starts a throwaway server of
+# each store on 127.0.0.1 (tcl-tests/servers/*.sh, below), runs every
+# tcl-tests/*.test in its own testfixture process (all.tcl), stops the
+# servers, and ends with the line
 #     N passed, N failed[, N skipped]
 # Exit status 1 if anything failed.
 #
 # Environment it reads (all optional):
 #   FED_TEST_FILES            test files to run instead of all: names
-#                             ("tester0.test", "tester0", "pg*.test") or paths
+#                             ("tester.test", "tester", "pg*.test") or paths
 #   FED_TESTFIXTURE           the testfixture binary (default: the first of
 #                             build/testfixture, testfixture,
 #                             testfixture/testfixture that make built)
 #   FED_TESTFIXTURE_WRAPPER   a prefix for each run, e.g.
 #                             "valgrind --error-exitcode=1 -q"
 #   FED_TEST_TIMEOUT          seconds one file may take (default 1800)
-#   FED_TEST_NO_PG=1          start no server: the PostgreSQL tests skip
-#   FED_TEST_PG_DSN           set: use that server instead of starting one
+#   FED_TEST_NO_<STORE>=1     start no server for STORE (POSTGRES, REDIS,
+#                             ETCD, MONGO: a script's name in upper case):
+#                             its tests skip.  FED_TEST_NO_PG is
+#                             FED_TEST_NO_POSTGRES; FED_TEST_NO_KV is both
+#                             FED_TEST_NO_REDIS and FED_TEST_NO_ETCD
+#   FED_TEST_PG_DSN, FED_TEST_REDIS_URL, FED_TEST_ETCD_URL,
+#   FED_TEST_MONGO_URI        set: use that server instead of starting one
 #                             (kill/restart tests then skip)
 #   FED_TEST_PG_PASSWORD      the password of role fedpw (default: random)
 #   FED_TEST_MATCH, FED_TEST_KEEP, FED_TEST_OOM_VERBOSE: see tester.tcl
 #
-# Environment it sets for the tests, when it starts the server:
-#   FED_TEST_PG_DSN       "host=127.0.0.1 port=P dbname=fedtest user=postgres"
-#   FED_TEST_PG_PORT      P
-#   FED_TEST_PG_DATADIR   the server's data directory (PGDATA)
-#   FED_TEST_PG_SOCKET    the directory of its unix socket
-#   FED_TEST_PG_PASSWORD  the password of role fedpw (scram-sha-256 over TCP)
-#   FED_TEST_PG_CTL       a command prefix; append kill, immediate, restart
-#                         or status (see pgserver.sh), e.g. from Tcl:
-#                         exec {*}$env(FED_TEST_PG_CTL) restart
-#   FED_TEST_REDIS_URL    "redis://127.0.0.1:P/0", FED_TEST_REDIS_PORT, and
-#   FED_TEST_REDIS_CTL    a prefix for kill|restart (kvserver.sh)
-#   FED_TEST_ETCD_URL     "http://127.0.0.1:P", FED_TEST_ETCD_PORT,
-#   FED_TEST_ETCD_CTL     likewise (FED_TEST_NO_KV=1: start neither)
-#   FED_TEST_TMPDIR       where each file makes its temporary directory
-#   FED_TESTFIXTURE       the testfixture binary
+# The servers: every tcl-tests/servers/STORE.sh is a store's server script.
+# "STORE.sh setup DIR" starts a throwaway server in DIR and prints the
+# variables the tests find it by, as lines "export FED_TEST_...=..."
+# (exit status 3: it starts none here, and says why on stderr); "STORE.sh
+# stop DIR" stops it at the end; "STORE.sh vars" names the variables that
+# FED_TEST_NO_STORE unsets.  A script with the line "# fedtest: on-demand"
+# is set up only when a test file to run says "require_server STORE".
+# Each script's header lists what it exports; today:
+#   postgres.sh  FED_TEST_PG_DSN, _PORT, _DATADIR, _SOCKET, _PASSWORD, _CTL
+#   redis.sh     FED_TEST_REDIS_URL, _PORT, _CTL
+#   etcd.sh      FED_TEST_ETCD_URL, _PORT, _CTL
+#   mongo.sh     FED_TEST_MONGO_URI, _PORT, _CTL (on demand: no test yet)
+# A _CTL variable is a command prefix for the script's verbs (kill,
+# restart, ...; see each script), e.g. from Tcl:
+#     exec {*}$env(FED_TEST_PG_CTL) restart
+# Besides: FED_TEST_TMPDIR (where each file makes its temporary directory)
+# and FED_TESTFIXTURE (the testfixture binary).
 set -euo pipefail
 export LC_ALL=C
 
@@ -45,21 +53,25 @@ cd "$top"
 
 say() { echo "run.sh: $*" >&2; }
 
-pgdir=""                       # The server's directory while it runs
+started=()                     # "STORE DIR" of each server running
 
-# Stop the test server, if one was started.  Returns non-zero if it would
-# not stop.
-stop_pg() {
-  local dir=$pgdir
-  pgdir=""
-  [ -n "$dir" ] && [ -f "$dir/.fedtest-pg" ] || return 0
-  bash "$here/pgserver.sh" stop "$dir" || { say "could not stop PostgreSQL"; return 1; }
+# Stop the test servers that were started, the last first.  Returns
+# non-zero if one would not stop.
+stop_servers() {
+  local i store dir rc=0
+  for ((i = ${#started[@]} - 1; i >= 0; i--)); do
+    read -r store dir <<<"${started[$i]}"
+    bash "$here/servers/$store.sh" stop "$dir" >/dev/null ||
+      { say "could not stop the $store server"; rc=1; }
+  done
+  started=()
+  return $rc
 }
 
 # Stop here as a failed run: the last line is still a count.
 give_up() {
   say "$*"
-  stop_pg || true
+  stop_servers || true
   echo "0 passed, 1 failed"
   exit 1
 }
@@ -124,30 +136,19 @@ fi
 
 #-------------------------------------------------------------------------
 # A scratch directory, removed at exit (the files of failed tests stay), and
-# the PostgreSQL server, always stopped at exit.
+# the servers, always stopped at exit.
 #
 work=$(mktemp -d "${TMPDIR:-/tmp}/fedtest.XXXXXX")
-chmod 755 "$work"              # the postgres user must reach $work/pg
+chmod 755 "$work"              # the postgres user must reach $work/postgres
 export FED_TEST_TMPDIR=$work/files
 mkdir "$FED_TEST_TMPDIR"
 failed=1
-
-# Redis and etcd (tcl-tests/kvserver.sh), stopped at exit.
-kvstores=()
-stop_kv() {
-  local s
-  for s in "${kvstores[@]}"; do
-    bash "$here/kvserver.sh" stop "$s" "$work/$s" >/dev/null 2>&1 || true
-  done
-  kvstores=()
-}
 
 # shellcheck disable=SC2317     # (called from the trap)
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  stop_pg || true
-  stop_kv
+  stop_servers || true
   if [ "$failed" -eq 0 ]; then
     rm -rf -- "$work"
   elif [ -d "$work" ]; then
@@ -160,56 +161,52 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-if [ -n "${FED_TEST_NO_PG:-}" ]; then
-  say "FED_TEST_NO_PG is set: no PostgreSQL server, its tests will skip"
-  unset FED_TEST_PG_DSN
-elif [ -n "${FED_TEST_PG_DSN:-}" ]; then
-  say "using the PostgreSQL server of FED_TEST_PG_DSN"
-elif [ "$(id -u)" -ne 0 ]; then
-  say "not root: no PostgreSQL server, its tests will skip"
-else
-  if [ -z "${FED_TEST_PG_PASSWORD:-}" ]; then
-    FED_TEST_PG_PASSWORD=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  fi
-  export FED_TEST_PG_PASSWORD
-  pgdir=$work/pg
-  port=$(bash "$here/pgserver.sh" start "$pgdir") ||
-    give_up "PostgreSQL did not start"
-  export FED_TEST_PG_PORT=$port
-  export FED_TEST_PG_DSN="host=127.0.0.1 port=$port dbname=fedtest user=postgres"
-  export FED_TEST_PG_DATADIR=$pgdir/data
-  export FED_TEST_PG_SOCKET=$pgdir
-  export FED_TEST_PG_CTL="bash $here/pgserver.sh --dir $pgdir"
-  say "PostgreSQL 15 on 127.0.0.1:$port"
-fi
+# True if FED_TEST_NO_<STORE> (or its older alias) asks for no server.
+disabled() {
+  local var="FED_TEST_NO_${1^^}"
+  [ -n "${!var:-}" ] && return 0
+  case $1 in
+    postgres)  [ -n "${FED_TEST_NO_PG:-}" ] ;;
+    redis|etcd) [ -n "${FED_TEST_NO_KV:-}" ] ;;
+    *) return 1 ;;
+  esac
+}
 
-if [ -n "${FED_TEST_NO_KV:-}" ]; then
-  say "FED_TEST_NO_KV is set: no Redis or etcd server, their tests will skip"
-  unset FED_TEST_REDIS_URL FED_TEST_ETCD_URL
-else
-  if [ -z "${FED_TEST_REDIS_URL:-}" ] && command -v redis-server >/dev/null; then
-    port=$(bash "$here/kvserver.sh" start redis "$work/redis") ||
-      give_up "Redis did not start"
-    kvstores+=(redis)
-    export FED_TEST_REDIS_URL="redis://127.0.0.1:$port/0"
-    export FED_TEST_REDIS_PORT=$port
-    export FED_TEST_REDIS_CTL="bash $here/kvserver.sh --dir $work/redis redis"
-    say "Redis on 127.0.0.1:$port"
+# True if a test file to run says "require_server STORE" (the stores of
+# on-demand scripts).
+wanted() {
+  local f
+  for f in "${files[@]}"; do
+    grep -Eq "require_server[[:space:]]+$1([^[:alnum:]_]|\$)" "$f" && return 0
+  done
+  return 1
+}
+
+for script in "$here"/servers/*.sh; do
+  store=$(basename "$script" .sh)
+  if disabled "$store"; then
+    say "FED_TEST_NO_${store^^} is set: no $store server, its tests will skip"
+    for var in $(bash "$script" vars); do unset "$var"; done
+    continue
   fi
-  if [ -z "${FED_TEST_ETCD_URL:-}" ] && command -v etcd >/dev/null; then
-    port=$(bash "$here/kvserver.sh" start etcd "$work/etcd") ||
-      give_up "etcd did not start"
-    kvstores+=(etcd)
-    export FED_TEST_ETCD_URL="http://127.0.0.1:$port"
-    export FED_TEST_ETCD_PORT=$port
-    export FED_TEST_ETCD_CTL="bash $here/kvserver.sh --dir $work/etcd etcd"
-    say "etcd on 127.0.0.1:$port"
+  if grep -q '^# fedtest: on-demand' "$script" && ! wanted "$store"; then
+    continue
   fi
-fi
+  rc=0
+  out=$(bash "$script" setup "$work/$store") || rc=$?
+  if [ $rc -eq 3 ]; then continue; fi     # It said why on stderr
+  [ -d "$work/$store" ] && started+=("$store $work/$store")
+  [ $rc -eq 0 ] || give_up "the $store server did not start"
+  while IFS= read -r line; do
+    [[ $line =~ ^export\ FED_TEST_[A-Z0-9_]+= ]] ||
+      give_up "servers/$store.sh setup printed \"$line\""
+    eval "$line"
+  done <<<"$out"
+done
 
 #-------------------------------------------------------------------------
 # The tests.  all.tcl prints the total as its last line; the cleanup after
-# it prints nothing unless stopping the server fails, and then the total is
+# it prints nothing unless stopping a server fails, and then the total is
 # printed again so that it stays last.
 #
 rc=0
@@ -219,6 +216,5 @@ summary=$(tail -n 1 "$work/out")
   { summary="0 passed, 1 failed"; rc=1; echo "$summary"; }
 [ $rc -eq 0 ] && failed=0
 
-stop_kv
-stop_pg || echo "$summary"
+stop_servers || echo "$summary"
 exit $rc

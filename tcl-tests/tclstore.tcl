@@ -1,6 +1,6 @@
 # tclstore.tcl: a model remote store for the scripted store (tclstore,
 # testfixture/test_store.c), so that the coordinator, recovery and sagas
-# run without servers.  Sourced by the tests that need it (txn5.test) and
+# run without servers.  Sourced by the tests that need it (txncrash.test) and
 # by the child processes they run.
 #
 #   ts_create NAME            define the command NAME, the handler of a

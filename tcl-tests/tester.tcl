@@ -1,6 +1,6 @@
 # tester.tcl: the harness every tcl-tests/*.test sources first, after the
 # model of SQLite's test/tester.tcl.  Run one file with
-#     ./testfixture tcl-tests/tester0.test
+#     ./testfixture tcl-tests/tester.test
 # and the whole suite with tcl-tests/run.sh (make test).
 #
 # On loading, it sets $testdir (this directory), loads the sqlite3 package,
@@ -51,7 +51,7 @@
 #                             bypassing federate; returns the rows of every
 #                             SELECT as one flat list (NULL as "")
 #   pg_server ACTION          kill|immediate|restart|status the test
-#                             PostgreSQL through $FED_TEST_PG_CTL
+#                             PostgreSQL through $FED_TEST_PG_CTL (servers/postgres.sh)
 #   redis_server ACTION, etcd_server ACTION
 #                             kill|restart|pause|resume the test Redis / etcd
 #   crash_loops               how many times a crash test runs each crash
@@ -61,7 +61,7 @@
 #                             make quicktest sets a larger one)
 #
 # Set testprefix to prefix every test name that starts with a digit, as
-# SQLite does: with "set testprefix pg1", test 1.0 is reported as pg1-1.0.
+# SQLite does: with "set testprefix pgread", test 1.0 is reported as pgread-1.0.
 #
 # Environment: FED_TEST_TMPDIR (parent of the per-file temporary directory,
 # default /tmp), FED_TEST_MATCH (glob patterns: run only the tests whose
@@ -433,7 +433,7 @@ proc pg_server {action} {
 }
 
 # crash_loops: the number of runs of each crash point in the crash tests
-# (txn2, txn3): FED_TEST_CRASH_LOOPS, default 3 so that the suite stays
+# (txnpg2pc, txnstores): FED_TEST_CRASH_LOOPS, default 3 so that the suite stays
 # fast; set it to 100 or more for a soak run.
 proc oom_stride {} {
   if {![info exists ::env(FED_TEST_OOM_STRIDE)]} { return 1 }
@@ -456,7 +456,7 @@ proc crash_loops {} {
 }
 
 # redis_server ACTION, etcd_server ACTION: kill|restart the test Redis or
-# etcd through $FED_TEST_REDIS_CTL / $FED_TEST_ETCD_CTL (kvserver.sh).
+# etcd through $FED_TEST_REDIS_CTL / $FED_TEST_ETCD_CTL (tcl-tests/servers/redis.sh, etcd.sh).
 proc redis_server {action} {
   if {![info exists ::env(FED_TEST_REDIS_CTL)]} {
     error "redis_server: FED_TEST_REDIS_CTL is not set"

@@ -837,7 +837,8 @@ static const FedStore tsStore = {
   0, 0, 0,                      /* two-phase commit: tclstore_2pc */
   0, 0, 0,                      /* commit markers: tclstore_batch */
   0, 0,                         /* undo images: tclstore_none */
-  0, 0                          /* cache notifications */
+  0, 0,                         /* cache notifications */
+  0                             /* pKv: no key-value capability */
 };
 
 /* The other kinds of participant: the same store with the transaction

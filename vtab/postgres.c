@@ -4328,5 +4328,6 @@ const FedStore fedPostgresStore = {
   0, 0, 0,                      /* commit markers: not a last resource */
   0, 0,                         /* undo images: two-phase commit instead */
   pgWatch,
-  pgChanges
+  pgChanges,
+  0                             /* pKv: no key-value capability */
 };
