@@ -193,6 +193,7 @@ void fedKvTxnClear(FedKvTxn *t){
   sqlite3_free(t->zDoom);
   memset(t, 0, sizeof(*t));
   t->pDrv = pDrv;
+  if( pDrv && pDrv->xCleared ) pDrv->xCleared(t);
 }
 
 FedKvOp *fedKvOpNew(FedKvTxn *t, int eOp, int bWrite, int iSpace,

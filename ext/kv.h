@@ -151,6 +151,10 @@ struct FedKvDriver {
   /* After fedKvRollbackTo cut the queue (Redis: the statement's list
   ** tombstones).  May be NULL. */
   void (*xRolledBackTo)(FedKvTxn *);
+  /* fedKvTxnClear emptied the queue (begin, commit, rollback, close):
+  ** forget the store's own state of the transaction (Redis: the shadows).
+  ** May be NULL. */
+  void (*xCleared)(FedKvTxn *);
   /* Render a key for a message (quoting, cutting long ones). */
   void (*xRenderKey)(sqlite3_str *, const char *z, int n);
 
@@ -201,7 +205,8 @@ struct FedKvTxn {
 };
 
 void fedKvTxnInit(FedKvTxn *, const FedKvDriver *);
-/* Drop the queue, the marks and the doom (bActive=0); reusable after. */
+/* Drop the queue, the marks and the doom (bActive=0), then xCleared;
+** reusable after.  Safe on a zeroed struct. */
 void fedKvTxnClear(FedKvTxn *);
 
 /* Op iOp of the queue (0 <= iOp < nOp, or nOp: the one being built). */
