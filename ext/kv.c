@@ -567,7 +567,7 @@ int fedKvUndoCapture(const FedKvTxn *t, FedUndoImage **pa, int *pn,
         nAlloc = nNew;
       }
       memset(&a[n], 0, sizeof(*a));
-      a[n].iDb = pOp->iSpace;
+      a[n].iSpace = pOp->iSpace;
       a[n].aKey = fedStrdup(zKey, nKey);
       a[n].nKey = nKey;
       aiFirst[n] = aiLast[n] = i;

@@ -402,10 +402,6 @@ int etcdMarkerList(FedConn *pConn, const char *zPrefix,
   }
   pKvs = rc==SQLITE_OK ? json_object_get(pOut, "kvs") : 0;
   nKv = json_is_array(pKvs) ? json_array_size(pKvs) : 0;
-  if( nKv>0 ){
-    az = sqlite3_malloc64(sizeof(char*)*nKv);
-    if( az==0 ) rc = SQLITE_NOMEM;
-  }
   for(i=0; rc==SQLITE_OK && i<nKv; i++){
     json_t *pKey = json_object_get(json_array_get(pKvs, i), "key");
     json_t *pVal = json_object_get(json_array_get(pKvs, i), "value");
@@ -429,9 +425,7 @@ int etcdMarkerList(FedConn *pConn, const char *zPrefix,
                          (int)json_string_length(pKey), &aBuf, &nAlloc, &nKey);
     if( rc==SQLITE_MISMATCH ){ rc = SQLITE_OK; continue; }
     if( rc==SQLITE_OK && nKey>nMarker ){
-      az[n] = fedStrdup(&aBuf[nMarker], nKey-nMarker);
-      if( az[n]==0 ) rc = SQLITE_NOMEM;
-      else n++;
+      rc = fedKvNameAdd(&az, &n, 0, &aBuf[nMarker], nKey-nMarker);
     }
   }
   json_decref(pReq);
@@ -440,8 +434,7 @@ int etcdMarkerList(FedConn *pConn, const char *zPrefix,
   sqlite3_free(zEnd);
   sqlite3_free(aBuf);
   if( rc ){
-    while( n>0 ) sqlite3_free(az[--n]);
-    sqlite3_free(az);
+    fedKvNamesFree(az, n);
     return etcdRc(rc, pzErr);
   }
   *pazGid = az;

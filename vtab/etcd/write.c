@@ -175,20 +175,8 @@ static int leaseValue(FedTable *pTab, sqlite3_value *pVal, i64 *piLease,
 ** otherwise forge or delete a marker and decide another transaction. */
 static int reservedKey(FedTable *pTab, const char *a, int n, const char *zOp,
                        char **pzErr){
-  if( a && n>=(int)sizeof(ETCD_RESERVED)-1
-   && memcmp(a, ETCD_RESERVED, sizeof(ETCD_RESERVED)-1)==0 ){
-    sqlite3_str *s = sqlite3_str_new(0);
-    char *zKey;
-    etcdAppendBytes(s, a, n, 100);
-    zKey = sqlite3_str_finish(s);
-    if( zKey==0 ) return SQLITE_NOMEM;
-    fedSetError(pzErr, "%s: cannot %s key %s in table \"%s\": keys that"
-        " start with %s are reserved for federate's commit markers",
-        ETCD_STORE, zOp, zKey, pTab->zName, ETCD_RESERVED);
-    sqlite3_free(zKey);
-    return SQLITE_CONSTRAINT;
-  }
-  return SQLITE_OK;
+  return fedKvReserved(&etcdKvDriver, ETCD_RESERVED, a, n, zOp, pTab->zName,
+                       pzErr);
 }
 
 static int etcdUpdateImpl(

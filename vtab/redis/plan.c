@@ -7,13 +7,16 @@
 
 /*
 ** The class and bytes an = value selects on a text column (key, field,
-** member): 1 for TEXT, 2 for BLOB, 0 when no row can be equal (NULL, or
-** text that is not valid UTF-8: such a key reads as a BLOB), -1 when the
-** value cannot be expressed (a number compared loosely: its affinity is
-** not known here).  Numbers compared exactly are literals, converted to
-** text as SQLite's TEXT affinity does.
+** member): 1 and *peCls (FED_KV_TEXT or FED_KV_BLOB, ext/kv.h) when a
+** row can be equal, 0 when none can (NULL, or text that is not valid
+** UTF-8: such a key reads as a BLOB), -1 when the value cannot be
+** expressed (a number compared loosely: its affinity is not known here),
+** -2 on OOM.  Numbers compared exactly are literals, converted to text as
+** SQLite's TEXT affinity does.
 */
-static int eqClass(sqlite3_value *v, int bExact, const char **pz, int *pn){
+static int eqClass(sqlite3_value *v, int bExact, const char **pz, int *pn,
+                   int *peCls){
+  *peCls = FED_KV_TEXT;
   switch( sqlite3_value_type(v) ){
     case SQLITE_NULL:
       return 0;
@@ -26,7 +29,8 @@ static int eqClass(sqlite3_value *v, int bExact, const char **pz, int *pn){
       *pz = (const char*)sqlite3_value_blob(v);
       *pn = sqlite3_value_bytes(v);
       if( *pz==0 ) *pz = "";
-      return fedKvIsText(*pz, *pn) ? 0 : 2;
+      *peCls = FED_KV_BLOB;
+      return fedKvIsText(*pz, *pn) ? 0 : 1;
     default:
       *pz = (const char*)sqlite3_value_text(v);
       *pn = sqlite3_value_bytes(v);
@@ -51,19 +55,19 @@ static int termValues(const FedPlanTerm *t, sqlite3_value *pVal, FedKvHash *pSet
   int rc;
   if( t->op==FED_OP_EQ ){
     const char *z;
-    int n, eCls = eqClass(pVal, t->bExact, &z, &n);
-    if( eCls==-2 ) return -2;
-    if( eCls<0 ) return 0;
-    if( eCls>0 && setAdd(pSet, eCls, z, n) ) return -2;
+    int n, eCls, rc2 = eqClass(pVal, t->bExact, &z, &n, &eCls);
+    if( rc2==-2 ) return -2;
+    if( rc2<0 ) return 0;
+    if( rc2>0 && setAdd(pSet, eCls, z, n) ) return -2;
     return 1;
   }
   for(rc=sqlite3_vtab_in_first(pVal, &pV); rc==SQLITE_OK && pV;
       rc=sqlite3_vtab_in_next(pVal, &pV)){
     const char *z;
-    int n, eCls = eqClass(pV, t->bExact, &z, &n);
-    if( eCls==-2 ) return -2;
-    if( eCls<0 ) return 0;
-    if( eCls>0 && setAdd(pSet, eCls, z, n) ) return -2;
+    int n, eCls, rc2 = eqClass(pV, t->bExact, &z, &n, &eCls);
+    if( rc2==-2 ) return -2;
+    if( rc2<0 ) return 0;
+    if( rc2>0 && setAdd(pSet, eCls, z, n) ) return -2;
   }
   if( rc!=SQLITE_OK && rc!=SQLITE_DONE ) return rc==SQLITE_NOMEM ? -2 : 0;
   return 1;
@@ -345,7 +349,7 @@ int rdKeyWanted(RedisCursor *pCsr, const char *z, int n){
     RedisTerm *pT = &pCsr->aTerm[i];
     if( pT->eKind!=RC_KEY ) continue;
     if( pT->op==FED_OP_EQ ){
-      if( !fedKvHashFind(&pT->set, fedKvIsText(z, n) ? 1 : 2, z, n) ) return 0;
+      if( !fedKvHashFind(&pT->set, fedKvClass(z, n), z, n) ) return 0;
     }else if( pT->op==FED_OP_GLOB ){
       /* SQLite's GLOB sees a blob key up to its first NUL byte. */
       char zBuf[256];
@@ -372,7 +376,7 @@ int rdRowWanted(RedisCursor *pCsr, const RedisRow *pRow){
     int c;
     if( pT->eKind==RC_FIELD ){
       if( pRow->zSub==0 ) return 0;
-      if( !fedKvHashFind(&pT->set, fedKvIsText(pRow->zSub, pRow->nSub) ? 1 : 2,
+      if( !fedKvHashFind(&pT->set, fedKvClass(pRow->zSub, pRow->nSub),
                       pRow->zSub, pRow->nSub) ){
         return 0;
       }

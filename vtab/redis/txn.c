@@ -479,29 +479,19 @@ int rdMarkerList(FedConn *pConn, const char *zPrefix, char ***pazGid,
   redisReply *r = 0;
   char **az = 0;
   int n = 0, rc;
-  size_t i, nPrefix = strlen(zPrefix);
+  size_t i;
   *pazGid = 0;
   *pn = 0;
   rc = markerCmd((RedisConn*)pConn, "HKEYS", 0, &r, pzErr);
   if( rc ) return rc;
-  if( r->type==REDIS_REPLY_ARRAY && r->elements>0 ){
-    az = sqlite3_malloc64(sizeof(char*)*r->elements);
-    if( az==0 ) rc = SQLITE_NOMEM;
-    for(i=0; rc==SQLITE_OK && i<r->elements; i++){
-      redisReply *e = r->element[i];
-      if( e->type!=REDIS_REPLY_STRING || e->len<nPrefix
-       || memcmp(e->str, zPrefix, nPrefix)!=0 ){
-        continue;
-      }
-      az[n] = fedStrdup(e->str, (int)e->len);
-      if( az[n]==0 ) rc = SQLITE_NOMEM;
-      else n++;
-    }
+  for(i=0; r->type==REDIS_REPLY_ARRAY && rc==SQLITE_OK && i<r->elements; i++){
+    redisReply *e = r->element[i];
+    if( e->type!=REDIS_REPLY_STRING ) continue;
+    rc = fedKvNameAdd(&az, &n, zPrefix, e->str, (int)e->len);
   }
   freeReplyObject(r);
   if( rc ){
-    while( n>0 ) sqlite3_free(az[--n]);
-    sqlite3_free(az);
+    fedKvNamesFree(az, n);
     return rc;
   }
   *pazGid = az;

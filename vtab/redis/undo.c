@@ -329,10 +329,10 @@ int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
   }
   for(j=0; rc==SQLITE_OK && j<n; j++){
     RedisOp *pOp = rdOp(t, aiFirst[j]);
-    FedKvElem *e = fedKvHashAdd(&keys, a[j].iDb, a[j].aKey, a[j].nKey, 0);
+    FedKvElem *e = fedKvHashAdd(&keys, a[j].iSpace, a[j].aKey, a[j].nKey, 0);
     if( e==0 ){ rc = SQLITE_NOMEM; break; }
     e->i = j;
-    aeGuess[j] = fedKvOpSlot(&pOp->hdr, a[j].iDb, a[j].aKey, a[j].nKey)==0
+    aeGuess[j] = fedKvOpSlot(&pOp->hdr, a[j].iSpace, a[j].aKey, a[j].nKey)==0
                ? rdOpType(pOp) : RT_NONE;
   }
   if( rc==SQLITE_OK && n>0 ){
@@ -347,7 +347,7 @@ int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
       for(j=0; j<n; j++){
         aKey[j].z = a[j].aKey;
         aKey[j].n = a[j].nKey;
-        aiDb[j] = a[j].iDb;
+        aiDb[j] = a[j].iSpace;
       }
       rc = imageRead(p, 1, n, aiDb, aKey, aeGuess, aSh, aiExp, pzErr);
     }
@@ -415,7 +415,7 @@ int rdImageRead(FedConn *pConn, const FedUndoImage *pImg, char **paNow,
   key.n = pImg->nKey;
   eGuess = pImg->aAfter ? imgType(pImg->aAfter[0])
          : pImg->aBefore ? imgType(pImg->aBefore[0]) : RT_NONE;
-  rc = imageRead(p, 0, 1, &pImg->iDb, &key, &eGuess, &sh, &iExp, pzErr);
+  rc = imageRead(p, 0, 1, &pImg->iSpace, &key, &eGuess, &sh, &iExp, pzErr);
   if( rc==SQLITE_OK ) rc = imageOf(&sh, -1, paNow, pnNow);
   rdShadowReset(&sh);
   return rc;
@@ -441,9 +441,9 @@ int rdImageRestore(FedConn *pConn, const FedUndoImage *pImg, i64 iGuard,
   (void)iGuard;
   rdPipeInit(&P);
   rdPipeCmd(&P, -1, "MULTI");
-  rdPipeCmd(&P, pImg->iDb, "DEL");
+  rdPipeCmd(&P, pImg->iSpace, "DEL");
   rdPipeArg(&P, pImg->aKey, pImg->nKey);
-  rc = imageRestore(&P, pImg->iDb, pImg->aKey, pImg->nKey, pImg->aBefore,
+  rc = imageRestore(&P, pImg->iSpace, pImg->aKey, pImg->nKey, pImg->aBefore,
                     pImg->nBefore);
   if( rc==SQLITE_CORRUPT ){
     p->bUnwatch = 1;

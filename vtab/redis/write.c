@@ -518,16 +518,8 @@ static int reservedKey(FedTable *pTab, sqlite3_value *pVal, const char *zOp,
   if( pVal==0 || sqlite3_value_type(pVal)==SQLITE_NULL ) return SQLITE_OK;
   rdValueBytes(pVal, &z, &n);
   if( n<0 ) return SQLITE_NOMEM;
-  if( n>=(int)sizeof(RD_RESERVED)-1
-   && memcmp(z, RD_RESERVED, sizeof(RD_RESERVED)-1)==0 ){
-    char *zKey = rdRenderKey(z, n);
-    fedSetError(pzErr, "%s: cannot %s key %s in table \"%s\": keys that"
-        " start with %s are reserved for federate's commit markers",
-        RD_STORE, zOp, zKey ? zKey : "?", pTab->zName, RD_RESERVED);
-    sqlite3_free(zKey);
-    return SQLITE_CONSTRAINT;
-  }
-  return SQLITE_OK;
+  return fedKvReserved(&rdKvDriver, RD_RESERVED, z, n, zOp, pTab->zName,
+                       pzErr);
 }
 
 int rdUpdate(FedTable *pTab, int argc, sqlite3_value **argv,
