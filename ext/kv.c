@@ -14,8 +14,9 @@
 */
 
 /* Non-zero if z[0..n) is valid UTF-8 (RFC 3629: no overlong forms,
-** surrogates or code points above U+10FFFF) without NUL bytes. */
-int fedKvIsText(const char *zIn, int n){
+** surrogates or code points above U+10FFFF), with no NUL byte unless
+** bNulOk. */
+int fedKvUtf8(const char *zIn, int n, int bNulOk){
   const unsigned char *z = (const unsigned char*)zIn;
   int i = 0;
   while( i<n ){
@@ -25,7 +26,11 @@ int fedKvIsText(const char *zIn, int n){
     while( i<n && (unsigned char)(z[i]-1)<0x7f ) i++;   /* ASCII, not NUL */
     if( i>=n ) break;
     c = z[i];
-    if( c==0 ) return 0;
+    if( c==0 ){
+      if( !bNulOk ) return 0;
+      i++;
+      continue;
+    }
     if( c>=0xc2 && c<=0xdf ){ nCont = 1; }
     else if( c==0xe0 ){ nCont = 2; lo = 0xa0; }
     else if( c>=0xe1 && c<=0xec ){ nCont = 2; }
@@ -42,6 +47,10 @@ int fedKvIsText(const char *zIn, int n){
     i += nCont+1;
   }
   return 1;
+}
+
+int fedKvIsText(const char *z, int n){
+  return fedKvUtf8(z, n, 0);
 }
 
 int fedKvClass(const char *z, int n){

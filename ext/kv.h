@@ -75,6 +75,7 @@ typedef struct FedKvRef FedKvRef;
 */
 #define FED_KV_TEXT 0
 #define FED_KV_BLOB 1
+int fedKvUtf8(const char *z, int n, int bNulOk);  /* 1: valid UTF-8 */
 int fedKvIsText(const char *z, int n);  /* 1: valid UTF-8, no NUL byte */
 int fedKvClass(const char *z, int n);   /* FED_KV_TEXT or FED_KV_BLOB */
 int fedKvBytesCmp(const char *a, int na, const char *b, int nb);

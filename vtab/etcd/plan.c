@@ -8,38 +8,9 @@
 #include "etcdInt.h"
 
 /**************************************************************************
-** Values and classes.
+** Values and classes (the classes, the UTF-8 check and the byte order are
+** the batch layer's: ext/kv.h).
 */
-
-/* 1 if a[0..n) is valid UTF-8 (RFC 3629: no overlong forms, surrogates or
-** code points above U+10FFFF), and has no NUL byte unless bNulOk. */
-static int utf8Valid(const char *aIn, int n, int bNulOk){
-  const unsigned char *a = (const unsigned char*)aIn;
-  int i = 0;
-  while( i<n ){
-    unsigned c = a[i];
-    unsigned cp, cMin;
-    int k, nMore;
-    if( c<0x80 ){
-      if( c==0 && !bNulOk ) return 0;
-      i++;
-      continue;
-    }
-    if( c>=0xC2 && c<=0xDF ){ nMore = 1; cp = c&0x1F; cMin = 0x80; }
-    else if( c>=0xE0 && c<=0xEF ){ nMore = 2; cp = c&0x0F; cMin = 0x800; }
-    else if( c>=0xF0 && c<=0xF4 ){ nMore = 3; cp = c&0x07; cMin = 0x10000; }
-    else return 0;
-    if( i+nMore>=n ) return 0;
-    for(k=1; k<=nMore; k++){
-      unsigned cc = a[i+k];
-      if( (cc&0xC0)!=0x80 ) return 0;
-      cp = (cp<<6) | (cc&0x3F);
-    }
-    if( cp<cMin || cp>0x10FFFF || (cp>=0xD800 && cp<=0xDFFF) ) return 0;
-    i += nMore+1;
-  }
-  return 1;
-}
 
 /* A copy of a[0..n), followed by a NUL byte that is part of the string
 ** when bNul is set (the smallest string above a); NUL-terminated. */
@@ -64,7 +35,7 @@ void etcdAppendBytes(sqlite3_str *s, const char *a, int n, int nMax){
     /* Do not cut inside a UTF-8 sequence. */
     while( nShow>0 && (((unsigned char)a[nShow])&0xC0)==0x80 ) nShow--;
   }
-  if( utf8Valid(a, nShow, 1) ){
+  if( fedKvUtf8(a, nShow, 1) ){
     fedJsonQuote(s, a, nShow);
   }else{
     static const char aHex[] = "0123456789abcdef";

@@ -128,20 +128,16 @@ static void etcdRenderKey(sqlite3_str *s, const char *a, int n){
   etcdAppendBytes(s, a, n, 100);
 }
 
-/* etcd as a batch store (ext/kv.h). */
+/* etcd as a batch store (ext/kv.h).  Members not named are NULL: no
+** store state beside the queue, no statement flush, images compared as
+** bytes, nothing held between reading and restoring a key. */
 const FedKvDriver etcdKvDriver = {
-  ETCD_STORE,
-  sizeof(EtcdOp),
-  0,
-  etcdKvOpFree,
-  0,
-  0,
-  0,
-  etcdRenderKey,
-  0,
-  etcdKvApply,
-  etcdImageRead,
-  0,
-  etcdImageRestore,
-  0,
+  .zStore = ETCD_STORE,
+  .szOp = sizeof(EtcdOp),
+  .mFault = 0,
+  .xOpFree = etcdKvOpFree,
+  .xRenderKey = etcdRenderKey,
+  .xApply = etcdKvApply,
+  .xImageRead = etcdImageRead,
+  .xImageRestore = etcdImageRestore,
 };

@@ -82,7 +82,8 @@ static int commitSend(EtcdConn *p, char **pzErr){
       }
     }
     if( rc==SQLITE_OK ){
-      rc = etcdCall(p, pOp->hdr.eOp==OP_PUT ? "/v3/kv/put" : "/v3/kv/deleterange",
+      rc = etcdCall(p, pOp->hdr.eOp==OP_PUT ? "/v3/kv/put"
+                                            : "/v3/kv/deleterange",
                     pReq, FED_FAULT_COMMIT, &pOut, &iExplain, pzErr);
     }
     if( rc==SQLITE_OK ) fedExplainRows(etcdCtx(p), iExplain, 1, 1);

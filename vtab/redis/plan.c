@@ -50,7 +50,8 @@ static int setAdd(FedKvHash *pSet, int eCls, const char *z, int n){
 
 /* Collect the values of an = or IN term into pSet (class as iDb).
 ** Returns 1 if usable, 0 if it cannot be expressed, -2 on OOM. */
-static int termValues(const FedPlanTerm *t, sqlite3_value *pVal, FedKvHash *pSet){
+static int termValues(const FedPlanTerm *t, sqlite3_value *pVal,
+                      FedKvHash *pSet){
   sqlite3_value *pV;
   int rc;
   if( t->op==FED_OP_EQ ){

@@ -109,7 +109,7 @@ void rdTxnTruncate(RedisTxn *t, int nOp){
 }
 
 /* A new op at the end of the queue with nArg empty arguments; NULL on
-** OOM.  It is part of the queue (and of the dirty index) once
+** OOM.  It is part of the queue (and of its index by key) once
 ** rdOpCommit() is called; until then fedKvOpDiscard() it on error. */
 RedisOp *rdOpNew(RedisTxn *t, int eOp, int iDb, int iRow,
                       const char *zKey, int nKey, int nArg){
@@ -155,7 +155,8 @@ int rdOpType(const RedisOp *pOp){
 int rdOpNeedsContent(const RedisOp *pOp){
   if( pOp->hdr.eOp==ROP_LSET ) return 1;
   return pOp->eCond==RCOND_NX
-      && (pOp->hdr.eOp==ROP_HSET || pOp->hdr.eOp==ROP_SADD || pOp->hdr.eOp==ROP_ZADD);
+      && (pOp->hdr.eOp==ROP_HSET || pOp->hdr.eOp==ROP_SADD
+          || pOp->hdr.eOp==ROP_ZADD);
 }
 
 /* True if pOp can fail inside EXEC, so that its key must be checked. */
@@ -554,12 +555,14 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
       e2 = fedKvHashFind(&set, pOp->hdr.iSpace, pOp->aArg[0].z, pOp->aArg[0].n);
       if( (e1==0)==(e2==0) ) continue;
       if( e1==0 ){
-        e1 = fedKvHashAdd(&set, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey, 0);
+        e1 = fedKvHashAdd(&set, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey,
+                          0);
         if( e1==0 ){ rc = SQLITE_NOMEM; goto cleanup; }
         e1->i = e2->i;
         e1->r = set.nElem;
       }else{
-        e2 = fedKvHashAdd(&set, pOp->hdr.iSpace, pOp->aArg[0].z, pOp->aArg[0].n, 0);
+        e2 = fedKvHashAdd(&set, pOp->hdr.iSpace, pOp->aArg[0].z,
+                          pOp->aArg[0].n, 0);
         if( e2==0 ){ rc = SQLITE_NOMEM; goto cleanup; }
         e2->i = e1->i;
         e2->r = set.nElem;
@@ -610,7 +613,8 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
     rdPipeCmd(&P, aE[i]->iSpace, "TTL");
     rdPipeArg(&P, aE[i]->zKey, aE[i]->nKey);
     if( aE[i]->i!=RT_NONE ){
-      rdPipeFetchWhole(&P, aE[i]->iSpace, (int)aE[i]->i, aE[i]->zKey, aE[i]->nKey);
+      rdPipeFetchWhole(&P, aE[i]->iSpace, (int)aE[i]->i, aE[i]->zKey,
+                       aE[i]->nKey);
     }
   }
   if( P.rc ){
@@ -660,14 +664,18 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
   }
   if( rc ){
     /* Half-built shadows would lie: drop them all. */
-    for(i=0; i<nE; i++) rdShadowDrop(t, aE[i]->iSpace, aE[i]->zKey, aE[i]->nKey);
+    for(i=0; i<nE; i++){
+      rdShadowDrop(t, aE[i]->iSpace, aE[i]->zKey, aE[i]->nKey);
+    }
     goto cleanup;
   }
 
   /* Replay the queue on them. */
   for(i=0; i<t->kv.nOp; i++){
     RedisOp *pOp = rdOp(t, i);
-    if( fedKvHashFind(&set, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey) ) pOp->hdr.bSkip = 0;
+    if( fedKvHashFind(&set, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey) ){
+      pOp->hdr.bSkip = 0;
+    }
   }
   for(i=0; i<t->kv.nOp && rc==SQLITE_OK; i++){
     RedisOp *pOp = rdOp(t, i);
@@ -675,7 +683,9 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
     char *zErr = 0;
     int rc2;
     if( pOp->hdr.bSkip ) continue;
-    if( !fedKvHashFind(&set, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey) ) continue;
+    if( !fedKvHashFind(&set, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey) ){
+      continue;
+    }
     sh = rdShadowGet(t, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey);
     if( pOp->hdr.eOp==ROP_RENAME ){
       sh2 = rdShadowGet(t, pOp->hdr.iSpace, pOp->aArg[0].z, pOp->aArg[0].n);
@@ -686,7 +696,8 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
       for(j=i; j<t->kv.nOp && rdOp(t, j)->iRow==pOp->iRow; j++){
         RedisOp *pO2 = rdOp(t, j);
         rdOp(t, j)->hdr.bSkip = 1;
-        if( j>i && !fedKvHashFind(&set, pO2->hdr.iSpace, pO2->hdr.aKey, pO2->hdr.nKey) ){
+        if( j>i && !fedKvHashFind(&set, pO2->hdr.iSpace, pO2->hdr.aKey,
+                                  pO2->hdr.nKey) ){
           rdShadowDrop(t, pO2->hdr.iSpace, pO2->hdr.aKey, pO2->hdr.nKey);
         }
       }
@@ -711,7 +722,9 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
     sqlite3_free(zErr);
   }
   if( rc ){
-    for(i=0; i<nE; i++) rdShadowDrop(t, aE[i]->iSpace, aE[i]->zKey, aE[i]->nKey);
+    for(i=0; i<nE; i++){
+      rdShadowDrop(t, aE[i]->iSpace, aE[i]->zKey, aE[i]->nKey);
+    }
   }
 
 cleanup:

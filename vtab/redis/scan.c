@@ -744,7 +744,8 @@ int rdFilter(FedCursor *pFedCsr, int argc, sqlite3_value **argv,
 
   cursorReset(pCsr);
   pCsr->iDb = pRt->iDb>=0 ? pRt->iDb : p->iDb;
-  pCsr->bWatch = p->txn.kv.bActive && (p->txn.kv.bSnapshot || pFedCsr->bForUpdate);
+  pCsr->bWatch = p->txn.kv.bActive
+              && (p->txn.kv.bSnapshot || pFedCsr->bForUpdate);
   rc = rdCursorPlan(pCsr, argc, argv, pzErr);
   if( rc ) return rc;
   if( pCsr->bEmpty ){

@@ -35,8 +35,8 @@ int rdFlush(FedConn *pConn, char **pzErr){
     azA[0] = p->zTomb;
     anA[0] = p->nTomb;
     if( rc==SQLITE_OK ){
-      rc = rdAddOp(p, ROP_LREM, 0, e->iSpace, t->iRowSeq, 0, e->zKey, e->nKey, 1,
-                   azA, anA, 0, pzErr);
+      rc = rdAddOp(p, ROP_LREM, 0, e->iSpace, t->iRowSeq, 0, e->zKey,
+                   e->nKey, 1, azA, anA, 0, pzErr);
     }
   }
   fedKvHashClear(&t->lrem);
@@ -65,7 +65,8 @@ static void pipeOp(RedisPipe *P, const RedisOp *pOp){
     case ROP_EXPIRE:  rdPipeCmd(P, pOp->hdr.iSpace, "EXPIRE"); break;
     case ROP_PERSIST: rdPipeCmd(P, pOp->hdr.iSpace, "PERSIST"); break;
     case ROP_RENAME:
-      rdPipeCmd(P, pOp->hdr.iSpace, pOp->eCond==RCOND_NX ? "RENAMENX" : "RENAME");
+      rdPipeCmd(P, pOp->hdr.iSpace,
+                pOp->eCond==RCOND_NX ? "RENAMENX" : "RENAME");
       break;
     case ROP_HSET:
       rdPipeCmd(P, pOp->hdr.iSpace, pOp->eCond==RCOND_NX ? "HSETNX" : "HSET");
@@ -138,7 +139,8 @@ int rdTxnValidate(RedisConn *p, char **pzErr){
       e = fedKvHashAdd(&need, pOp->hdr.iSpace, aKey[k].z, aKey[k].n, &bNew);
       if( e==0 ){ rc = SQLITE_NOMEM; break; }
       if( bNew ){
-        FedKvElem **a = sqlite3_realloc64(aOrder, sizeof(FedKvElem*)*(nOrder+1));
+        FedKvElem **a = sqlite3_realloc64(aOrder,
+                                          sizeof(FedKvElem*)*(nOrder+1));
         if( a==0 ){
           fedKvHashRemove(&need, pOp->hdr.iSpace, aKey[k].z, aKey[k].n);
           rc = SQLITE_NOMEM;
@@ -381,20 +383,20 @@ int rdRollbackTo(FedConn *pConn, int iLevel, char **pzErr){
 /* Redis as a batch store (ext/kv.h).  ROLLBACK, SAVEPOINT and ROLLBACK TO
 ** send nothing, yet pass their fault sites (redis3 6.17-6.21). */
 const FedKvDriver rdKvDriver = {
-  RD_STORE,
-  sizeof(RedisOp),
-  FED_KV_FAULT_ROLLBACK|FED_KV_FAULT_SAVEPOINT,
-  rdKvOpFree,
-  rdKvOpDrop,
-  rdKvRolledBackTo,
-  rdKvCleared,
-  rdRenderArg,
-  rdKvFlush,
-  rdKvApply,
-  rdImageRead,
-  rdImageSame,
-  rdImageRestore,
-  rdImageRelease,
+  .zStore = RD_STORE,
+  .szOp = sizeof(RedisOp),
+  .mFault = FED_KV_FAULT_ROLLBACK|FED_KV_FAULT_SAVEPOINT,
+  .xOpFree = rdKvOpFree,
+  .xOpDrop = rdKvOpDrop,
+  .xRolledBackTo = rdKvRolledBackTo,
+  .xCleared = rdKvCleared,
+  .xRenderKey = rdRenderArg,
+  .xFlush = rdKvFlush,
+  .xApply = rdKvApply,
+  .xImageRead = rdImageRead,
+  .xImageSame = rdImageSame,
+  .xImageRestore = rdImageRestore,
+  .xImageRelease = rdImageRelease,
 };
 
 /**************************************************************************

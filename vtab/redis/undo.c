@@ -361,7 +361,8 @@ int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
     RedisOp *pOp = rdOp(t, i);
     RedisShadow *sh, *sh2 = 0;
     if( pOp->hdr.bSkip ) continue;
-    sh = &aSh[fedKvHashFind(&keys, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey)->i];
+    sh = &aSh[fedKvHashFind(&keys, pOp->hdr.iSpace, pOp->hdr.aKey,
+                            pOp->hdr.nKey)->i];
     if( pOp->hdr.eOp==ROP_RENAME ){
       sh2 = &aSh[fedKvHashFind(&keys, pOp->hdr.iSpace, pOp->aArg[0].z,
                             pOp->aArg[0].n)->i];
