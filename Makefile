@@ -19,12 +19,12 @@ LIBS     = -lpq -lcurl -ljansson -lhiredis -lm
 
 CORE    = ext/main.c ext/config.c ext/server.c ext/plan.c ext/value.c \
           ext/vtab.c ext/txn.c ext/explain.c ext/query.c ext/fault.c ext/txlog.c ext/saga.c \
-          ext/undo.c ext/eponymous.c ext/context.c $(wildcard ext/cache/*.c)
+          ext/undo.c ext/eponymous.c ext/context.c ext/kv.c $(wildcard ext/cache/*.c)
 # The stores: one name each; a store's sources are vtab/<name>/*.c.
 STORE_NAMES = postgres redis etcd
 STORES  = vtab/http.c $(foreach s,$(STORE_NAMES),$(wildcard vtab/$(s).c vtab/$(s)/*.c))
 SRC     = $(CORE) $(STORES)
-HDRS    = ext/federate.h ext/fedInt.h $(wildcard ext/*/*.h) vtab/http.h $(wildcard vtab/*/*.h)
+HDRS    = ext/federate.h ext/fedInt.h ext/kv.h $(wildcard ext/*/*.h) vtab/http.h $(wildcard vtab/*/*.h)
 
 SO_OBJ  = $(SRC:%.c=build/so/%.o)
 LIB_OBJ = $(SRC:%.c=build/lib/%.o)

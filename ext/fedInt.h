@@ -512,13 +512,15 @@ int fedTxlogRegister(sqlite3 *, FedContext *);
 ** still holds the after-image.  docs/transactions.md has the whole.
 */
 struct FedUndoImage {
-  int iDb;                      /* Store's database number (Redis), or 0 */
+  int iSpace;                   /* A store-defined key namespace (Redis:
+                                ** the database number), 0 if none; the
+                                ** column "db" of the sidecar file */
   char *aKey; int nKey;         /* Remote key, bytes */
   char *aBefore; int nBefore;   /* Before the commit; aBefore==0: absent */
   char *aAfter; int nAfter;     /* After the commit; aAfter==0: absent */
 };
 void fedUndoImagesFree(FedUndoImage *a, int n);
-int fedUndoImageSet(FedUndoImage **pa, int *pn, int iDb, const char *aKey,
+int fedUndoImageSet(FedUndoImage **pa, int *pn, int iSpace, const char *aKey,
                     int nKey, const char *aAfter, int nAfter);
 /* Log the images of server zServer for transaction zGid (appending). */
 int fedUndoLog(FedContext *, const char *zGid, const char *zServer,

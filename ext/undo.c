@@ -29,16 +29,16 @@
 #include "fedInt.h"
 #include <time.h>
 
-/* The commit leaves key (iDb, aKey, nKey) holding aAfter, nAfter (aAfter
+/* The commit leaves key (iSpace, aKey, nKey) holding aAfter, nAfter (aAfter
 ** NULL: absent).  Give the key's image that after-value, appending an
 ** image to the array *pa of *pn when the key has none yet (a later write
 ** of a key replaces an earlier one).  SQLITE_OK or SQLITE_NOMEM. */
-int fedUndoImageSet(FedUndoImage **pa, int *pn, int iDb, const char *aKey,
+int fedUndoImageSet(FedUndoImage **pa, int *pn, int iSpace, const char *aKey,
                     int nKey, const char *aAfter, int nAfter){
   FedUndoImage *a = *pa;
   int n = *pn, j;
   for(j=0; j<n; j++){
-    if( a[j].iDb==iDb && a[j].nKey==nKey
+    if( a[j].iSpace==iSpace && a[j].nKey==nKey
      && (nKey==0 || memcmp(a[j].aKey, aKey, nKey)==0) ){
       break;
     }
@@ -48,7 +48,7 @@ int fedUndoImageSet(FedUndoImage **pa, int *pn, int iDb, const char *aKey,
     if( aNew==0 ) return SQLITE_NOMEM;
     *pa = a = aNew;
     memset(&a[n], 0, sizeof(*a));
-    a[n].iDb = iDb;
+    a[n].iSpace = iSpace;
     a[n].aKey = fedStrdup(aKey ? aKey : "", nKey);
     a[n].nKey = nKey;
     *pn = n+1;
@@ -160,7 +160,7 @@ int fedUndoLog(
   for(i=0; rc==SQLITE_OK && i<n; i++){
     sqlite3_bind_text(pStmt, 1, zGid, -1, SQLITE_STATIC);
     sqlite3_bind_text(pStmt, 2, zServer, -1, SQLITE_STATIC);
-    sqlite3_bind_int(pStmt, 3, a[i].iDb);
+    sqlite3_bind_int(pStmt, 3, a[i].iSpace);
     sqlite3_bind_blob(pStmt, 4, a[i].nKey ? a[i].aKey : "", a[i].nKey,
                       SQLITE_STATIC);
     bindImage(pStmt, 5, a[i].aBefore, a[i].nBefore);
@@ -249,7 +249,7 @@ static int undoRows(FedContext *pCtx, const char *zGid, UndoRow **paRow,
     r->iSeq = sqlite3_column_int64(pStmt, 0);
     r->zServer = fedStrdup((const char*)sqlite3_column_text(pStmt, 1), -1);
     if( r->zServer==0 ) rc = SQLITE_NOMEM;
-    r->img.iDb = sqlite3_column_int(pStmt, 2);
+    r->img.iSpace = sqlite3_column_int(pStmt, 2);
     r->img.aKey = columnCopy(pStmt, 3, &r->img.nKey, &rc);
     if( r->img.aKey==0 ) rc = SQLITE_NOMEM;
     r->img.aBefore = columnCopy(pStmt, 4, &r->img.nBefore, &rc);

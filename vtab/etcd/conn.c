@@ -60,9 +60,7 @@ static void etcdDisconnect(FedConn *pConn){
   while( p->pCsrList ) etcdCursorDetach(p->pCsrList);
   fedHttpStreamClose(p->pWatch);
   fedHttpClose(p->pHttp);
-  etcdQueueReset(p);
-  sqlite3_free(p->aOp);
-  sqlite3_free(p->aMark);
+  fedKvTxnClear(&p->kv);
   sqlite3_free(p->zUser);
   sqlite3_free(p->zPwEnv);
   sqlite3_free(p);
@@ -232,6 +230,7 @@ static int etcdConnectImpl(FedServer *pServer, FedConn **ppConn, char **pzErr){
   p = sqlite3_malloc64(sizeof(*p));
   if( p==0 ) return SQLITE_NOMEM;
   memset(p, 0, sizeof(*p));
+  fedKvTxnInit(&p->kv, &etcdKvDriver);
   p->base.pServer = pServer;
   p->nMaxOps = nMaxOps;
   if( zUser ){

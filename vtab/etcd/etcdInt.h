@@ -7,6 +7,7 @@
 #define ETCD_INT_H
 
 #include "../http.h"
+#include "kv.h"
 #include <stdlib.h>
 #include <math.h>
 #include <time.h>
@@ -21,9 +22,8 @@
 #define ETCD_COL_LEASE   5
 #define ETCD_NCOL        6
 
-/* Classes of a key or value, in SQLite's order. */
-#define CLS_TEXT 0
-#define CLS_BLOB 1
+/* Classes of a key or value (FED_KV_TEXT, FED_KV_BLOB: ext/kv.h), as bits
+** of a mask. */
 #define CLS_MASK(c) (1<<(c))
 
 /* A scan buffers the keys of its second class seen during the first
@@ -60,7 +60,6 @@ typedef struct EtcdStep EtcdStep;
 typedef struct EtcdRow EtcdRow;
 typedef struct EtcdOwned EtcdOwned;
 typedef struct EtcdOp EtcdOp;
-typedef struct EtcdKeyRef EtcdKeyRef;
 
 /* A key range: [aLo, aHi) in bytes, bHiInf for no upper bound (plan.c). */
 struct EtcdRange {
@@ -80,8 +79,10 @@ struct EtcdRange {
                                 ** guard (etcdUndoImages) */
 
 struct EtcdOp {
-  u8 eOp;
-  char *aKey; int nKey;         /* Remote key (with the table's prefix) */
+  FedKvOp hdr;                  /* The batch layer's part (ext/kv.h): OP_*,
+                                ** the remote key (with the table's prefix);
+                                ** puts and deletes are hdr.bWrite, the
+                                ** compares guard.  Must be first */
   char *aVal; int nVal;         /* OP_PUT */
   i64 iLease;                   /* OP_PUT: 0 for none */
   i64 iRev;                     /* OP_CMP_SAME */
@@ -99,10 +100,8 @@ struct EtcdConn {
                                 ** statement or transaction; 0: none yet */
   EtcdCursor *pCsrList;         /* Open cursors that use this connection */
   /* The transaction: writes queued until commit */
-  EtcdOp *aOp;
-  int nOp, nOpAlloc;
-  int *aMark;                   /* aMark[i]: nOp when savepoint i began */
-  int nMark, nMarkAlloc;
+  FedKvTxn kv;                  /* The queue (EtcdOp) and savepoint marks
+                                ** (ext/kv.h) */
   int bMaybeSent;               /* The last etcdCall failed after its
                                 ** request went out (FedHttpCall) */
   /* Cache invalidation */
@@ -221,12 +220,6 @@ struct EtcdCursor {
   i64 iRowid;
 };
 
-/* A queued put or delete, by key (queue.c, etcdQueueKeys). */
-struct EtcdKeyRef {
-  const char *a; int n;
-  int iOp;
-};
-
 /**************************************************************************
 ** Interface to code in conn.c.
 */
@@ -257,8 +250,6 @@ int etcdOrderable(FedTable *pTab, int iCol, int bDesc);
 /**************************************************************************
 ** Interface to code in plan.c.
 */
-int etcdClassOf(const char *a, int n);
-int etcdBytesCmp(const char *a, int na, const char *b, int nb);
 char *etcdBytesDup(const char *a, int n, int bNul, int *pn);
 void etcdAppendBytes(sqlite3_str *s, const char *a, int n, int nMax);
 void etcdValueBytes(sqlite3_value *v, const char **pa, int *pn);
@@ -311,16 +302,20 @@ int etcdRowid(FedCursor *pFedCsr, i64 *piRowid);
 /**************************************************************************
 ** Interface to code in queue.c.
 */
-void etcdQueueReset(EtcdConn *p);
-int etcdKeyRefCmp(const void *pA, const void *pB);
-int etcdQueueKeys(EtcdConn *p, const char *aPrefix, int nPrefix,
-                  EtcdKeyRef **paRef, int *pnRef);
+/* Op i of the queue of EtcdConn p. */
+#define etcdOp(p, i) ((EtcdOp*)fedKvOp(&(p)->kv, (i)))
+extern const FedKvDriver etcdKvDriver;
 int etcdOverlayBuild(EtcdCursor *pCsr);
 int etcdQueueAdd(
   EtcdConn *p, int eOp, const char *aKey, int nKey, const char *aVal,
   int nVal, i64 iLease, const char *zTab
 );
-int etcdQueueFind(EtcdConn *p, const char *a, int n, int *pbTouched);
+int etcdKvApply(FedKvTxn *pKv, FedConn *pConn, const char *zMarker,
+                char **pzErr);
+int etcdImageRead(FedConn *pConn, const FedUndoImage *pImg, char **paNow,
+                  int *pnNow, i64 *piGuard, char **pzErr);
+int etcdImageRestore(FedConn *pConn, const FedUndoImage *pImg, i64 iGuard,
+                     char **pzErr);
 int etcdSavepoint(
   FedConn *pConn, int iRelease, int iFrom, int iTo, char **pzErr
 );

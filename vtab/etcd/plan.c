@@ -8,51 +8,9 @@
 #include "etcdInt.h"
 
 /**************************************************************************
-** Values and classes.
+** Values and classes (the classes, the UTF-8 check and the byte order are
+** the batch layer's: ext/kv.h).
 */
-
-/* 1 if a[0..n) is valid UTF-8 (RFC 3629: no overlong forms, surrogates or
-** code points above U+10FFFF), and has no NUL byte unless bNulOk. */
-static int utf8Valid(const char *aIn, int n, int bNulOk){
-  const unsigned char *a = (const unsigned char*)aIn;
-  int i = 0;
-  while( i<n ){
-    unsigned c = a[i];
-    unsigned cp, cMin;
-    int k, nMore;
-    if( c<0x80 ){
-      if( c==0 && !bNulOk ) return 0;
-      i++;
-      continue;
-    }
-    if( c>=0xC2 && c<=0xDF ){ nMore = 1; cp = c&0x1F; cMin = 0x80; }
-    else if( c>=0xE0 && c<=0xEF ){ nMore = 2; cp = c&0x0F; cMin = 0x800; }
-    else if( c>=0xF0 && c<=0xF4 ){ nMore = 3; cp = c&0x07; cMin = 0x10000; }
-    else return 0;
-    if( i+nMore>=n ) return 0;
-    for(k=1; k<=nMore; k++){
-      unsigned cc = a[i+k];
-      if( (cc&0xC0)!=0x80 ) return 0;
-      cp = (cp<<6) | (cc&0x3F);
-    }
-    if( cp<cMin || cp>0x10FFFF || (cp>=0xD800 && cp<=0xDFFF) ) return 0;
-    i += nMore+1;
-  }
-  return 1;
-}
-
-/* The class of bytes read from etcd: TEXT if valid UTF-8 without NUL. */
-int etcdClassOf(const char *a, int n){
-  return utf8Valid(a, n, 0) ? CLS_TEXT : CLS_BLOB;
-}
-
-/* Compare byte strings as memcmp() then length: etcd's and BINARY's
-** order. */
-int etcdBytesCmp(const char *a, int na, const char *b, int nb){
-  int n = na<nb ? na : nb;
-  int c = n ? memcmp(a, b, n) : 0;
-  return c ? c : na-nb;
-}
 
 /* A copy of a[0..n), followed by a NUL byte that is part of the string
 ** when bNul is set (the smallest string above a); NUL-terminated. */
@@ -77,7 +35,7 @@ void etcdAppendBytes(sqlite3_str *s, const char *a, int n, int nMax){
     /* Do not cut inside a UTF-8 sequence. */
     while( nShow>0 && (((unsigned char)a[nShow])&0xC0)==0x80 ) nShow--;
   }
-  if( utf8Valid(a, nShow, 1) ){
+  if( fedKvUtf8(a, nShow, 1) ){
     fedJsonQuote(s, a, nShow);
   }else{
     static const char aHex[] = "0123456789abcdef";
@@ -146,7 +104,7 @@ int etcdRangeCopy(EtcdRange *pTo, const EtcdRange *pFrom){
 }
 
 static void rangeCheckEmpty(EtcdRange *r){
-  if( !r->bHiInf && etcdBytesCmp(r->aLo, r->nLo, r->aHi, r->nHi)>=0 ){
+  if( !r->bHiInf && fedKvBytesCmp(r->aLo, r->nLo, r->aHi, r->nHi)>=0 ){
     r->bEmpty = 1;
   }
 }
@@ -159,7 +117,7 @@ void etcdRangeRaiseLo(EtcdRange *r, const char *a, int n, int bNul,
   if( *pRc || r->bEmpty ) return;
   z = etcdBytesDup(a, n, bNul, &nz);
   if( z==0 ){ *pRc = SQLITE_NOMEM; return; }
-  if( etcdBytesCmp(z, nz, r->aLo, r->nLo)>0 ){
+  if( fedKvBytesCmp(z, nz, r->aLo, r->nLo)>0 ){
     sqlite3_free(r->aLo);
     r->aLo = z;
     r->nLo = nz;
@@ -177,7 +135,7 @@ void etcdRangeLowerHi(EtcdRange *r, const char *a, int n, int bNul,
   if( *pRc || r->bEmpty ) return;
   z = etcdBytesDup(a, n, bNul, &nz);
   if( z==0 ){ *pRc = SQLITE_NOMEM; return; }
-  if( r->bHiInf || etcdBytesCmp(z, nz, r->aHi, r->nHi)<0 ){
+  if( r->bHiInf || fedKvBytesCmp(z, nz, r->aHi, r->nHi)<0 ){
     sqlite3_free(r->aHi);
     r->aHi = z;
     r->nHi = nz;
@@ -190,8 +148,8 @@ void etcdRangeLowerHi(EtcdRange *r, const char *a, int n, int bNul,
 
 static int rangeContains(const EtcdRange *r, const char *a, int n){
   if( r->bEmpty ) return 0;
-  if( etcdBytesCmp(a, n, r->aLo, r->nLo)<0 ) return 0;
-  if( !r->bHiInf && etcdBytesCmp(a, n, r->aHi, r->nHi)>=0 ) return 0;
+  if( fedKvBytesCmp(a, n, r->aLo, r->nLo)<0 ) return 0;
+  if( !r->bHiInf && fedKvBytesCmp(a, n, r->aHi, r->nHi)>=0 ) return 0;
   return 1;
 }
 
@@ -374,7 +332,7 @@ void etcdJsonSetTableRange(json_t *pObj, EtcdTable *pET, int *pRc){
 **
 ** A key condition is a range in SQLite's order of keys: every TEXT key
 ** before every BLOB key, bytes within a class.  It becomes one byte range
-** per class (aPart[CLS_TEXT], aPart[CLS_BLOB]): "key > 'm'" is the TEXT
+** per class (aPart[FED_KV_TEXT], aPart[FED_KV_BLOB]): "key > 'm'" is the TEXT
 ** keys from "m\0" on and every BLOB key; "key < x'ff'" is every TEXT key
 ** and the BLOB keys below "\xff".  An IN list becomes a set of exact keys.
 ** create_revision and mod_revision conditions become inclusive bounds
@@ -394,7 +352,7 @@ void etcdScanFree(EtcdScan *p){
 
 static int pointCmp(const EtcdPoint *a, const EtcdPoint *b){
   if( a->eCls!=b->eCls ) return a->eCls - b->eCls;
-  return etcdBytesCmp(a->a, a->n, b->a, b->n);
+  return fedKvBytesCmp(a->a, a->n, b->a, b->n);
 }
 
 static int pointCmpQsort(const void *a, const void *b){
@@ -455,20 +413,20 @@ static int keyOperand(
     *pa = (const char*)sqlite3_value_text(pVal);
     if( *pa==0 ){ *pRc = SQLITE_NOMEM; return 0; }
     *pn = sqlite3_value_bytes(pVal);
-    *peCls = CLS_TEXT;
+    *peCls = FED_KV_TEXT;
     return 1;
   }
   if( eType==SQLITE_BLOB ){
     *pa = (const char*)sqlite3_value_blob(pVal);
     *pn = sqlite3_value_bytes(pVal);
     if( *pa==0 ) *pa = "";
-    *peCls = CLS_BLOB;
+    *peCls = FED_KV_BLOB;
     return 1;
   }
   *pa = (const char*)sqlite3_value_text(pVal);
   if( *pa==0 ){ *pRc = SQLITE_NOMEM; return 0; }
   *pn = sqlite3_value_bytes(pVal);
-  *peCls = CLS_TEXT;
+  *peCls = FED_KV_TEXT;
   return 1;
 }
 
@@ -481,7 +439,7 @@ static void scanKeyCompare(
   switch( op ){
     case FED_OP_EQ: case FED_OP_IS:
       /* x'616263' is never a key: those bytes read as TEXT. */
-      if( etcdClassOf(a, n)!=eCls ) pMine->bEmpty = 1;
+      if( fedKvClass(a, n)!=eCls ) pMine->bEmpty = 1;
       etcdRangeRaiseLo(pMine, a, n, 0, pRc);
       etcdRangeLowerHi(pMine, a, n, 1, pRc);
       pOther->bEmpty = 1;
@@ -489,11 +447,11 @@ static void scanKeyCompare(
     case FED_OP_GT: case FED_OP_GE:
       etcdRangeRaiseLo(pMine, a, n, op==FED_OP_GT, pRc);
       /* Every BLOB is above any TEXT; no TEXT is above a BLOB. */
-      if( eCls==CLS_BLOB ) pOther->bEmpty = 1;
+      if( eCls==FED_KV_BLOB ) pOther->bEmpty = 1;
       break;
     case FED_OP_LT: case FED_OP_LE:
       etcdRangeLowerHi(pMine, a, n, op==FED_OP_LE, pRc);
-      if( eCls==CLS_TEXT ) pOther->bEmpty = 1;
+      if( eCls==FED_KV_TEXT ) pOther->bEmpty = 1;
       break;
   }
 }
@@ -531,7 +489,7 @@ static void scanKeyPattern(EtcdScan *p, const char *z, int bGlob, int *pRc){
   int nPrefix, bExact, i;
   char *zLo, *zHi, *zEnd = 0;
   int nLo, nHi, nEnd = 0;
-  if( !likeMatchesBlobs() ) p->aPart[CLS_BLOB].bEmpty = 1;
+  if( !likeMatchesBlobs() ) p->aPart[FED_KV_BLOB].bEmpty = 1;
   etcdPatternPrefix(z, bGlob, &nPrefix, &bExact);
   if( nPrefix==0 || *pRc ) return;
   zLo = etcdBytesDup(z, nPrefix, 0, &nLo);
@@ -577,7 +535,7 @@ static void scanKeyIn(EtcdScan *p, sqlite3_value *pList, int bExact,
       sqlite3_free(a);
       return;
     }
-    if( r>0 && etcdClassOf(aKey, nKey)==eCls ){
+    if( r>0 && fedKvClass(aKey, nKey)==eCls ){
       if( n>=nAlloc ){
         EtcdPoint *aNew;
         nAlloc = nAlloc ? nAlloc*2 : 16;
@@ -723,8 +681,8 @@ int etcdScanPlan(
 ){
   int i, rc = SQLITE_OK;
   memset(p, 0, sizeof(*p));
-  rc = rangeInitAll(&p->aPart[CLS_TEXT]);
-  if( rc==SQLITE_OK ) rc = rangeInitAll(&p->aPart[CLS_BLOB]);
+  rc = rangeInitAll(&p->aPart[FED_KV_TEXT]);
+  if( rc==SQLITE_OK ) rc = rangeInitAll(&p->aPart[FED_KV_BLOB]);
   p->aRevMin[0] = p->aRevMin[1] = I64_MIN;
   p->aRevMax[0] = p->aRevMax[1] = I64_MAX;
   p->nLimit = -1;

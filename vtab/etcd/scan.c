@@ -170,7 +170,7 @@ static int stepAddBlobs(EtcdCursor *pCsr, const EtcdRange *pR, int eCls){
 /* Turn the scan into steps. */
 static int stepsBuild(EtcdCursor *pCsr){
   EtcdScan *p = &pCsr->scan;
-  int c1 = p->bDesc ? CLS_BLOB : CLS_TEXT;
+  int c1 = p->bDesc ? FED_KV_BLOB : FED_KV_TEXT;
   int c2 = 1-c1;
   EtcdRange *pR1 = &p->aPart[c1];
   EtcdRange *pR2 = &p->aPart[c2];
@@ -252,7 +252,7 @@ static int decodeRow(EtcdCursor *pCsr, json_t *pKv, int bValue, char **pzErr){
   memset(r, 0, sizeof(*r));
   r->aKey = &pCsr->aKeyBuf[nPrefix];
   r->nKey = pCsr->nKeyRemote - nPrefix;
-  r->eCls = (u8)etcdClassOf(r->aKey, r->nKey);
+  r->eCls = (u8)fedKvClass(r->aKey, r->nKey);
   fedJsonInt64(json_object_get(pKv, "create_revision"), &r->aRev[0]);
   fedJsonInt64(json_object_get(pKv, "mod_revision"), &r->aRev[1]);
   fedJsonInt64(json_object_get(pKv, "version"), &r->iVersion);
@@ -598,7 +598,7 @@ static int remoteNext(EtcdCursor *pCsr, char **pzErr){
 /* Order of two rows in the scan's output. */
 static int rowCmp(const EtcdScan *pScan, const EtcdRow *a, const EtcdRow *b){
   int c = a->eCls!=b->eCls ? a->eCls - b->eCls
-                           : etcdBytesCmp(a->aKey, a->nKey, b->aKey, b->nKey);
+                           : fedKvBytesCmp(a->aKey, a->nKey, b->aKey, b->nKey);
   return pScan->bDesc ? -c : c;
 }
 
@@ -689,7 +689,7 @@ int etcdFilter(
   rc = etcdScanPlan(pFedCsr->pPlan, argc, argv, &pCsr->scan);
   if( rc==SQLITE_OK && pCsr->pET->nPrefix==0 ) scanDropEmptyKey(&pCsr->scan);
   if( rc==SQLITE_OK ) rc = stepsBuild(pCsr);
-  if( rc==SQLITE_OK && p->nOp>0 ) rc = etcdOverlayBuild(pCsr);
+  if( rc==SQLITE_OK && p->kv.nOp>0 ) rc = etcdOverlayBuild(pCsr);
   if( rc==SQLITE_OK ){
     pCsr->bEof = 0;
     rc = cursorStep(pCsr, pzErr);
@@ -711,7 +711,7 @@ int etcdEof(FedCursor *pFedCsr){
 
 /* Bytes as TEXT when valid UTF-8 without NUL, else as a BLOB. */
 static void resultBytes(sqlite3_context *ctx, const char *a, int n){
-  if( etcdClassOf(a, n)==CLS_TEXT ){
+  if( fedKvClass(a, n)==FED_KV_TEXT ){
     sqlite3_result_text(ctx, a, n, SQLITE_TRANSIENT);
   }else{
     sqlite3_result_blob(ctx, a, n, SQLITE_TRANSIENT);

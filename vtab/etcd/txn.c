@@ -12,12 +12,13 @@
 ** one txn whose compares guard the keys read for update and the keys
 ** INSERT creates; etcd applies all of it or none.  Nothing is remote
 ** before the commit, so ROLLBACK, SAVEPOINT and ROLLBACK TO send nothing
-** (and never reach the rollback and savepoint fault sites).
+** (and never reach the rollback and savepoint fault sites).  The queue,
+** its marks and the commit's skeleton are the batch layer's (ext/kv.h).
 */
 int etcdBegin(FedConn *pConn, int bSnapshot, char **pzErr){
   EtcdConn *p = (EtcdConn*)pConn;
   (void)pzErr;
-  etcdQueueReset(p);
+  fedKvBegin(&p->kv, bSnapshot);
   /* BEGIN...COMMIT reads one snapshot, taken at its first read.  A write
   ** outside BEGIN keeps the snapshot its statement has read. */
   if( bSnapshot ) p->iReadRev = 0;
@@ -28,8 +29,8 @@ int etcdBegin(FedConn *pConn, int bSnapshot, char **pzErr){
 ** for it (pCmp) fails now. */
 static int compareFailed(const EtcdOp *pCmp, json_t *pKv){
   i64 iMod = 0;
-  if( pCmp->eOp==OP_CMP_ABSENT ) return pKv!=0;
-  if( pCmp->eOp==OP_CMP_REV ){
+  if( pCmp->hdr.eOp==OP_CMP_ABSENT ) return pKv!=0;
+  if( pCmp->hdr.eOp==OP_CMP_REV ){
     if( pKv==0 ) return 0;
     fedJsonInt64(json_object_get(pKv, "mod_revision"), &iMod);
     return iMod>pCmp->iRev;
@@ -41,43 +42,21 @@ static int compareFailed(const EtcdOp *pCmp, json_t *pKv){
 
 /* Build and send the txn of the queue. */
 static int commitSend(EtcdConn *p, char **pzErr){
-  EtcdKeyRef *aKey = 0, *aCmp = 0;
-  int nKey = 0, nCmp = 0, nCmpOps = 0, i, j, rc;
+  FedKvRef *aKey = 0, *aCmp = 0;
+  int nKey = 0, nCmp = 0, nCmpOps = 0, i, rc;
   json_t *pReq = 0, *pOut = 0, *pCompare = 0, *pSuccess = 0, *pFailure = 0;
   const char *zServer = p->base.pServer->zName;
   const char *zMarker = p->base.zMarker;
   i64 iExplain = 0;
 
-  rc = etcdQueueKeys(p, 0, 0, &aKey, &nKey);
+  rc = fedKvKeys(&p->kv, FED_KV_LAST_WRITE, 0, 0, -1, &aKey, &nKey);
   if( rc ) return rc;
   /* The compares, the first one of each key. */
-  if( p->nOp>0 ){
-    aCmp = sqlite3_malloc64(sizeof(EtcdKeyRef)*p->nOp);
-    if( aCmp==0 ){ rc = SQLITE_NOMEM; goto cleanup; }
-    for(i=0; i<p->nOp; i++){
-      EtcdOp *pOp = &p->aOp[i];
-      if( pOp->eOp!=OP_CMP_ABSENT && pOp->eOp!=OP_CMP_SAME
-       && pOp->eOp!=OP_CMP_REV ){
-        continue;
-      }
-      aCmp[nCmp].a = pOp->aKey;
-      aCmp[nCmp].n = pOp->nKey;
-      aCmp[nCmp].iOp = i;
-      nCmp++;
-    }
-    qsort(aCmp, nCmp, sizeof(EtcdKeyRef), etcdKeyRefCmp);
-    for(i=j=0; i<nCmp; i++){
-      if( j>0
-       && etcdBytesCmp(aCmp[j-1].a, aCmp[j-1].n, aCmp[i].a, aCmp[i].n)==0 ){
-        continue;
-      }
-      aCmp[j++] = aCmp[i];
-    }
-    nCmp = j;
-  }
+  rc = fedKvKeys(&p->kv, FED_KV_FIRST_GUARD, 0, 0, -1, &aCmp, &nCmp);
+  if( rc ) goto cleanup;
   for(i=0; i<nCmp; i++){
-    const EtcdOp *pOp = &p->aOp[aCmp[i].iOp];
-    nCmpOps += (pOp->eOp==OP_CMP_SAME && pOp->iRev>0) ? 2 : 1;
+    const EtcdOp *pOp = etcdOp(p, aCmp[i].iOp);
+    nCmpOps += (pOp->hdr.eOp==OP_CMP_SAME && pOp->iRev>0) ? 2 : 1;
   }
   if( zMarker ) nCmpOps++;
   if( nKey==0 && zMarker==0 ) goto cleanup;   /* Nothing was written */
@@ -93,17 +72,18 @@ static int commitSend(EtcdConn *p, char **pzErr){
 
   if( nCmp==0 && nKey==1 && zMarker==0 ){
     /* One blind write: a plain put or deleterange. */
-    EtcdOp *pOp = &p->aOp[aKey[0].iOp];
+    EtcdOp *pOp = etcdOp(p, aKey[0].iOp);
     pReq = etcdJsonNew(json_object(), &rc);
-    etcdJsonSetKey(pReq, "key", 0, 0, pOp->aKey, pOp->nKey, &rc);
-    if( pOp->eOp==OP_PUT ){
+    etcdJsonSetKey(pReq, "key", 0, 0, pOp->hdr.aKey, pOp->hdr.nKey, &rc);
+    if( pOp->hdr.eOp==OP_PUT ){
       etcdJsonSetKey(pReq, "value", 0, 0, pOp->aVal, pOp->nVal, &rc);
       if( pOp->iLease ){
         etcdJsonSet(pReq, "lease", etcdJsonInt(pOp->iLease, &rc), &rc);
       }
     }
     if( rc==SQLITE_OK ){
-      rc = etcdCall(p, pOp->eOp==OP_PUT ? "/v3/kv/put" : "/v3/kv/deleterange",
+      rc = etcdCall(p, pOp->hdr.eOp==OP_PUT ? "/v3/kv/put"
+                                            : "/v3/kv/deleterange",
                     pReq, FED_FAULT_COMMIT, &pOut, &iExplain, pzErr);
     }
     if( rc==SQLITE_OK ) fedExplainRows(etcdCtx(p), iExplain, 1, 1);
@@ -120,17 +100,17 @@ static int commitSend(EtcdConn *p, char **pzErr){
     etcdJsonSet(pReq, "failure", pFailure, &rc);
   }
   for(i=0; i<nCmp && rc==SQLITE_OK; i++){
-    const EtcdOp *pOp = &p->aOp[aCmp[i].iOp];
+    const EtcdOp *pOp = etcdOp(p, aCmp[i].iOp);
     json_t *pC = etcdJsonNew(json_object(), &rc);
     json_t *pRange = etcdJsonNew(json_object(), &rc);
     json_t *pF = etcdJsonNew(json_object(), &rc);
-    etcdJsonSetKey(pC, "key", 0, 0, pOp->aKey, pOp->nKey, &rc);
-    if( pOp->eOp==OP_CMP_ABSENT ){
+    etcdJsonSetKey(pC, "key", 0, 0, pOp->hdr.aKey, pOp->hdr.nKey, &rc);
+    if( pOp->hdr.eOp==OP_CMP_ABSENT ){
       etcdJsonSet(pC, "target", etcdJsonNew(json_string("CREATE"), &rc), &rc);
       etcdJsonSet(pC, "result", etcdJsonNew(json_string("EQUAL"), &rc), &rc);
       etcdJsonSet(pC, "create_revision", etcdJsonInt(0, &rc), &rc);
       etcdJsonAppend(pCompare, pC, &rc);
-    }else if( pOp->eOp==OP_CMP_REV ){
+    }else if( pOp->hdr.eOp==OP_CMP_REV ){
       etcdJsonSet(pC, "target", etcdJsonNew(json_string("MOD"), &rc), &rc);
       etcdJsonSet(pC, "result", etcdJsonNew(json_string("LESS"), &rc), &rc);
       etcdJsonSet(pC, "mod_revision", etcdJsonInt(pOp->iRev+1, &rc), &rc);
@@ -142,24 +122,24 @@ static int commitSend(EtcdConn *p, char **pzErr){
         etcdJsonSet(pC, "mod_revision", etcdJsonInt(pOp->iRev+1, &rc), &rc);
         etcdJsonAppend(pCompare, pC, &rc);
         pC = etcdJsonNew(json_object(), &rc);
-        etcdJsonSetKey(pC, "key", 0, 0, pOp->aKey, pOp->nKey, &rc);
+        etcdJsonSetKey(pC, "key", 0, 0, pOp->hdr.aKey, pOp->hdr.nKey, &rc);
       }
       etcdJsonSet(pC, "target", etcdJsonNew(json_string("VERSION"), &rc), &rc);
       etcdJsonSet(pC, "result", etcdJsonNew(json_string("GREATER"), &rc), &rc);
       etcdJsonSet(pC, "version", etcdJsonInt(0, &rc), &rc);
       etcdJsonAppend(pCompare, pC, &rc);
     }
-    etcdJsonSetKey(pRange, "key", 0, 0, pOp->aKey, pOp->nKey, &rc);
+    etcdJsonSetKey(pRange, "key", 0, 0, pOp->hdr.aKey, pOp->hdr.nKey, &rc);
     etcdJsonSet(pRange, "keys_only", etcdJsonNew(json_true(), &rc), &rc);
     etcdJsonSet(pF, "request_range", pRange, &rc);
     etcdJsonAppend(pFailure, pF, &rc);
   }
   for(i=0; i<nKey && rc==SQLITE_OK; i++){
-    const EtcdOp *pOp = &p->aOp[aKey[i].iOp];
+    const EtcdOp *pOp = etcdOp(p, aKey[i].iOp);
     json_t *pS = etcdJsonNew(json_object(), &rc);
     json_t *pW = etcdJsonNew(json_object(), &rc);
-    etcdJsonSetKey(pW, "key", 0, 0, pOp->aKey, pOp->nKey, &rc);
-    if( pOp->eOp==OP_PUT ){
+    etcdJsonSetKey(pW, "key", 0, 0, pOp->hdr.aKey, pOp->hdr.nKey, &rc);
+    if( pOp->hdr.eOp==OP_PUT ){
       etcdJsonSetKey(pW, "value", 0, 0, pOp->aVal, pOp->nVal, &rc);
       if( pOp->iLease ){
         etcdJsonSet(pW, "lease", etcdJsonInt(pOp->iLease, &rc), &rc);
@@ -248,18 +228,18 @@ static int commitSend(EtcdConn *p, char **pzErr){
     sqlite3_str *s = sqlite3_str_new(0);
     char *zKey;
     for(i=0; i<nCmp; i++){
-      const EtcdOp *pOp = &p->aOp[aCmp[i].iOp];
+      const EtcdOp *pOp = etcdOp(p, aCmp[i].iOp);
       json_t *pKv = json_array_get(json_object_get(json_object_get(
           json_array_get(pResp, i), "response_range"), "kvs"), 0);
       if( compareFailed(pOp, pKv) ) break;
     }
     if( i<nCmp ){
-      const EtcdOp *pOp = &p->aOp[aCmp[i].iOp];
-      etcdAppendBytes(s, pOp->aKey, pOp->nKey, 100);
+      const EtcdOp *pOp = etcdOp(p, aCmp[i].iOp);
+      etcdAppendBytes(s, pOp->hdr.aKey, pOp->hdr.nKey, 100);
       zKey = sqlite3_str_finish(s);
       if( zKey==0 ){
         rc = SQLITE_NOMEM;
-      }else if( pOp->eOp==OP_CMP_ABSENT ){
+      }else if( pOp->hdr.eOp==OP_CMP_ABSENT ){
         fedSetError(pzErr, "%s: UNIQUE constraint failed: %s.key: key %s"
             " already exists on server \"%s\"; nothing was written",
             ETCD_STORE, pOp->zTab ? pOp->zTab : "?", zKey, zServer);
@@ -288,18 +268,26 @@ cleanup:
   return rc;
 }
 
+/* The batch layer's xApply: the queue as one txn. */
+int etcdKvApply(FedKvTxn *pKv, FedConn *pConn, const char *zMarker,
+                char **pzErr){
+  (void)pKv;
+  (void)zMarker;
+  return commitSend((EtcdConn*)pConn, pzErr);
+}
+
+/* The queue is dropped whatever the outcome (xRollback would too). */
 int etcdCommit(FedConn *pConn, char **pzErr){
   EtcdConn *p = (EtcdConn*)pConn;
-  int rc = commitSend(p, pzErr);
-  etcdQueueReset(p);
+  int rc = fedKvCommit(&p->kv, pConn, pzErr);
+  fedKvTxnClear(&p->kv);
   if( p->pCsrList==0 ) p->iReadRev = 0;
   return etcdRc(rc, pzErr);
 }
 
 int etcdRollback(FedConn *pConn, char **pzErr){
   EtcdConn *p = (EtcdConn*)pConn;
-  (void)pzErr;
-  etcdQueueReset(p);
+  fedKvRollback(&p->kv, pzErr);
   if( p->pCsrList==0 ) p->iReadRev = 0;
   return SQLITE_OK;
 }
@@ -415,10 +403,6 @@ int etcdMarkerList(FedConn *pConn, const char *zPrefix,
   }
   pKvs = rc==SQLITE_OK ? json_object_get(pOut, "kvs") : 0;
   nKv = json_is_array(pKvs) ? json_array_size(pKvs) : 0;
-  if( nKv>0 ){
-    az = sqlite3_malloc64(sizeof(char*)*nKv);
-    if( az==0 ) rc = SQLITE_NOMEM;
-  }
   for(i=0; rc==SQLITE_OK && i<nKv; i++){
     json_t *pKey = json_object_get(json_array_get(pKvs, i), "key");
     json_t *pVal = json_object_get(json_array_get(pKvs, i), "value");
@@ -442,9 +426,7 @@ int etcdMarkerList(FedConn *pConn, const char *zPrefix,
                          (int)json_string_length(pKey), &aBuf, &nAlloc, &nKey);
     if( rc==SQLITE_MISMATCH ){ rc = SQLITE_OK; continue; }
     if( rc==SQLITE_OK && nKey>nMarker ){
-      az[n] = fedStrdup(&aBuf[nMarker], nKey-nMarker);
-      if( az[n]==0 ) rc = SQLITE_NOMEM;
-      else n++;
+      rc = fedKvNameAdd(&az, &n, 0, &aBuf[nMarker], nKey-nMarker);
     }
   }
   json_decref(pReq);
@@ -453,8 +435,7 @@ int etcdMarkerList(FedConn *pConn, const char *zPrefix,
   sqlite3_free(zEnd);
   sqlite3_free(aBuf);
   if( rc ){
-    while( n>0 ) sqlite3_free(az[--n]);
-    sqlite3_free(az);
+    fedKvNamesFree(az, n);
     return etcdRc(rc, pzErr);
   }
   *pazGid = az;

@@ -66,34 +66,31 @@ int etcdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
                    char **pzErr){
   EtcdConn *p = (EtcdConn*)pConn;
   FedUndoImage *a = 0;
-  int n = 0, nOp = p->nOp, i, j, rc = SQLITE_OK;
+  int *aiFirst = 0, *aiLast = 0;
+  int n = 0, j, rc;
   *paImg = 0;
   *pnImg = 0;
-  for(i=0; rc==SQLITE_OK && i<nOp; i++){
-    EtcdOp *pOp = &p->aOp[i];
-    if( pOp->eOp!=OP_PUT && pOp->eOp!=OP_DEL ) continue;
-    rc = fedUndoImageSet(&a, &n, 0, pOp->aKey, pOp->nKey,
-                         pOp->eOp==OP_PUT ? (pOp->aVal ? pOp->aVal : "") : 0,
-                         pOp->nVal);
+  /* Each key put or deleted, with the value its last write leaves. */
+  rc = fedKvUndoCapture(&p->kv, &a, &n, &aiFirst, &aiLast);
+  for(j=0; rc==SQLITE_OK && j<n; j++){
+    EtcdOp *pOp = etcdOp(p, aiLast[j]);
+    if( pOp->hdr.eOp==OP_PUT ){
+      a[j].aAfter = fedStrdup(pOp->aVal ? pOp->aVal : "", pOp->nVal);
+      a[j].nAfter = pOp->nVal;
+      if( a[j].aAfter==0 ) rc = SQLITE_NOMEM;
+    }
   }
   for(j=0; rc==SQLITE_OK && j<n; j++){
     i64 iMod, iRev;
-    int bGuarded = 0;
     rc = undoRead(p, a[j].aKey, a[j].nKey, &a[j].aBefore, &a[j].nBefore,
                   &iMod, &iRev, pzErr);
-    for(i=0; rc==SQLITE_OK && i<p->nOp; i++){
-      EtcdOp *pOp = &p->aOp[i];
-      if( (pOp->eOp==OP_CMP_ABSENT || pOp->eOp==OP_CMP_SAME
-           || pOp->eOp==OP_CMP_REV)
-       && pOp->nKey==a[j].nKey && memcmp(pOp->aKey, a[j].aKey, a[j].nKey)==0 ){
-        bGuarded = 1;
-      }
-    }
-    if( rc==SQLITE_OK && !bGuarded ){
+    if( rc==SQLITE_OK && !fedKvGuarded(&p->kv, 0, a[j].aKey, a[j].nKey) ){
       rc = etcdQueueAdd(p, OP_CMP_REV, a[j].aKey, a[j].nKey, 0, 0, 0, 0);
-      if( rc==SQLITE_OK ) p->aOp[p->nOp-1].iRev = iRev;
+      if( rc==SQLITE_OK ) etcdOp(p, p->kv.nOp-1)->iRev = iRev;
     }
   }
+  sqlite3_free(aiFirst);
+  sqlite3_free(aiLast);
   if( rc ){
     fedUndoImagesFree(a, n);
     return etcdRc(rc, pzErr);
@@ -103,68 +100,55 @@ int etcdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
   return SQLITE_OK;
 }
 
-int etcdUndoApply(FedConn *pConn, const FedUndoImage *pImg,
-                  char **pzErr){
+/* The batch layer's xImageRead (fedKvUndoApply): the value now, and its
+** mod revision as the guard of the restore. */
+int etcdImageRead(FedConn *pConn, const FedUndoImage *pImg, char **paNow,
+                  int *pnNow, i64 *piGuard, char **pzErr){
+  i64 iRev = 0;
+  return undoRead((EtcdConn*)pConn, pImg->aKey, pImg->nKey, paNow, pnNow,
+                  piGuard, &iRev, pzErr);
+}
+
+/* Put the before-image back, unless the key changed since its mod
+** revision iMod (SQLITE_BUSY). */
+int etcdImageRestore(FedConn *pConn, const FedUndoImage *pImg, i64 iMod,
+                     char **pzErr){
   EtcdConn *p = (EtcdConn*)pConn;
-  char *aCur = 0;
-  int nCur = 0, rc;
-  i64 iMod = 0, iRev = 0;
-  json_t *pReq = 0, *pOut = 0;
-  rc = undoRead(p, pImg->aKey, pImg->nKey, &aCur, &nCur, &iMod, &iRev,
-                pzErr);
-  if( rc ) return etcdRc(rc, pzErr);
-  if( (aCur==0)==(pImg->aAfter==0)
-   && (aCur==0 || (nCur==pImg->nAfter
-                   && memcmp(aCur, pImg->aAfter, nCur)==0)) ){
-    /* The key holds the after-image: put the before-image back, unless it
-    ** changes meanwhile. */
-    json_t *pCmp, *pC, *pOps, *pS, *pW;
-    pReq = etcdJsonNew(json_object(), &rc);
-    pCmp = etcdJsonNew(json_array(), &rc);
-    etcdJsonSet(pReq, "compare", pCmp, &rc);
-    pC = etcdJsonNew(json_object(), &rc);
-    etcdJsonSetKey(pC, "key", 0, 0, pImg->aKey, pImg->nKey, &rc);
-    etcdJsonSet(pC, "target", etcdJsonNew(json_string("MOD"), &rc), &rc);
-    etcdJsonSet(pC, "result", etcdJsonNew(json_string("EQUAL"), &rc), &rc);
-    etcdJsonSet(pC, "mod_revision", etcdJsonInt(iMod, &rc), &rc);
-    etcdJsonAppend(pCmp, pC, &rc);
-    pOps = etcdJsonNew(json_array(), &rc);
-    etcdJsonSet(pReq, "success", pOps, &rc);
-    pS = etcdJsonNew(json_object(), &rc);
-    pW = etcdJsonNew(json_object(), &rc);
-    etcdJsonSetKey(pW, "key", 0, 0, pImg->aKey, pImg->nKey, &rc);
-    if( pImg->aBefore ){
-      etcdJsonSetKey(pW, "value", 0, 0, pImg->aBefore, pImg->nBefore, &rc);
-      etcdJsonSet(pS, "request_put", pW, &rc);
-    }else{
-      etcdJsonSet(pS, "request_delete_range", pW, &rc);
-    }
-    etcdJsonAppend(pOps, pS, &rc);
-    if( rc==SQLITE_OK ){
-      rc = etcdCall(p, "/v3/kv/txn", pReq, 0, &pOut, 0, pzErr);
-    }
-    if( rc==SQLITE_OK && !json_is_true(json_object_get(pOut, "succeeded")) ){
-      rc = SQLITE_BUSY;
-    }
-  }else if( (aCur==0)==(pImg->aBefore==0)
-   && (aCur==0 || (nCur==pImg->nBefore
-                   && memcmp(aCur, pImg->aBefore, nCur)==0)) ){
-    rc = SQLITE_OK;             /* Never applied, or undone already */
+  json_t *pReq, *pOut = 0, *pCmp, *pC, *pOps, *pS, *pW;
+  int rc = SQLITE_OK;
+  pReq = etcdJsonNew(json_object(), &rc);
+  pCmp = etcdJsonNew(json_array(), &rc);
+  etcdJsonSet(pReq, "compare", pCmp, &rc);
+  pC = etcdJsonNew(json_object(), &rc);
+  etcdJsonSetKey(pC, "key", 0, 0, pImg->aKey, pImg->nKey, &rc);
+  etcdJsonSet(pC, "target", etcdJsonNew(json_string("MOD"), &rc), &rc);
+  etcdJsonSet(pC, "result", etcdJsonNew(json_string("EQUAL"), &rc), &rc);
+  etcdJsonSet(pC, "mod_revision", etcdJsonInt(iMod, &rc), &rc);
+  etcdJsonAppend(pCmp, pC, &rc);
+  pOps = etcdJsonNew(json_array(), &rc);
+  etcdJsonSet(pReq, "success", pOps, &rc);
+  pS = etcdJsonNew(json_object(), &rc);
+  pW = etcdJsonNew(json_object(), &rc);
+  etcdJsonSetKey(pW, "key", 0, 0, pImg->aKey, pImg->nKey, &rc);
+  if( pImg->aBefore ){
+    etcdJsonSetKey(pW, "value", 0, 0, pImg->aBefore, pImg->nBefore, &rc);
+    etcdJsonSet(pS, "request_put", pW, &rc);
   }else{
-    rc = SQLITE_BUSY;
+    etcdJsonSet(pS, "request_delete_range", pW, &rc);
   }
-  if( rc==SQLITE_BUSY ){
-    sqlite3_str *s = sqlite3_str_new(0);
-    char *zKey;
-    etcdAppendBytes(s, pImg->aKey, pImg->nKey, 100);
-    zKey = sqlite3_str_finish(s);
-    fedSetError(pzErr, "%s: cannot undo key %s on server \"%s\": another"
-        " client changed it after this transaction wrote it; it was left as"
-        " it is", ETCD_STORE, zKey ? zKey : "?", p->base.pServer->zName);
-    sqlite3_free(zKey);
+  etcdJsonAppend(pOps, pS, &rc);
+  if( rc==SQLITE_OK ){
+    rc = etcdCall(p, "/v3/kv/txn", pReq, 0, &pOut, 0, pzErr);
+  }
+  if( rc==SQLITE_OK && !json_is_true(json_object_get(pOut, "succeeded")) ){
+    rc = SQLITE_BUSY;
   }
   json_decref(pReq);
   json_decref(pOut);
-  sqlite3_free(aCur);
-  return etcdRc(rc, pzErr);
+  return rc;
+}
+
+int etcdUndoApply(FedConn *pConn, const FedUndoImage *pImg,
+                  char **pzErr){
+  return fedKvUndoApply(&etcdKvDriver, pConn, pImg, pzErr);
 }

@@ -75,9 +75,9 @@ static int keyExists(EtcdConn *p, const char *a, int n, int *pbExists,
 static int keyExistsNow(EtcdConn *p, const char *a, int n, int *pbExists,
                         char **pzErr){
   int bTouched;
-  int iLast = etcdQueueFind(p, a, n, &bTouched);
+  int iLast = fedKvLastWrite(&p->kv, 0, a, n, &bTouched);
   if( iLast>=0 ){
-    *pbExists = p->aOp[iLast].eOp==OP_PUT;
+    *pbExists = etcdOp(p, iLast)->hdr.eOp==OP_PUT;
     return SQLITE_OK;
   }
   return keyExists(p, a, n, pbExists, pzErr);
@@ -90,8 +90,8 @@ static int writeInsert(
   int nVal, i64 iLease, int eConflict, char **pzErr
 ){
   int bTouched, rc;
-  int iLast = etcdQueueFind(p, aKey, nKey, &bTouched);
-  if( iLast>=0 && p->aOp[iLast].eOp==OP_PUT ){
+  int iLast = fedKvLastWrite(&p->kv, 0, aKey, nKey, &bTouched);
+  if( iLast>=0 && etcdOp(p, iLast)->hdr.eOp==OP_PUT ){
     /* The key exists in this transaction's own writes. */
     if( eConflict==SQLITE_IGNORE ) return SQLITE_OK;
     if( eConflict!=SQLITE_REPLACE ){
@@ -117,7 +117,7 @@ static int writeRead(
   i64 iLease
 ){
   int bTouched, rc;
-  if( etcdQueueFind(p, aKey, nKey, &bTouched)<0 && !bTouched ){
+  if( fedKvLastWrite(&p->kv, 0, aKey, nKey, &bTouched)<0 && !bTouched ){
     rc = etcdQueueAdd(p, OP_CMP_SAME, aKey, nKey, 0, 0, 0, 0);
     if( rc ) return rc;
   }
@@ -175,20 +175,8 @@ static int leaseValue(FedTable *pTab, sqlite3_value *pVal, i64 *piLease,
 ** otherwise forge or delete a marker and decide another transaction. */
 static int reservedKey(FedTable *pTab, const char *a, int n, const char *zOp,
                        char **pzErr){
-  if( a && n>=(int)sizeof(ETCD_RESERVED)-1
-   && memcmp(a, ETCD_RESERVED, sizeof(ETCD_RESERVED)-1)==0 ){
-    sqlite3_str *s = sqlite3_str_new(0);
-    char *zKey;
-    etcdAppendBytes(s, a, n, 100);
-    zKey = sqlite3_str_finish(s);
-    if( zKey==0 ) return SQLITE_NOMEM;
-    fedSetError(pzErr, "%s: cannot %s key %s in table \"%s\": keys that"
-        " start with %s are reserved for federate's commit markers",
-        ETCD_STORE, zOp, zKey, pTab->zName, ETCD_RESERVED);
-    sqlite3_free(zKey);
-    return SQLITE_CONSTRAINT;
-  }
-  return SQLITE_OK;
+  return fedKvReserved(&etcdKvDriver, ETCD_RESERVED, a, n, zOp, pTab->zName,
+                       pzErr);
 }
 
 static int etcdUpdateImpl(

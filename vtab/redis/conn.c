@@ -506,6 +506,7 @@ int rdConnect(FedServer *pServer, FedConn **ppConn, char **pzErr){
   p->iDb = d.iDb;
   p->iCurDb = 0;
   p->nCmdTimeout = (int)nCommand;
+  fedKvTxnInit(&p->txn.kv, &rdKvDriver);
   p->txn.shadow.xDel = rdShadowFree;
   /* A tombstone no real value is likely to equal. */
   {

@@ -1,7 +1,8 @@
 /*
 ** containers.c: the Redis store's utilities: owned byte strings (RBuf),
-** a hash map keyed by (database, bytes) (RHash), arenas (RArena), the key
-** set of a scan (RKeySet), and small helpers on bytes, types and numbers.
+** arenas (RArena) for copies that must not move, the key set of a scan
+** (RKeySet), and small helpers on bytes, types and numbers.  The hash map
+** keyed by (database, bytes) is the batch layer's FedKvHash (ext/kv.h).
 */
 #include "redisInt.h"
 
@@ -24,110 +25,6 @@ void rdBufFree(RBuf *p){
 
 int rdBufEq(const RBuf *p, const char *z, int n){
   return p->z && p->n==n && (n==0 || memcmp(p->z, z, n)==0);
-}
-
-static unsigned int rhashCode(int iDb, const char *z, int n){
-  unsigned int h = 2166136261u ^ (unsigned int)iDb;
-  int i;
-  for(i=0; i<n; i++){
-    h ^= (unsigned char)z[i];
-    h *= 16777619u;
-  }
-  return h;
-}
-
-RHashElem *rdHashFind(const RHash *pH, int iDb, const char *z, int n){
-  RHashElem *p;
-  unsigned int h;
-  if( pH->nBucket==0 ) return 0;
-  h = rhashCode(iDb, z, n);
-  for(p=pH->aBucket[h % pH->nBucket]; p; p=p->pNext){
-    if( p->h==h && p->iDb==iDb && p->nKey==n
-     && (n==0 || memcmp(p->zKey, z, n)==0) ){
-      return p;
-    }
-  }
-  return 0;
-}
-
-/* Find or add (iDb, z).  *pbNew is set if the element was added.  NULL on
-** out of memory. */
-RHashElem *rdHashAdd(RHash *pH, int iDb, const char *z, int n,
-                     int *pbNew){
-  RHashElem *p = rdHashFind(pH, iDb, z, n);
-  unsigned int h;
-  if( pbNew ) *pbNew = 0;
-  if( p ) return p;
-  if( pH->nElem>=pH->nBucket ){
-    int nNew = pH->nBucket ? pH->nBucket*2 : 16;
-    RHashElem **a = sqlite3_malloc64(sizeof(RHashElem*)*nNew);
-    if( a ){
-      int i;
-      memset(a, 0, sizeof(RHashElem*)*nNew);
-      for(i=0; i<pH->nBucket; i++){
-        while( pH->aBucket[i] ){
-          RHashElem *pE = pH->aBucket[i];
-          pH->aBucket[i] = pE->pNext;
-          pE->pNext = a[pE->h % nNew];
-          a[pE->h % nNew] = pE;
-        }
-      }
-      sqlite3_free(pH->aBucket);
-      pH->aBucket = a;
-      pH->nBucket = nNew;
-    }else if( pH->nBucket==0 ){
-      return 0;
-    }
-  }
-  p = sqlite3_malloc64(sizeof(*p)+(u64)n+1);
-  if( p==0 ) return 0;
-  memset(p, 0, sizeof(*p));
-  h = rhashCode(iDb, z, n);
-  p->h = h;
-  p->iDb = iDb;
-  p->nKey = n;
-  p->zKey = (char*)&p[1];
-  if( n>0 ) memcpy(p->zKey, z, n);
-  p->zKey[n] = 0;
-  p->pNext = pH->aBucket[h % pH->nBucket];
-  pH->aBucket[h % pH->nBucket] = p;
-  pH->nElem++;
-  if( pbNew ) *pbNew = 1;
-  return p;
-}
-
-void rdHashRemove(RHash *pH, int iDb, const char *z, int n){
-  RHashElem **pp;
-  unsigned int h;
-  if( pH->nBucket==0 ) return;
-  h = rhashCode(iDb, z, n);
-  for(pp=&pH->aBucket[h % pH->nBucket]; *pp; pp=&(*pp)->pNext){
-    RHashElem *p = *pp;
-    if( p->h==h && p->iDb==iDb && p->nKey==n
-     && (n==0 || memcmp(p->zKey, z, n)==0) ){
-      *pp = p->pNext;
-      if( pH->xDel && p->pVal ) pH->xDel(p->pVal);
-      sqlite3_free(p);
-      pH->nElem--;
-      return;
-    }
-  }
-}
-
-void rdHashClear(RHash *pH){
-  int i;
-  for(i=0; i<pH->nBucket; i++){
-    while( pH->aBucket[i] ){
-      RHashElem *p = pH->aBucket[i];
-      pH->aBucket[i] = p->pNext;
-      if( pH->xDel && p->pVal ) pH->xDel(p->pVal);
-      sqlite3_free(p);
-    }
-  }
-  sqlite3_free(pH->aBucket);
-  pH->aBucket = 0;
-  pH->nBucket = 0;
-  pH->nElem = 0;
 }
 
 char *rdArenaDup(RArena *pA, const char *z, int n){
@@ -304,42 +201,10 @@ void rdKeySetClear(RKeySet *p){
   memset(p, 0, sizeof(*p));
 }
 
-/* Non-zero if z[0..n) is valid UTF-8 without NUL bytes: such a key or
-** value is returned as TEXT, anything else as a BLOB. */
-int rdIsTextBytes(const char *zIn, int n){
-  const unsigned char *z = (const unsigned char*)zIn;
-  int i = 0;
-  while( i<n ){
-    unsigned c;
-    while( i<n && (unsigned char)(z[i]-1)<0x7f ) i++;   /* ASCII, not NUL */
-    if( i>=n ) break;
-    c = z[i];
-    int nCont;
-    unsigned lo = 0x80, hi = 0xbf;
-    if( c==0 ) return 0;
-    if( c<0x80 ){ i++; continue; }
-    if( c>=0xc2 && c<=0xdf ){ nCont = 1; }
-    else if( c==0xe0 ){ nCont = 2; lo = 0xa0; }
-    else if( c>=0xe1 && c<=0xec ){ nCont = 2; }
-    else if( c==0xed ){ nCont = 2; hi = 0x9f; }
-    else if( c>=0xee && c<=0xef ){ nCont = 2; }
-    else if( c==0xf0 ){ nCont = 3; lo = 0x90; }
-    else if( c>=0xf1 && c<=0xf3 ){ nCont = 3; }
-    else if( c==0xf4 ){ nCont = 3; hi = 0x8f; }
-    else return 0;
-    if( i+nCont>=n ) return 0;
-    if( z[i+1]<lo || z[i+1]>hi ) return 0;
-    if( nCont>=2 && (z[i+2]&0xc0)!=0x80 ) return 0;
-    if( nCont>=3 && (z[i+3]&0xc0)!=0x80 ) return 0;
-    i += nCont+1;
-  }
-  return 1;
-}
-
-/* Return bytes to SQLite as TEXT or BLOB (rdIsTextBytes()). */
+/* Return bytes to SQLite as TEXT or BLOB (fedKvIsText(), ext/kv.c). */
 void rdResultBytes(sqlite3_context *ctx, const char *z, int n){
   if( z==0 ) return;
-  if( rdIsTextBytes(z, n) ){
+  if( fedKvIsText(z, n) ){
     sqlite3_result_text(ctx, z, n, SQLITE_TRANSIENT);
   }else{
     sqlite3_result_blob(ctx, z, n, SQLITE_TRANSIENT);
@@ -377,7 +242,7 @@ void rdRenderArg(sqlite3_str *s, const char *zIn, int n){
       }else if( c>=0xc2 ){
         /* A whole valid UTF-8 sequence stays as it is. */
         int nSeq = c<0xe0 ? 2 : c<0xf0 ? 3 : 4;
-        if( i+nSeq<=nShow && rdIsTextBytes(zIn+i, nSeq) ){
+        if( i+nSeq<=nShow && fedKvIsText(zIn+i, nSeq) ){
           sqlite3_str_append(s, zIn+i, nSeq);
           i += nSeq-1;
         }else{

@@ -7,13 +7,16 @@
 
 /*
 ** The class and bytes an = value selects on a text column (key, field,
-** member): 1 for TEXT, 2 for BLOB, 0 when no row can be equal (NULL, or
-** text that is not valid UTF-8: such a key reads as a BLOB), -1 when the
-** value cannot be expressed (a number compared loosely: its affinity is
-** not known here).  Numbers compared exactly are literals, converted to
-** text as SQLite's TEXT affinity does.
+** member): 1 and *peCls (FED_KV_TEXT or FED_KV_BLOB, ext/kv.h) when a
+** row can be equal, 0 when none can (NULL, or text that is not valid
+** UTF-8: such a key reads as a BLOB), -1 when the value cannot be
+** expressed (a number compared loosely: its affinity is not known here),
+** -2 on OOM.  Numbers compared exactly are literals, converted to text as
+** SQLite's TEXT affinity does.
 */
-static int eqClass(sqlite3_value *v, int bExact, const char **pz, int *pn){
+static int eqClass(sqlite3_value *v, int bExact, const char **pz, int *pn,
+                   int *peCls){
+  *peCls = FED_KV_TEXT;
   switch( sqlite3_value_type(v) ){
     case SQLITE_NULL:
       return 0;
@@ -26,19 +29,20 @@ static int eqClass(sqlite3_value *v, int bExact, const char **pz, int *pn){
       *pz = (const char*)sqlite3_value_blob(v);
       *pn = sqlite3_value_bytes(v);
       if( *pz==0 ) *pz = "";
-      return rdIsTextBytes(*pz, *pn) ? 0 : 2;
+      *peCls = FED_KV_BLOB;
+      return fedKvIsText(*pz, *pn) ? 0 : 1;
     default:
       *pz = (const char*)sqlite3_value_text(v);
       *pn = sqlite3_value_bytes(v);
       if( *pz==0 ) return -2;
-      return rdIsTextBytes(*pz, *pn) ? 1 : 0;
+      return fedKvIsText(*pz, *pn) ? 1 : 0;
   }
 }
 
 /* Add a value to a set of values, remembering the order (elem.i). */
-static int setAdd(RHash *pSet, int eCls, const char *z, int n){
+static int setAdd(FedKvHash *pSet, int eCls, const char *z, int n){
   int bNew = 0;
-  RHashElem *e = rdHashAdd(pSet, eCls, z, n, &bNew);
+  FedKvElem *e = fedKvHashAdd(pSet, eCls, z, n, &bNew);
   if( e==0 ) return 1;
   if( bNew ) e->i = pSet->nElem-1;
   return 0;
@@ -46,37 +50,38 @@ static int setAdd(RHash *pSet, int eCls, const char *z, int n){
 
 /* Collect the values of an = or IN term into pSet (class as iDb).
 ** Returns 1 if usable, 0 if it cannot be expressed, -2 on OOM. */
-static int termValues(const FedPlanTerm *t, sqlite3_value *pVal, RHash *pSet){
+static int termValues(const FedPlanTerm *t, sqlite3_value *pVal,
+                      FedKvHash *pSet){
   sqlite3_value *pV;
   int rc;
   if( t->op==FED_OP_EQ ){
     const char *z;
-    int n, eCls = eqClass(pVal, t->bExact, &z, &n);
-    if( eCls==-2 ) return -2;
-    if( eCls<0 ) return 0;
-    if( eCls>0 && setAdd(pSet, eCls, z, n) ) return -2;
+    int n, eCls, rc2 = eqClass(pVal, t->bExact, &z, &n, &eCls);
+    if( rc2==-2 ) return -2;
+    if( rc2<0 ) return 0;
+    if( rc2>0 && setAdd(pSet, eCls, z, n) ) return -2;
     return 1;
   }
   for(rc=sqlite3_vtab_in_first(pVal, &pV); rc==SQLITE_OK && pV;
       rc=sqlite3_vtab_in_next(pVal, &pV)){
     const char *z;
-    int n, eCls = eqClass(pV, t->bExact, &z, &n);
-    if( eCls==-2 ) return -2;
-    if( eCls<0 ) return 0;
-    if( eCls>0 && setAdd(pSet, eCls, z, n) ) return -2;
+    int n, eCls, rc2 = eqClass(pV, t->bExact, &z, &n, &eCls);
+    if( rc2==-2 ) return -2;
+    if( rc2<0 ) return 0;
+    if( rc2>0 && setAdd(pSet, eCls, z, n) ) return -2;
   }
   if( rc!=SQLITE_OK && rc!=SQLITE_DONE ) return rc==SQLITE_NOMEM ? -2 : 0;
   return 1;
 }
 
 /* Copy the values of pSet into an array of RBuf (the named keys). */
-static int setToArray(RHash *pSet, RBuf **paOut, int *pnOut){
-  RHashElem *e;
+static int setToArray(FedKvHash *pSet, RBuf **paOut, int *pnOut){
+  FedKvElem *e;
   int i, n = 0;
   RBuf *a = sqlite3_malloc64(sizeof(RBuf)*(pSet->nElem+1));
   if( a==0 ) return SQLITE_NOMEM;
   memset(a, 0, sizeof(RBuf)*(pSet->nElem+1));
-  RHASH_EACH(pSet, i, e){
+  FEDKV_EACH(pSet, i, e){
     if( rdBufSet(&a[e->i], e->zKey, e->nKey) ){
       for(n=0; n<pSet->nElem; n++) rdBufFree(&a[n]);
       sqlite3_free(a);
@@ -223,11 +228,11 @@ int rdCursorPlan(RedisCursor *pCsr, int argc, sqlite3_value **argv,
     if( eKind==RC_VALUE ) eKind = RC_FIELD;     /* a set/zset member */
     if( (eKind==RC_KEY || eKind==RC_FIELD)
      && (t->op==FED_OP_EQ || t->op==FED_OP_IN) ){
-      RHash set;
+      FedKvHash set;
       int bUse;
       memset(&set, 0, sizeof(set));
       bUse = termValues(t, pVal, &set);
-      if( bUse==-2 ){ rdHashClear(&set); return SQLITE_NOMEM; }
+      if( bUse==-2 ){ fedKvHashClear(&set); return SQLITE_NOMEM; }
       if( bUse && set.nElem==0 ){
         pCsr->bEmpty = 1;
       }else if( bUse && eKind==RC_KEY && !bKeyDone ){
@@ -244,7 +249,7 @@ int rdCursorPlan(RedisCursor *pCsr, int argc, sqlite3_value **argv,
         pT->op = FED_OP_EQ;
         pT->set = set;
       }else{
-        rdHashClear(&set);
+        fedKvHashClear(&set);
       }
     }else if( eKind==RC_KEY && (t->op==FED_OP_GLOB || t->op==FED_OP_LIKE) ){
       const char *zPat;
@@ -345,13 +350,13 @@ int rdKeyWanted(RedisCursor *pCsr, const char *z, int n){
     RedisTerm *pT = &pCsr->aTerm[i];
     if( pT->eKind!=RC_KEY ) continue;
     if( pT->op==FED_OP_EQ ){
-      if( !rdHashFind(&pT->set, rdIsTextBytes(z, n) ? 1 : 2, z, n) ) return 0;
+      if( !fedKvHashFind(&pT->set, fedKvClass(z, n), z, n) ) return 0;
     }else if( pT->op==FED_OP_GLOB ){
       /* SQLite's GLOB sees a blob key up to its first NUL byte. */
       char zBuf[256];
       char *zKey;
       int bMatch;
-      if( pCsr->bNoBlobGlob && !rdIsTextBytes(z, n) ) return 0;
+      if( pCsr->bNoBlobGlob && !fedKvIsText(z, n) ) return 0;
       zKey = n<(int)sizeof(zBuf) ? zBuf : sqlite3_malloc64((u64)n+1);
       if( zKey==0 ) return -1;
       memcpy(zKey, z, n);
@@ -372,7 +377,7 @@ int rdRowWanted(RedisCursor *pCsr, const RedisRow *pRow){
     int c;
     if( pT->eKind==RC_FIELD ){
       if( pRow->zSub==0 ) return 0;
-      if( !rdHashFind(&pT->set, rdIsTextBytes(pRow->zSub, pRow->nSub) ? 1 : 2,
+      if( !fedKvHashFind(&pT->set, fedKvClass(pRow->zSub, pRow->nSub),
                       pRow->zSub, pRow->nSub) ){
         return 0;
       }

@@ -116,7 +116,7 @@ static void replyJson(sqlite3_str *s, const redisReply *r){
       sqlite3_str_appendchar(s, 1, ']');
       break;
     default:
-      if( rdIsTextBytes(r->str, (int)r->len) ){
+      if( fedKvIsText(r->str, (int)r->len) ){
         fedJsonQuote(s, r->str, (int)r->len);
       }else{
         sqlite3_str_appendall(s, "\"x'");

@@ -13,18 +13,20 @@
 */
 #include "redisInt.h"
 
-void rdOpFree(RedisOp *pOp){
+/* The batch layer's driver (rdKvDriver, txn.c): Redis's part of an op. */
+void rdKvOpFree(FedKvOp *pHdr){
+  RedisOp *pOp = (RedisOp*)pHdr;
   int i;
-  rdBufFree(&pOp->key);
   for(i=0; i<pOp->nArg; i++) rdBufFree(&pOp->aArg[i]);
   sqlite3_free(pOp->aArg);
-  memset(pOp, 0, sizeof(*pOp));
+  pOp->aArg = 0;
+  pOp->nArg = 0;
 }
 
 void rdShadowReset(RedisShadow *sh){
   int i;
   rdBufFree(&sh->str);
-  rdHashClear(&sh->map);
+  fedKvHashClear(&sh->map);
   for(i=0; i<sh->nList; i++) rdBufFree(&sh->aList[i]);
   sqlite3_free(sh->aList);
   sh->aList = 0;
@@ -44,123 +46,102 @@ static void rbufPtrFree(void *p){
   sqlite3_free(p);
 }
 
-void rdTxnClear(RedisTxn *t){
-  int i;
-  for(i=0; i<t->nOp; i++) rdOpFree(&t->aOp[i]);
-  sqlite3_free(t->aOp);
-  sqlite3_free(t->aMark);
-  rdHashClear(&t->shadow);
-  rdHashClear(&t->dirty);
-  rdHashClear(&t->seenType);
-  rdHashClear(&t->lrem);
-  sqlite3_free(t->zDoom);
-  memset(t, 0, sizeof(*t));
+/* The transaction ended (fedKvTxnClear): its shadows and what it saw go
+** with the queue. */
+void rdKvCleared(FedKvTxn *pKv){
+  RedisTxn *t = (RedisTxn*)pKv;
+  fedKvHashClear(&t->shadow);
+  fedKvHashClear(&t->seenType);
+  fedKvHashClear(&t->lrem);
+  t->bWatched = 0;
+  t->iRowSeq = 0;
   t->shadow.xDel = rdShadowFree;
 }
 
+void rdTxnClear(RedisTxn *t){
+  fedKvTxnClear(&t->kv);
+}
+
 RedisShadow *rdShadowGet(RedisTxn *t, int iDb, const char *z, int n){
-  RHashElem *e = rdHashFind(&t->shadow, iDb, z, n);
+  FedKvElem *e = fedKvHashFind(&t->shadow, iDb, z, n);
   return e ? (RedisShadow*)e->pVal : 0;
 }
 
 void rdShadowDrop(RedisTxn *t, int iDb, const char *z, int n){
-  rdHashRemove(&t->shadow, iDb, z, n);
+  fedKvHashRemove(&t->shadow, iDb, z, n);
 }
 
-/* The keys an op touches: its key, and for RENAME the new name. */
-int rdOpKeys(const RedisOp *pOp, const RBuf **aKey){
-  aKey[0] = &pOp->key;
-  if( pOp->eOp==ROP_RENAME ){
-    aKey[1] = &pOp->aArg[0];
+/* The keys an op touches: its key, and for RENAME the new name (aKey[]
+** points into the op). */
+int rdOpKeys(const RedisOp *pOp, RBuf *aKey){
+  aKey[0].z = pOp->hdr.aKey;
+  aKey[0].n = pOp->hdr.nKey;
+  if( pOp->hdr.aKey2 ){
+    aKey[1].z = pOp->hdr.aKey2;
+    aKey[1].n = pOp->hdr.nKey2;
     return 2;
   }
   return 1;
 }
 
 int rdTxnIsDirty(RedisTxn *t, int iDb, const char *z, int n){
-  return rdHashFind(&t->dirty, iDb, z, n)!=0;
+  return fedKvLast(&t->kv, iDb, z, n)>=0;
 }
 
-/* Remove the ops from nOp on (statement or row rolled back): their keys'
+/* An op cut from the queue (statement or row rolled back): its keys'
 ** shadows are dropped, to be rebuilt from the server and the queue. */
-void rdTxnTruncate(RedisTxn *t, int nOp){
-  while( t->nOp>nOp ){
-    RedisOp *pOp = &t->aOp[--t->nOp];
-    const RBuf *aKey[2];
-    int i, nKey = rdOpKeys(pOp, aKey);
-    for(i=0; i<nKey; i++){
-      RHashElem *e = rdHashFind(&t->dirty, pOp->iDb, aKey[i]->z, aKey[i]->n);
-      if( e && --e->i<=0 ){
-        rdHashRemove(&t->dirty, pOp->iDb, aKey[i]->z, aKey[i]->n);
-      }
-      rdShadowDrop(t, pOp->iDb, aKey[i]->z, aKey[i]->n);
-      if( pOp->eOp==ROP_LSET || pOp->eOp==ROP_LREM ){
-        rdHashRemove(&t->lrem, pOp->iDb, aKey[i]->z, aKey[i]->n);
-      }
+void rdKvOpDrop(FedKvTxn *pKv, FedKvOp *pHdr){
+  RedisTxn *t = (RedisTxn*)pKv;
+  RedisOp *pOp = (RedisOp*)pHdr;
+  RBuf aKey[2];
+  int i, nKey = rdOpKeys(pOp, aKey);
+  for(i=0; i<nKey; i++){
+    rdShadowDrop(t, pOp->hdr.iSpace, aKey[i].z, aKey[i].n);
+    if( pOp->hdr.eOp==ROP_LSET || pOp->hdr.eOp==ROP_LREM ){
+      fedKvHashRemove(&t->lrem, pOp->hdr.iSpace, aKey[i].z, aKey[i].n);
     }
-    rdOpFree(pOp);
   }
+}
+
+/* Remove the ops from nOp on (rdKvOpDrop for each). */
+void rdTxnTruncate(RedisTxn *t, int nOp){
+  fedKvTruncate(&t->kv, nOp);
 }
 
 /* A new op at the end of the queue with nArg empty arguments; NULL on
-** OOM.  It is part of the queue (and of the dirty index) once
-** rdOpCommit() is called; until then rdOpFree() it on error. */
+** OOM.  It is part of the queue (and of its index by key) once
+** rdOpCommit() is called; until then fedKvOpDiscard() it on error. */
 RedisOp *rdOpNew(RedisTxn *t, int eOp, int iDb, int iRow,
-                 const char *zKey, int nKey, int nArg){
-  RedisOp *pOp;
-  if( t->nOp>=t->nOpAlloc ){
-    int nNew = t->nOpAlloc ? t->nOpAlloc*2 : 16;
-    RedisOp *a = sqlite3_realloc64(t->aOp, sizeof(RedisOp)*nNew);
-    if( a==0 ) return 0;
-    t->aOp = a;
-    t->nOpAlloc = nNew;
-  }
-  pOp = &t->aOp[t->nOp];
-  memset(pOp, 0, sizeof(*pOp));
-  pOp->eOp = (u8)eOp;
-  pOp->iDb = iDb;
+                      const char *zKey, int nKey, int nArg){
+  RedisOp *pOp = (RedisOp*)fedKvOpNew(&t->kv, eOp, 1, iDb, zKey, nKey);
+  if( pOp==0 ) return 0;
   pOp->iRow = iRow;
   if( nArg>0 ){
     pOp->aArg = sqlite3_malloc64(sizeof(RBuf)*nArg);
-    if( pOp->aArg==0 ) return 0;
+    if( pOp->aArg==0 ){
+      fedKvOpDiscard(&t->kv);
+      return 0;
+    }
     memset(pOp->aArg, 0, sizeof(RBuf)*nArg);
     pOp->nArg = nArg;
-  }
-  if( rdBufSet(&pOp->key, zKey, nKey) ){
-    rdOpFree(pOp);
-    return 0;
   }
   return pOp;
 }
 
+/* Queue the op rdOpNew built (RENAME's new name is its second key). */
 int rdOpCommit(RedisTxn *t){
-  RedisOp *pOp = &t->aOp[t->nOp];
-  const RBuf *aKey[2];
-  int i, nKey = rdOpKeys(pOp, aKey);
-  for(i=0; i<nKey; i++){
-    RHashElem *e = rdHashAdd(&t->dirty, pOp->iDb, aKey[i]->z, aKey[i]->n, 0);
-    if( e==0 ){
-      /* Undo the counts already made. */
-      int j;
-      for(j=0; j<i; j++){
-        RHashElem *e2 = rdHashFind(&t->dirty, pOp->iDb, aKey[j]->z,
-                                   aKey[j]->n);
-        if( e2 && --e2->i<=0 ){
-          rdHashRemove(&t->dirty, pOp->iDb, aKey[j]->z, aKey[j]->n);
-        }
-      }
-      rdOpFree(pOp);
-      return SQLITE_NOMEM;
-    }
-    e->i++;
+  RedisOp *pOp = rdOp(t, t->kv.nOp);
+  if( pOp->hdr.eOp==ROP_RENAME
+   && fedKvOpSetKey2(&pOp->hdr, pOp->aArg[0].z, pOp->aArg[0].n) ){
+    fedKvOpDiscard(&t->kv);
+    return SQLITE_NOMEM;
   }
-  t->nOp++;
-  return SQLITE_OK;
+  return fedKvOpAppend(&t->kv);
 }
 
 /* The type of the keys an op writes, or RT_NONE for any type. */
 int rdOpType(const RedisOp *pOp){
-  switch( pOp->eOp ){
+  switch( pOp->hdr.eOp ){
     case ROP_SET: return RT_STRING;
     case ROP_HSET: case ROP_HDEL: return RT_HASH;
     case ROP_RPUSH: case ROP_LSET: case ROP_LREM: return RT_LIST;
@@ -172,14 +153,15 @@ int rdOpType(const RedisOp *pOp){
 
 /* True if checking pOp needs the content of its key, not just the type. */
 int rdOpNeedsContent(const RedisOp *pOp){
-  if( pOp->eOp==ROP_LSET ) return 1;
+  if( pOp->hdr.eOp==ROP_LSET ) return 1;
   return pOp->eCond==RCOND_NX
-      && (pOp->eOp==ROP_HSET || pOp->eOp==ROP_SADD || pOp->eOp==ROP_ZADD);
+      && (pOp->hdr.eOp==ROP_HSET || pOp->hdr.eOp==ROP_SADD
+          || pOp->hdr.eOp==ROP_ZADD);
 }
 
 /* True if pOp can fail inside EXEC, so that its key must be checked. */
 int rdOpNeedsCheck(const RedisOp *pOp){
-  switch( pOp->eOp ){
+  switch( pOp->hdr.eOp ){
     case ROP_DEL: case ROP_EXPIRE: case ROP_PERSIST: return 0;
     case ROP_SET: return pOp->eCond!=RCOND_NONE;
   }
@@ -196,18 +178,18 @@ static void shadowClear(RedisShadow *sh){
 /* Set *pzErr for a condition or type failure of pOp. */
 void rdOpError(const RedisOp *pOp, int eErr, const RedisShadow *sh,
                char **pzErr){
-  char *zKey = rdRenderKey(pOp->key.z, pOp->key.n);
+  char *zKey = rdRenderKey(pOp->hdr.aKey, pOp->hdr.nKey);
   char *zSub = pOp->nArg>0 ? rdRenderKey(pOp->aArg[0].z, pOp->aArg[0].n) : 0;
   switch( eErr ){
     case 1:       /* A row that exists already */
-      if( pOp->eOp==ROP_HSET && pOp->eCond==RCOND_NX ){
+      if( pOp->hdr.eOp==ROP_HSET && pOp->eCond==RCOND_NX ){
         fedSetError(pzErr, "%s: cannot insert: field %s of hash %s already"
                     " exists", RD_STORE, zSub, zKey);
-      }else if( pOp->eOp==ROP_SADD || pOp->eOp==ROP_ZADD ){
+      }else if( pOp->hdr.eOp==ROP_SADD || pOp->hdr.eOp==ROP_ZADD ){
         fedSetError(pzErr, "%s: cannot insert: member %s of %s %s already"
-            " exists", RD_STORE, zSub, pOp->eOp==ROP_SADD ? "set" : "zset",
+            " exists", RD_STORE, zSub, pOp->hdr.eOp==ROP_SADD ? "set" : "zset",
             zKey);
-      }else if( pOp->eOp==ROP_RENAME ){
+      }else if( pOp->hdr.eOp==ROP_RENAME ){
         fedSetError(pzErr, "%s: cannot rename key %s: key %s already exists",
                     RD_STORE, zKey, zSub);
       }else{
@@ -218,7 +200,7 @@ void rdOpError(const RedisOp *pOp, int eErr, const RedisShadow *sh,
     case 2:       /* Wrong type */
       fedSetError(pzErr, "%s: key %s holds a %s, not a %s (WRONGTYPE)",
           RD_STORE, zKey, rdTypeName(sh->eType),
-          rdTypeName(pOp->eOp==ROP_RENAME ? RT_STRING : rdOpType(pOp)));
+          rdTypeName(pOp->hdr.eOp==ROP_RENAME ? RT_STRING : rdOpType(pOp)));
       break;
     case 3:       /* Gone */
       fedSetError(pzErr, "%s: key %s no longer exists", RD_STORE, zKey);
@@ -243,15 +225,15 @@ int rdShadowApply(const RedisOp *pOp, RedisShadow *sh, RedisShadow *sh2,
   int eWant = rdOpType(pOp);
   int i;
   if( eWant!=RT_NONE && sh->eType!=RT_NONE && sh->eType!=eWant
-   && !(pOp->eOp==ROP_SET && pOp->eCond==RCOND_NONE) ){
-    if( pOp->eOp==ROP_SET && pOp->eCond==RCOND_NX ){
+   && !(pOp->hdr.eOp==ROP_SET && pOp->eCond==RCOND_NONE) ){
+    if( pOp->hdr.eOp==ROP_SET && pOp->eCond==RCOND_NX ){
       rdOpError(pOp, 1, sh, pzErr);
       return SQLITE_CONSTRAINT;
     }
     rdOpError(pOp, 2, sh, pzErr);
     return SQLITE_ERROR;
   }
-  switch( pOp->eOp ){
+  switch( pOp->hdr.eOp ){
     case ROP_SET:
       if( pOp->eCond==RCOND_NX && sh->eType!=RT_NONE ){
         rdOpError(pOp, 1, sh, pzErr);
@@ -313,13 +295,13 @@ int rdShadowApply(const RedisOp *pOp, RedisShadow *sh, RedisShadow *sh2,
         return pOp->eCond==RCOND_NX ? SQLITE_DONE : SQLITE_OK;
       }
       if( pOp->eCond==RCOND_NX
-       && rdHashFind(&sh->map, 0, pOp->aArg[0].z, pOp->aArg[0].n) ){
+       && fedKvHashFind(&sh->map, 0, pOp->aArg[0].z, pOp->aArg[0].n) ){
         rdOpError(pOp, 1, sh, pzErr);
         return SQLITE_CONSTRAINT;
       }
       sh->map.xDel = rbufPtrFree;
       for(i=0; i+1<pOp->nArg; i+=2){
-        RHashElem *e = rdHashAdd(&sh->map, 0, pOp->aArg[i].z, pOp->aArg[i].n,
+        FedKvElem *e = fedKvHashAdd(&sh->map, 0, pOp->aArg[i].z, pOp->aArg[i].n,
                                  0);
         RBuf *pV;
         if( e==0 ) return SQLITE_NOMEM;
@@ -327,14 +309,14 @@ int rdShadowApply(const RedisOp *pOp, RedisShadow *sh, RedisShadow *sh2,
         if( pV==0 ){
           pV = sqlite3_malloc64(sizeof(RBuf));
           if( pV==0 ){
-            rdHashRemove(&sh->map, 0, pOp->aArg[i].z, pOp->aArg[i].n);
+            fedKvHashRemove(&sh->map, 0, pOp->aArg[i].z, pOp->aArg[i].n);
             return SQLITE_NOMEM;
           }
           memset(pV, 0, sizeof(*pV));
           e->pVal = pV;
         }
         if( rdBufSet(pV, pOp->aArg[i+1].z, pOp->aArg[i+1].n) ){
-          rdHashRemove(&sh->map, 0, pOp->aArg[i].z, pOp->aArg[i].n);
+          fedKvHashRemove(&sh->map, 0, pOp->aArg[i].z, pOp->aArg[i].n);
           return SQLITE_NOMEM;
         }
       }
@@ -342,7 +324,7 @@ int rdShadowApply(const RedisOp *pOp, RedisShadow *sh, RedisShadow *sh2,
     case ROP_HDEL: case ROP_SREM: case ROP_ZREM:
       if( sh->eType==RT_NONE || !sh->bContent ) return SQLITE_OK;
       for(i=0; i<pOp->nArg; i++){
-        rdHashRemove(&sh->map, 0, pOp->aArg[i].z, pOp->aArg[i].n);
+        fedKvHashRemove(&sh->map, 0, pOp->aArg[i].z, pOp->aArg[i].n);
       }
       if( sh->map.nElem==0 ) shadowClear(sh);
       return SQLITE_OK;
@@ -393,7 +375,7 @@ int rdShadowApply(const RedisOp *pOp, RedisShadow *sh, RedisShadow *sh2,
       }
       return SQLITE_OK;
     case ROP_SADD: case ROP_ZADD: {
-      RHashElem *e;
+      FedKvElem *e;
       int bNew;
       if( sh->eType==RT_NONE ){
         if( pOp->eCond==RCOND_XX ) return SQLITE_OK;
@@ -402,13 +384,13 @@ int rdShadowApply(const RedisOp *pOp, RedisShadow *sh, RedisShadow *sh2,
       }else if( !sh->bContent ){
         return pOp->eCond==RCOND_NX ? SQLITE_DONE : SQLITE_OK;
       }
-      e = rdHashFind(&sh->map, 0, pOp->aArg[0].z, pOp->aArg[0].n);
+      e = fedKvHashFind(&sh->map, 0, pOp->aArg[0].z, pOp->aArg[0].n);
       if( e && pOp->eCond==RCOND_NX ){
         rdOpError(pOp, 1, sh, pzErr);
         return SQLITE_CONSTRAINT;
       }
       if( e==0 && pOp->eCond==RCOND_XX ) return SQLITE_OK;
-      e = rdHashAdd(&sh->map, 0, pOp->aArg[0].z, pOp->aArg[0].n, &bNew);
+      e = fedKvHashAdd(&sh->map, 0, pOp->aArg[0].z, pOp->aArg[0].n, &bNew);
       if( e==0 ) return SQLITE_NOMEM;
       e->r = pOp->rScore;
       return SQLITE_OK;
@@ -445,7 +427,7 @@ int rdShadowFill(RedisShadow *sh, redisReply *rType, redisReply *rTtl,
       sh->map.xDel = rbufPtrFree;
       for(i=0; i+1<(int)rData->elements; i+=2){
         redisReply *f = rData->element[i], *v = rData->element[i+1];
-        RHashElem *e = rdHashAdd(&sh->map, 0, f->str, (int)f->len, 0);
+        FedKvElem *e = fedKvHashAdd(&sh->map, 0, f->str, (int)f->len, 0);
         RBuf *pV;
         if( e==0 ) return SQLITE_NOMEM;
         pV = sqlite3_malloc64(sizeof(RBuf));
@@ -471,7 +453,7 @@ int rdShadowFill(RedisShadow *sh, redisReply *rType, redisReply *rTtl,
     case RT_SET:
       for(i=0; i<(int)rData->elements; i++){
         redisReply *m = rData->element[i];
-        if( rdHashAdd(&sh->map, 0, m->str, (int)m->len, 0)==0 ){
+        if( fedKvHashAdd(&sh->map, 0, m->str, (int)m->len, 0)==0 ){
           return SQLITE_NOMEM;
         }
       }
@@ -479,7 +461,7 @@ int rdShadowFill(RedisShadow *sh, redisReply *rType, redisReply *rTtl,
     case RT_ZSET:
       for(i=0; i+1<(int)rData->elements; i+=2){
         redisReply *m = rData->element[i], *s = rData->element[i+1];
-        RHashElem *e = rdHashAdd(&sh->map, 0, m->str, (int)m->len, 0);
+        FedKvElem *e = fedKvHashAdd(&sh->map, 0, m->str, (int)m->len, 0);
         if( e==0 ) return SQLITE_NOMEM;
         e->r = strtod(s->str, 0);
       }
@@ -522,7 +504,7 @@ void rdPipeFetchWhole(RedisPipe *P, int iDb, int eType, const char *z,
 }
 
 /* WATCH the keys of aE[0..n) (all in database iDb), in chunks. */
-static void pipeWatch(RedisPipe *P, int iDb, RHashElem **aE, int n){
+static void pipeWatch(RedisPipe *P, int iDb, FedKvElem **aE, int n){
   int i;
   for(i=0; i<n; i++){
     if( i%RD_WATCH_CHUNK==0 ) rdPipeCmd(P, iDb, "WATCH");
@@ -540,8 +522,8 @@ static void pipeWatch(RedisPipe *P, int iDb, RHashElem **aE, int n){
 */
 int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
   RedisTxn *t = &p->txn;
-  RHash set;                    /* Keys to load: elem.i = type wanted */
-  RHashElem **aE = 0;
+  FedKvHash set;                    /* Keys to load: elem.i = type wanted */
+  FedKvElem **aE = 0;
   RedisPipe P;
   int *aiCmd = 0;               /* First command (TYPE) of each key, or -1 */
   int i, j, nE = 0, nF = 0, rc = SQLITE_OK, bMore, bNew;
@@ -550,12 +532,12 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
   rdPipeInit(&P);
   for(i=0; i<nReq; i++){
     RedisShadow *sh = rdShadowGet(t, aReq[i].iDb, aReq[i].z, aReq[i].n);
-    RHashElem *e;
+    FedKvElem *e;
     if( sh && (aReq[i].eWant==RT_NONE || sh->bContent
                || sh->eType!=aReq[i].eWant) ){
       continue;
     }
-    e = rdHashAdd(&set, aReq[i].iDb, aReq[i].z, aReq[i].n, &bNew);
+    e = fedKvHashAdd(&set, aReq[i].iDb, aReq[i].z, aReq[i].n, &bNew);
     if( e==0 ){ rc = SQLITE_NOMEM; goto cleanup; }
     if( bNew ) e->r = set.nElem;
     if( aReq[i].eWant!=RT_NONE ) e->i = aReq[i].eWant;
@@ -565,20 +547,22 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
   /* Keys connected by a RENAME are rebuilt together. */
   do{
     bMore = 0;
-    for(i=0; i<t->nOp; i++){
-      RedisOp *pOp = &t->aOp[i];
-      RHashElem *e1, *e2;
-      if( pOp->eOp!=ROP_RENAME ) continue;
-      e1 = rdHashFind(&set, pOp->iDb, pOp->key.z, pOp->key.n);
-      e2 = rdHashFind(&set, pOp->iDb, pOp->aArg[0].z, pOp->aArg[0].n);
+    for(i=0; i<t->kv.nOp; i++){
+      RedisOp *pOp = rdOp(t, i);
+      FedKvElem *e1, *e2;
+      if( pOp->hdr.eOp!=ROP_RENAME ) continue;
+      e1 = fedKvHashFind(&set, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey);
+      e2 = fedKvHashFind(&set, pOp->hdr.iSpace, pOp->aArg[0].z, pOp->aArg[0].n);
       if( (e1==0)==(e2==0) ) continue;
       if( e1==0 ){
-        e1 = rdHashAdd(&set, pOp->iDb, pOp->key.z, pOp->key.n, 0);
+        e1 = fedKvHashAdd(&set, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey,
+                          0);
         if( e1==0 ){ rc = SQLITE_NOMEM; goto cleanup; }
         e1->i = e2->i;
         e1->r = set.nElem;
       }else{
-        e2 = rdHashAdd(&set, pOp->iDb, pOp->aArg[0].z, pOp->aArg[0].n, 0);
+        e2 = fedKvHashAdd(&set, pOp->hdr.iSpace, pOp->aArg[0].z,
+                          pOp->aArg[0].n, 0);
         if( e2==0 ){ rc = SQLITE_NOMEM; goto cleanup; }
         e2->i = e1->i;
         e2->r = set.nElem;
@@ -587,31 +571,31 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
     }
   }while( bMore );
 
-  aE = sqlite3_malloc64(sizeof(RHashElem*)*set.nElem);
+  aE = sqlite3_malloc64(sizeof(FedKvElem*)*set.nElem);
   aiCmd = sqlite3_malloc64(sizeof(int)*set.nElem);
   if( aE==0 || aiCmd==0 ){ rc = SQLITE_NOMEM; goto cleanup; }
   {
-    RHashElem *e;
-    RHASH_EACH(&set, i, e){ aE[(int)e->r-1] = e; nE++; }
+    FedKvElem *e;
+    FEDKV_EACH(&set, i, e){ aE[(int)e->r-1] = e; nE++; }
   }
 
   /* The keys to read come first (a watched read may have told a key's
   ** type already), grouped by database for WATCH. */
   for(i=0; i<nE; i++){
-    RHashElem *eSeen = rdHashFind(&t->seenType, aE[i]->iDb, aE[i]->zKey,
+    FedKvElem *eSeen = fedKvHashFind(&t->seenType, aE[i]->iSpace, aE[i]->zKey,
                                   aE[i]->nKey);
     if( aE[i]->i<0 ) continue;
     if( eSeen && (aE[i]->i==RT_NONE || eSeen->i==RT_NONE) ) continue;
     /* Stable: move aE[i] down to aE[nF]. */
-    { RHashElem *t0 = aE[i]; for(j=i; j>nF; j--) aE[j] = aE[j-1]; aE[nF] = t0; }
+    { FedKvElem *t0 = aE[i]; for(j=i; j>nF; j--) aE[j] = aE[j-1]; aE[nF] = t0; }
     nF++;
   }
   for(i=0; i<nF; i++){
-    int iDb = aE[i]->iDb, n = 0;
-    if( i>0 && aE[i-1]->iDb==iDb ) continue;
+    int iDb = aE[i]->iSpace, n = 0;
+    if( i>0 && aE[i-1]->iSpace==iDb ) continue;
     for(j=i; j<nF; j++){
-      if( aE[j]->iDb==iDb ){
-        RHashElem *t0 = aE[j];
+      if( aE[j]->iSpace==iDb ){
+        FedKvElem *t0 = aE[j];
         int k;
         for(k=j; k>i+n; k--) aE[k] = aE[k-1];
         aE[i+n] = t0;
@@ -624,12 +608,13 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
     aiCmd[i] = -1;
     if( i>=nF ) continue;
     aiCmd[i] = P.nCmd;
-    rdPipeCmd(&P, aE[i]->iDb, "TYPE");
+    rdPipeCmd(&P, aE[i]->iSpace, "TYPE");
     rdPipeArg(&P, aE[i]->zKey, aE[i]->nKey);
-    rdPipeCmd(&P, aE[i]->iDb, "TTL");
+    rdPipeCmd(&P, aE[i]->iSpace, "TTL");
     rdPipeArg(&P, aE[i]->zKey, aE[i]->nKey);
     if( aE[i]->i!=RT_NONE ){
-      rdPipeFetchWhole(&P, aE[i]->iDb, (int)aE[i]->i, aE[i]->zKey, aE[i]->nKey);
+      rdPipeFetchWhole(&P, aE[i]->iSpace, (int)aE[i]->i, aE[i]->zKey,
+                       aE[i]->nKey);
     }
   }
   if( P.rc ){
@@ -653,17 +638,17 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
   /* The shadows as the server has them. */
   for(i=0; i<nE && rc==SQLITE_OK; i++){
     RedisShadow *sh = sqlite3_malloc64(sizeof(RedisShadow));
-    RHashElem *e;
+    FedKvElem *e;
     if( sh==0 ){ rc = SQLITE_NOMEM; break; }
     memset(sh, 0, sizeof(*sh));
-    rdShadowDrop(t, aE[i]->iDb, aE[i]->zKey, aE[i]->nKey);
-    e = rdHashAdd(&t->shadow, aE[i]->iDb, aE[i]->zKey, aE[i]->nKey, 0);
+    rdShadowDrop(t, aE[i]->iSpace, aE[i]->zKey, aE[i]->nKey);
+    e = fedKvHashAdd(&t->shadow, aE[i]->iSpace, aE[i]->zKey, aE[i]->nKey, 0);
     if( e==0 ){ rdShadowFree(sh); rc = SQLITE_NOMEM; break; }
     e->pVal = sh;
     if( aiCmd[i]<0 && aE[i]->i<0 ){
       shadowClear(sh);              /* Overwritten first: start empty */
     }else if( aiCmd[i]<0 ){
-      RHashElem *eSeen = rdHashFind(&t->seenType, aE[i]->iDb, aE[i]->zKey,
+      FedKvElem *eSeen = fedKvHashFind(&t->seenType, aE[i]->iSpace, aE[i]->zKey,
                                     aE[i]->nKey);
       shadowClear(sh);
       sh->eType = (int)eSeen->i;
@@ -679,34 +664,41 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
   }
   if( rc ){
     /* Half-built shadows would lie: drop them all. */
-    for(i=0; i<nE; i++) rdShadowDrop(t, aE[i]->iDb, aE[i]->zKey, aE[i]->nKey);
+    for(i=0; i<nE; i++){
+      rdShadowDrop(t, aE[i]->iSpace, aE[i]->zKey, aE[i]->nKey);
+    }
     goto cleanup;
   }
 
   /* Replay the queue on them. */
-  for(i=0; i<t->nOp; i++){
-    RedisOp *pOp = &t->aOp[i];
-    if( rdHashFind(&set, pOp->iDb, pOp->key.z, pOp->key.n) ) pOp->bSkip = 0;
+  for(i=0; i<t->kv.nOp; i++){
+    RedisOp *pOp = rdOp(t, i);
+    if( fedKvHashFind(&set, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey) ){
+      pOp->hdr.bSkip = 0;
+    }
   }
-  for(i=0; i<t->nOp && rc==SQLITE_OK; i++){
-    RedisOp *pOp = &t->aOp[i];
+  for(i=0; i<t->kv.nOp && rc==SQLITE_OK; i++){
+    RedisOp *pOp = rdOp(t, i);
     RedisShadow *sh, *sh2 = 0;
     char *zErr = 0;
     int rc2;
-    if( pOp->bSkip ) continue;
-    if( !rdHashFind(&set, pOp->iDb, pOp->key.z, pOp->key.n) ) continue;
-    sh = rdShadowGet(t, pOp->iDb, pOp->key.z, pOp->key.n);
-    if( pOp->eOp==ROP_RENAME ){
-      sh2 = rdShadowGet(t, pOp->iDb, pOp->aArg[0].z, pOp->aArg[0].n);
+    if( pOp->hdr.bSkip ) continue;
+    if( !fedKvHashFind(&set, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey) ){
+      continue;
+    }
+    sh = rdShadowGet(t, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey);
+    if( pOp->hdr.eOp==ROP_RENAME ){
+      sh2 = rdShadowGet(t, pOp->hdr.iSpace, pOp->aArg[0].z, pOp->aArg[0].n);
     }
     rc2 = rdShadowApply(pOp, sh, sh2, &zErr);
     if( rc2==SQLITE_CONSTRAINT && pOp->bIgnore ){
       /* INSERT OR IGNORE: the row's commands are dropped. */
-      for(j=i; j<t->nOp && t->aOp[j].iRow==pOp->iRow; j++){
-        RedisOp *pO2 = &t->aOp[j];
-        t->aOp[j].bSkip = 1;
-        if( j>i && !rdHashFind(&set, pO2->iDb, pO2->key.z, pO2->key.n) ){
-          rdShadowDrop(t, pO2->iDb, pO2->key.z, pO2->key.n);
+      for(j=i; j<t->kv.nOp && rdOp(t, j)->iRow==pOp->iRow; j++){
+        RedisOp *pO2 = rdOp(t, j);
+        rdOp(t, j)->hdr.bSkip = 1;
+        if( j>i && !fedKvHashFind(&set, pO2->hdr.iSpace, pO2->hdr.aKey,
+                                  pO2->hdr.nKey) ){
+          rdShadowDrop(t, pO2->hdr.iSpace, pO2->hdr.aKey, pO2->hdr.nKey);
         }
       }
       sqlite3_free(zErr);
@@ -718,7 +710,7 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
       rc2 = SQLITE_ERROR;
     }
     if( rc2!=SQLITE_OK ){
-      if( rc2!=SQLITE_NOMEM && t->zDoom==0 ) t->zDoom = fedStrdup(zErr, -1);
+      if( rc2!=SQLITE_NOMEM ) fedKvDoom(&t->kv, zErr);
       if( rc2!=SQLITE_NOMEM ){
         sqlite3_free(*pzErr);
         *pzErr = zErr;
@@ -730,13 +722,15 @@ int rdShadowLoad(RedisConn *p, ShadowReq *aReq, int nReq, char **pzErr){
     sqlite3_free(zErr);
   }
   if( rc ){
-    for(i=0; i<nE; i++) rdShadowDrop(t, aE[i]->iDb, aE[i]->zKey, aE[i]->nKey);
+    for(i=0; i<nE; i++){
+      rdShadowDrop(t, aE[i]->iSpace, aE[i]->zKey, aE[i]->nKey);
+    }
   }
 
 cleanup:
   rdPipeFree(&P);
   sqlite3_free(aE);
   sqlite3_free(aiCmd);
-  rdHashClear(&set);
+  fedKvHashClear(&set);
   return rc;
 }

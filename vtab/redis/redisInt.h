@@ -10,6 +10,7 @@
 #define REDISINT_H
 
 #include "fedInt.h"
+#include "kv.h"
 #include <hiredis/hiredis.h>
 #include <math.h>
 #include <stdlib.h>
@@ -59,8 +60,6 @@
 #define RD_EXPLAIN_ARG 100      /* Bytes of one argument shown in fed_explain */
 
 typedef struct RBuf RBuf;
-typedef struct RHash RHash;
-typedef struct RHashElem RHashElem;
 typedef struct RArena RArena;
 typedef struct RChunk RChunk;
 typedef struct RedisPipe RedisPipe;
@@ -80,27 +79,6 @@ struct RBuf {
   char *z;
   int n;
 };
-
-struct RHashElem {
-  RHashElem *pNext;             /* Next in the bucket */
-  unsigned int h;
-  int iDb;
-  int nKey;
-  char *zKey;                   /* Stored just after this struct */
-  void *pVal;                   /* Freed by RHash.xDel */
-  double r;                     /* Free for the user: a zset score */
-  i64 i;                        /* Free for the user: a count, a type */
-};
-
-struct RHash {
-  int nElem;
-  int nBucket;
-  RHashElem **aBucket;
-  void (*xDel)(void*);          /* Destructor of pVal, or NULL */
-};
-
-#define RHASH_EACH(pH, i, p) \
-  for(i=0; i<(pH)->nBucket; i++) for(p=(pH)->aBucket[i]; p; p=p->pNext)
 
 /* Copies that stay where they are until the arena is freed. */
 struct RChunk {
@@ -184,17 +162,18 @@ struct RKeySet {
 #define RTTL_EX    2            /* SET ... EX iNum */
 
 struct RedisOp {
-  u8 eOp;                       /* ROP_* */
+  FedKvOp hdr;                  /* The batch layer's part (ext/kv.h): the
+                                ** kind (ROP_*), database (hdr.iSpace),
+                                ** key, RENAME's new name (hdr.aKey2),
+                                ** bSkip (an ignored conflict).  Must be
+                                ** first */
   u8 eCond;                     /* RCOND_* */
   u8 bIgnore;                   /* INSERT OR IGNORE: a failed condition
                                 ** drops the row's commands */
   u8 eTtl;                      /* RTTL_*, for ROP_SET */
-  u8 bSkip;                     /* Dropped (ignored conflict) */
-  int iDb;
   int iRow;                     /* xUpdate call that made it */
   i64 iNum;                     /* Seconds (EX, EXPIRE) or list index */
   double rScore;                /* ZADD */
-  RBuf key;
   int nArg;
   RBuf *aArg;                   /* Arguments after the key */
 };
@@ -209,28 +188,27 @@ struct RedisShadow {
   int bContent;                 /* Content below is complete */
   i64 iTtl;                     /* Seconds, -1 none */
   RBuf str;                     /* string */
-  RHash map;                    /* hash: field -> RBuf*; set: members;
+  FedKvHash map;                    /* hash: field -> RBuf*; set: members;
                                 ** zset: member -> score (elem.r) */
   RBuf *aList;                  /* list */
   int nList, nListAlloc;
 };
 
 struct RedisTxn {
-  int bActive;                  /* xBegin seen, not yet committed */
-  int bSnapshot;                /* Inside BEGIN...COMMIT: WATCH reads */
+  FedKvTxn kv;                  /* The queue (RedisOp), savepoint marks,
+                                ** the doom, bActive, bSnapshot (ext/kv.h);
+                                ** kv.index: the dirty keys.  Must be
+                                ** first */
   int bWatched;                 /* WATCH sent in this transaction */
-  RedisOp *aOp;                 /* The queue */
-  int nOp, nOpAlloc;
-  int *aMark;                   /* Queue length at each savepoint level */
-  int nMark, nMarkAlloc;
   int iRowSeq;                  /* Row groups (RedisOp.iRow) */
-  RHash shadow;                 /* (db, key) -> RedisShadow* */
-  RHash dirty;                  /* (db, key) -> ops touching it (elem.i) */
-  RHash seenType;               /* (db, key) -> type a watched read saw */
-  RHash lrem;                   /* (db, key): lists with tombstones set by
+  FedKvHash shadow;             /* (db, key) -> RedisShadow* */
+  FedKvHash seenType;           /* (db, key) -> type a watched read saw */
+  FedKvHash lrem;               /* (db, key): lists with tombstones set by
                                 ** the current statement */
-  char *zDoom;                  /* Why COMMIT must fail, or NULL */
 };
+
+/* Op i of the queue of RedisTxn t. */
+#define rdOp(t, i) ((RedisOp*)fedKvOp(&(t)->kv, (i)))
 
 struct RedisConn {
   FedConn base;                 /* Base class. Must be first */
@@ -288,7 +266,7 @@ struct RedisTable {
   int nScanCount;
   int iKey, iField, iValue, iScore, iIdx, iTtl, iType;   /* Columns, -1 */
   int iFirstField, nField;      /* fields=: its columns */
-  RHash ident;                  /* rowid -> RedisIdent* (rows read by this
+  FedKvHash ident;                  /* rowid -> RedisIdent* (rows read by this
                                 ** statement that may be written) */
   int nOpenCsr;
 };
@@ -319,7 +297,7 @@ struct RedisTerm {
   int eKind;                    /* RC_KEY, RC_FIELD (field or member),
                                 ** RC_SCORE or RC_IDX */
   int op;                       /* FED_OP_* */
-  RHash set;                    /* EQ/IN: (class, bytes) of the values */
+  FedKvHash set;                    /* EQ/IN: (class, bytes) of the values */
   char *zGlob;                  /* GLOB pattern */
   int bInt;                     /* Number: iVal, else rVal */
   i64 iVal;
@@ -405,18 +383,12 @@ struct RedisCursor {
 int rdBufSet(RBuf *p, const char *z, int n);
 void rdBufFree(RBuf *p);
 int rdBufEq(const RBuf *p, const char *z, int n);
-RHashElem *rdHashFind(const RHash *pH, int iDb, const char *z, int n);
-RHashElem *rdHashAdd(RHash *pH, int iDb, const char *z, int n,
-                     int *pbNew);
-void rdHashRemove(RHash *pH, int iDb, const char *z, int n);
-void rdHashClear(RHash *pH);
 char *rdArenaDup(RArena *pA, const char *z, int n);
 void rdArenaReset(RArena *pA);
 void rdArenaFree(RArena *pA);
 int rdKeySetAdd(RKeySet *p, const char *z, int n);
 int rdKeySetHas(const RKeySet *p, const char *z, int n);
 void rdKeySetClear(RKeySet *p);
-int rdIsTextBytes(const char *zIn, int n);
 void rdResultBytes(sqlite3_context *ctx, const char *z, int n);
 void rdRenderArg(sqlite3_str *s, const char *zIn, int n);
 char *rdRenderKey(const char *z, int n);
@@ -480,13 +452,16 @@ int rdOrderable(FedTable *pTab, int iCol, int bDesc);
 /**************************************************************************
 ** queue.c
 */
-void rdOpFree(RedisOp *pOp);
+extern const FedKvDriver rdKvDriver;   /* txn.c */
+void rdKvOpFree(FedKvOp *);
+void rdKvOpDrop(FedKvTxn *, FedKvOp *);
+void rdKvCleared(FedKvTxn *);
 void rdShadowReset(RedisShadow *sh);
 void rdShadowFree(void *pArg);
 void rdTxnClear(RedisTxn *t);
 RedisShadow *rdShadowGet(RedisTxn *t, int iDb, const char *z, int n);
 void rdShadowDrop(RedisTxn *t, int iDb, const char *z, int n);
-int rdOpKeys(const RedisOp *pOp, const RBuf **aKey);
+int rdOpKeys(const RedisOp *pOp, RBuf *aKey);
 int rdTxnIsDirty(RedisTxn *t, int iDb, const char *z, int n);
 void rdTxnTruncate(RedisTxn *t, int nOp);
 RedisOp *rdOpNew(RedisTxn *t, int eOp, int iDb, int iRow,
@@ -570,6 +545,12 @@ int rdQuery(FedConn *pConn, const char *zQuery, int nParam,
 */
 int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
                  char **pzErr);
+int rdImageRead(FedConn *pConn, const FedUndoImage *pImg, char **paNow,
+                int *pnNow, i64 *piGuard, char **pzErr);
+int rdImageSame(const char *a, int na, const char *b, int nb);
+void rdImageRelease(FedConn *pConn);
+int rdImageRestore(FedConn *pConn, const FedUndoImage *pImg, i64 iGuard,
+                   char **pzErr);
 int rdUndoApply(FedConn *pConn, const FedUndoImage *pImg,
                 char **pzErr);
 

@@ -16,7 +16,7 @@
 static void termsFree(RedisCursor *pCsr){
   int i;
   for(i=0; i<pCsr->nTerm; i++){
-    rdHashClear(&pCsr->aTerm[i].set);
+    fedKvHashClear(&pCsr->aTerm[i].set);
     sqlite3_free(pCsr->aTerm[i].zGlob);
   }
   sqlite3_free(pCsr->aTerm);
@@ -80,7 +80,7 @@ int rdOpen(FedCursor *pFedCsr, char **pzErr){
   pCsr->iIdxHi = -1;
   /* Rows a previous statement read for writing are no longer needed once
   ** no scan of this table is open. */
-  if( pRt->nOpenCsr==0 ) rdHashClear(&pRt->ident);
+  if( pRt->nOpenCsr==0 ) fedKvHashClear(&pRt->ident);
   pRt->nOpenCsr++;
   pFedCsr->pStoreCsr = pCsr;
   return SQLITE_OK;
@@ -161,7 +161,7 @@ static int shadowRows(RedisCursor *pCsr, const char *zKey0, int nKey,
   RedisTable *pRt = pCsr->pRt;
   RArena *pA = &pCsr->arena;
   RedisRow row;
-  RHashElem *e;
+  FedKvElem *e;
   int i, rc = SQLITE_OK;
   int eWant = rdModeType(pRt->eMode);
   const char *zKey;
@@ -198,7 +198,7 @@ static int shadowRows(RedisCursor *pCsr, const char *zKey0, int nKey,
       if( row.iFv<0 ) return SQLITE_NOMEM;
       for(i=0; i<pRt->nField; i++){
         const char *zF = pCsr->pFed->pTab->aCol[pRt->iFirstField+i].zName;
-        RHashElem *eF = rdHashFind(&sh->map, 0, zF, (int)strlen(zF));
+        FedKvElem *eF = fedKvHashFind(&sh->map, 0, zF, (int)strlen(zF));
         if( eF ){
           RBuf *pV = (RBuf*)eF->pVal;
           pCsr->aFv[row.iFv+i].z = rdArenaDup(pA, pV->z, pV->n);
@@ -220,7 +220,7 @@ static int shadowRows(RedisCursor *pCsr, const char *zKey0, int nKey,
       }
       return rc;
     default:
-      RHASH_EACH(&sh->map, i, e){
+      FEDKV_EACH(&sh->map, i, e){
         if( rc ) break;
         row.zSub = rdArenaDup(pA, e->zKey, e->nKey);
         row.nSub = e->nKey;
@@ -263,7 +263,7 @@ static void namedWrongType(RedisCursor *pCsr, RedisConn *p, const char *z,
 static void seenType(RedisConn *p, RedisCursor *pCsr, const char *z, int n,
                      int eType){
   if( pCsr->bWatch ){
-    RHashElem *e = rdHashAdd(&p->txn.seenType, pCsr->iDb, z, n, 0);
+    FedKvElem *e = fedKvHashAdd(&p->txn.seenType, pCsr->iDb, z, n, 0);
     if( e ) e->i = eType;       /* Out of memory: COMMIT asks again */
   }
 }
@@ -554,7 +554,7 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
         if( rc==SQLITE_OK ) rc = scanTake(pCsr, &pCsr->P, 0, pzErr);
         continue;
       }
-      if( pCsr->bTailDone || !t->bActive || pCsr->nTail==0 ){
+      if( pCsr->bTailDone || !t->kv.bActive || pCsr->nTail==0 ){
         pCsr->bTailDone = 1;
         break;
       }
@@ -623,7 +623,7 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
     for(i=0; i<nK; i++){
       /* (Only keys written before the scan began: the server still holds
       ** what the others held then.) */
-      if( t->bActive && rdTxnIsDirty(t, pCsr->iDb, azK[i], anK[i])
+      if( t->kv.bActive && rdTxnIsDirty(t, pCsr->iDb, azK[i], anK[i])
        && rdKeySetHas(&pCsr->tailSet, azK[i], anK[i]) ){
         aReq[nDirty].iDb = pCsr->iDb;
         aReq[nDirty].z = azK[i];
@@ -718,12 +718,12 @@ static int cursorFill(RedisCursor *pCsr, char **pzErr){
 /* Copy the keys of pCsr's database that transaction t has written so
 ** far (pCsr->aTail). */
 static int cursorTailKeys(RedisCursor *pCsr, RedisTxn *t){
-  RHashElem *e;
+  FedKvElem *e;
   int i;
-  pCsr->aTail = sqlite3_malloc64(sizeof(RBuf)*(i64)t->dirty.nElem);
+  pCsr->aTail = sqlite3_malloc64(sizeof(RBuf)*(i64)t->kv.index.nElem);
   if( pCsr->aTail==0 ) return SQLITE_NOMEM;
-  RHASH_EACH(&t->dirty, i, e){
-    if( e->iDb!=pCsr->iDb ) continue;
+  FEDKV_EACH(&t->kv.index, i, e){
+    if( e->iSpace!=pCsr->iDb ) continue;
     memset(&pCsr->aTail[pCsr->nTail], 0, sizeof(RBuf));
     if( rdBufSet(&pCsr->aTail[pCsr->nTail], e->zKey, e->nKey) ){
       return SQLITE_NOMEM;
@@ -744,14 +744,15 @@ int rdFilter(FedCursor *pFedCsr, int argc, sqlite3_value **argv,
 
   cursorReset(pCsr);
   pCsr->iDb = pRt->iDb>=0 ? pRt->iDb : p->iDb;
-  pCsr->bWatch = p->txn.bActive && (p->txn.bSnapshot || pFedCsr->bForUpdate);
+  pCsr->bWatch = p->txn.kv.bActive
+              && (p->txn.kv.bSnapshot || pFedCsr->bForUpdate);
   rc = rdCursorPlan(pCsr, argc, argv, pzErr);
   if( rc ) return rc;
   if( pCsr->bEmpty ){
     pCsr->bEof = 1;
     return SQLITE_OK;
   }
-  if( p->txn.bActive && p->txn.dirty.nElem>0 ){
+  if( p->txn.kv.bActive && p->txn.kv.index.nElem>0 ){
     rc = cursorTailKeys(pCsr, &p->txn);
     if( rc ) return rc;
   }
@@ -907,7 +908,7 @@ int rdRowid(FedCursor *pFedCsr, i64 *piRowid){
   RedisTable *pRt = pCsr->pRt;
   RedisRow *pRow;
   RedisIdent *pId;
-  RHashElem *e;
+  FedKvElem *e;
   u64 h = 14695981039346656037ULL;
   i64 iRowid;
   int i, bNew;
@@ -925,7 +926,7 @@ int rdRowid(FedCursor *pFedCsr, i64 *piRowid){
   }
   h ^= h>>33; h *= 0xff51afd7ed558ccdULL; h ^= h>>33;
   iRowid = (i64)(h & 0x7fffffffffffffffULL);
-  e = rdHashAdd(&pRt->ident, 0, (const char*)&iRowid, sizeof(iRowid), &bNew);
+  e = fedKvHashAdd(&pRt->ident, 0, (const char*)&iRowid, sizeof(iRowid), &bNew);
   if( e==0 ) return SQLITE_NOMEM;
   pId = (RedisIdent*)e->pVal;
   if( !bNew && pId ){
@@ -942,7 +943,7 @@ int rdRowid(FedCursor *pFedCsr, i64 *piRowid){
   if( pId==0 ){
     pId = sqlite3_malloc64(sizeof(*pId));
     if( pId==0 ){
-      rdHashRemove(&pRt->ident, 0, (const char*)&iRowid, sizeof(iRowid));
+      fedKvHashRemove(&pRt->ident, 0, (const char*)&iRowid, sizeof(iRowid));
       return SQLITE_NOMEM;
     }
     memset(pId, 0, sizeof(*pId));
@@ -953,7 +954,7 @@ int rdRowid(FedCursor *pFedCsr, i64 *piRowid){
   if( rdBufSet(&pId->key, pRow->zKey, pRow->nKey)
    || (pRow->zSub && rdBufSet(&pId->sub, pRow->zSub, pRow->nSub))
    || (pRow->zVal && rdBufSet(&pId->val, pRow->zVal, pRow->nVal)) ){
-    rdHashRemove(&pRt->ident, 0, (const char*)&iRowid, sizeof(iRowid));
+    fedKvHashRemove(&pRt->ident, 0, (const char*)&iRowid, sizeof(iRowid));
     return SQLITE_NOMEM;
   }
   *piRowid = iRowid;

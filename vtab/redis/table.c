@@ -39,7 +39,7 @@ void rdTableFree(FedTable *pTab){
   RedisTable *pRt = (RedisTable*)pTab->pStoreTab;
   if( pRt ){
     sqlite3_free(pRt->zPattern);
-    rdHashClear(&pRt->ident);
+    fedKvHashClear(&pRt->ident);
     sqlite3_free(pRt);
     pTab->pStoreTab = 0;
   }

@@ -16,9 +16,7 @@ int rdBegin(FedConn *pConn, int bSnapshot, char **pzErr){
   RedisConn *p = (RedisConn*)pConn;
   (void)pzErr;
   if( p->txn.bWatched ) p->bUnwatch = 1;
-  rdTxnClear(&p->txn);
-  p->txn.bActive = 1;
-  p->txn.bSnapshot = bSnapshot;
+  fedKvBegin(&p->txn.kv, bSnapshot);
   return SQLITE_OK;
 }
 
@@ -27,21 +25,21 @@ int rdBegin(FedConn *pConn, int bSnapshot, char **pzErr){
 int rdFlush(FedConn *pConn, char **pzErr){
   RedisConn *p = (RedisConn*)pConn;
   RedisTxn *t = &p->txn;
-  RHashElem *e;
+  FedKvElem *e;
   int i, rc = SQLITE_OK;
-  if( !t->bActive || t->lrem.nElem==0 ) return SQLITE_OK;
+  if( !t->kv.bActive || t->lrem.nElem==0 ) return SQLITE_OK;
   t->iRowSeq++;
-  RHASH_EACH(&t->lrem, i, e){
+  FEDKV_EACH(&t->lrem, i, e){
     const char *azA[1];
     int anA[1];
     azA[0] = p->zTomb;
     anA[0] = p->nTomb;
     if( rc==SQLITE_OK ){
-      rc = rdAddOp(p, ROP_LREM, 0, e->iDb, t->iRowSeq, 0, e->zKey, e->nKey, 1,
-                   azA, anA, 0, pzErr);
+      rc = rdAddOp(p, ROP_LREM, 0, e->iSpace, t->iRowSeq, 0, e->zKey,
+                   e->nKey, 1, azA, anA, 0, pzErr);
     }
   }
-  rdHashClear(&t->lrem);
+  fedKvHashClear(&t->lrem);
   return rc;
 }
 
@@ -49,10 +47,10 @@ int rdFlush(FedConn *pConn, char **pzErr){
 static void pipeOp(RedisPipe *P, const RedisOp *pOp){
   int i;
   char zBuf[40];
-  switch( pOp->eOp ){
+  switch( pOp->hdr.eOp ){
     case ROP_SET:
-      rdPipeCmd(P, pOp->iDb, "SET");
-      rdPipeArg(P, pOp->key.z, pOp->key.n);
+      rdPipeCmd(P, pOp->hdr.iSpace, "SET");
+      rdPipeArg(P, pOp->hdr.aKey, pOp->hdr.nKey);
       rdPipeArg(P, pOp->aArg[0].z, pOp->aArg[0].n);
       if( pOp->eCond==RCOND_NX ) rdPipeArg(P, "NX", 2);
       if( pOp->eCond==RCOND_STRING ) rdPipeArg(P, "XX", 2);
@@ -63,58 +61,59 @@ static void pipeOp(RedisPipe *P, const RedisOp *pOp){
         rdPipeArg(P, "KEEPTTL", 7);
       }
       return;
-    case ROP_DEL:     rdPipeCmd(P, pOp->iDb, "DEL"); break;
-    case ROP_EXPIRE:  rdPipeCmd(P, pOp->iDb, "EXPIRE"); break;
-    case ROP_PERSIST: rdPipeCmd(P, pOp->iDb, "PERSIST"); break;
+    case ROP_DEL:     rdPipeCmd(P, pOp->hdr.iSpace, "DEL"); break;
+    case ROP_EXPIRE:  rdPipeCmd(P, pOp->hdr.iSpace, "EXPIRE"); break;
+    case ROP_PERSIST: rdPipeCmd(P, pOp->hdr.iSpace, "PERSIST"); break;
     case ROP_RENAME:
-      rdPipeCmd(P, pOp->iDb, pOp->eCond==RCOND_NX ? "RENAMENX" : "RENAME");
+      rdPipeCmd(P, pOp->hdr.iSpace,
+                pOp->eCond==RCOND_NX ? "RENAMENX" : "RENAME");
       break;
     case ROP_HSET:
-      rdPipeCmd(P, pOp->iDb, pOp->eCond==RCOND_NX ? "HSETNX" : "HSET");
+      rdPipeCmd(P, pOp->hdr.iSpace, pOp->eCond==RCOND_NX ? "HSETNX" : "HSET");
       break;
-    case ROP_HDEL:    rdPipeCmd(P, pOp->iDb, "HDEL"); break;
-    case ROP_RPUSH:   rdPipeCmd(P, pOp->iDb, "RPUSH"); break;
+    case ROP_HDEL:    rdPipeCmd(P, pOp->hdr.iSpace, "HDEL"); break;
+    case ROP_RPUSH:   rdPipeCmd(P, pOp->hdr.iSpace, "RPUSH"); break;
     case ROP_LSET:
-      rdPipeCmd(P, pOp->iDb, "LSET");
-      rdPipeArg(P, pOp->key.z, pOp->key.n);
+      rdPipeCmd(P, pOp->hdr.iSpace, "LSET");
+      rdPipeArg(P, pOp->hdr.aKey, pOp->hdr.nKey);
       rdPipeArgInt(P, pOp->iNum);
       rdPipeArg(P, pOp->aArg[0].z, pOp->aArg[0].n);
       return;
     case ROP_LREM:
-      rdPipeCmd(P, pOp->iDb, "LREM");
-      rdPipeArg(P, pOp->key.z, pOp->key.n);
+      rdPipeCmd(P, pOp->hdr.iSpace, "LREM");
+      rdPipeArg(P, pOp->hdr.aKey, pOp->hdr.nKey);
       rdPipeArg(P, "0", 1);
       rdPipeArg(P, pOp->aArg[0].z, pOp->aArg[0].n);
       return;
-    case ROP_SADD:    rdPipeCmd(P, pOp->iDb, "SADD"); break;
-    case ROP_SREM:    rdPipeCmd(P, pOp->iDb, "SREM"); break;
+    case ROP_SADD:    rdPipeCmd(P, pOp->hdr.iSpace, "SADD"); break;
+    case ROP_SREM:    rdPipeCmd(P, pOp->hdr.iSpace, "SREM"); break;
     case ROP_ZADD:
-      rdPipeCmd(P, pOp->iDb, "ZADD");
-      rdPipeArg(P, pOp->key.z, pOp->key.n);
+      rdPipeCmd(P, pOp->hdr.iSpace, "ZADD");
+      rdPipeArg(P, pOp->hdr.aKey, pOp->hdr.nKey);
       if( pOp->eCond==RCOND_NX ) rdPipeArg(P, "NX", 2);
       if( pOp->eCond==RCOND_XX ) rdPipeArg(P, "XX", 2);
       rdDoubleArg(pOp->rScore, zBuf, sizeof(zBuf));
       rdPipeArgCopy(P, zBuf, -1);
       rdPipeArg(P, pOp->aArg[0].z, pOp->aArg[0].n);
       return;
-    case ROP_ZREM:    rdPipeCmd(P, pOp->iDb, "ZREM"); break;
+    case ROP_ZREM:    rdPipeCmd(P, pOp->hdr.iSpace, "ZREM"); break;
   }
-  rdPipeArg(P, pOp->key.z, pOp->key.n);
-  if( pOp->eOp==ROP_EXPIRE ) rdPipeArgInt(P, pOp->iNum);
+  rdPipeArg(P, pOp->hdr.aKey, pOp->hdr.nKey);
+  if( pOp->hdr.eOp==ROP_EXPIRE ) rdPipeArgInt(P, pOp->iNum);
   for(i=0; i<pOp->nArg; i++) rdPipeArg(P, pOp->aArg[i].z, pOp->aArg[i].n);
 }
 
 /* True if the reply of pOp sent alone says whether its condition held
 ** and a failure leaves nothing half done. */
 static int opAlone(const RedisOp *pOp){
-  return pOp->eOp!=ROP_LSET && pOp->eCond!=RCOND_NXKEY
+  return pOp->hdr.eOp!=ROP_LSET && pOp->eCond!=RCOND_NXKEY
       && pOp->eCond!=RCOND_STRING;
 }
 
 /* Did the reply to pOp say its condition failed (the row existed)? */
 static int opConflicted(const RedisOp *pOp, const redisReply *r){
   if( pOp->eCond!=RCOND_NX ) return 0;
-  if( pOp->eOp==ROP_SET ) return r->type==REDIS_REPLY_NIL;
+  if( pOp->hdr.eOp==ROP_SET ) return r->type==REDIS_REPLY_NIL;
   return r->type==REDIS_REPLY_INTEGER && r->integer==0;
 }
 
@@ -123,26 +122,27 @@ static int opConflicted(const RedisOp *pOp, const redisReply *r){
 ** replay the queue on it.  After this, EXEC cannot fail half way. */
 int rdTxnValidate(RedisConn *p, char **pzErr){
   RedisTxn *t = &p->txn;
-  RHash need;
-  RHashElem *e;
-  RHashElem **aOrder = 0;       /* The keys of need, in queue order */
+  FedKvHash need;
+  FedKvElem *e;
+  FedKvElem **aOrder = 0;       /* The keys of need, in queue order */
   ShadowReq *aReq = 0;
   int i, nReq = 0, nOrder = 0, rc = SQLITE_OK;
   memset(&need, 0, sizeof(need));
-  for(i=0; i<t->nOp && rc==SQLITE_OK; i++){
-    RedisOp *pOp = &t->aOp[i];
-    const RBuf *aKey[2];
+  for(i=0; i<t->kv.nOp && rc==SQLITE_OK; i++){
+    RedisOp *pOp = rdOp(t, i);
+    RBuf aKey[2];
     int k, nKey, bNew;
-    if( pOp->bSkip ) continue;
+    if( pOp->hdr.bSkip ) continue;
     nKey = rdOpKeys(pOp, aKey);
     for(k=0; k<nKey; k++){
-      if( rdShadowGet(t, pOp->iDb, aKey[k]->z, aKey[k]->n) ) continue;
-      e = rdHashAdd(&need, pOp->iDb, aKey[k]->z, aKey[k]->n, &bNew);
+      if( rdShadowGet(t, pOp->hdr.iSpace, aKey[k].z, aKey[k].n) ) continue;
+      e = fedKvHashAdd(&need, pOp->hdr.iSpace, aKey[k].z, aKey[k].n, &bNew);
       if( e==0 ){ rc = SQLITE_NOMEM; break; }
       if( bNew ){
-        RHashElem **a = sqlite3_realloc64(aOrder, sizeof(RHashElem*)*(nOrder+1));
+        FedKvElem **a = sqlite3_realloc64(aOrder,
+                                          sizeof(FedKvElem*)*(nOrder+1));
         if( a==0 ){
-          rdHashRemove(&need, pOp->iDb, aKey[k]->z, aKey[k]->n);
+          fedKvHashRemove(&need, pOp->hdr.iSpace, aKey[k].z, aKey[k].n);
           rc = SQLITE_NOMEM;
           break;
         }
@@ -151,10 +151,10 @@ int rdTxnValidate(RedisConn *p, char **pzErr){
         /* e->r: 1 if the first op overwrites the key whatever it held
         ** (DEL, SET): then nothing is read and the replay starts from an
         ** empty key (3 once a later op needs checking); 2 to read it. */
-        e->r = (pOp->eOp==ROP_DEL || (pOp->eOp==ROP_SET
+        e->r = (pOp->hdr.eOp==ROP_DEL || (pOp->hdr.eOp==ROP_SET
                 && pOp->eCond==RCOND_NONE && pOp->eTtl!=RTTL_KEEP)) ? 1 : 0;
       }
-      if( pOp->eOp==ROP_RENAME ){
+      if( pOp->hdr.eOp==ROP_RENAME ){
         e->r = 2;
       }else if( rdOpNeedsCheck(pOp) ){
         if( e->r==1 ) e->r = 3;
@@ -171,7 +171,7 @@ int rdTxnValidate(RedisConn *p, char **pzErr){
     for(i=0; i<nOrder; i++){
       e = aOrder[i];
       if( e->r<2 ) continue;
-      aReq[nReq].iDb = e->iDb;
+      aReq[nReq].iDb = e->iSpace;
       aReq[nReq].z = e->zKey;
       aReq[nReq].n = e->nKey;
       aReq[nReq].eWant = e->r==3 ? -1 : (int)e->i;
@@ -181,7 +181,7 @@ int rdTxnValidate(RedisConn *p, char **pzErr){
   }
   sqlite3_free(aReq);
   sqlite3_free(aOrder);
-  rdHashClear(&need);
+  fedKvHashClear(&need);
   return rc;
 }
 
@@ -233,27 +233,27 @@ static int markerFence(RedisConn *p, const char *zGid, char **pzErr){
   return rc;
 }
 
-int rdCommit(FedConn *pConn, char **pzErr){
+/* The batch layer's xFlush: the statement's list tombstones. */
+static int rdKvFlush(FedKvTxn *pKv, FedConn *pConn, char **pzErr){
+  (void)pKv;
+  return rdFlush(pConn, pzErr);
+}
+
+/* The batch layer's xApply (fedKvCommit has flushed and checked the
+** doom): the queue as one MULTI ... EXEC. */
+static int rdKvApply(FedKvTxn *pKv, FedConn *pConn, const char *zMarker,
+                     char **pzErr){
   RedisConn *p = (RedisConn*)pConn;
-  RedisTxn *t = &p->txn;
+  RedisTxn *t = (RedisTxn*)pKv;
   RedisPipe P;
   RedisOp *pOne = 0;
-  const char *zMarker = pConn->zMarker;
   int i, n = 0, iExec, rc;
 
-  if( !t->bActive && zMarker==0 ) return SQLITE_OK;
-  rc = rdFlush(pConn, pzErr);
-  if( rc ) return rc;
-  if( t->zDoom ){
-    fedSetError(pzErr, "%s", t->zDoom);
-    return SQLITE_ERROR;
-  }
-  for(i=0; i<t->nOp; i++){
-    if( !t->aOp[i].bSkip ){ n++; pOne = &t->aOp[i]; }
+  for(i=0; i<t->kv.nOp; i++){
+    if( !rdOp(t, i)->hdr.bSkip ){ n++; pOne = rdOp(t, i); }
   }
   if( n==0 && zMarker==0 ){
     if( t->bWatched ) p->bUnwatch = 1;
-    rdTxnClear(t);
     return SQLITE_OK;
   }
   rdPipeInit(&P);
@@ -276,10 +276,7 @@ int rdCommit(FedConn *pConn, char **pzErr){
   }
 
   rc = rdTxnValidate(p, pzErr);
-  if( rc==SQLITE_OK && t->zDoom ){
-    fedSetError(pzErr, "%s", t->zDoom);
-    rc = SQLITE_ERROR;
-  }
+  if( rc==SQLITE_OK ) rc = fedKvDoomed(&t->kv, pzErr);
   if( rc ) goto done;
   if( zMarker ){
     rc = markerFence(p, zMarker, pzErr);
@@ -288,8 +285,8 @@ int rdCommit(FedConn *pConn, char **pzErr){
   rc = fedFault(FED_FAULT_COMMIT, pzErr);
   if( rc ) goto done;
   rdPipeCmd(&P, -1, "MULTI");
-  for(i=0; i<t->nOp; i++){
-    if( !t->aOp[i].bSkip ) pipeOp(&P, &t->aOp[i]);
+  for(i=0; i<t->kv.nOp; i++){
+    if( !rdOp(t, i)->hdr.bSkip ) pipeOp(&P, rdOp(t, i));
   }
   if( zMarker ){
     /* The commit marker, in the same MULTI/EXEC as the writes. */
@@ -347,59 +344,60 @@ int rdCommit(FedConn *pConn, char **pzErr){
 
 done:
   rdPipeFree(&P);
-  if( rc==SQLITE_OK || rc==SQLITE_BUSY || rc==SQLITE_CONSTRAINT ){
-    rdTxnClear(t);
-    if( rc==SQLITE_BUSY ) rc = SQLITE_ERROR;
-  }
   return rc;
+}
+
+int rdCommit(FedConn *pConn, char **pzErr){
+  return fedKvCommit(&((RedisConn*)pConn)->txn.kv, pConn, pzErr);
 }
 
 int rdRollback(FedConn *pConn, char **pzErr){
   RedisConn *p = (RedisConn*)pConn;
-  int rc = fedFault(FED_FAULT_ROLLBACK, pzErr);
   if( p->txn.bWatched ) p->bUnwatch = 1;
-  rdTxnClear(&p->txn);
-  return rc;
+  return fedKvRollback(&p->txn.kv, pzErr);
 }
 
-/* Savepoints are queue lengths. */
+/* Savepoints are queue lengths (ext/kv.c). */
 int rdSavepoint(FedConn *pConn, int iRelease, int iFrom, int iTo,
-                char **pzErr){
-  RedisTxn *t = &((RedisConn*)pConn)->txn;
-  int i;
-  if( fedFault(FED_FAULT_SAVEPOINT, pzErr) ) return SQLITE_ERROR;
-  if( iRelease>=0 && iRelease<t->nMark ) t->nMark = iRelease;
-  if( iTo>t->nMarkAlloc ){
-    int *a = sqlite3_realloc64(t->aMark, sizeof(int)*(iTo+8));
-    if( a==0 ) return SQLITE_NOMEM;
-    t->aMark = a;
-    t->nMarkAlloc = iTo+8;
-  }
-  for(i=t->nMark; i<iFrom; i++) t->aMark[i] = t->nOp;
-  for(i=iFrom; i<iTo; i++) t->aMark[i] = t->nOp;
-  if( iTo>t->nMark ) t->nMark = iTo;
-  return SQLITE_OK;
+                       char **pzErr){
+  return fedKvSavepoint(&((RedisConn*)pConn)->txn.kv, iRelease, iFrom, iTo,
+                        pzErr);
 }
 
 int rdRelease(FedConn *pConn, int iLevel, char **pzErr){
-  RedisTxn *t = &((RedisConn*)pConn)->txn;
   (void)pzErr;
-  if( iLevel>=0 && iLevel<t->nMark ) t->nMark = iLevel;
+  fedKvRelease(&((RedisConn*)pConn)->txn.kv, iLevel);
   return SQLITE_OK;
 }
 
-int rdRollbackTo(FedConn *pConn, int iLevel, char **pzErr){
-  RedisTxn *t = &((RedisConn*)pConn)->txn;
-  int rc = fedFault(FED_FAULT_SAVEPOINT, pzErr);
-  if( iLevel>=0 && iLevel<t->nMark ){
-    rdTxnTruncate(t, t->aMark[iLevel]);
-    t->nMark = iLevel+1;
-  }
-  rdHashClear(&t->lrem);
-  sqlite3_free(t->zDoom);
-  t->zDoom = 0;
-  return rc;
+/* The statement's list tombstones go with the rows cut (rdKvOpDrop) or
+** with the statement. */
+static void rdKvRolledBackTo(FedKvTxn *pKv){
+  fedKvHashClear(&((RedisTxn*)pKv)->lrem);
 }
+
+int rdRollbackTo(FedConn *pConn, int iLevel, char **pzErr){
+  return fedKvRollbackTo(&((RedisConn*)pConn)->txn.kv, iLevel, pzErr);
+}
+
+/* Redis as a batch store (ext/kv.h).  ROLLBACK, SAVEPOINT and ROLLBACK TO
+** send nothing, yet pass their fault sites (redis3 6.17-6.21). */
+const FedKvDriver rdKvDriver = {
+  .zStore = RD_STORE,
+  .szOp = sizeof(RedisOp),
+  .mFault = FED_KV_FAULT_ROLLBACK|FED_KV_FAULT_SAVEPOINT,
+  .xOpFree = rdKvOpFree,
+  .xOpDrop = rdKvOpDrop,
+  .xRolledBackTo = rdKvRolledBackTo,
+  .xCleared = rdKvCleared,
+  .xRenderKey = rdRenderArg,
+  .xFlush = rdKvFlush,
+  .xApply = rdKvApply,
+  .xImageRead = rdImageRead,
+  .xImageSame = rdImageSame,
+  .xImageRestore = rdImageRestore,
+  .xImageRelease = rdImageRelease,
+};
 
 /**************************************************************************
 ** Commit markers (FedStore.xMarkerCheck): fields of the hash RD_MARKER in
@@ -483,29 +481,19 @@ int rdMarkerList(FedConn *pConn, const char *zPrefix, char ***pazGid,
   redisReply *r = 0;
   char **az = 0;
   int n = 0, rc;
-  size_t i, nPrefix = strlen(zPrefix);
+  size_t i;
   *pazGid = 0;
   *pn = 0;
   rc = markerCmd((RedisConn*)pConn, "HKEYS", 0, &r, pzErr);
   if( rc ) return rc;
-  if( r->type==REDIS_REPLY_ARRAY && r->elements>0 ){
-    az = sqlite3_malloc64(sizeof(char*)*r->elements);
-    if( az==0 ) rc = SQLITE_NOMEM;
-    for(i=0; rc==SQLITE_OK && i<r->elements; i++){
-      redisReply *e = r->element[i];
-      if( e->type!=REDIS_REPLY_STRING || e->len<nPrefix
-       || memcmp(e->str, zPrefix, nPrefix)!=0 ){
-        continue;
-      }
-      az[n] = fedStrdup(e->str, (int)e->len);
-      if( az[n]==0 ) rc = SQLITE_NOMEM;
-      else n++;
-    }
+  for(i=0; r->type==REDIS_REPLY_ARRAY && rc==SQLITE_OK && i<r->elements; i++){
+    redisReply *e = r->element[i];
+    if( e->type!=REDIS_REPLY_STRING ) continue;
+    rc = fedKvNameAdd(&az, &n, zPrefix, e->str, (int)e->len);
   }
   freeReplyObject(r);
   if( rc ){
-    while( n>0 ) sqlite3_free(az[--n]);
-    sqlite3_free(az);
+    fedKvNamesFree(az, n);
     return rc;
   }
   *pazGid = az;

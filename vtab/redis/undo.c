@@ -55,7 +55,7 @@ static u64 imgGet64(const char *a){
 }
 
 static int elemCmp(const void *pA, const void *pB){
-  const RHashElem *x = *(RHashElem*const*)pA, *y = *(RHashElem*const*)pB;
+  const FedKvElem *x = *(FedKvElem*const*)pA, *y = *(FedKvElem*const*)pB;
   int c = memcmp(x->zKey, y->zKey, x->nKey<y->nKey ? x->nKey : y->nKey);
   return c ? c : x->nKey - y->nKey;
 }
@@ -64,7 +64,7 @@ static int elemCmp(const void *pA, const void *pB){
 ** NULL for no key).  SQLITE_OK, SQLITE_NOMEM or SQLITE_TOOBIG. */
 static int imageOf(const RedisShadow *sh, i64 iExp, char **pa, int *pn){
   sqlite3_str *s;
-  RHashElem **aE = 0, *e;
+  FedKvElem **aE = 0, *e;
   int i, n = 0, rc;
   *pa = 0;
   *pn = 0;
@@ -77,13 +77,13 @@ static int imageOf(const RedisShadow *sh, i64 iExp, char **pa, int *pn){
   }else if( sh->eType==RT_LIST ){
     for(i=0; i<sh->nList; i++) imgPutBytes(s, sh->aList[i].z, sh->aList[i].n);
   }else if( sh->map.nElem>0 ){
-    aE = sqlite3_malloc64(sizeof(RHashElem*)*sh->map.nElem);
+    aE = sqlite3_malloc64(sizeof(FedKvElem*)*sh->map.nElem);
     if( aE==0 ){
       sqlite3_free(sqlite3_str_finish(s));
       return SQLITE_NOMEM;
     }
-    RHASH_EACH(&sh->map, i, e){ aE[n++] = e; }
-    qsort(aE, n, sizeof(RHashElem*), elemCmp);
+    FEDKV_EACH(&sh->map, i, e){ aE[n++] = e; }
+    qsort(aE, n, sizeof(FedKvElem*), elemCmp);
     for(i=0; i<n; i++){
       imgPutBytes(s, aE[i]->zKey, aE[i]->nKey);
       if( sh->eType==RT_HASH ){
@@ -303,49 +303,37 @@ int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
   RedisConn *p = (RedisConn*)pConn;
   RedisTxn *t = &p->txn;
   FedUndoImage *a = 0;
-  RHash keys;                   /* Key -> its index in a[] (elem.i) */
+  FedKvHash keys;               /* Key -> its index in a[] (elem.i) */
   RedisShadow *aSh = 0;
   RBuf *aKey = 0;
-  int *aiDb = 0, *aeGuess = 0;
+  int *aiDb = 0, *aeGuess = 0, *aiFirst = 0;
   i64 *aiExp = 0;
-  int n = 0, nGuessAlloc = 0, i, j, rc;
+  int n = 0, i, j, rc;
   *paImg = 0;
   *pnImg = 0;
   memset(&keys, 0, sizeof(keys));
   rc = rdFlush(pConn, pzErr);
-  if( rc==SQLITE_OK && t->zDoom==0 ){
+  if( rc==SQLITE_OK && t->kv.zDoom==0 ){
     /* Settles which INSERT OR IGNORE rows are dropped. */
     rc = rdTxnValidate(p, pzErr);
   }
+  if( rc==SQLITE_OK ) rc = fedKvDoomed(&t->kv, pzErr);
   if( rc ) return rc;
-  if( t->zDoom ){
-    fedSetError(pzErr, "%s", t->zDoom);
-    return SQLITE_ERROR;
-  }
 
   /* The keys the queue writes, in queue order, each with the type its
   ** first command expects. */
-  for(i=0; rc==SQLITE_OK && i<t->nOp; i++){
-    RedisOp *pOp = &t->aOp[i];
-    const RBuf *aK[2];
-    int k, nK, bNew;
-    if( pOp->bSkip ) continue;
-    nK = rdOpKeys(pOp, aK);
-    for(k=0; rc==SQLITE_OK && k<nK; k++){
-      RHashElem *e = rdHashAdd(&keys, pOp->iDb, aK[k]->z, aK[k]->n, &bNew);
-      if( e==0 ){ rc = SQLITE_NOMEM; break; }
-      if( !bNew ) continue;
-      e->i = n;
-      rc = fedUndoImageSet(&a, &n, pOp->iDb, aK[k]->z, aK[k]->n, 0, 0);
-      if( rc==SQLITE_OK && n>nGuessAlloc ){
-        int *ai;
-        nGuessAlloc = nGuessAlloc ? nGuessAlloc*2 : 16;
-        ai = sqlite3_realloc64(aeGuess, sizeof(int)*nGuessAlloc);
-        if( ai==0 ){ rc = SQLITE_NOMEM; break; }
-        aeGuess = ai;
-      }
-      if( rc==SQLITE_OK ) aeGuess[n-1] = k==0 ? rdOpType(pOp) : RT_NONE;
-    }
+  rc = fedKvUndoCapture(&t->kv, &a, &n, &aiFirst, 0);
+  if( rc==SQLITE_OK && n>0 ){
+    aeGuess = sqlite3_malloc64(sizeof(int)*n);
+    if( aeGuess==0 ) rc = SQLITE_NOMEM;
+  }
+  for(j=0; rc==SQLITE_OK && j<n; j++){
+    RedisOp *pOp = rdOp(t, aiFirst[j]);
+    FedKvElem *e = fedKvHashAdd(&keys, a[j].iSpace, a[j].aKey, a[j].nKey, 0);
+    if( e==0 ){ rc = SQLITE_NOMEM; break; }
+    e->i = j;
+    aeGuess[j] = fedKvOpSlot(&pOp->hdr, a[j].iSpace, a[j].aKey, a[j].nKey)==0
+               ? rdOpType(pOp) : RT_NONE;
   }
   if( rc==SQLITE_OK && n>0 ){
     aSh = sqlite3_malloc64(sizeof(RedisShadow)*n);
@@ -359,7 +347,7 @@ int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
       for(j=0; j<n; j++){
         aKey[j].z = a[j].aKey;
         aKey[j].n = a[j].nKey;
-        aiDb[j] = a[j].iDb;
+        aiDb[j] = a[j].iSpace;
       }
       rc = imageRead(p, 1, n, aiDb, aKey, aeGuess, aSh, aiExp, pzErr);
     }
@@ -369,13 +357,14 @@ int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
   for(j=0; rc==SQLITE_OK && j<n; j++){
     rc = imageOf(&aSh[j], aiExp[j], &a[j].aBefore, &a[j].nBefore);
   }
-  for(i=0; rc==SQLITE_OK && i<t->nOp; i++){
-    RedisOp *pOp = &t->aOp[i];
+  for(i=0; rc==SQLITE_OK && i<t->kv.nOp; i++){
+    RedisOp *pOp = rdOp(t, i);
     RedisShadow *sh, *sh2 = 0;
-    if( pOp->bSkip ) continue;
-    sh = &aSh[rdHashFind(&keys, pOp->iDb, pOp->key.z, pOp->key.n)->i];
-    if( pOp->eOp==ROP_RENAME ){
-      sh2 = &aSh[rdHashFind(&keys, pOp->iDb, pOp->aArg[0].z,
+    if( pOp->hdr.bSkip ) continue;
+    sh = &aSh[fedKvHashFind(&keys, pOp->hdr.iSpace, pOp->hdr.aKey,
+                            pOp->hdr.nKey)->i];
+    if( pOp->hdr.eOp==ROP_RENAME ){
+      sh2 = &aSh[fedKvHashFind(&keys, pOp->hdr.iSpace, pOp->aArg[0].z,
                             pOp->aArg[0].n)->i];
     }
     rc = rdShadowApply(pOp, sh, sh2, pzErr);
@@ -400,7 +389,8 @@ int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
   sqlite3_free(aiDb);
   sqlite3_free(aiExp);
   sqlite3_free(aeGuess);
-  rdHashClear(&keys);
+  sqlite3_free(aiFirst);
+  fedKvHashClear(&keys);
   if( rc ){
     fedUndoImagesFree(a, n);
     if( rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
@@ -411,70 +401,81 @@ int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
   return SQLITE_OK;
 }
 
-int rdUndoApply(FedConn *pConn, const FedUndoImage *pImg,
-                char **pzErr){
+/* The batch layer's xImageRead (fedKvUndoApply): the key now, under
+** WATCH, as an image without its expiry. */
+int rdImageRead(FedConn *pConn, const FedUndoImage *pImg, char **paNow,
+                int *pnNow, i64 *piGuard, char **pzErr){
   RedisConn *p = (RedisConn*)pConn;
   RedisShadow sh;
-  RedisPipe P;
   RBuf key;
-  char *aNow = 0;
-  int nNow = 0, eGuess, rc;
+  int eGuess, rc;
   i64 iExp;
   memset(&sh, 0, sizeof(sh));
-  rdPipeInit(&P);
+  *piGuard = 0;
   key.z = pImg->aKey;
   key.n = pImg->nKey;
   eGuess = pImg->aAfter ? imgType(pImg->aAfter[0])
          : pImg->aBefore ? imgType(pImg->aBefore[0]) : RT_NONE;
-  rc = imageRead(p, 0, 1, &pImg->iDb, &key, &eGuess, &sh, &iExp, pzErr);
-  if( rc==SQLITE_OK ) rc = imageOf(&sh, -1, &aNow, &nNow);
+  rc = imageRead(p, 0, 1, &pImg->iSpace, &key, &eGuess, &sh, &iExp, pzErr);
+  if( rc==SQLITE_OK ) rc = imageOf(&sh, -1, paNow, pnNow);
+  rdShadowReset(&sh);
+  return rc;
+}
+
+/* Do images a and b hold the same key (expiries aside)? */
+int rdImageSame(const char *a, int na, const char *b, int nb){
+  return imageSame(a, na, b, nb);
+}
+
+/* The key is left alone: its WATCH goes. */
+void rdImageRelease(FedConn *pConn){
+  ((RedisConn*)pConn)->bUnwatch = 1;
+}
+
+/* Put the before-image back: DEL and rebuild in one MULTI/EXEC, which
+** fails (SQLITE_BUSY) if the key changed since rdImageRead watched it. */
+int rdImageRestore(FedConn *pConn, const FedUndoImage *pImg, i64 iGuard,
+                   char **pzErr){
+  RedisConn *p = (RedisConn*)pConn;
+  RedisPipe P;
+  int iExec, rc;
+  (void)iGuard;
+  rdPipeInit(&P);
+  rdPipeCmd(&P, -1, "MULTI");
+  rdPipeCmd(&P, pImg->iSpace, "DEL");
+  rdPipeArg(&P, pImg->aKey, pImg->nKey);
+  rc = imageRestore(&P, pImg->iSpace, pImg->aKey, pImg->nKey, pImg->aBefore,
+                    pImg->nBefore);
+  if( rc==SQLITE_CORRUPT ){
+    p->bUnwatch = 1;
+    imageError(p, "cannot undo", pImg->aKey, pImg->nKey, ": its undo image"
+               " is damaged", pzErr);
+    rc = SQLITE_ERROR;
+    goto done;
+  }
+  iExec = P.nCmd;
+  rdPipeCmd(&P, -1, "EXEC");
+  rc = rdPipeRun(p, &P, pzErr);
+  p->iCurDb = -1;
   if( rc ) goto done;
-  if( imageSame(aNow, nNow, pImg->aAfter, pImg->nAfter) ){
-    int iExec;
-    rdPipeCmd(&P, -1, "MULTI");
-    rdPipeCmd(&P, pImg->iDb, "DEL");
-    rdPipeArg(&P, pImg->aKey, pImg->nKey);
-    rc = imageRestore(&P, pImg->iDb, pImg->aKey, pImg->nKey, pImg->aBefore,
-                      pImg->nBefore);
-    if( rc==SQLITE_CORRUPT ){
-      p->bUnwatch = 1;
-      imageError(p, "cannot undo", pImg->aKey, pImg->nKey, ": its undo image"
-                 " is damaged", pzErr);
-      rc = SQLITE_ERROR;
-      goto done;
-    }
-    iExec = P.nCmd;
-    rdPipeCmd(&P, -1, "EXEC");
-    rc = rdPipeRun(p, &P, pzErr);
-    p->iCurDb = -1;
-    if( rc ) goto done;
-    if( P.apReply[iExec]->type==REDIS_REPLY_ARRAY ){
-      redisReply *r = P.apReply[iExec];
-      size_t k;
-      for(k=0; k<r->elements; k++){
-        if( r->element[k]->type==REDIS_REPLY_ERROR ){
-          rdSetError(pzErr, r->element[k]->str, "EXEC");
-          rc = SQLITE_ERROR;
-          break;
-        }
+  if( P.apReply[iExec]->type==REDIS_REPLY_ARRAY ){
+    redisReply *r = P.apReply[iExec];
+    size_t k;
+    for(k=0; k<r->elements; k++){
+      if( r->element[k]->type==REDIS_REPLY_ERROR ){
+        rdSetError(pzErr, r->element[k]->str, "EXEC");
+        rc = SQLITE_ERROR;
+        break;
       }
-      goto done;
     }
-    rc = SQLITE_BUSY;
-  }else if( imageSame(aNow, nNow, pImg->aBefore, pImg->nBefore) ){
-    p->bUnwatch = 1;
-    goto done;                  /* Never applied, or undone already */
   }else{
-    p->bUnwatch = 1;
     rc = SQLITE_BUSY;
   }
-  imageError(p, "cannot undo", pImg->aKey, pImg->nKey, ": another client"
-             " changed it after this transaction wrote it; it was left as it"
-             " is", pzErr);
 done:
-  rdShadowReset(&sh);
-  sqlite3_free(aNow);
   rdPipeFree(&P);
-  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
   return rc;
+}
+
+int rdUndoApply(FedConn *pConn, const FedUndoImage *pImg, char **pzErr){
+  return fedKvUndoApply(&rdKvDriver, pConn, pImg, pzErr);
 }

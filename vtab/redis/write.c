@@ -17,26 +17,26 @@ static int queueOp(RedisConn *p, char **pzErr){
   RedisShadow *sh, *sh2 = 0;
   int rc = rdOpCommit(t);
   if( rc ) return rc;
-  pOp = &t->aOp[t->nOp-1];
-  sh = rdShadowGet(t, pOp->iDb, pOp->key.z, pOp->key.n);
-  if( pOp->eOp==ROP_RENAME ){
-    sh2 = rdShadowGet(t, pOp->iDb, pOp->aArg[0].z, pOp->aArg[0].n);
+  pOp = rdOp(t, t->kv.nOp-1);
+  sh = rdShadowGet(t, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey);
+  if( pOp->hdr.eOp==ROP_RENAME ){
+    sh2 = rdShadowGet(t, pOp->hdr.iSpace, pOp->aArg[0].z, pOp->aArg[0].n);
   }
-  if( sh && (pOp->eOp!=ROP_RENAME || sh2) ){
+  if( sh && (pOp->hdr.eOp!=ROP_RENAME || sh2) ){
     rc = rdShadowApply(pOp, sh, sh2, pzErr);
     if( rc==SQLITE_DONE ) rc = SQLITE_OK, sh2 = sh = 0;
     else if( rc==SQLITE_OK ) return SQLITE_OK;
   }
   if( rc==SQLITE_OK ){
     /* Not enough is known here: the keys are re-read when next needed. */
-    rdShadowDrop(t, pOp->iDb, pOp->key.z, pOp->key.n);
-    if( pOp->eOp==ROP_RENAME ){
-      rdShadowDrop(t, pOp->iDb, pOp->aArg[0].z, pOp->aArg[0].n);
+    rdShadowDrop(t, pOp->hdr.iSpace, pOp->hdr.aKey, pOp->hdr.nKey);
+    if( pOp->hdr.eOp==ROP_RENAME ){
+      rdShadowDrop(t, pOp->hdr.iSpace, pOp->aArg[0].z, pOp->aArg[0].n);
     }
     return SQLITE_OK;
   }
   /* The shadows may have been changed half way: drop them with the op. */
-  rdTxnTruncate(t, t->nOp-1);
+  rdTxnTruncate(t, t->kv.nOp-1);
   return rc;
 }
 
@@ -56,7 +56,7 @@ int rdAddOp(RedisConn *p, int eOp, int eCond, int iDb, int iRow,
   for(i=0; i<nArg; i++){
     int n = anArg[i]<0 ? (int)strlen(azArg[i]) : anArg[i];
     if( rdBufSet(&pOp->aArg[i], azArg[i], n) ){
-      rdOpFree(pOp);
+      fedKvOpDiscard(&t->kv);
       return SQLITE_NOMEM;
     }
   }
@@ -75,7 +75,7 @@ static int addSet(RedisConn *p, int eCond, int iDb, int iRow, int bIgnore,
   pOp->eTtl = (u8)eTtl;
   pOp->iNum = nTtl;
   if( rdBufSet(&pOp->aArg[0], zVal, nVal) ){
-    rdOpFree(pOp);
+    fedKvOpDiscard(&t->kv);
     return SQLITE_NOMEM;
   }
   return queueOp(p, pzErr);
@@ -91,7 +91,7 @@ static int addZadd(RedisConn *p, int eCond, int iDb, int iRow, int bIgnore,
   pOp->bIgnore = (u8)bIgnore;
   pOp->rScore = rScore;
   if( rdBufSet(&pOp->aArg[0], zMember, nMember) ){
-    rdOpFree(pOp);
+    fedKvOpDiscard(&t->kv);
     return SQLITE_NOMEM;
   }
   return queueOp(p, pzErr);
@@ -365,9 +365,9 @@ static int updateInKey(FedTable *pTab, RedisConn *p, int argc,
   i64 nTtl = 0, iOld = 0;
 
   if( !bInsert ){
-    RHashElem *e;
+    FedKvElem *e;
     iOld = sqlite3_value_int64(argv[0]);
-    e = rdHashFind(&pRt->ident, 0, (const char*)&iOld, sizeof(iOld));
+    e = fedKvHashFind(&pRt->ident, 0, (const char*)&iOld, sizeof(iOld));
     pId = e ? (RedisIdent*)e->pVal : 0;
     if( pId==0 ){
       fedSetError(pzErr, "%s: row %lld of table \"%s\" was not read by this"
@@ -396,13 +396,13 @@ static int updateInKey(FedTable *pTab, RedisConn *p, int argc,
         rc = rdAddOp(p, ROP_LSET, 0, iDb, iRow, 0, pId->key.z, pId->key.n, 2,
                      azA, anA, pId->iIdx, pzErr);
         if( rc==SQLITE_OK
-         && rdHashAdd(&p->txn.lrem, iDb, pId->key.z, pId->key.n, 0)==0 ){
+         && fedKvHashAdd(&p->txn.lrem, iDb, pId->key.z, pId->key.n, 0)==0 ){
           rc = SQLITE_NOMEM;
         }
         break;
       }
     }
-    if( rc==SQLITE_OK ) rdHashRemove(&pRt->ident, 0, (const char*)&iOld,
+    if( rc==SQLITE_OK ) fedKvHashRemove(&pRt->ident, 0, (const char*)&iOld,
                                      sizeof(iOld));
     return rc;
   }
@@ -502,7 +502,7 @@ static int updateInKey(FedTable *pTab, RedisConn *p, int argc,
     rc = addTtl(p, iDb, iRow, zKey, nKey, bTtl, nTtl, pzErr);
   }
   if( rc==SQLITE_OK && pId && !bInsert ){
-    rdHashRemove(&pRt->ident, 0, (const char*)&iOld, sizeof(iOld));
+    fedKvHashRemove(&pRt->ident, 0, (const char*)&iOld, sizeof(iOld));
   }
   return rc;
 }
@@ -518,16 +518,8 @@ static int reservedKey(FedTable *pTab, sqlite3_value *pVal, const char *zOp,
   if( pVal==0 || sqlite3_value_type(pVal)==SQLITE_NULL ) return SQLITE_OK;
   rdValueBytes(pVal, &z, &n);
   if( n<0 ) return SQLITE_NOMEM;
-  if( n>=(int)sizeof(RD_RESERVED)-1
-   && memcmp(z, RD_RESERVED, sizeof(RD_RESERVED)-1)==0 ){
-    char *zKey = rdRenderKey(z, n);
-    fedSetError(pzErr, "%s: cannot %s key %s in table \"%s\": keys that"
-        " start with %s are reserved for federate's commit markers",
-        RD_STORE, zOp, zKey ? zKey : "?", pTab->zName, RD_RESERVED);
-    sqlite3_free(zKey);
-    return SQLITE_CONSTRAINT;
-  }
-  return SQLITE_OK;
+  return fedKvReserved(&rdKvDriver, RD_RESERVED, z, n, zOp, pTab->zName,
+                       pzErr);
 }
 
 int rdUpdate(FedTable *pTab, int argc, sqlite3_value **argv,
@@ -560,12 +552,12 @@ int rdUpdate(FedTable *pTab, int argc, sqlite3_value **argv,
     }
     if( rc ) return rc;
   }
-  if( !t->bActive ){
+  if( !t->kv.bActive ){
     rc = rdBegin(&p->base, 0, pzErr);
     if( rc ) return rc;
   }
   if( argc==1 ) bIgnore = bReplace = 0;
-  nStart = t->nOp;
+  nStart = t->kv.nOp;
   t->iRowSeq++;
   if( pTab->iPk>=0 ){
     rc = updateByKey(pTab, p, argc, argv, iDb, t->iRowSeq, bIgnore, bReplace,
