@@ -392,10 +392,7 @@ void fedKvBegin(FedKvTxn *t, int bSnapshot){
 int fedKvSavepoint(FedKvTxn *t, int iRelease, int iFrom, int iTo,
                    char **pzErr){
   int i;
-  if( (t->pDrv->mFault & FED_KV_FAULT_SAVEPOINT)
-   && fedFault(FED_FAULT_SAVEPOINT, pzErr) ){
-    return SQLITE_ERROR;
-  }
+  if( fedFault(FED_FAULT_SAVEPOINT, pzErr) ) return SQLITE_ERROR;
   if( iRelease>=0 && iRelease<t->nMark ) t->nMark = iRelease;
   if( iTo>t->nMarkAlloc ){
     int *a = sqlite3_realloc64(t->aMark, sizeof(int)*(iTo+8));
@@ -417,10 +414,7 @@ void fedKvRelease(FedKvTxn *t, int iLevel){
 ** lifted: the rows that caused it are gone (or, if they were older, the
 ** commit's own checks find them again). */
 int fedKvRollbackTo(FedKvTxn *t, int iLevel, char **pzErr){
-  int rc = SQLITE_OK;
-  if( t->pDrv->mFault & FED_KV_FAULT_SAVEPOINT ){
-    rc = fedFault(FED_FAULT_SAVEPOINT, pzErr);
-  }
+  int rc = fedFault(FED_FAULT_SAVEPOINT, pzErr);
   if( iLevel>=0 && iLevel<t->nMark ){
     fedKvTruncate(t, t->aMark[iLevel]);
     t->nMark = iLevel+1;
@@ -434,10 +428,7 @@ int fedKvRollbackTo(FedKvTxn *t, int iLevel, char **pzErr){
 /* ROLLBACK cannot report failure: the queue is dropped whatever the fault
 ** site says. */
 int fedKvRollback(FedKvTxn *t, char **pzErr){
-  int rc = SQLITE_OK;
-  if( t->pDrv->mFault & FED_KV_FAULT_ROLLBACK ){
-    rc = fedFault(FED_FAULT_ROLLBACK, pzErr);
-  }
+  int rc = fedFault(FED_FAULT_ROLLBACK, pzErr);
   fedKvTxnClear(t);
   return rc;
 }

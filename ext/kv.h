@@ -54,8 +54,8 @@
 ** Fault sites: fedKvCommit passes FED_FAULT_COMMIT only through xApply
 ** (the store calls it just before sending, as it knows where that is);
 ** fedKvSavepoint/fedKvRollbackTo pass FED_FAULT_SAVEPOINT and
-** fedKvRollback FED_FAULT_ROLLBACK when the driver asks for them in
-** mFault (see there).
+** fedKvRollback FED_FAULT_ROLLBACK, for every store alike, though they
+** send nothing: a test arms the same site whatever the store.
 */
 #ifndef FED_KV_H
 #define FED_KV_H
@@ -140,10 +140,6 @@ struct FedKvOp {
 struct FedKvDriver {
   const char *zStore;           /* Store name, first word of messages */
   int szOp;                     /* sizeof the store's op struct */
-  int mFault;                   /* FED_KV_FAULT_*: which fault sites the
-                                ** queue-only calls (rollback, savepoint,
-                                ** rollback-to) pass, though they send
-                                ** nothing (Redis: both; etcd: none) */
   /* Free the store's part of an op (the header's keys are the layer's). */
   void (*xOpFree)(FedKvOp *);
   /* An op leaves the queue by rollback-to: forget what the store derived
@@ -184,9 +180,6 @@ struct FedKvDriver {
                        char **pzErr);
   void (*xImageRelease)(FedConn *);
 };
-
-#define FED_KV_FAULT_ROLLBACK  0x01   /* fedKvRollback: FED_FAULT_ROLLBACK */
-#define FED_KV_FAULT_SAVEPOINT 0x02   /* fedKvSavepoint, fedKvRollbackTo */
 
 /*
 ** The transaction of one connection.  A store embeds it (as the first

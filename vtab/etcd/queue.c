@@ -134,7 +134,6 @@ static void etcdRenderKey(sqlite3_str *s, const char *a, int n){
 const FedKvDriver etcdKvDriver = {
   .zStore = ETCD_STORE,
   .szOp = sizeof(EtcdOp),
-  .mFault = 0,
   .xOpFree = etcdKvOpFree,
   .xRenderKey = etcdRenderKey,
   .xApply = etcdKvApply,

@@ -385,7 +385,6 @@ int rdRollbackTo(FedConn *pConn, int iLevel, char **pzErr){
 const FedKvDriver rdKvDriver = {
   .zStore = RD_STORE,
   .szOp = sizeof(RedisOp),
-  .mFault = FED_KV_FAULT_ROLLBACK|FED_KV_FAULT_SAVEPOINT,
   .xOpFree = rdKvOpFree,
   .xOpDrop = rdKvOpDrop,
   .xRolledBackTo = rdKvRolledBackTo,
