@@ -632,6 +632,6 @@ int fedKvUndoApply(const FedKvDriver *pDrv, FedConn *pConn,
     if( rc==SQLITE_BUSY ) fedKvUndoBusy(pDrv, pConn, pImg, pzErr);
   }
   sqlite3_free(aNow);
-  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
+  rc = fedErrorRc(rc, *pzErr);
   return rc;
 }

@@ -42,11 +42,11 @@ FedContext *etcdCtx(EtcdConn *p){
   return p->base.pServer->pCtx;
 }
 
-/* At the store's entry points: an error without a message means that
-** making the message failed, i.e. memory ran out. */
+/* At the store's entry points, the error rule (fedErrorRc) applied after
+** rc's call has set *pzErr: etcdRc(f(..., pzErr), pzErr) is safe where
+** fedErrorRc(f(..., pzErr), *pzErr) would read *pzErr too early. */
 int etcdRc(int rc, char **pzErr){
-  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
-  return rc;
+  return fedErrorRc(rc, *pzErr);
 }
 
 static const char *const azEtcdServerOpt[] = {

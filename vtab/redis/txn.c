@@ -425,7 +425,7 @@ static int markerCmd(RedisConn *p, const char *zCmd, const char *zField,
     P.apReply[0] = 0;
   }
   rdPipeFree(&P);
-  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
+  rc = fedErrorRc(rc, *pzErr);
   return rc;
 }
 
@@ -464,7 +464,7 @@ int rdMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
   }
   rdPipeFree(&P);
   sqlite3_free(zFence);
-  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
+  rc = fedErrorRc(rc, *pzErr);
   return rc;
 }
 

@@ -294,7 +294,7 @@ done:
   rdPipeFree(&P);
   rdPipeFree(&P2);
   sqlite3_free(aiCmd);
-  if( rc!=SQLITE_OK && rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
+  rc = fedErrorRc(rc, *pzErr);
   return rc;
 }
 
@@ -393,7 +393,7 @@ int rdUndoImages(FedConn *pConn, FedUndoImage **paImg, int *pnImg,
   fedKvHashClear(&keys);
   if( rc ){
     fedUndoImagesFree(a, n);
-    if( rc!=SQLITE_NOMEM && *pzErr==0 ) rc = SQLITE_NOMEM;
+    rc = fedErrorRc(rc, *pzErr);
     return rc;
   }
   *paImg = a;
