@@ -761,10 +761,8 @@ struct FedStore {
 ** (PostgreSQL allows 200).  The format is in txlog.c ("Global ids"). */
 #define FED_GID_MAX 64
 
-/* Each store's FedStore object. */
-extern const FedStore fedPostgresStore;
-extern const FedStore fedEtcdStore;
-extern const FedStore fedRedisStore;
+/* Each store's FedStore object is named in one place: FED_STORES in
+** main.c. */
 
 /**************************************************************************
 ** context.c: the per-connection context and the registry of stores.

@@ -9,12 +9,17 @@
 #include "fedInt.h"
 SQLITE_EXTENSION_INIT1
 
-/* Every store compiled in.  A new store adds one line. */
-static const FedStore *const aStore[] = {
-  &fedPostgresStore,
-  &fedEtcdStore,
-  &fedRedisStore,
-};
+/* Every store compiled in (each defines its FedStore in vtab/<store>/).
+** A new store adds one line here. */
+#define FED_STORES(X) \
+  X(fedPostgresStore) \
+  X(fedEtcdStore)     \
+  X(fedRedisStore)
+
+#define FED_STORE_EXTERN(s) extern const FedStore s;
+#define FED_STORE_ADDR(s)   &s,
+FED_STORES(FED_STORE_EXTERN)
+static const FedStore *const aStore[] = { FED_STORES(FED_STORE_ADDR) };
 
 /* The commit log's and the sagas' part in the server registry: their
 ** tables exist before fed_server() saves a server, and a new connection

@@ -177,7 +177,7 @@ static inline FedContext *pgCtx(PgConn *p){
 }
 
 /**************************************************************************
-** postgres.c: the FedStore fedPostgresStore (declared in fedInt.h), its
+** postgres.c: the FedStore fedPostgresStore (listed in ext/main.c), its
 ** options and the usage comment.
 */
 
