@@ -19,7 +19,8 @@ LIBS     = -lpq -lcurl -ljansson -lhiredis -lm
 
 CORE    = ext/main.c ext/config.c ext/server.c ext/plan.c ext/value.c \
           ext/vtab.c ext/txn.c ext/explain.c ext/query.c ext/fault.c ext/txlog.c ext/saga.c \
-          ext/undo.c ext/eponymous.c ext/context.c ext/kv.c $(wildcard ext/cache/*.c)
+          ext/undo.c ext/eponymous.c ext/context.c ext/kv.c ext/stats.c \
+          $(wildcard ext/cache/*.c)
 # The stores: one name each; a store's sources are vtab/<name>/*.c.
 STORE_NAMES = postgres redis etcd
 STORES  = vtab/http.c $(foreach s,$(STORE_NAMES),$(wildcard vtab/$(s).c vtab/$(s)/*.c))

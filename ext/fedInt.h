@@ -42,6 +42,7 @@ typedef struct FedCacheDb FedCacheDb;
 typedef struct FedCacheTab FedCacheTab;
 typedef struct FedCacheCsr FedCacheCsr;
 typedef struct FedCacheStat FedCacheStat;
+typedef struct FedTableStat FedTableStat;
 
 #define FED_MAX_COLUMNS 63     /* colUsed is a 64-bit mask; bit 63 = "more" */
 
@@ -344,6 +345,19 @@ int fedEpoRowCount(FedEpoRows *);
 int fedEpoRc(FedEpoRows *);
 
 /**************************************************************************
+** stats.c: fed_stats, per table of this connection: scans the store
+** served, rows it returned, rows written, scans the cache served.  The
+** counting functions accept a NULL stat (its allocation failed).
+*/
+FedTableStat *fedStatsFor(FedContext *, const char *zSchema,
+                          const char *zName);
+void fedStatsScan(FedTableStat *, int bCache);
+void fedStatsRow(FedTableStat *);
+void fedStatsWrite(FedTableStat *);
+void fedStatsFree(FedContext *);
+int fedStatsRegister(sqlite3 *, FedContext *);
+
+/**************************************************************************
 ** fault.c: numbered fault sites for tests (docs/TESTING.md).
 */
 #define FED_FAULT_CONNECT   1
@@ -391,6 +405,7 @@ struct FedTable {
   i64 iWriteTxn;                /* FedContext.iTxn when xBegin came */
   u8 bCacheInit;                /* pCache has been decided */
   FedCacheTab *pCache;          /* Cache settings, NULL when off */
+  FedTableStat *pStat;          /* fed_stats counters, or NULL (OOM) */
   void *pStoreTab;              /* Store-private table state */
 };
 
@@ -779,6 +794,7 @@ struct FedContext {
   int nStore;
   void (*axClose[FED_MAX_CLOSE_HOOK])(FedContext*);  /* Run at the end */
   int nClose;
+  FedTableStat *pTableStat;     /* fed_stats, newest first (stats.c) */
   FedServer *pServer;           /* Registry, loaded lazily */
   const FedServerHook *apServerHook[FED_MAX_SERVER_HOOK];  /* server.c */
   int nServerHook;

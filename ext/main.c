@@ -51,7 +51,7 @@ static const FedServerHook sagaHook = { 0, 0, sagaSchema, 0 };
 /* What each subsystem frees when the connection closes, in order. */
 static void (*const axClose[])(FedContext*) = {
   fedServerDisconnectAll, fedTxlogFree, fedUndoClose, fedCacheFree,
-  fedExplainFree,
+  fedStatsFree, fedExplainFree,
 };
 
 const char *sqlite3_federate_version(void){
@@ -97,6 +97,7 @@ FEDERATE_API int sqlite3_federate_init(
   if( rc==SQLITE_OK ) rc = fedQueryRegister(db, pCtx);
   if( rc==SQLITE_OK ) rc = fedTxnRegister(db, pCtx);
   if( rc==SQLITE_OK ) rc = fedCacheRegister(db, pCtx);
+  if( rc==SQLITE_OK ) rc = fedStatsRegister(db, pCtx);
   if( rc!=SQLITE_OK && pzErrMsg ){
     *pzErrMsg = sqlite3_mprintf("federate: initialisation failed: %s",
                                 sqlite3_errstr(rc));

@@ -248,6 +248,7 @@ static int fedInit(
   }
   sqlite3_vtab_config(db, SQLITE_VTAB_DIRECTONLY);
   fedCacheConnect(pTab);
+  pTab->pStat = fedStatsFor(pTab->pCtx, pTab->zSchema, pTab->zName);
   *ppVtab = &pTab->base;
   pTab = 0;
 
@@ -322,6 +323,8 @@ static int storeFilter(FedCursor *pCsr, FedConn *pConn, int argc,
   if( rc==SQLITE_OK ) rc = pTab->pStore->xFilter(pCsr, argc, argv, pzErr);
   if( rc==SQLITE_OK ){
     *pbTaken = 1;
+    fedStatsScan(pTab->pStat, 0);
+    if( !pTab->pStore->xEof(pCsr) ) fedStatsRow(pTab->pStat);
     rc = fedCacheFilled(pCsr);
   }else{
     fedCacheFailed(pCsr);
@@ -334,6 +337,9 @@ static int storeNext(FedCursor *pCsr, char **pzErr){
   fedCacheBeforeNext(pCsr);
   rc = pCsr->pTab->pStore->xNext(pCsr, pzErr);
   fedCacheAfterNext(pCsr, rc);
+  if( rc==SQLITE_OK && !pCsr->pTab->pStore->xEof(pCsr) ){
+    fedStatsRow(pCsr->pTab->pStat);
+  }
   return rc;
 }
 
@@ -498,6 +504,7 @@ static int fedFilter(
       rc = pSource->xFilter(pCsr, pConn, argc, argv, &bTaken, &zErr);
     }
     if( rc==SQLITE_OK && bTaken ){
+      if( pSource!=&storeSource ) fedStatsScan(pTab->pStat, 1);
       pCsr->pSource = pSource;
       if( !pSource->xEof(pCsr) ) pCsr->nContRow = 1;
     }
@@ -554,7 +561,10 @@ static int fedUpdate(
   if( rc==SQLITE_OK ) rc = fedCacheWrite(pTab, &zErr);
   if( rc==SQLITE_OK ){
     rc = pTab->pStore->xUpdate(pTab, argc, argv, piRowid, &zErr);
-    if( rc==SQLITE_OK ) pConn->bWritten = 1;
+    if( rc==SQLITE_OK ){
+      pConn->bWritten = 1;
+      fedStatsWrite(pTab->pStat);
+    }
   }
   return tableErr(pTab, rc, &zErr);
 }
