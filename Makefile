@@ -63,7 +63,7 @@ federate-shell: shell/federate-shell.in federate.so
 # only when one is missing.
 DEPS = gcc make pkg-config libpq-dev libsqlite3-dev sqlite3 tcl8.6-dev \
        libsqlite3-tcl postgresql-15 postgresql-client-15 \
-       libcurl4-openssl-dev libjansson-dev libhiredis-dev
+       libcurl4-openssl-dev libjansson-dev libhiredis-dev python3
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -78,7 +78,11 @@ check-exports: federate.so
 	if [ -n "$$bad" ]; then echo "unexpected exports: $$bad"; exit 1; fi; \
 	echo "exports ok"
 
-test: all check-exports
+# No two ext/ files may call each other in a circle (docs/ARCHITECTURE.md).
+check-cycles: libfederate.a
+	@python3 testfixture/checkcycles.py
+
+test: all check-exports check-cycles
 	bash tcl-tests/run.sh
 
 # The minutes-long loop: every file, with every 40th OOM point, one pass of
@@ -112,7 +116,7 @@ install: federate.so libfederate.a federate.pc
 clean:
 	rm -rf build federate.so libfederate.a federate-shell federate.pc
 
-.PHONY: all test quicktest demo bench deps install clean check-exports print-libs
+.PHONY: all test quicktest demo bench deps install clean check-exports check-cycles print-libs
 
 # --- sanitizers and fuzzing ---
 # Separate clang builds under build/asan/ and build/fuzz/; see
