@@ -769,6 +769,13 @@ struct FedStore {
   /* A key-value capability, or NULL: a store that has one can hold the
   ** L2 cache (cache_l2=SERVER, ext/cache/l2.c). */
   const FedKvOps *pKv;
+
+  /* Non-zero when xRowid gives a row the same rowid in every scan of a
+  ** table without a one-column primary key (Redis: a hash of the row's
+  ** identity).  Otherwise such a table's rowids are only positions in one
+  ** scan, and the planner must not let SQLite answer "a OR b" with two
+  ** scans merged by rowid (ext/plan.c). */
+  int bRowidStable;
 };
 
 /* Every id a participant prepares under, and every global id a marker is

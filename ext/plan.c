@@ -282,7 +282,8 @@ int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
   int bAllExact = 1;            /* Every usable constraint went down exactly */
   int bOrder = 0;
   int iLimit = -1, iOffset = -1;
-  double nRow = pTab->nRowEst>0 ? pTab->nRowEst : 1000000.0;
+  double nRowAll = pTab->nRowEst>0 ? pTab->nRowEst : 1000000.0;
+  double nRow = nRowAll;
   int bUnique = 0;
   int nIn = 0;
   char *zIdx;
@@ -440,6 +441,15 @@ int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
   pInfo->estimatedRows = (sqlite3_int64)nRow;
   /* One round trip costs about as much as reading a thousand rows. */
   pInfo->estimatedCost = 1000.0 + nRow;
+  /* SQLite may answer "a=1 OR b=2" with one scan per term, merged by
+  ** rowid.  Where rowids are only positions within one scan (no key, and
+  ** the store has no stable rowid) that merge would drop distinct rows, so
+  ** every plan of such a table costs what a full scan costs: two scans
+  ** then always cost more than one, and SQLite reads the table once.  The
+  ** smaller estimatedRows still makes a pushed term the better plan. */
+  if( pTab->iPk<0 && !pStore->bRowidStable ){
+    pInfo->estimatedCost = 1000.0 + nRowAll;
+  }
   if( bUnique ) pInfo->idxFlags |= SQLITE_INDEX_SCAN_UNIQUE;
 
   zIdx = fedPlanEncode(&plan);

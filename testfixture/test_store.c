@@ -838,7 +838,8 @@ static const FedStore tsStore = {
   0, 0, 0,                      /* commit markers: tclstore_batch */
   0, 0,                         /* undo images: tclstore_none */
   0, 0,                         /* cache notifications */
-  0                             /* pKv: no key-value capability */
+  0,                            /* pKv: no key-value capability */
+  0                             /* bRowidStable: rowids are positions */
 };
 
 /* The other kinds of participant: the same store with the transaction

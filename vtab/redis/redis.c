@@ -88,4 +88,5 @@ const FedStore fedRedisStore = {
   .xUndoImages = rdUndoImages,
   .xUndoApply = rdUndoApply,
   .pKv = &fedRedisKv,
+  .bRowidStable = 1,
 };
