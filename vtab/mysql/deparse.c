@@ -13,9 +13,13 @@
 **     equals, never a MariaDB conversion;
 **   - text columns: = and IN pushed LOOSE (a superset: MariaDB's
 **     collations equal more strings than SQLite's BINARY, 'a' = 'A ' under
-**     utf8mb4_general_ci), LIKE LOOSE only under a case-insensitive
-**     collation (a superset of SQLite's ASCII-folding LIKE); <>, ranges,
-**     NOT IN and ORDER BY on text are not pushed;
+**     utf8mb4_general_ci; _bin collations pad too), LIKE LOOSE only under
+**     a case-insensitive collation (a superset of SQLite's ASCII-folding
+**     LIKE).  On a varchar/text column of a UTF-8 character set, a
+**     comparison with a text constant is pushed EXACT as a comparison of
+**     binary strings (CAST(col AS BINARY) op CAST(? AS BINARY): bytes, no
+**     padding, as SQLite), and ORDER BY sorts by CAST(col AS BINARY).
+**     NOT IN, and ranges with values known only at run time, are not;
 **   - IS NULL / IS NOT NULL exactly, except on dates (a zero or partial
 **     date reads NULL: IS NOT NULL is LOOSE, IS NULL is not pushed);
 **   - DECIMAL, FLOAT/DOUBLE, bigint unsigned, BIT, dates: only the NULL
@@ -27,10 +31,33 @@
 #include <string.h>
 #include <math.h>
 
+/* 1 if a text column's values compare as SQLite's BINARY does once cast
+** to binary strings: a varchar or text column in a UTF-8 character set
+** (CAST(col AS BINARY) is then its UTF-8 bytes, compared with memcmp()
+** and no padding, as SQLite compares text). */
+static int myBinaryOk(const FedColumn *pCol){
+  static const char *const az[] = {
+    "varchar", "tinytext", "text", "mediumtext", "longtext", 0
+  };
+  const char *z = pCol->zType, *zColl;
+  int n = 0, i;
+  while( z[n] && z[n]!=' ' ) n++;
+  for(i=0; az[i]; i++){
+    if( (int)strlen(az[i])==n && sqlite3_strnicmp(z, az[i], n)==0 ) break;
+  }
+  if( az[i]==0 ) return 0;
+  zColl = strstr(z, " collate ");
+  return zColl!=0 && sqlite3_strnicmp(zColl+9, "utf8", 4)==0;
+}
+
 int fedMyPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
   const FedColumn *pCol;
-  (void)pRhs;
   if( iCol<0 || iCol>=pTab->nCol ) return FED_PUSH_NO;
+  /* A table without a one-column primary key has rowids that number the
+  ** rows of each scan; SQLite answers "a OR b" by two scans whose rows it
+  ** tells apart by rowid, and would merge different rows.  Nothing is
+  ** pushed on such a table (docs/mysql.md). */
+  if( pTab->iPk<0 ) return FED_PUSH_NO;
   pCol = &pTab->aCol[iCol];
   if( op==FED_OP_ISNULL ){
     return pCol->eKind==MY_DATE ? FED_PUSH_NO : FED_PUSH_EXACT;
@@ -47,6 +74,15 @@ int fedMyPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
       }
       return FED_PUSH_NO;
     case MY_TEXT:
+      /* A text constant (it keeps its type: the column's TEXT affinity
+      ** applies to it) compares exactly through CAST(.. AS BINARY).  A
+      ** value known only at run time may meet NUMERIC affinity on the
+      ** column (a join with a numeric column): not exact then. */
+      if( pRhs && sqlite3_value_type(pRhs)==SQLITE_TEXT && myBinaryOk(pCol)
+       && (op==FED_OP_EQ || op==FED_OP_NE || op==FED_OP_LT
+        || op==FED_OP_LE || op==FED_OP_GT || op==FED_OP_GE) ){
+        return FED_PUSH_EXACT;
+      }
       if( op==FED_OP_EQ || op==FED_OP_IN ) return FED_PUSH_LOOSE;
       if( op==FED_OP_LIKE && fedMyCollClass(pCol)==MY_COLL_CI ){
         return FED_PUSH_LOOSE;
@@ -57,9 +93,13 @@ int fedMyPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
 }
 
 int fedMyOrderable(FedTable *pTab, int iCol, int bDesc){
+  const FedColumn *pCol;
   (void)bDesc;
-  /* MariaDB sorts NULL first ascending and last descending, as SQLite. */
-  return iCol>=0 && iCol<pTab->nCol && pTab->aCol[iCol].eKind==MY_INT;
+  if( iCol<0 || iCol>=pTab->nCol ) return 0;
+  pCol = &pTab->aCol[iCol];
+  /* MariaDB sorts NULL first ascending and last descending, as SQLite;
+  ** text by its bytes (ORDER BY CAST(.. AS BINARY)). */
+  return pCol->eKind==MY_INT || (pCol->eKind==MY_TEXT && myBinaryOk(pCol));
 }
 
 void fedMyQuoteIdent(sqlite3_str *s, const char *z){
@@ -322,6 +362,61 @@ static int myTerm(sqlite3_str *s, const FedColumn *pCol, const FedPlanTerm *t,
     }
     return rc;
   }
+  /* Text compared exactly: as binary strings.  = also keeps the plain
+  ** comparison, which can use the remote index. */
+  if( t->bExact && t->op!=FED_OP_IN && t->op!=FED_OP_LIKE ){
+    int e = sqlite3_value_type(pVal), nz = 0;
+    const char *z;
+    if( e==SQLITE_NULL ){
+      sqlite3_str_appendall(s, "FALSE");
+      return SQLITE_OK;
+    }
+    if( e==SQLITE_BLOB ){
+      /* Text sorts before every blob. */
+      if( t->op==FED_OP_NE || t->op==FED_OP_LT || t->op==FED_OP_LE ){
+        fedMyQuoteIdent(s, pCol->zName);
+        sqlite3_str_appendall(s, " IS NOT NULL");
+      }else{
+        sqlite3_str_appendall(s, "FALSE");
+      }
+      return SQLITE_OK;
+    }
+    z = myTextOf(pVal, &nz);
+    if( z==0 ) return SQLITE_NOMEM;
+    if( !myUtf8Ok((const unsigned char*)z, nz) ){
+      /* Cannot be sent in a utf8mb4 literal: send its bytes as hex. */
+      static const char aHex[] = "0123456789ABCDEF";
+      int i;
+      if( t->op==FED_OP_EQ ){
+        sqlite3_str_appendall(s, "FALSE");
+        return SQLITE_OK;
+      }
+      sqlite3_str_appendall(s, "CAST(");
+      fedMyQuoteIdent(s, pCol->zName);
+      sqlite3_str_appendall(s, " AS BINARY)");
+      sqlite3_str_appendall(s, myOpText(t->op));
+      sqlite3_str_appendall(s, nz ? "X'" : "''");
+      for(i=0; i<nz; i++){
+        sqlite3_str_appendchar(s, 1, aHex[(z[i]>>4)&0xf]);
+        sqlite3_str_appendchar(s, 1, aHex[z[i]&0xf]);
+      }
+      if( nz ) sqlite3_str_appendchar(s, 1, '\'');
+      return SQLITE_OK;
+    }
+    if( t->op==FED_OP_EQ ){
+      fedMyQuoteIdent(s, pCol->zName);
+      sqlite3_str_appendall(s, " = ? AND ");
+      rc = myParamAdd(pParams, z, nz, 0);
+      if( rc!=SQLITE_OK ) return rc;
+    }
+    sqlite3_str_appendall(s, "CAST(");
+    fedMyQuoteIdent(s, pCol->zName);
+    sqlite3_str_appendall(s, " AS BINARY)");
+    sqlite3_str_appendall(s, myOpText(t->op));
+    sqlite3_str_appendall(s, "CAST(? AS BINARY)");
+    return myParamAdd(pParams, z, nz, 0);
+  }
+
   /* Text: = IN LIKE, a superset that SQLite checks again. */
   if( t->op==FED_OP_IN ){
     sqlite3_value *pV;
@@ -413,7 +508,9 @@ int fedMyDeparseSelect(FedTable *pTab, const FedPlan *pPlan, int argc,
   *pzSql = 0;
   sqlite3_str_appendall(s, "SELECT ");
   for(i=0; i<pTab->nCol; i++){
-    if( fedPlanColUsed(pPlan, i) ){
+    /* The key always: SQLite reads it to tell rows apart (an OR of two
+    ** scans of a WITHOUT ROWID table) although colUsed does not say so. */
+    if( fedPlanColUsed(pPlan, i) || i==pTab->iPk ){
       if( nRes ) sqlite3_str_appendall(s, ", ");
       fedMyQuoteIdent(s, pTab->aCol[i].zName);
       aResCol[i] = nRes++;
@@ -436,8 +533,15 @@ int fedMyDeparseSelect(FedTable *pTab, const FedPlan *pPlan, int argc,
     rc = myTerm(s, &pTab->aCol[t->iCol], t, pVal, pParams);
   }
   for(i=0; i<pPlan->nOrder; i++){
+    const FedColumn *pCol = &pTab->aCol[pPlan->aOrderCol[i]];
     sqlite3_str_appendall(s, i ? ", " : " ORDER BY ");
-    fedMyQuoteIdent(s, pTab->aCol[pPlan->aOrderCol[i]].zName);
+    if( pCol->eKind==MY_TEXT ){
+      sqlite3_str_appendall(s, "CAST(");
+      fedMyQuoteIdent(s, pCol->zName);
+      sqlite3_str_appendall(s, " AS BINARY)");
+    }else{
+      fedMyQuoteIdent(s, pCol->zName);
+    }
     if( pPlan->aOrderDesc[i] ) sqlite3_str_appendall(s, " DESC");
   }
   if( rc==SQLITE_OK ){
