@@ -1,7 +1,7 @@
 /*
 ** myInt.h: the internal interface of the MariaDB/MySQL store (vtab/mysql/),
 ** shared by its files.  One banner per file: mysql.c (the FedStore),
-** conn.c, table.c, deparse.c, scan.c.  deparse.c and the value functions
+** conn.c, table.c, deparse.c, query.c, scan.c.  deparse.c and the value functions
 ** of table.c are pure: they build remote SQL and decode values without
 ** I/O and call no libmariadb function.
 */
@@ -132,6 +132,14 @@ int fedMyDeparseSelect(FedTable *pTab, const FedPlan *pPlan, int argc,
                        MyParams *pParams);
 char *fedMyRender(const char *zSql, const MyParams *pParams);
 void fedMyParamsFree(MyParams *p);
+
+/**************************************************************************
+** query.c: pass-through (fed_query/fed_exec), transaction control and
+** session settings refused.
+*/
+int fedMyQuery(FedConn *pConn, const char *zQuery, int nParam,
+               sqlite3_value **apParam, char ***pazRow, int *pnRow,
+               i64 *pnChanged, char **pzErr);
 
 /**************************************************************************
 ** scan.c: scans, streaming one row at a time (mysql_use_result), holding

@@ -49,6 +49,7 @@ const FedStore fedMysqlStore = {
   .xBegin = fedMyBegin,
   .xCommit = fedMyCommit,
   .xRollback = fedMyRollback,
+  .xQuery = fedMyQuery,
   .xListTables = fedMyListTables,
   .xTableFree = fedMyTableFree,
   .xServerCheck = fedMyServerCheck,
