@@ -175,6 +175,13 @@ void fedMyDisconnect(FedConn *pConn){
   MyConn *p = (MyConn*)pConn;
   if( p==0 ) return;
   if( p->pActive ){
+    /* Its result goes with the connection, unread. */
+    MYSQL_RES *r = (MYSQL_RES*)p->pActive->pRes;
+    if( r ){
+      r->handle = 0;
+      mysql_free_result(r);
+      p->pActive->pRes = 0;
+    }
     p->pActive->pConn = 0;
     p->pActive = 0;
   }
