@@ -14,11 +14,12 @@
 #include <string.h>
 #include <stdlib.h>
 
-/* The session: UTC (TIMESTAMP values), utf8mb4, and an sql_mode in which
-** || is OR, '\' escapes in literals and LIKE, as deparse.c assumes. */
+/* The session: UTC (TIMESTAMP values), utf8mb4, an sql_mode in which
+** || is OR, '\' escapes in literals and LIKE, as deparse.c assumes, and
+** sorts by whole values up to 64 KiB (deparse.c, myOrderOk()). */
 #define MY_SESSION_SQL \
   "SET time_zone = '+00:00', sql_mode = 'STRICT_ALL_TABLES'," \
-  " div_precision_increment = 4"
+  " div_precision_increment = 4, max_sort_length = 65536"
 
 /**************************************************************************
 ** Waiting.  A non-blocking call returns the events it waits for; this

@@ -35,19 +35,35 @@
 ** to binary strings: a varchar or text column in a UTF-8 character set
 ** (CAST(col AS BINARY) is then its UTF-8 bytes, compared with memcmp()
 ** and no padding, as SQLite compares text). */
+static int myUtf8Coll(const FedColumn *pCol){
+  const char *zColl = strstr(pCol->zType, " collate ");
+  return zColl!=0 && sqlite3_strnicmp(zColl+9, "utf8", 4)==0;
+}
+
+/* 1 if the column's type is one of az[] (NULL-terminated). */
+static int myTypeIn(const FedColumn *pCol, const char *const *az){
+  const char *z = pCol->zType;
+  int n = 0, i;
+  while( z[n] && z[n]!=' ' ) n++;
+  for(i=0; az[i]; i++){
+    if( (int)strlen(az[i])==n && sqlite3_strnicmp(z, az[i], n)==0 ) return 1;
+  }
+  return 0;
+}
+
 static int myBinaryOk(const FedColumn *pCol){
   static const char *const az[] = {
     "varchar", "tinytext", "text", "mediumtext", "longtext", 0
   };
-  const char *z = pCol->zType, *zColl;
-  int n = 0, i;
-  while( z[n] && z[n]!=' ' ) n++;
-  for(i=0; az[i]; i++){
-    if( (int)strlen(az[i])==n && sqlite3_strnicmp(z, az[i], n)==0 ) break;
-  }
-  if( az[i]==0 ) return 0;
-  zColl = strstr(z, " collate ");
-  return zColl!=0 && sqlite3_strnicmp(zColl+9, "utf8", 4)==0;
+  return myTypeIn(pCol, az) && myUtf8Coll(pCol);
+}
+
+/* ORDER BY: as myBinaryOk(), for values of at most 65,535 bytes, all of
+** which MariaDB sorts by (max_sort_length is set to 65,536 by conn.c):
+** a longer MEDIUMTEXT or LONGTEXT value would sort by its first bytes. */
+static int myOrderOk(const FedColumn *pCol){
+  static const char *const az[] = { "varchar", "tinytext", "text", 0 };
+  return myTypeIn(pCol, az) && myUtf8Coll(pCol);
 }
 
 int fedMyPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
@@ -74,6 +90,10 @@ int fedMyPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
       }
       return FED_PUSH_NO;
     case MY_TEXT:
+      /* Only UTF-8 columns: another character set (latin1) refuses a
+      ** utf8mb4 literal it cannot hold ("Illegal mix of collations"), and
+      ** a column recorded without its collation is of an unknown one. */
+      if( !myUtf8Coll(pCol) ) return FED_PUSH_NO;
       /* A text constant (it keeps its type: the column's TEXT affinity
       ** applies to it) compares exactly through CAST(.. AS BINARY).  A
       ** value known only at run time may meet NUMERIC affinity on the
@@ -99,7 +119,7 @@ int fedMyOrderable(FedTable *pTab, int iCol, int bDesc){
   pCol = &pTab->aCol[iCol];
   /* MariaDB sorts NULL first ascending and last descending, as SQLite;
   ** text by its bytes (ORDER BY CAST(.. AS BINARY)). */
-  return pCol->eKind==MY_INT || (pCol->eKind==MY_TEXT && myBinaryOk(pCol));
+  return pCol->eKind==MY_INT || (pCol->eKind==MY_TEXT && myOrderOk(pCol));
 }
 
 void fedMyQuoteIdent(sqlite3_str *s, const char *z){
