@@ -20,10 +20,12 @@
 **     binary strings (CAST(col AS BINARY) op CAST(? AS BINARY): bytes, no
 **     padding, as SQLite), and ORDER BY sorts by CAST(col AS BINARY).
 **     NOT IN, and ranges with values known only at run time, are not;
-**   - IS NULL / IS NOT NULL exactly, except on dates (a zero or partial
-**     date reads NULL: IS NOT NULL is LOOSE, IS NULL is not pushed);
-**   - DECIMAL, FLOAT/DOUBLE, bigint unsigned, BIT, dates: only the NULL
-**     tests above.
+**   - dates (DATE, DATETIME, TIMESTAMP): a zero or partial date reads
+**     NULL, so IS NULL, IS NOT NULL and comparisons with a text constant
+**     (as binary strings of MariaDB's text for the value, which is what
+**     SQLite holds) carry a guard on YEAR/MONTH/DAYOFMONTH; exact;
+**   - IS NULL / IS NOT NULL exactly on every column;
+**   - DECIMAL, FLOAT/DOUBLE, bigint unsigned, BIT: only the NULL tests.
 ** MariaDB's own syntax is avoided: || (OR), / (decimal division); LIKE
 ** patterns have their backslashes doubled (MariaDB's LIKE escape).
 */
@@ -75,13 +77,18 @@ int fedMyPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
   ** pushed on such a table (docs/mysql.md). */
   if( pTab->iPk<0 ) return FED_PUSH_NO;
   pCol = &pTab->aCol[iCol];
-  if( op==FED_OP_ISNULL ){
-    return pCol->eKind==MY_DATE ? FED_PUSH_NO : FED_PUSH_EXACT;
-  }
-  if( op==FED_OP_NOTNULL ){
-    return pCol->eKind==MY_DATE ? FED_PUSH_LOOSE : FED_PUSH_EXACT;
-  }
+  if( op==FED_OP_ISNULL || op==FED_OP_NOTNULL ) return FED_PUSH_EXACT;
   switch( pCol->eKind ){
+    case MY_DATE:
+      /* Against a text constant: the text MariaDB gives for the value
+      ** (CAST(.. AS BINARY)) compared as SQLite compares text, zero and
+      ** partial dates (NULL here) left out. */
+      if( pRhs && sqlite3_value_type(pRhs)==SQLITE_TEXT
+       && (op==FED_OP_EQ || op==FED_OP_NE || op==FED_OP_LT
+        || op==FED_OP_LE || op==FED_OP_GT || op==FED_OP_GE) ){
+        return FED_PUSH_EXACT;
+      }
+      return FED_PUSH_NO;
     case MY_INT:
       switch( op ){
         case FED_OP_EQ: case FED_OP_NE: case FED_OP_LT: case FED_OP_LE:
@@ -329,9 +336,37 @@ static int myTextEq(sqlite3_value *pVal, const char **pz, int *pn){
 }
 
 /* Append one pushed term; returns an SQLite error code (NOMEM) or OK. */
+/* A date that reads as NULL here (zero or partial: year, month or day 0)
+** is a value to MariaDB: "col holds a date SQLite sees", or with bNull
+** "col is NULL to SQLite". */
+static void myDateGuard(sqlite3_str *s, const FedColumn *pCol, int bNull){
+  static const char *const azFn[] = { "YEAR", "MONTH", "DAYOFMONTH" };
+  int i;
+  sqlite3_str_appendchar(s, 1, '(');
+  if( bNull ){
+    fedMyQuoteIdent(s, pCol->zName);
+    sqlite3_str_appendall(s, " IS NULL");
+  }
+  for(i=0; i<3; i++){
+    if( bNull || i ) sqlite3_str_appendall(s, bNull ? " OR " : " AND ");
+    sqlite3_str_appendf(s, "%s(", azFn[i]);
+    fedMyQuoteIdent(s, pCol->zName);
+    sqlite3_str_appendall(s, bNull ? ") = 0" : ") <> 0");
+  }
+  sqlite3_str_appendchar(s, 1, ')');
+}
+
 static int myTerm(sqlite3_str *s, const FedColumn *pCol, const FedPlanTerm *t,
                   sqlite3_value *pVal, MyParams *pParams){
   int rc = SQLITE_OK;
+  if( pCol->eKind==MY_DATE && t->op==FED_OP_ISNULL ){
+    myDateGuard(s, pCol, 1);
+    return SQLITE_OK;
+  }
+  if( pCol->eKind==MY_DATE && t->op==FED_OP_NOTNULL ){
+    myDateGuard(s, pCol, 0);
+    return SQLITE_OK;
+  }
   if( t->op==FED_OP_ISNULL || t->op==FED_OP_NOTNULL ){
     fedMyQuoteIdent(s, pCol->zName);
     sqlite3_str_appendall(s, t->op==FED_OP_ISNULL ? " IS NULL"
@@ -394,8 +429,12 @@ static int myTerm(sqlite3_str *s, const FedColumn *pCol, const FedPlanTerm *t,
     if( e==SQLITE_BLOB ){
       /* Text sorts before every blob. */
       if( t->op==FED_OP_NE || t->op==FED_OP_LT || t->op==FED_OP_LE ){
-        fedMyQuoteIdent(s, pCol->zName);
-        sqlite3_str_appendall(s, " IS NOT NULL");
+        if( pCol->eKind==MY_DATE ){
+          myDateGuard(s, pCol, 0);
+        }else{
+          fedMyQuoteIdent(s, pCol->zName);
+          sqlite3_str_appendall(s, " IS NOT NULL");
+        }
       }else{
         sqlite3_str_appendall(s, "FALSE");
       }
@@ -421,9 +460,13 @@ static int myTerm(sqlite3_str *s, const FedColumn *pCol, const FedPlanTerm *t,
         sqlite3_str_appendchar(s, 1, aHex[z[i]&0xf]);
       }
       if( nz ) sqlite3_str_appendchar(s, 1, '\'');
+      if( pCol->eKind==MY_DATE ){
+        sqlite3_str_appendall(s, " AND ");
+        myDateGuard(s, pCol, 0);
+      }
       return SQLITE_OK;
     }
-    if( t->op==FED_OP_EQ ){
+    if( t->op==FED_OP_EQ && pCol->eKind!=MY_DATE ){
       fedMyQuoteIdent(s, pCol->zName);
       sqlite3_str_appendall(s, " = ? AND ");
       rc = myParamAdd(pParams, z, nz, 0);
@@ -434,6 +477,10 @@ static int myTerm(sqlite3_str *s, const FedColumn *pCol, const FedPlanTerm *t,
     sqlite3_str_appendall(s, " AS BINARY)");
     sqlite3_str_appendall(s, myOpText(t->op));
     sqlite3_str_appendall(s, "CAST(? AS BINARY)");
+    if( pCol->eKind==MY_DATE ){
+      sqlite3_str_appendall(s, " AND ");
+      myDateGuard(s, pCol, 0);
+    }
     return myParamAdd(pParams, z, nz, 0);
   }
 
