@@ -6,11 +6,11 @@
 **
 ** The rules (docs/mysql.md, "Pushdown"), so that every pushed condition
 ** gives SQLite's answer:
-**   - integer columns (not bigint unsigned): comparisons, IN, IS NULL,
-**     ORDER BY exactly.  The value is first given SQLite's INTEGER
-**     affinity; a non-integral real, a number out of range, text or a
-**     blob become the integer comparison (or constant) SQLite's answer
-**     equals, never a MariaDB conversion;
+**   - integer columns (not bigint unsigned): comparisons, IN, IS, IS NOT
+**     (<=>), IS NULL, ORDER BY exactly.  The value is first given
+**     SQLite's INTEGER affinity; a non-integral real, a number out of
+**     range, text or a blob become the integer comparison (or constant)
+**     SQLite's answer equals, never a MariaDB conversion;
 **   - text columns: = and IN pushed LOOSE (a superset: MariaDB's
 **     collations equal more strings than SQLite's BINARY, 'a' = 'A ' under
 **     utf8mb4_general_ci; _bin collations pad too), LIKE LOOSE only under
@@ -93,6 +93,7 @@ int fedMyPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
       switch( op ){
         case FED_OP_EQ: case FED_OP_NE: case FED_OP_LT: case FED_OP_LE:
         case FED_OP_GT: case FED_OP_GE: case FED_OP_IN:
+        case FED_OP_IS: case FED_OP_ISNOT:
           return FED_PUSH_EXACT;
       }
       return FED_PUSH_NO;
@@ -376,6 +377,26 @@ static int myTerm(sqlite3_str *s, const FedColumn *pCol, const FedPlanTerm *t,
   if( pVal==0 ){
     sqlite3_str_appendall(s, "TRUE");
     return SQLITE_OK;
+  }
+  if( pCol->eKind==MY_INT && (t->op==FED_OP_IS || t->op==FED_OP_ISNOT) ){
+    /* IS: NULL-safe equality (<=>); IS NOT: its negation. */
+    int op = FED_OP_EQ, bNot = t->op==FED_OP_ISNOT;
+    i64 v = 0;
+    if( sqlite3_value_type(pVal)==SQLITE_NULL ){
+      fedMyQuoteIdent(s, pCol->zName);
+      sqlite3_str_appendall(s, bNot ? " IS NOT NULL" : " IS NULL");
+      return SQLITE_OK;
+    }
+    if( myIntCompare(pVal, &op, &v)!=MY_CMP ){
+      /* Equal to no integer (nor to NULL). */
+      sqlite3_str_appendall(s, bNot ? "TRUE" : "FALSE");
+      return SQLITE_OK;
+    }
+    sqlite3_str_appendall(s, bNot ? "NOT (" : "");
+    fedMyQuoteIdent(s, pCol->zName);
+    sqlite3_str_appendall(s, " <=> ?");
+    if( bNot ) sqlite3_str_appendchar(s, 1, ')');
+    return myParamInt(pParams, v);
   }
   if( pCol->eKind==MY_INT ){
     if( t->op==FED_OP_IN ){
