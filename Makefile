@@ -14,15 +14,16 @@ WARN     = -Wall -Wextra
 PREFIX  ?= /usr/local
 PG_INC  := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 TCL_INC  = -I/usr/include/tcl8.6
-INCS     = -Iext $(PG_INC)
-LIBS     = -lpq -lcurl -ljansson -lhiredis -lm
+MY_INC  := $(shell pkg-config --cflags libmariadb 2>/dev/null || echo -I/usr/include/mariadb)
+INCS     = -Iext $(PG_INC) $(MY_INC)
+LIBS     = -lpq -lcurl -ljansson -lhiredis -lmariadb -lm
 
 CORE    = ext/main.c ext/config.c ext/server.c ext/plan.c ext/value.c \
           ext/vtab.c ext/txn.c ext/explain.c ext/query.c ext/fault.c ext/txlog.c ext/saga.c \
           ext/undo.c ext/eponymous.c ext/context.c ext/kv.c ext/stats.c \
           $(wildcard ext/cache/*.c)
 # The stores: one name each; a store's sources are vtab/<name>/*.c.
-STORE_NAMES = postgres redis etcd
+STORE_NAMES = postgres redis etcd mysql
 STORES  = vtab/http.c $(foreach s,$(STORE_NAMES),$(wildcard vtab/$(s).c vtab/$(s)/*.c))
 SRC     = $(CORE) $(STORES)
 HDRS    = ext/federate.h ext/fedInt.h ext/kv.h $(wildcard ext/*/*.h) vtab/http.h $(wildcard vtab/*/*.h)
@@ -63,7 +64,8 @@ federate-shell: shell/federate-shell.in federate.so
 # only when one is missing.
 DEPS = gcc make pkg-config libpq-dev libsqlite3-dev sqlite3 tcl8.6-dev \
        libsqlite3-tcl postgresql-15 postgresql-client-15 \
-       libcurl4-openssl-dev libjansson-dev libhiredis-dev python3
+       libcurl4-openssl-dev libjansson-dev libhiredis-dev python3 \
+       libmariadb-dev mariadb-server
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

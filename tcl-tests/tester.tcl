@@ -92,7 +92,7 @@ namespace eval ::fedtest {
   # The environment variable that carries each store's URL or DSN.
   variable serverVar {
     pg        FED_TEST_PG_DSN
-    mariadb   FED_TEST_MARIADB_DSN
+    mysql     FED_TEST_MYSQL_DSN
     redis     FED_TEST_REDIS_URL
     influx    FED_TEST_INFLUX_URL
     etcd      FED_TEST_ETCD_URL
