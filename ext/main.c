@@ -14,7 +14,8 @@ SQLITE_EXTENSION_INIT1
 #define FED_STORES(X) \
   X(fedPostgresStore) \
   X(fedEtcdStore)     \
-  X(fedRedisStore)
+  X(fedRedisStore)    \
+  X(fedMongoStore)
 
 #define FED_STORE_EXTERN(s) extern const FedStore s;
 #define FED_STORE_ADDR(s)   &s,

@@ -81,7 +81,7 @@ give_up() {
 #
 need=(postgresql-15 libpq-dev tcl8.6 tcl8.6-dev libsqlite3-tcl libsqlite3-dev
       sqlite3 redis-server etcd-server curl libcurl4-openssl-dev libjansson-dev
-      libhiredis-dev)
+      libhiredis-dev libmongoc-dev python3-mongomock python3-bson)
 missing=()
 for pkg in "${need[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
