@@ -2,10 +2,13 @@
 # mongodiff.test, mongooom.test): loading documents while the store cannot
 # write yet, and controlling the test server (tcl-tests/servers/mongo.sh).
 
-# mongo_load DB COLL DOCS: drop DB.COLL and insert DOCS, a list of Python
-# expressions (one document each, BSON types in scope: see
-# tcl-tests/servers/mongoload.py).
+# mongo_load DB COLL DOCS: drop DB.COLL and insert DOCS, a list of
+# documents, each the inside of a Python dict display (BSON types in scope:
+# see tcl-tests/servers/mongoload.py).
 proc mongo_load {dbname coll docs} {
+  set l {}
+  foreach d $docs { lappend l "{$d}" }
+  set docs $l
   exec /usr/bin/python3 $::mongo_loader $::env(FED_TEST_MONGO_PORT) \
       $dbname $coll << [join $docs "\n"]
   return
