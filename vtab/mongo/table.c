@@ -348,12 +348,12 @@ int mongoColumns(FedTable *pTab, char **pzErr){
 
 /*
 ** Exact pushes only (docs/mongo.md, "Pushdown"):
-**  - _id = literal, when _id has no declared type: the filter is a
-**    superset (every BSON value that reads as v: 5 as int, long, double
-**    and the booleans for 0/1; a text as string, ObjectId, decimal128,
-**    date), and the scan checks each _id itself (exact); _id IN (...)
-**    and _id = <a value known only at run time> are pushed as a wider
-**    superset (the value may carry an affinity) that SQLite re-checks;
+**  - _id = <a text or blob known now>, when _id has no declared type:
+**    the filter is a superset (a text as string, ObjectId, decimal128,
+**    date), and the scan checks each _id itself (exact); _id = <number>,
+**    _id IN (...) and _id = <a value known only at run time> are pushed
+**    as a wider superset (the value may carry an affinity) that SQLite
+**    re-checks;
 **  - IS NULL / IS NOT NULL on a top-level field (the array guard).
 ** Comparisons on declared fields are left to SQLite: MongoDB brackets
 ** them by type and matches array elements, SQLite orders across types.
@@ -369,7 +369,17 @@ int mongoPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
     ** from another column may carry one (b._id = a.e, e REAL: the text
     ** _id '1' then equals 1.0), so the filter is widened and SQLite
     ** checks. */
-    if( pRhs && op==FED_OP_EQ ) return FED_PUSH_EXACT;
+    if( pRhs && op==FED_OP_EQ ){
+      /* A number known now may still carry an affinity: SQLite evaluates
+      ** CAST('1' AS INTEGER) at plan time, and its INTEGER affinity makes
+      ** the text _id '1' equal.  A text or a blob carries none that
+      ** changes _id (SQLite compares _id = CAST(1 AS TEXT) as is). */
+      int t = sqlite3_value_type(pRhs);
+      if( t==SQLITE_TEXT || t==SQLITE_BLOB || t==SQLITE_NULL ){
+        return FED_PUSH_EXACT;
+      }
+      return FED_PUSH_LOOSE;
+    }
     /* The cache's subsumption takes "_id = v" to mean the value without
     ** affinity (an entry for _id = 10 would answer _id = a.e with a.e
     ** 10.0 from a REAL column, missing the text _id '10'): a cached
