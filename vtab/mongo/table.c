@@ -203,9 +203,9 @@ static int givenColumns(FedTable *pTab, char **pzErr){
   sqlite3_free(pTab->aCol);
   pTab->aCol = aNew;
   pTab->nCol = n;
-  if( colSet(&aNew[pTab->nCol], "doc", "TEXT $", 0) ) return SQLITE_NOMEM;
+  /* Counted first: a half-set column is freed with the others. */
   pTab->nCol++;
-  return SQLITE_OK;
+  return colSet(&aNew[pTab->nCol-1], "doc", "TEXT $", 0);
 nomem:
   fedColumnsFree(aNew, pTab->nCol+2);
   return SQLITE_NOMEM;
@@ -406,9 +406,8 @@ int mongoListTables(FedConn *pConn, const char *zSchema, char ***pazName,
   *pazName = 0;
   *pnName = 0;
   rc = mongoConnCollections(pConn, zSchema, &az, &n, pzErr);
-  if( rc!=SQLITE_OK ) return mongoRc(rc, pzErr);
-  azOut = sqlite3_malloc64(sizeof(char*)*(2*n+1));
-  if( azOut==0 ) rc = SQLITE_NOMEM;
+  azOut = rc ? 0 : sqlite3_malloc64(sizeof(char*)*(2*n+1));
+  if( rc==SQLITE_OK && azOut==0 ) rc = SQLITE_NOMEM;
   for(i=0; rc==SQLITE_OK && i<n; i++){
     azOut[2*i] = az[i];
     azOut[2*i+1] = sqlite3_mprintf("%s.%s", zSchema, az[i]);
@@ -423,10 +422,10 @@ int mongoListTables(FedConn *pConn, const char *zSchema, char ***pazName,
   for(i=0; i<n; i++) sqlite3_free(az[i]);
   sqlite3_free(az);
   if( rc==SQLITE_OK ) *pazName = azOut;
-  else{
+  else if( azOut ){
     for(i=0; i<2*(*pnName); i++) sqlite3_free(azOut[i]);
     sqlite3_free(azOut);
     *pnName = 0;
   }
-  return rc;
+  return mongoRc(rc, pzErr);
 }
