@@ -207,14 +207,16 @@ int mongoConnSample(FedConn *pConn, const char *zDb, const char *zColl,
   *paDoc = 0;
   *pnDoc = 0;
   BSON_APPEND_INT64(&opts, "limit", nDoc);
-  zCmd = sqlite3_mprintf("{ \"find\" : \"%s\", \"filter\" : { }, \"limit\" :"
-                         " %d }", zColl, nDoc);
-  if( zCmd==0 ){
-    bson_destroy(&opts);
-    return SQLITE_NOMEM;
+  {
+    bson_t cmd = BSON_INITIALIZER;
+    BSON_APPEND_UTF8(&cmd, "find", zColl);
+    BSON_APPEND_DOCUMENT(&cmd, "filter", &filter);
+    bson_concat(&cmd, &opts);
+    zCmd = bson_as_canonical_extended_json(&cmd, 0);
+    bson_destroy(&cmd);
+    fedExplainAdd(pConn->pServer->pCtx, pConn->pServer->zName, zCmd, 0);
+    bson_free(zCmd);
   }
-  fedExplainAdd(pConn->pServer->pCtx, pConn->pServer->zName, zCmd, 0);
-  sqlite3_free(zCmd);
   pColl = mongoc_client_get_collection(p->pClient, zDb, zColl);
   pCur = mongoc_collection_find_with_opts(pColl, &filter, &opts, 0);
   a = sqlite3_malloc64(sizeof(bson_t*)*(nDoc>0 ? nDoc : 1));
@@ -249,11 +251,15 @@ int mongoConnCollections(FedConn *pConn, const char *zDb, char ***pazName,
   bson_error_t err;
   char **az;
   int n, i, rc = SQLITE_OK;
-  char *zCmd = sqlite3_mprintf("{ \"listCollections\" : 1, \"nameOnly\" :"
-                               " true, \"$db\" : \"%s\" }", zDb);
-  if( zCmd==0 ) return SQLITE_NOMEM;
+  bson_t cmd = BSON_INITIALIZER;
+  char *zCmd;
+  BSON_APPEND_INT32(&cmd, "listCollections", 1);
+  BSON_APPEND_BOOL(&cmd, "nameOnly", true);
+  BSON_APPEND_UTF8(&cmd, "$db", zDb);
+  zCmd = bson_as_canonical_extended_json(&cmd, 0);
+  bson_destroy(&cmd);
   fedExplainAdd(pConn->pServer->pCtx, pConn->pServer->zName, zCmd, 0);
-  sqlite3_free(zCmd);
+  bson_free(zCmd);
   pDb = mongoc_client_get_database(p->pClient, zDb);
   az = mongoc_database_get_collection_names_with_opts(pDb, 0, &err);
   mongoc_database_destroy(pDb);

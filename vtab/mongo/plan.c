@@ -66,10 +66,12 @@ static int isOidText(const char *z, int n){
 ** Append to the array pIn the BSON values whose reading equals pV (a
 ** superset of them; the scan checks exactly).  Sets *pbAll when no finite
 ** list covers them (a text that may be a JSON rendering).  *pbBin when a
-** blob: every binary subtype reads as a BLOB.
+** blob: every binary subtype reads as a BLOB.  *pbNaN for the text 'NaN',
+** which a double or decimal NaN reads as (NaN equals nothing in some
+** engines: the caller adds every double and decimal).
 */
 static void idAlternatives(bson_t *pIn, int *piKey, sqlite3_value *pV,
-                           int *pbAll, int *pbBin){
+                           int *pbAll, int *pbBin, int *pbNaN){
   char zKey[16];
   const char *zK;
 #define NEXTKEY() (bson_uint32_to_string((*piKey)++, &zK, zKey, sizeof(zKey)))
@@ -102,6 +104,7 @@ static void idAlternatives(bson_t *pIn, int *piKey, sqlite3_value *pV,
       if( (int)strlen(z)==n && bson_decimal128_from_string(z, &dec) ){
         NEXTKEY(); bson_append_decimal128(pIn, zK, -1, &dec);
       }
+      if( n==3 && memcmp(z, "NaN", 3)==0 ) *pbNaN = 1;  /* a double NaN */
       if( dateFromText(z, n, &iMs) ){
         NEXTKEY(); bson_append_date_time(pIn, zK, -1, iMs);
       }
@@ -161,7 +164,7 @@ static int idClause(MongoFind *p, bson_t *pAnd, int *piAnd,
   sqlite3_value *pList = argv[pTerm->iArg];
   sqlite3_value *pV = 0;
   int iKey = 0, bAll = 0, bBin = 0, nVal = 0, rc = SQLITE_OK;
-  int bNum = 0, bText = 0, iOr = 0;
+  int bNum = 0, bText = 0, bNaN = 0, iOr = 0;
   int iTerm = pTerm->bExact ? p->nIdTerm++ : -1;
   char zKey[16];
   const char *zK;
@@ -176,7 +179,7 @@ static int idClause(MongoFind *p, bson_t *pAnd, int *piAnd,
     }
     if( sqlite3_value_type(pV)!=SQLITE_NULL ){
       int t = sqlite3_value_type(pV);
-      idAlternatives(&in, &iKey, pV, &bAll, &bBin);
+      idAlternatives(&in, &iKey, pV, &bAll, &bBin, &bNaN);
       if( t==SQLITE_INTEGER || t==SQLITE_FLOAT ) bNum = 1;
       if( t==SQLITE_TEXT ) bText = 1;
       if( iTerm>=0 ) rc = keepIdValue(p, iTerm, pV);
@@ -190,7 +193,7 @@ static int idClause(MongoFind *p, bson_t *pAnd, int *piAnd,
     int bTypes = !pTerm->bExact && (bNum || bText);
     bson_uint32_to_string((*piAnd)++, &zK, zKey, sizeof(zKey));
     bson_append_document_begin(pAnd, zK, -1, &clause);
-    if( !bBin && !bTypes ){
+    if( !bBin && !bTypes && !bNaN ){
       bson_t op;
       bson_append_document_begin(&clause, "_id", -1, &op);
       bson_append_array(&op, "$in", -1, &in);
@@ -199,6 +202,10 @@ static int idClause(MongoFind *p, bson_t *pAnd, int *piAnd,
       bson_append_array_begin(&clause, "$or", -1, &or);
       orAlt(&or, &iOr, "$in", &in, 0);
       if( bBin ) orAlt(&or, &iOr, "$type", 0, "binData");
+      if( bNaN ){
+        orAlt(&or, &iOr, "$type", 0, "double");
+        orAlt(&or, &iOr, "$type", 0, "decimal");
+      }
       if( bTypes ){
         bson_t types;
         int iType = 0;
