@@ -133,15 +133,15 @@ static int keepIdValue(MongoFind *p, int iTerm, sqlite3_value *pV){
   return SQLITE_OK;
 }
 
-/* Append {_id: OP} to the array pOr under the next key. */
-static void orAlt(bson_t *pOr, int *piOr, const char *zOp, const bson_t *pArr,
-                  const char *zType){
+/* Append {zField: OP} to the array pOr under the next key. */
+static void orAlt(bson_t *pOr, int *piOr, const char *zField, const char *zOp,
+                  const bson_t *pArr, const char *zType){
   bson_t alt, op;
   char zKey[16];
   const char *zK;
   bson_uint32_to_string((*piOr)++, &zK, zKey, sizeof(zKey));
   bson_append_document_begin(pOr, zK, -1, &alt);
-  bson_append_document_begin(&alt, "_id", -1, &op);
+  bson_append_document_begin(&alt, zField, -1, &op);
   if( pArr ) bson_append_array(&op, zOp, -1, pArr);
   else bson_append_utf8(&op, zOp, -1, zType, -1);
   bson_append_document_end(&alt, &op);
@@ -158,8 +158,9 @@ static void orAlt(bson_t *pOr, int *piOr, const char *zOp, const bson_t *pArr,
 ** numbers and booleans for a text.  An exact term's values are kept for
 ** the scan's own check.
 */
-static int idClause(MongoFind *p, bson_t *pAnd, int *piAnd,
-                    const FedPlanTerm *pTerm, sqlite3_value **argv){
+static int eqClause(MongoFind *p, bson_t *pAnd, int *piAnd,
+                    const FedPlanTerm *pTerm, sqlite3_value **argv,
+                    const char *zField, int eAff){
   bson_t in, clause, or;
   sqlite3_value *pList = argv[pTerm->iArg];
   sqlite3_value *pV = 0;
@@ -195,16 +196,16 @@ static int idClause(MongoFind *p, bson_t *pAnd, int *piAnd,
     bson_append_document_begin(pAnd, zK, -1, &clause);
     if( !bBin && !bTypes && !bNaN ){
       bson_t op;
-      bson_append_document_begin(&clause, "_id", -1, &op);
+      bson_append_document_begin(&clause, zField, -1, &op);
       bson_append_array(&op, "$in", -1, &in);
       bson_append_document_end(&clause, &op);
     }else{
       bson_append_array_begin(&clause, "$or", -1, &or);
-      orAlt(&or, &iOr, "$in", &in, 0);
-      if( bBin ) orAlt(&or, &iOr, "$type", 0, "binData");
+      orAlt(&or, &iOr, zField, "$in", &in, 0);
+      if( bBin ) orAlt(&or, &iOr, zField, "$type", 0, "binData");
       if( bNaN ){
-        orAlt(&or, &iOr, "$type", 0, "double");
-        orAlt(&or, &iOr, "$type", 0, "decimal");
+        orAlt(&or, &iOr, zField, "$type", 0, "double");
+        orAlt(&or, &iOr, zField, "$type", 0, "decimal");
       }
       if( bTypes ){
         bson_t types;
@@ -213,11 +214,20 @@ static int idClause(MongoFind *p, bson_t *pAnd, int *piAnd,
 #define ADDTYPE(z) \
         bson_uint32_to_string(iType++, &zK, zKey, sizeof(zKey)); \
         bson_append_utf8(&types, zK, -1, z, -1)
-        if( bNum ){ ADDTYPE("string"); ADDTYPE("decimal"); ADDTYPE("objectId"); }
-        if( bText ){ ADDTYPE("int"); ADDTYPE("long"); ADDTYPE("double");
-                     ADDTYPE("bool"); }
+        /* A number may equal a text that converts (a string, a decimal,
+        ** an all-digit ObjectId) and, read as REAL, a rounded int64; a
+        ** text may equal a number's rendering or, under a numeric type,
+        ** anything that converts to the same number. */
+        int bNumAff = eAff==MONGO_AFF_INTEGER || eAff==MONGO_AFF_REAL;
+        if( bNum || (bText && bNumAff) ){
+          ADDTYPE("string"); ADDTYPE("decimal"); ADDTYPE("objectId");
+        }
+        if( bText || (bNum && eAff==MONGO_AFF_REAL) ){
+          ADDTYPE("long");
+        }
+        if( bText ){ ADDTYPE("int"); ADDTYPE("double"); ADDTYPE("bool"); }
 #undef ADDTYPE
-        orAlt(&or, &iOr, "$type", &types, 0);
+        orAlt(&or, &iOr, zField, "$type", &types, 0);
         bson_destroy(&types);
       }
       bson_append_array_end(&clause, &or);
@@ -290,7 +300,9 @@ int mongoPlanFind(
     switch( pTerm->op ){
       case FED_OP_EQ: case FED_OP_IN:
         if( pCol->eKind==MONGO_KIND_ID ){
-          rc = idClause(p, &and, &iAnd, pTerm, argv);
+          rc = eqClause(p, &and, &iAnd, pTerm, argv, "_id", MONGO_AFF_NONE);
+        }else if( pCol->eKind==MONGO_KIND_PATH && !pTerm->bExact ){
+          rc = eqClause(p, &and, &iAnd, pTerm, argv, pCol->zPath, pCol->eAff);
         }
         break;
       case FED_OP_ISNULL: case FED_OP_NOTNULL:

@@ -354,9 +354,11 @@ int mongoColumns(FedTable *pTab, char **pzErr){
 **    _id IN (...) and _id = <a value known only at run time> are pushed
 **    as a wider superset (the value may carry an affinity) that SQLite
 **    re-checks;
-**  - IS NULL / IS NOT NULL on a top-level field (the array guard).
-** Comparisons on declared fields are left to SQLite: MongoDB brackets
-** them by type and matches array elements, SQLite orders across types.
+**  - IS NULL / IS NOT NULL on a top-level field (the array guard);
+**  - = and IN on a declared field, as a superset SQLite checks (arrays
+**    matching by element only add rows).
+** Ranges, LIKE and GLOB are left to SQLite: MongoDB brackets them by type
+** and matches array elements, SQLite orders across types.
 */
 int mongoPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
   MongoTable *pMT = (MongoTable*)pTab->pStoreTab;
@@ -390,6 +392,12 @@ int mongoPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
   if( pCol->eKind==MONGO_KIND_PATH && pCol->bTop
    && (op==FED_OP_ISNULL || op==FED_OP_NOTNULL) ){
     return FED_PUSH_EXACT;
+  }
+  if( pCol->eKind==MONGO_KIND_PATH && (op==FED_OP_EQ || op==FED_OP_IN) ){
+    /* A superset: the values that read as v, or the types whose values
+    ** may convert to it (plan.c, eqClause); SQLite checks.  The cache
+    ** holds no exact = term of such a column to answer it wrongly. */
+    return FED_PUSH_LOOSE;
   }
   return FED_PUSH_NO;
 }
