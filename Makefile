@@ -12,18 +12,20 @@ CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN     = -Wall -Wextra
 PREFIX  ?= /usr/local
+MONGO_INC := $(shell pkg-config --cflags libmongoc-1.0 2>/dev/null)
+MONGO_LIB := $(shell pkg-config --libs libmongoc-1.0 2>/dev/null || echo -lmongoc-1.0 -lbson-1.0)
 PG_INC  := $(shell pkg-config --cflags libpq 2>/dev/null || echo -I/usr/include/postgresql)
 TCL_INC  = -I/usr/include/tcl8.6
 MY_INC  := $(shell pkg-config --cflags libmariadb 2>/dev/null || echo -I/usr/include/mariadb)
-INCS     = -Iext $(PG_INC) $(MY_INC)
-LIBS     = -lpq -lcurl -ljansson -lhiredis -lmariadb -lm
+INCS     = -Iext $(PG_INC) $(MY_INC) $(MONGO_INC)
+LIBS     = -lpq -lcurl -ljansson -lhiredis -lmariadb $(MONGO_LIB) -lm
 
 CORE    = ext/main.c ext/config.c ext/server.c ext/plan.c ext/value.c \
           ext/vtab.c ext/txn.c ext/explain.c ext/query.c ext/fault.c ext/txlog.c ext/saga.c \
           ext/undo.c ext/eponymous.c ext/context.c ext/kv.c ext/stats.c \
           $(wildcard ext/cache/*.c)
 # The stores: one name each; a store's sources are vtab/<name>/*.c.
-STORE_NAMES = postgres redis etcd mysql
+STORE_NAMES = postgres redis etcd mysql mongo
 STORES  = vtab/http.c $(foreach s,$(STORE_NAMES),$(wildcard vtab/$(s).c vtab/$(s)/*.c))
 SRC     = $(CORE) $(STORES)
 HDRS    = ext/federate.h ext/fedInt.h ext/kv.h $(wildcard ext/*/*.h) vtab/http.h $(wildcard vtab/*/*.h)
@@ -65,7 +67,7 @@ federate-shell: shell/federate-shell.in federate.so
 DEPS = gcc make pkg-config libpq-dev libsqlite3-dev sqlite3 tcl8.6-dev \
        libsqlite3-tcl postgresql-15 postgresql-client-15 \
        libcurl4-openssl-dev libjansson-dev libhiredis-dev python3 \
-       libmariadb-dev mariadb-server
+       libmariadb-dev mariadb-server libmongoc-dev python3-mongomock python3-bson
 deps:
 	@missing=$$(for p in $(DEPS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \

@@ -15,7 +15,8 @@ SQLITE_EXTENSION_INIT1
   X(fedPostgresStore) \
   X(fedEtcdStore)     \
   X(fedRedisStore)    \
-  X(fedMysqlStore)
+  X(fedMysqlStore)    \
+  X(fedMongoStore)
 
 #define FED_STORE_EXTERN(s) extern const FedStore s;
 #define FED_STORE_ADDR(s)   &s,

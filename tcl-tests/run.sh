@@ -38,7 +38,7 @@
 #   postgres.sh  FED_TEST_PG_DSN, _PORT, _DATADIR, _SOCKET, _PASSWORD, _CTL
 #   redis.sh     FED_TEST_REDIS_URL, _PORT, _CTL
 #   etcd.sh      FED_TEST_ETCD_URL, _PORT, _CTL
-#   mongo.sh     FED_TEST_MONGO_URI, _PORT, _CTL (on demand: no test yet)
+#   mongo.sh     FED_TEST_MONGO_URI, _PORT, _CTL (on demand: mongo*.test)
 # A _CTL variable is a command prefix for the script's verbs (kill,
 # restart, ...; see each script), e.g. from Tcl:
 #     exec {*}$env(FED_TEST_PG_CTL) restart
@@ -81,7 +81,8 @@ give_up() {
 #
 need=(postgresql-15 libpq-dev tcl8.6 tcl8.6-dev libsqlite3-tcl libsqlite3-dev
       sqlite3 redis-server etcd-server curl libcurl4-openssl-dev libjansson-dev
-      libhiredis-dev mariadb-server libmariadb-dev)
+      libhiredis-dev mariadb-server libmariadb-dev libmongoc-dev
+      python3-mongomock python3-bson)
 missing=()
 for pkg in "${need[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)

@@ -15,7 +15,7 @@
 #   mongo.sh vars          the variable tests find the server by
 #
 # fedtest: on-demand.  run.sh starts this server only when a test file it
-# runs says "require_server mongo" (no test does yet).
+# runs says "require_server mongo" (tcl-tests/mongo*.test).
 #
 # "mongo.sh --dir DIR ACTION" is the same, so that a caller can keep
 # "bash mongo.sh --dir DIR" as one command prefix.  DIR holds the
