@@ -34,6 +34,10 @@
 ** entry has no LIMIT, holds every column the scan reads, and each of the
 ** entry's terms is implied by the scan's terms (same or stricter: "x>5" is
 ** implied by "x>7" and by "x=9"; an entry with no term by everything).
+** On a TEXT or untyped column, a loosely pushed term's value may come from
+** a column of numeric affinity, which SQLite then compares numerically
+** ('010' = 10), unseen in xFilter: such a term is implied only by an
+** entry's loose term holding the same values (cacheAffKnown(), request.c).
 ** An identical request reads the entry's rows as they are (the store
 ** already applied its terms, order and limit).  Otherwise the rows are
 ** read with an SQL query over the cached rows that applies the scan's

@@ -264,12 +264,68 @@ static int cacheSameVal(const CacheVal *a, const CacheVal *b){
   }
 }
 
+/* Is the affinity SQLite compares term c's values under known?  SQLite
+** picks it from both operands: a column of INTEGER, REAL or NUMERIC
+** affinity always compares numerically, but a TEXT or untyped column
+** compares as text (TEXT) or as it is (untyped) with a value of no
+** affinity, numerically with a column of numeric affinity, as it is with
+** a TEXT column ("Type conversions prior to comparison").  xFilter's value
+** does not say which: 10 from the literal 10 and from an INTEGER column
+** are the same value.  A store pushes a term exactly only when SQLite
+** knew its value at plan time (a literal: the column's affinity), so an
+** exact term, like a numeric column's, compares under zAff; a loose term
+** on any other column may compare under any of them (and its store's
+** answer holds the rows of each: "a superset"). */
+static int cacheAffKnown(const CacheTerm *c){
+  const char *zAff;
+  if( c->bExact || c->nVal==0 || !cacheOpAffinity(c->op) ) return 1;
+  zAff = c->aVal[0].zAff;
+  return zAff && (strcmp(zAff, "INTEGER")==0 || strcmp(zAff, "REAL")==0
+      || strcmp(zAff, "NUMERIC")==0);
+}
+
 /* Does the scan term q imply the entry term e (every row that satisfies
-** q satisfies e)?  1 yes, 0 no or unknown, <0 error. */
+** q satisfies e)?  1 yes, 0 no or unknown, <0 error.
+**
+** An entry term of known affinity (cacheAffKnown()) holds the rows that
+** satisfy it under zAff; one of unknown affinity holds them under each
+** possible one.  A scan term of known affinity is compared with the
+** entry's under zAff, which is right for both.  A scan term of unknown
+** affinity needs the rows under an affinity the cache cannot see (the
+** rows where a TEXT column is '010' satisfy "= 10" numerically, not as
+** text): only an entry term of unknown affinity holding each of its
+** values, identical, has them all. */
 static int cacheImplies(FedCacheDb *pDb, const CacheTerm *q,
                         const CacheTerm *e){
   int i, j, r;
   if( q->iCol!=e->iCol ) return 0;
+  if( !cacheAffKnown(q) ){
+    if( e->op==FED_OP_NOTNULL ){
+      /* Any comparison excludes NULL, "x IS v" when v is not NULL. */
+      if( q->op==FED_OP_ISNOT ) return 0;
+      return q->op!=FED_OP_IS
+          || sqlite3_value_type(q->aVal[0].pVal)!=SQLITE_NULL;
+    }
+    if( cacheAffKnown(e) ) return 0;
+    if( q->op==e->op && q->nVal==e->nVal ){
+      for(i=0; i<q->nVal; i++){
+        if( !cacheSameVal(&q->aVal[i], &e->aVal[i]) ) break;
+      }
+      if( i==q->nVal ) return 1;
+    }
+    /* "x = v" and "x IN (..v..)": each value of q among e's. */
+    if( (q->op!=FED_OP_EQ && q->op!=FED_OP_IN)
+     || (e->op!=FED_OP_EQ && e->op!=FED_OP_IN) ){
+      return 0;
+    }
+    for(i=0; i<q->nVal; i++){
+      for(j=0; j<e->nVal; j++){
+        if( cacheSameVal(&q->aVal[i], &e->aVal[j]) ) break;
+      }
+      if( j==e->nVal ) return 0;
+    }
+    return 1;
+  }
   /* Identical terms. */
   if( q->op==e->op && q->nVal==e->nVal ){
     for(i=0; i<q->nVal; i++){
