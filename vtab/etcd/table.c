@@ -142,8 +142,15 @@ int etcdPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
       case FED_OP_EQ: case FED_OP_IS: case FED_OP_GT: case FED_OP_GE:
       case FED_OP_LT: case FED_OP_LE:
         /* A number compares as text only when it has no affinity of its
-        ** own (a literal): exact only when the value is known now. */
-        return pRhs ? FED_PUSH_EXACT : FED_PUSH_LOOSE;
+        ** own (a literal), but one known at plan time may have one
+        ** (CAST(10 AS INTEGER) compares numerically with '010'): only a
+        ** text or blob value is exact; a number goes loose, as a join
+        ** value does. */
+        if( pRhs && sqlite3_value_type(pRhs)!=SQLITE_INTEGER
+         && sqlite3_value_type(pRhs)!=SQLITE_FLOAT ){
+          return FED_PUSH_EXACT;
+        }
+        return FED_PUSH_LOOSE;
       case FED_OP_LIKE: case FED_OP_GLOB: {
         const char *z;
         int nPrefix, bExact;

@@ -292,7 +292,15 @@ int rdPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
   int bSub = eKind==RC_FIELD
           || (eKind==RC_VALUE && (pRt->eMode==RT_SET || pRt->eMode==RT_ZSET));
   if( eKind==RC_KEY || bSub ){
-    if( op==FED_OP_EQ ) return pRhs ? FED_PUSH_EXACT : FED_PUSH_LOOSE;
+    /* A number known at plan time may still carry an affinity of its own
+    ** (CAST(10 AS INTEGER) compares numerically with the text '010'):
+    ** only a text or blob value is exact; a number goes as a join value
+    ** does, loose. */
+    if( op==FED_OP_EQ ){
+      int eType = pRhs ? sqlite3_value_type(pRhs) : SQLITE_NULL;
+      return (pRhs && eType!=SQLITE_INTEGER && eType!=SQLITE_FLOAT)
+             ? FED_PUSH_EXACT : FED_PUSH_LOOSE;
+    }
     if( eKind==RC_KEY && op==FED_OP_GLOB ) return FED_PUSH_EXACT;
     if( eKind==RC_KEY && op==FED_OP_LIKE ) return FED_PUSH_LOOSE;
     return FED_PUSH_NO;
