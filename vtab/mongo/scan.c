@@ -20,7 +20,13 @@ struct MongoCursor {
   i64 iExplain;                 /* fed_explain entry of the find */
   i64 nRow;                     /* Rows given */
   sqlite3_stmt *pNum;           /* "SELECT ?1": SQLite's text-to-number */
+  void *pAlloc;                 /* What sqlite3_malloc64 returned */
 };
+
+/* libbson declares bson_t 128-byte aligned, and MongoFind holds two;
+** sqlite3_malloc64 promises only 8.  So a cursor is allocated with room
+** to align it (UBSan reports the misaligned access otherwise). */
+#define MONGO_ALIGN 128
 
 static void cursorReset(MongoCursor *p){
   if( p->pCur ) mongoc_cursor_destroy(p->pCur);
@@ -35,10 +41,14 @@ static void cursorReset(MongoCursor *p){
 }
 
 int mongoOpen(FedCursor *pFedCsr, char **pzErr){
-  MongoCursor *p = sqlite3_malloc64(sizeof(*p));
+  void *pAlloc = sqlite3_malloc64(sizeof(MongoCursor) + MONGO_ALIGN);
+  MongoCursor *p;
   (void)pzErr;
-  if( p==0 ) return SQLITE_NOMEM;
+  if( pAlloc==0 ) return SQLITE_NOMEM;
+  p = (MongoCursor*)(((sqlite3_uint64)(char*)pAlloc + MONGO_ALIGN - 1)
+                     & ~(sqlite3_uint64)(MONGO_ALIGN - 1));
   memset(p, 0, sizeof(*p));
+  p->pAlloc = pAlloc;
   p->bEof = 1;
   pFedCsr->pStoreCsr = p;
   return SQLITE_OK;
@@ -49,7 +59,7 @@ void mongoClose(FedCursor *pFedCsr){
   if( p==0 ) return;
   cursorReset(p);
   sqlite3_finalize(p->pNum);
-  sqlite3_free(p);
+  sqlite3_free(p->pAlloc);
   pFedCsr->pStoreCsr = 0;
 }
 
