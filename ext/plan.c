@@ -355,7 +355,10 @@ int fedPlanBest(FedTable *pTab, sqlite3_index_info *pInfo){
     /* Cost: each pushed term narrows the estimate. */
     if( op==FED_OP_EQ || op==FED_OP_IS ){
       if( pCons->iColumn==pTab->iPk && t->op==FED_OP_EQ ){
-        bUnique = 1;
+        /* One row only when the store's answer is exact: from a superset
+        ** SQLite's one-pass UPDATE/DELETE would take the first row only,
+        ** which may be one that SQLite then rejects. */
+        if( t->bExact ) bUnique = 1;
         nRow = 1;
       }else{
         nRow /= (t->op==FED_OP_IN ? 5 : 20);

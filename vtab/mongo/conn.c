@@ -2,7 +2,7 @@
 ** conn.c: the MongoDB store (libmongoc): its FedStore object (at the
 ** end), connections (URI, password_env, timeouts), the catalog reads of
 ** fed_import and of sampling, and the transaction methods of a read-only
-** store.  This version reads; writes are refused (docs/mongo.md).
+** store's methods (writes and transactions: write.c, commit.c).
 **
 **   SELECT fed_server('m', 'mongo', 'mongodb://127.0.0.1:27017/app',
 **                     'connect_timeout=10, command_timeout=30, user=app,
@@ -20,7 +20,9 @@
 **
 ** Files of vtab/mongo/: mongoInt.h (structs, declarations), conn.c,
 ** table.c (options, columns, sampling, pushdown), types.c (pure: BSON to
-** SQLite values), plan.c (pure: the find command), scan.c (cursors).
+** SQLite values), plan.c (pure: the find command), scan.c (cursors),
+** write.c (INSERT, UPDATE, DELETE queued; values back to BSON) and
+** commit.c (the ordered bulk writes, compensation, undo images).
 */
 #include "mongoInt.h"
 
@@ -36,6 +38,8 @@ static const char *const azMongoServerOpt[] = {
 static void mongoDisconnect(FedConn *pConn){
   MongoConn *p = (MongoConn*)pConn;
   if( p==0 ) return;
+  fedKvTxnClear(&p->kv);
+  mongoPlanFree(p->pPlan);
   if( p->pClient ) mongoc_client_destroy(p->pClient);
   sqlite3_free(p->zDb);
   sqlite3_free(p);
@@ -127,6 +131,7 @@ static int mongoConnectImpl(FedServer *pServer, FedConn **ppConn,
   if( p==0 ) return SQLITE_NOMEM;
   memset(p, 0, sizeof(*p));
   p->base.pServer = pServer;
+  fedKvTxnInit(&p->kv, &mongoKvDriver);
 
   pUri = mongoc_uri_new_with_error(pServer->zDsn, &err);
   if( pUri==0 ){
@@ -295,36 +300,6 @@ int mongoConnCollections(FedConn *pConn, const char *zDb, char ***pazName,
   return rc;
 }
 
-/**************************************************************************
-** A read-only store's transactions: reads take part in nothing (no
-** snapshot across statements), and every write is refused by xUpdate.
-*/
-static int mongoBegin(FedConn *pConn, int bSnapshot, char **pzErr){
-  (void)pConn; (void)bSnapshot; (void)pzErr;
-  return SQLITE_OK;
-}
-static int mongoEnd(FedConn *pConn, char **pzErr){
-  (void)pConn; (void)pzErr;
-  return SQLITE_OK;
-}
-static int mongoSavepoint(FedConn *pConn, int iRelease, int iFrom, int iTo,
-                          char **pzErr){
-  (void)pConn; (void)iRelease; (void)iFrom; (void)iTo; (void)pzErr;
-  return SQLITE_OK;
-}
-static int mongoLevel(FedConn *pConn, int iLevel, char **pzErr){
-  (void)pConn; (void)iLevel; (void)pzErr;
-  return SQLITE_OK;
-}
-
-static int mongoUpdate(FedTable *pTab, int argc, sqlite3_value **argv,
-                       i64 *piRowid, char **pzErr){
-  (void)argc; (void)argv; (void)piRowid;
-  fedSetError(pzErr, "%s: table %s is read-only in this version",
-              MONGO_STORE, pTab->zName);
-  return mongoRc(SQLITE_READONLY, pzErr);
-}
-
 /* Designated initializers: members not named are NULL. */
 const FedStore fedMongoStore = {
   .zName = MONGO_STORE,
@@ -347,11 +322,13 @@ const FedStore fedMongoStore = {
   .xRowid = mongoRowid,
   .xUpdate = mongoUpdate,
   .xBegin = mongoBegin,
-  .xCommit = mongoEnd,
-  .xRollback = mongoEnd,
+  .xCommit = mongoCommit,
+  .xRollback = mongoRollback,
   .xSavepoint = mongoSavepoint,
-  .xRelease = mongoLevel,
-  .xRollbackTo = mongoLevel,
+  .xRelease = mongoRelease,
+  .xRollbackTo = mongoRollbackTo,
+  .xUndoImages = mongoUndoImages,
+  .xUndoApply = mongoUndoApply,
   .xListTables = mongoListTables,
   .xTableFree = mongoTableFree,
   .xServerCheck = mongoServerCheck,

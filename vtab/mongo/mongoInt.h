@@ -8,6 +8,7 @@
 #define MONGO_INT_H
 
 #include "fedInt.h"
+#include "kv.h"
 #include <mongoc/mongoc.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,10 +62,15 @@ struct MongoVal {
 ** conn.c: the FedStore, connections, errors.
 */
 typedef struct MongoConn MongoConn;
+typedef struct MongoPlan MongoPlan;
 struct MongoConn {
   FedConn base;                 /* Base class. Must be first */
   mongoc_client_t *pClient;
   char *zDb;                    /* The URI's database, or NULL */
+  FedKvTxn kv;                  /* The write queue (MongoOp), savepoint
+                                ** marks (ext/kv.h; write.c) */
+  MongoPlan *pPlan;             /* The commit computed by xUndoImages, sent
+                                ** by xCommit (commit.c), or NULL */
 };
 extern const char *const azMongoTableOpt[];
 int mongoRc(int rc, char **pzErr);
@@ -142,5 +148,77 @@ int mongoNext(FedCursor *, char **pzErr);
 int mongoEof(FedCursor *);
 int mongoColumn(FedCursor *, sqlite3_context *, int iCol);
 int mongoRowid(FedCursor *, i64 *piRowid);
+
+/**************************************************************************
+** write.c: INSERT, UPDATE, DELETE queued (ext/kv.c), documents built from
+** declared paths, SQLite values as BSON; the transaction methods.
+*/
+#define MONGO_OP_INSERT 1       /* pDoc; eConflict REPLACE: an upsert */
+#define MONGO_OP_UPDATE 2       /* apVal: the new values of the columns */
+#define MONGO_OP_DELETE 3
+typedef struct MongoOp MongoOp;
+struct MongoOp {
+  FedKvOp hdr;                  /* The batch layer's part: the key is the
+                                ** database, the collection and the _id
+                                ** (mongoKey) */
+  char *zTab;                   /* Local table name, for messages */
+  int eConflict;                /* SQLITE_ABORT, _IGNORE, _REPLACE */
+  bson_t *pDoc;                 /* INSERT: the document (bson_destroy) */
+  int nVal;                     /* UPDATE: columns of the table */
+  sqlite3_value **apVal;        /* UPDATE: new values (NULL: _id) */
+  MongoCol *aCol;               /* UPDATE: copies of the columns' rules */
+};
+extern const FedKvDriver mongoKvDriver;
+#define mongoOp(p, i) ((MongoOp*)fedKvOp(&(p)->kv, (i)))
+/* The queue key of an _id read as SQLite value pV in zDb.zColl. */
+int mongoKey(const char *zDb, const char *zColl, const MongoVal *pId,
+             char **paKey, int *pnKey);
+/* The parts of a key: database, collection, and the _id's SQLite value
+** (pointing into the key). */
+void mongoKeySplit(const char *aKey, const char **pzDb, const char **pzColl,
+                   MongoVal *pId);
+/* Append SQLite value pV under zName as BSON (INTEGER: int32 when it
+** fits, else int64; REAL: double; TEXT: string; BLOB: binary; NULL:
+** null). */
+void mongoAppendVal(bson_t *, const char *zName, const MongoVal *pV);
+/* A MongoVal that points into sqlite3_value pV. */
+void mongoValFrom(sqlite3_value *pV, MongoVal *p);
+/* Parse JSON text that must be an object (bson_init_from_json takes an
+** array too) into pDoc (initialised here on success). */
+int mongoJsonObject(const char *z, int n, bson_t *pDoc, bson_error_t *pErr);
+/* "_id=<SQL literal>" for messages (sqlite3_malloc'd). */
+char *mongoIdText(const MongoVal *pId);
+int mongoUpdate(FedTable *, int argc, sqlite3_value **argv, i64 *piRowid,
+                char **pzErr);
+int mongoBegin(FedConn *, int bSnapshot, char **pzErr);
+int mongoSavepoint(FedConn *, int iRelease, int iFrom, int iTo,
+                   char **pzErr);
+int mongoRelease(FedConn *, int iLevel, char **pzErr);
+int mongoRollbackTo(FedConn *, int iLevel, char **pzErr);
+int mongoRollback(FedConn *, char **pzErr);
+int mongoCommit(FedConn *, char **pzErr);
+/* Apply patches (declared paths set or unset) to document pIn (NULL:
+** none) into pOut (initialised by the caller), _id first when pId is
+** given.  azPath[i] is a dotted path, apVal[i] its value (NULL or an SQL
+** NULL: unset).  SQLITE_ERROR with *pzErr when a path goes through a
+** field that is not a document, or two paths overlap. */
+int mongoPatch(const bson_t *pIn, const MongoVal *pId, int n,
+               const char *const *azPath, const MongoVal *const *apVal,
+               bson_t *pOut, char **pzErr);
+
+/**************************************************************************
+** commit.c: the commit: before-images read by _id, the ordered bulk write
+** commands, compensation of a commit that failed half way, undo images.
+*/
+void mongoPlanFree(MongoPlan *);
+int mongoKvApply(FedKvTxn *, FedConn *, const char *zMarker, char **pzErr);
+int mongoUndoImages(FedConn *, FedUndoImage **paImg, int *pnImg,
+                    char **pzErr);
+int mongoUndoApply(FedConn *, const FedUndoImage *, char **pzErr);
+int mongoImageRead(FedConn *, const FedUndoImage *, char **paNow,
+                   int *pnNow, i64 *piGuard, char **pzErr);
+int mongoImageSame(const char *a, int na, const char *b, int nb);
+int mongoImageRestore(FedConn *, const FedUndoImage *, i64 iGuard,
+                      char **pzErr);
 
 #endif /* MONGO_INT_H */
