@@ -174,15 +174,13 @@ int mongoKey(const char *zDb, const char *zColl, const MongoVal *pId,
 
 void mongoKeySplit(const char *aKey, const char **pzDb, const char **pzColl,
                    MongoVal *pId){
-  int nKey;
   const char *z;
   *pzDb = aKey;
   *pzColl = aKey + strlen(aKey) + 1;
   z = *pzColl + strlen(*pzColl) + 1;
   memset(pId, 0, sizeof(*pId));
-  /* The key is NUL-terminated after its bytes (FedKvOp, FedUndoImage
-  ** copies); its length is not needed for fixed-size tags. */
-  nKey = 0;
+  /* The length of a text or blob is the caller's (keySplit): the key
+  ** alone does not say it. */
   switch( z[0] ){
     case 'i': {
       u64 u = 0;
@@ -199,7 +197,6 @@ void mongoKeySplit(const char *aKey, const char **pzDb, const char **pzColl,
     case 't': case 'b':
       pId->eType = z[0]=='t' ? SQLITE_TEXT : SQLITE_BLOB;
       pId->z = &z[1];
-      (void)nKey;
       break;
     default:
       pId->eType = SQLITE_NULL;
@@ -300,37 +297,35 @@ static int patchLevel(const bson_t *pIn, const MongoVal *pId, Patch *a,
   /* Paths whose field is absent: new fields (documents built down the
   ** path), in the order of the columns. */
   for(i=0; rc==SQLITE_OK && i<n; i++){
-    int nSeg, nSub = 0, bHere = -1, bSet = 0;
-    char zKey[256];
+    int nSub = 0, bHere = -1, bSet = 0;
+    char *zKey;
     bson_t sub;
     if( a[i].bDone ) continue;
-    nSeg = segLen(a[i].z);
-    if( nSeg>=(int)sizeof(zKey) ) nSeg = (int)sizeof(zKey)-1;
-    memcpy(zKey, a[i].z, nSeg);
-    zKey[nSeg] = 0;
+    zKey = sqlite3_mprintf("%.*s", segLen(a[i].z), a[i].z);
+    if( zKey==0 ) return SQLITE_NOMEM;
     for(j=i; j<n; j++){
       if( a[j].bDone || !segIs(&a[j], zKey) ) continue;
       a[j].bDone = 1;
       if( isUnset(&a[j]) ) continue;
       bSet = 1;
       if( a[j].z[segLen(a[j].z)]==0 ){
-        if( bHere>=0 || nSub>0 ) goto overlap;
+        if( bHere>=0 || nSub>0 ){ sqlite3_free(zKey); goto overlap; }
         bHere = j;
       }else{
-        if( bHere>=0 ) goto overlap;
+        if( bHere>=0 ){ sqlite3_free(zKey); goto overlap; }
         aSub[nSub] = a[j];
         aSub[nSub].z = a[j].z + segLen(a[j].z) + 1;
         nSub++;
       }
     }
-    if( !bSet ) continue;
-    if( bHere>=0 ){
+    if( bSet && bHere>=0 ){
       mongoAppendVal(pOut, zKey, a[bHere].pV);
-    }else{
+    }else if( bSet ){
       bson_append_document_begin(pOut, zKey, -1, &sub);
       rc = patchLevel(0, 0, aSub, nSub, &sub, pzErr);
       bson_append_document_end(pOut, &sub);
     }
+    sqlite3_free(zKey);
   }
   return rc;
 
@@ -437,7 +432,7 @@ static int writeInsert(MongoConn *p, FedTable *pTab, const char *zDb,
   bson_t *pDoc = 0;
   sqlite3_stmt *pNum = 0;
   char *aKey = 0, *zWhy = 0;
-  int nKey = 0, nPatch = 0, i, rc = SQLITE_OK, bBase = 0, bDocId = 0;
+  int nKey = 0, nPatch = 0, i, rc = SQLITE_OK, bDocId = 0;
   char zOid[25];
   MongoOp *pOp;
 
@@ -461,7 +456,6 @@ static int writeInsert(MongoConn *p, FedTable *pTab, const char *zDb,
         rc = SQLITE_CONSTRAINT;
         bson_init(&base);
       }
-      bBase = 1;
     }else if( sqlite3_value_type(pV)!=SQLITE_NULL ){
       mongoValFrom(pV, &aVal[nPatch]);
       if( pCol->eAff!=MONGO_AFF_NONE ){
@@ -477,7 +471,6 @@ static int writeInsert(MongoConn *p, FedTable *pTab, const char *zDb,
       nPatch++;
     }
   }
-  (void)bBase;
   /* The _id: the column's, else the doc's, else a new ObjectId. */
   if( rc==SQLITE_OK && id.eType==SQLITE_NULL ){
     bson_iter_t it;
