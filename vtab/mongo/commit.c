@@ -136,10 +136,12 @@ static int docKey(const bson_t *pDoc, const char *zDb, const char *zColl,
   return rc;
 }
 
-static void explainCmd(MongoConn *p, const bson_t *pCmd){
+static i64 explainCmd(MongoConn *p, const bson_t *pCmd){
   char *z = bson_as_canonical_extended_json(pCmd, 0);
-  fedExplainAdd(p->base.pServer->pCtx, p->base.pServer->zName, z, 0);
+  i64 iSeq = fedExplainAdd(p->base.pServer->pCtx, p->base.pServer->zName,
+                           z, 0);
   bson_free(z);
+  return iSeq;
 }
 
 /* Find the documents of the keys aE[0..n) (one collection): each found
@@ -486,12 +488,17 @@ static int planBuild(MongoConn *p, MongoPlan **ppPlan, char **pzErr){
 ** in every case), or SQLITE_ERROR with err when no reply came. */
 static int writeCmd(MongoConn *p, const char *zDb, const bson_t *pCmd,
                     bson_t *pReply, bson_error_t *pErr){
-  explainCmd(p, pCmd);
-  if( !mongoc_client_write_command_with_opts(p->pClient, zDb, pCmd, 0,
-                                             pReply, pErr) ){
-    bson_iter_t it;
-    if( bson_iter_init_find(&it, pReply, "writeErrors") ) return SQLITE_OK;
+  i64 iSeq = explainCmd(p, pCmd);
+  bson_iter_t it;
+  int bOk = mongoc_client_write_command_with_opts(p->pClient, zDb, pCmd, 0,
+                                                  pReply, pErr);
+  if( !bOk && !bson_iter_init_find(&it, pReply, "writeErrors") ){
     return SQLITE_ERROR;
+  }
+  /* fed_explain's rows: the documents the command inserted, matched or
+  ** deleted ("n"). */
+  if( bson_iter_init_find(&it, pReply, "n") && BSON_ITER_HOLDS_NUMBER(&it) ){
+    fedExplainRows(p->base.pServer->pCtx, iSeq, bson_iter_as_int64(&it), 1);
   }
   return SQLITE_OK;
 }
