@@ -735,13 +735,21 @@ int fedMyWriteLiteral(sqlite3_str *s, FedTable *pTab, int iCol,
         return SQLITE_MISMATCH;
       }
       if( bInt ){
-        if( r!=floor(r) || r<-9.3e18 || r>1.9e19 ){
+        if( r!=floor(r) ){
           fedSetError(pzErr, "%s: table \"%s\": column \"%s\" (%s) holds"
               " integers; %!.15g is not one", MY_STORE, pTab->zName,
               pCol->zName, pCol->zType, r);
           return SQLITE_MISMATCH;
         }
-        sqlite3_snprintf(sizeof(zBuf), zBuf, "%.0f", r);
+        /* Integral: its exact digits (printf's %f keeps 16 only). */
+        if( r>=-9223372036854775808.0 && r<9223372036854775808.0 ){
+          sqlite3_snprintf(sizeof(zBuf), zBuf, "%lld", (i64)r);
+        }else if( r>0 && r<18446744073709551616.0 ){
+          sqlite3_snprintf(sizeof(zBuf), zBuf, "%llu", (u64)r);
+        }else{
+          /* Beyond every integer column: MariaDB says out of range. */
+          sqlite3_snprintf(sizeof(zBuf), zBuf, "%!.17g", r);
+        }
       }else{
         sqlite3_snprintf(sizeof(zBuf), zBuf, "%!.15g", r);
         if( strtod(zBuf, 0)!=r ){
