@@ -81,6 +81,7 @@ struct MyConn {
                                 ** every command fails with this until
                                 ** ROLLBACK (or ROLLBACK TO) */
   MyBatch batch;                /* INSERT rows waiting */
+  int bMarkerTable;             /* federate_markers is known to exist */
 };
 
 /* One row held in memory (a scan interrupted by another command): per
@@ -132,7 +133,8 @@ void fedMyConnIdle(MyConn *p);
 
 /**************************************************************************
 ** txn.c: the remote transaction of a connection: START TRANSACTION (owed
-** until the first command that needs it), COMMIT, ROLLBACK, savepoints.
+** until the first command that needs it), COMMIT, ROLLBACK, savepoints,
+** the last resource's commit marker (table federate_markers).
 */
 int fedMyReady(MyConn *p, char **pzErr);
 int fedMyBegin(FedConn *pConn, int bSnapshot, char **pzErr);
@@ -142,6 +144,11 @@ int fedMySavepoint(FedConn *pConn, int iRelease, int iFrom, int iTo,
                    char **pzErr);
 int fedMyRelease(FedConn *pConn, int iLevel, char **pzErr);
 int fedMyRollbackTo(FedConn *pConn, int iLevel, char **pzErr);
+int fedMyMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
+                     char **pzErr);
+int fedMyMarkerRemove(FedConn *pConn, const char *zGid, char **pzErr);
+int fedMyMarkerList(FedConn *pConn, const char *zPrefix, char ***pazGid,
+                    int *pn, char **pzErr);
 
 /**************************************************************************
 ** write.c: xUpdate: INSERT rows batched into multi-row INSERTs, UPDATE

@@ -14,9 +14,26 @@
 ** after it would run in autocommit mode.  So any error of the transaction
 ** that says so dooms it (zDoom): every later command, and COMMIT, fail
 ** until SQLite's ROLLBACK.
+**
+** Across servers this store is the last resource (no XA yet: docs/
+** mysql.md says why): its COMMIT decides, and it writes the commit marker
+** of the global id in the same transaction, a row of the InnoDB table
+** `federate_markers` in the DSN's database (created on first use, on a
+** second connection: DDL would commit the open transaction):
+**
+**   gid      the global id (txlog.c: at most 64 ASCII bytes)
+**   state    'c': the marker (the transaction committed)
+**            'f': a fence written by fedMyMarkerCheck() where it found
+**                 none: a commit of that gid still in flight then fails
+**                 on the duplicate key, or made the fence wait for its
+**                 lock until it ended, so an absent marker stays absent
 */
 #include "myInt.h"
 #include <mysql.h>
+
+#define MY_MARKER_TABLE "`federate_markers`"
+
+static int myMarkerWrite(MyConn *p, const char *zGid, char **pzErr);
 
 /* Forget the transaction's state (ended, or given up). */
 static void myTxnEnd(MyConn *p){
@@ -76,6 +93,11 @@ int fedMyCommit(FedConn *pConn, char **pzErr){
     fedSetError(pzErr, "%s", p->zDoom);
     return SQLITE_ERROR;
   }
+  if( p->bBeginPending && p->base.zMarker ){
+    /* The marker goes with the rows: one transaction. */
+    rc = fedMyReady(p, pzErr);
+    if( rc!=SQLITE_OK ) return rc;
+  }
   if( p->bBeginPending ){
     /* Nothing sent yet: the batch is the whole transaction, atomic as one
     ** statement in autocommit mode. */
@@ -85,6 +107,9 @@ int fedMyCommit(FedConn *pConn, char **pzErr){
   }
   if( !p->bOpen ) return SQLITE_OK;
   if( p->batch.nRow>0 ) rc = fedMyFlushBatch(p, pzErr);
+  if( rc==SQLITE_OK && p->base.zMarker ){
+    rc = myMarkerWrite(p, p->base.zMarker, pzErr);
+  }
   if( rc==SQLITE_OK && (p->bDead || p->my==0) ){
     fedSetError(pzErr, "%s: connection to server \"%s\" was lost inside a"
         " transaction; its remote changes were rolled back", MY_STORE,
@@ -102,6 +127,8 @@ int fedMyCommit(FedConn *pConn, char **pzErr){
     fedSetError(pzErr, "%s: connection to server \"%s\" was lost during"
         " COMMIT: the transaction may or may not have committed there",
         MY_STORE, p->base.pServer->zName);
+    /* Sent, no answer: the marker decides (txn.c of the core). */
+    if( p->base.zMarker ) p->base.bUnknown = 1;
   }
   myTxnEnd(p);
   return rc;
@@ -163,4 +190,115 @@ int fedMyRollbackTo(FedConn *pConn, int iLevel, char **pzErr){
   rc = fedMyExecOp(p, zSql, "rolling back to a savepoint", 0, pzErr);
   sqlite3_free(zSql);
   return rc;
+}
+
+/**************************************************************************
+** Commit markers (the last resource's, see the banner).
+*/
+
+/* Create the marker table if it is missing, on a connection of its own
+** (DDL commits the transaction of the connection it runs on). */
+static int myMarkerTable(MyConn *p, char **pzErr){
+  FedConn *pSide = 0;
+  int rc;
+  if( p->bMarkerTable ) return SQLITE_OK;
+  rc = fedMyConnect(p->base.pServer, &pSide, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = fedMyExecOp((MyConn*)pSide, "CREATE TABLE IF NOT EXISTS "
+        MY_MARKER_TABLE "(gid VARCHAR(64) CHARACTER SET ascii COLLATE"
+        " ascii_bin PRIMARY KEY, state CHAR(1) NOT NULL, created TIMESTAMP"
+        " NOT NULL DEFAULT CURRENT_TIMESTAMP) ENGINE=InnoDB",
+        "creating the commit marker table", 0, pzErr);
+  }
+  fedMyDisconnect(pSide);
+  if( rc==SQLITE_OK ) p->bMarkerTable = 1;
+  return rc;
+}
+
+/* errno of the last command on p (0 if none or no connection). */
+static unsigned int myErrno(MyConn *p){
+  return p->my ? mysql_errno((MYSQL*)p->my) : 0;
+}
+
+/* Run the marker command zFmt (one %Q: the gid) for operation zOp. */
+static int myMarkerExec(MyConn *p, const char *zFmt, const char *zGid,
+                        const char *zOp, char **pzErr){
+  char *zSql = sqlite3_mprintf(zFmt, zGid);
+  int rc;
+  if( zSql==0 ) return SQLITE_NOMEM;
+  rc = fedMyExecOp(p, zSql, zOp, 0, pzErr);
+  sqlite3_free(zSql);
+  return rc;
+}
+
+/* The marker, inside the open transaction, just before its COMMIT. */
+static int myMarkerWrite(MyConn *p, const char *zGid, char **pzErr){
+  static const char *zIns = "INSERT INTO " MY_MARKER_TABLE
+      " (gid, state) VALUES (%Q, 'c')";
+  int rc = myMarkerTable(p, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = myMarkerExec(p, zIns, zGid, "writing the commit marker", pzErr);
+  }
+  return rc;
+}
+
+int fedMyMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
+                     char **pzErr){
+  static const char *zFence = "INSERT INTO " MY_MARKER_TABLE
+      " (gid, state) VALUES (%Q, 'f')";
+  MyConn *p = (MyConn*)pConn;
+  char *zSql = 0, **az = 0;
+  int rc, nRow = 0;
+  *pbExists = 0;
+  rc = myMarkerTable(p, pzErr);
+  if( rc!=SQLITE_OK ) return rc;
+  fedMyConnIdle(p);
+  /* The fence waits while a transaction holding the marker's key runs. */
+  rc = myMarkerExec(p, zFence, zGid, "fencing a commit marker", pzErr);
+  if( rc==SQLITE_OK ) return SQLITE_OK;           /* None: fenced */
+  if( myErrno(p)!=1062 ) return rc;
+  sqlite3_free(*pzErr);
+  *pzErr = 0;
+  rc = fedMyCatalog(p, "SELECT state FROM " MY_MARKER_TABLE " WHERE gid = ?",
+                    1, &zGid, 1, &az, &nRow, pzErr);
+  if( rc==SQLITE_OK ){
+    *pbExists = nRow==1 && az[0] && az[0][0]=='c';
+  }
+  if( nRow>0 ) sqlite3_free(az[0]);
+  sqlite3_free(az);
+  sqlite3_free(zSql);
+  return rc;
+}
+
+int fedMyMarkerRemove(FedConn *pConn, const char *zGid, char **pzErr){
+  static const char *zDel = "DELETE FROM " MY_MARKER_TABLE " WHERE gid = %Q";
+  MyConn *p = (MyConn*)pConn;
+  int rc = myMarkerExec(p, zDel, zGid, "removing a commit marker", pzErr);
+  if( rc!=SQLITE_OK && myErrno(p)==1146 ){        /* No table: no marker */
+    sqlite3_free(*pzErr);
+    *pzErr = 0;
+    rc = SQLITE_OK;
+  }
+  return rc;
+}
+
+int fedMyMarkerList(FedConn *pConn, const char *zPrefix, char ***pazGid,
+                    int *pn, char **pzErr){
+  MyConn *p = (MyConn*)pConn;
+  char **az = 0;
+  int nRow = 0, rc;
+  *pazGid = 0;
+  *pn = 0;
+  rc = fedMyCatalog(p, "SELECT gid FROM " MY_MARKER_TABLE " WHERE state ="
+      " 'c' AND LEFT(gid, CHAR_LENGTH(?)) = ? ORDER BY gid",
+      2, (const char *const[]){ zPrefix, zPrefix }, 1, &az, &nRow, pzErr);
+  if( rc!=SQLITE_OK && myErrno(p)==1146 ){        /* No table: no marker */
+    sqlite3_free(*pzErr);
+    *pzErr = 0;
+    return SQLITE_OK;
+  }
+  if( rc!=SQLITE_OK ) return rc;
+  *pazGid = az;
+  *pn = nRow;
+  return SQLITE_OK;
 }
