@@ -34,6 +34,7 @@
 #define MY_MARKER_TABLE "`federate_markers`"
 
 static int myMarkerWrite(MyConn *p, const char *zGid, char **pzErr);
+static void myAbandon(MyConn *p);
 
 /* Forget the transaction's state (ended, or given up). */
 static void myTxnEnd(MyConn *p){
@@ -130,18 +131,36 @@ int fedMyCommit(FedConn *pConn, char **pzErr){
     /* Sent, no answer: the marker decides (txn.c of the core). */
     if( p->base.zMarker ) p->base.bUnknown = 1;
   }
+  /* A COMMIT the server refused may leave its transaction open. */
+  if( rc!=SQLITE_OK ) myAbandon(p);
   myTxnEnd(p);
   return rc;
 }
 
+/* Close the connection of a transaction whose end is not known to have
+** reached the server: the server rolls it back when it sees the close,
+** and a later START TRANSACTION on it would have committed it. */
+static void myAbandon(MyConn *p){
+  fedMyConnIdle(p);
+  if( p->my ){
+    mysql_close((MYSQL*)p->my);
+    p->my = 0;
+  }
+  p->bDead = 1;
+}
+
 int fedMyRollback(FedConn *pConn, char **pzErr){
   MyConn *p = (MyConn*)pConn;
-  int bOpen = p->bOpen;
+  int bOpen = p->bOpen, rc;
   myTxnEnd(p);
   if( !bOpen || p->bDead || p->my==0 ) return SQLITE_OK;
   fedMyConnIdle(p);
-  if( fedFault(FED_FAULT_ROLLBACK, pzErr) ) return SQLITE_ERROR;
-  return fedMyExecOp(p, "ROLLBACK", "rolling back", 0, pzErr);
+  rc = fedFault(FED_FAULT_ROLLBACK, pzErr);
+  if( rc==SQLITE_OK ){
+    rc = fedMyExecOp(p, "ROLLBACK", "rolling back", 0, pzErr);
+  }
+  if( rc!=SQLITE_OK ) myAbandon(p);
+  return rc;
 }
 
 /* Savepoints: release iRelease (and those above it) if >=0, then create
@@ -184,11 +203,21 @@ int fedMyRollbackTo(FedConn *pConn, int iLevel, char **pzErr){
   p->zDoom = 0;
   if( !p->bOpen || p->bDead || p->my==0 ) return SQLITE_OK;
   fedMyConnIdle(p);
-  if( fedFault(FED_FAULT_SAVEPOINT, pzErr) ) return SQLITE_ERROR;
-  zSql = fedMyDeparseSavepoint("ROLLBACK TO SAVEPOINT", iLevel);
-  if( zSql==0 ) return SQLITE_NOMEM;
-  rc = fedMyExecOp(p, zSql, "rolling back to a savepoint", 0, pzErr);
-  sqlite3_free(zSql);
+  rc = fedFault(FED_FAULT_SAVEPOINT, pzErr);
+  if( rc==SQLITE_OK ){
+    zSql = fedMyDeparseSavepoint("ROLLBACK TO SAVEPOINT", iLevel);
+    rc = zSql ? fedMyExecOp(p, zSql, "rolling back to a savepoint", 0, pzErr)
+              : SQLITE_NOMEM;
+    sqlite3_free(zSql);
+  }
+  if( rc!=SQLITE_OK && p->zDoom==0 ){
+    /* The server keeps writes SQLite undid: the transaction cannot
+    ** commit (SQLite drops this callback's error). */
+    p->zDoom = sqlite3_mprintf("%s: ROLLBACK TO a savepoint failed on"
+        " server \"%s\", so the transaction cannot commit: ROLLBACK and"
+        " retry; %s", MY_STORE, p->base.pServer->zName,
+        *pzErr ? *pzErr : "out of memory");
+  }
   return rc;
 }
 
