@@ -276,7 +276,7 @@ int fedMyMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
   static const char *zFence = "INSERT INTO " MY_MARKER_TABLE
       " (gid, state) VALUES (%Q, 'f')";
   MyConn *p = (MyConn*)pConn;
-  char *zSql = 0, **az = 0;
+  char **az = 0;
   int rc, nRow = 0;
   *pbExists = 0;
   rc = myMarkerTable(p, pzErr);
@@ -295,7 +295,6 @@ int fedMyMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
   }
   if( nRow>0 ) sqlite3_free(az[0]);
   sqlite3_free(az);
-  sqlite3_free(zSql);
   return rc;
 }
 
