@@ -81,7 +81,6 @@ struct MyConn {
                                 ** every command fails with this until
                                 ** ROLLBACK (or ROLLBACK TO) */
   MyBatch batch;                /* INSERT rows waiting */
-  int bMarkerTable;             /* federate_markers is known to exist */
 };
 
 /* One row held in memory (a scan interrupted by another command): per

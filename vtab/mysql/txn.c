@@ -18,8 +18,9 @@
 ** Across servers this store is the last resource (no XA yet: docs/
 ** mysql.md says why): its COMMIT decides, and it writes the commit marker
 ** of the global id in the same transaction, a row of the InnoDB table
-** `federate_markers` in the DSN's database (created on first use, on a
-** second connection: DDL would commit the open transaction):
+** `federate_markers` in the DSN's database (created when a command finds
+** it missing, on a second connection: DDL would commit the open
+** transaction):
 **
 **   gid      the global id (txlog.c: at most 64 ASCII bytes)
 **   state    'c': the marker (the transaction committed)
@@ -230,7 +231,6 @@ int fedMyRollbackTo(FedConn *pConn, int iLevel, char **pzErr){
 static int myMarkerTable(MyConn *p, char **pzErr){
   FedConn *pSide = 0;
   int rc;
-  if( p->bMarkerTable ) return SQLITE_OK;
   rc = fedMyConnect(p->base.pServer, &pSide, pzErr);
   if( rc==SQLITE_OK ){
     rc = fedMyExecOp((MyConn*)pSide, "CREATE TABLE IF NOT EXISTS "
@@ -240,7 +240,6 @@ static int myMarkerTable(MyConn *p, char **pzErr){
         "creating the commit marker table", 0, pzErr);
   }
   fedMyDisconnect(pSide);
-  if( rc==SQLITE_OK ) p->bMarkerTable = 1;
   return rc;
 }
 
@@ -260,32 +259,42 @@ static int myMarkerExec(MyConn *p, const char *zFmt, const char *zGid,
   return rc;
 }
 
-/* The marker, inside the open transaction, just before its COMMIT. */
-static int myMarkerWrite(MyConn *p, const char *zGid, char **pzErr){
-  static const char *zIns = "INSERT INTO " MY_MARKER_TABLE
-      " (gid, state) VALUES (%Q, 'c')";
-  int rc = myMarkerTable(p, pzErr);
-  if( rc==SQLITE_OK ){
-    rc = myMarkerExec(p, zIns, zGid, "writing the commit marker", pzErr);
+/* Run marker command zFmt; when the table is missing (1146: a server
+** that never was a last resource), create it and run the command again. */
+static int myMarkerRun(MyConn *p, const char *zFmt, const char *zGid,
+                       const char *zOp, char **pzErr){
+  int rc = myMarkerExec(p, zFmt, zGid, zOp, pzErr);
+  if( rc==SQLITE_ERROR && myErrno(p)==1146 && !p->bDead ){
+    sqlite3_free(*pzErr);
+    *pzErr = 0;
+    rc = myMarkerTable(p, pzErr);
+    if( rc==SQLITE_OK ) rc = myMarkerExec(p, zFmt, zGid, zOp, pzErr);
   }
   return rc;
 }
 
+/* The marker, inside the open transaction, just before its COMMIT (a
+** failed INSERT undoes only itself: the transaction goes on). */
+static int myMarkerWrite(MyConn *p, const char *zGid, char **pzErr){
+  return myMarkerRun(p, "INSERT INTO " MY_MARKER_TABLE
+      " (gid, state) VALUES (%Q, 'c')", zGid, "writing the commit marker",
+      pzErr);
+}
+
 int fedMyMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
                      char **pzErr){
-  static const char *zFence = "INSERT INTO " MY_MARKER_TABLE
-      " (gid, state) VALUES (%Q, 'f')";
   MyConn *p = (MyConn*)pConn;
   char **az = 0;
   int rc, nRow = 0;
   *pbExists = 0;
-  rc = myMarkerTable(p, pzErr);
-  if( rc!=SQLITE_OK ) return rc;
   fedMyConnIdle(p);
-  /* The fence waits while a transaction holding the marker's key runs. */
-  rc = myMarkerExec(p, zFence, zGid, "fencing a commit marker", pzErr);
+  /* The fence waits while a transaction holding the marker's key runs;
+  ** with no table yet, the table is made first, so that a commit still
+  ** on its way finds the fence. */
+  rc = myMarkerRun(p, "INSERT INTO " MY_MARKER_TABLE " (gid, state)"
+      " VALUES (%Q, 'f')", zGid, "fencing a commit marker", pzErr);
   if( rc==SQLITE_OK ) return SQLITE_OK;           /* None: fenced */
-  if( myErrno(p)!=1062 ) return rc;
+  if( myErrno(p)!=1062 || p->bDead ) return rc;
   sqlite3_free(*pzErr);
   *pzErr = 0;
   rc = fedMyCatalog(p, "SELECT state FROM " MY_MARKER_TABLE " WHERE gid = ?",
