@@ -6,7 +6,7 @@
 ** connect_timeout/command_timeout and ended by sqlite3_interrupt(), the
 ** session settings every answer depends on (UTC, utf8mb4, a fixed
 ** sql_mode), running commands (recorded in fed_explain, through the
-** fault sites) and the read transactions of BEGIN...COMMIT.
+** fault sites).  txn.c has the transactions.
 */
 #include "myInt.h"
 #include <mysql.h>
@@ -56,7 +56,10 @@ static i64 myDeadline(MyConn *p){
 static void mySetError(MyConn *p, char **pzErr, const char *zOp,
                        const char *zWhy, const char *zSql){
   MYSQL *m = (MYSQL*)p->my;
-  char *zRemote = zSql ? sqlite3_mprintf(" (remote request: %s)", zSql) : 0;
+  /* A batch of INSERT rows can be long: its first 400 bytes say which. */
+  int nSql = zSql ? (int)strlen(zSql) : 0;
+  char *zRemote = zSql ? sqlite3_mprintf(" (remote request: %.*s%s)",
+      nSql>400 ? 400 : nSql, zSql, nSql>400 ? " ..." : "") : 0;
   if( zWhy && strcmp(zWhy, "interrupted")==0 ){
     fedSetError(pzErr, "%s: %s on server \"%s\": interrupted; the connection"
         " was closed%s", MY_STORE, zOp, p->base.pServer->zName,
@@ -187,6 +190,8 @@ void fedMyDisconnect(FedConn *pConn){
     p->pActive = 0;
   }
   if( p->my ) mysql_close((MYSQL*)p->my);
+  fedMyBatchClear(&p->batch);
+  sqlite3_free(p->zDoom);
   sqlite3_free(p);
 }
 
@@ -296,19 +301,22 @@ void fedMyConnIdle(MyConn *p){
 /* Send zSql with its '?' marks replaced by the values (deparse.c renders
 ** them), read its result header; *ppRes is the streaming result (NULL for
 ** a command without rows).  *piSeq is its fed_explain entry. */
-int fedMyQueryStart(MyConn *p, const char *zSql, int nParam,
-                    const char *const *azVal, const int *anVal,
-                    void **ppRes, i64 *piSeq, char **pzErr){
-  MYSQL *m = (MYSQL*)p->my;
+static int myQueryStart(MyConn *p, const char *zSql, const char *zOp,
+                        int nParam, const char *const *azVal,
+                        const int *anVal, void **ppRes, i64 *piSeq,
+                        char **pzErr){
+  MYSQL *m;
   const char *zWhy = 0;
   i64 iDeadline;
   int status, ret = 0;
   *ppRes = 0;
   *piSeq = 0;
   fedMyConnIdle(p);
+  m = (MYSQL*)p->my;
   if( p->bDead || m==0 ){
-    fedSetError(pzErr, "%s: query on server \"%s\": the connection was lost"
-        " (remote request: %s)", MY_STORE, p->base.pServer->zName, zSql);
+    fedSetError(pzErr, "%s: %s on server \"%s\": the connection was lost"
+        " (remote request: %s)", MY_STORE, zOp, p->base.pServer->zName,
+        zSql);
     return SQLITE_ERROR;
   }
   if( nParam>0 ){
@@ -330,7 +338,7 @@ int fedMyQueryStart(MyConn *p, const char *zSql, int nParam,
     status = mysql_real_query_cont(&ret, m, status);
   }
   if( zWhy || ret ){
-    mySetError(p, pzErr, "query", zWhy, zSql);
+    mySetError(p, pzErr, zOp, zWhy, zSql);
     return SQLITE_ERROR;
   }
   if( fedFault(FED_FAULT_RECV, pzErr) ){
@@ -340,12 +348,19 @@ int fedMyQueryStart(MyConn *p, const char *zSql, int nParam,
   if( mysql_field_count(m)>0 ){
     MYSQL_RES *pRes = mysql_use_result(m);
     if( pRes==0 ){
-      mySetError(p, pzErr, "query", 0, zSql);
+      mySetError(p, pzErr, zOp, 0, zSql);
       return SQLITE_ERROR;
     }
     *ppRes = pRes;
   }
   return SQLITE_OK;
+}
+
+int fedMyQueryStart(MyConn *p, const char *zSql, int nParam,
+                    const char *const *azVal, const int *anVal,
+                    void **ppRes, i64 *piSeq, char **pzErr){
+  return myQueryStart(p, zSql, "query", nParam, azVal, anVal, ppRes, piSeq,
+                      pzErr);
 }
 
 /* The next row of a streaming result: *pazRow NULL at the end. */
@@ -413,6 +428,40 @@ void fedMyFreeResult(MyConn *p, void *pRes){
   mysql_free_result(r);
 }
 
+/* Run a command that returns no rows; errors name the operation zOp
+** ("inserting into table t"), *pnChanged (if not NULL) gets the rows it
+** matched (CLIENT_FOUND_ROWS).  A command with literals is refused while
+** the server says NO_BACKSLASH_ESCAPES (the store escapes with '\'). */
+int fedMyExecOp(MyConn *p, const char *zSql, const char *zOp,
+                i64 *pnChanged, char **pzErr){
+  void *pRes = 0;
+  i64 iSeq = 0, nRow = 0;
+  int rc;
+  if( p->my && (((MYSQL*)p->my)->server_status
+                & SERVER_STATUS_NO_BACKSLASH_ESCAPES) ){
+    fedSetError(pzErr, "%s: %s on server \"%s\": the session's sql_mode"
+        " has NO_BACKSLASH_ESCAPES, which the store's literals do not"
+        " allow; nothing was sent", MY_STORE, zOp, p->base.pServer->zName);
+    return SQLITE_ERROR;
+  }
+  rc = myQueryStart(p, zSql, zOp, 0, 0, 0, &pRes, &iSeq, pzErr);
+  if( rc==SQLITE_ERROR && p->bOpen && p->my && p->zDoom==0
+   && mysql_errno((MYSQL*)p->my)==1213 ){
+    /* A deadlock: the server rolled the whole transaction back, and
+    ** would run what follows in autocommit mode (txn.c). */
+    p->zDoom = sqlite3_mprintf("%s: server \"%s\" rolled the transaction"
+        " back (deadlock, 1213): ROLLBACK and retry", MY_STORE,
+        p->base.pServer->zName);
+  }
+  if( rc==SQLITE_OK && pRes==0 && p->my ){
+    nRow = (i64)mysql_affected_rows((MYSQL*)p->my);
+  }
+  if( pRes ) fedMyFreeResult(p, pRes);
+  if( iSeq ) fedExplainRows(myCtx(p), iSeq, nRow, 1);
+  if( pnChanged ) *pnChanged = nRow;
+  return rc;
+}
+
 /* Run a command that returns no rows. */
 int fedMyExec(MyConn *p, const char *zSql, char **pzErr){
   void *pRes = 0;
@@ -421,25 +470,4 @@ int fedMyExec(MyConn *p, const char *zSql, char **pzErr){
   if( pRes ) fedMyFreeResult(p, pRes);
   if( iSeq ) fedExplainRows(myCtx(p), iSeq, 0, 1);
   return rc;
-}
-
-/**************************************************************************
-** Transactions: reads inside BEGIN...COMMIT see one snapshot.
-*/
-int fedMyBegin(FedConn *pConn, int bSnapshot, char **pzErr){
-  MyConn *p = (MyConn*)pConn;
-  return fedMyExec(p, bSnapshot ? "START TRANSACTION WITH CONSISTENT SNAPSHOT,"
-                   " READ ONLY" : "START TRANSACTION READ ONLY", pzErr);
-}
-
-int fedMyCommit(FedConn *pConn, char **pzErr){
-  MyConn *p = (MyConn*)pConn;
-  if( p->bDead ) return SQLITE_OK;
-  return fedMyExec(p, "COMMIT", pzErr);
-}
-
-int fedMyRollback(FedConn *pConn, char **pzErr){
-  MyConn *p = (MyConn*)pConn;
-  if( p->bDead ) return SQLITE_OK;
-  return fedMyExec(p, "ROLLBACK", pzErr);
 }

@@ -32,6 +32,7 @@
 #include "myInt.h"
 #include <string.h>
 #include <math.h>
+#include <stdlib.h>
 
 /* 1 if a text column's values compare as SQLite's BINARY does once cast
 ** to binary strings: a varchar or text column in a UTF-8 character set
@@ -658,4 +659,223 @@ int fedMyDeparseSelect(FedTable *pTab, const FedPlan *pPlan, int argc,
     *pzSql = 0;
   }
   return rc;
+}
+
+/**************************************************************************
+** Writes (pure): the literals of the values written, INSERT rows, UPDATE
+** and DELETE by primary key, savepoints.  Every value is a literal in the
+** text: the session's sql_mode (conn.c) has neither NO_BACKSLASH_ESCAPES
+** nor ANSI_QUOTES, and write.c refuses to send when the server says
+** NO_BACKSLASH_ESCAPES is on; quotes are doubled and backslashes escaped,
+** and text that is not well-formed UTF-8 (or holds a NUL) goes as a hex
+** literal, never as raw bytes.
+*/
+
+/* 1 if z[0..n-1] is an optional '-' and 1 to 20 digits: an integer
+** literal MariaDB reads exactly (into BIGINT UNSIGNED too). */
+static int myDigits(const char *z, int n){
+  int i = (n>0 && z[0]=='-') ? 1 : 0;
+  if( n-i<1 || n-i>20 ) return 0;
+  for(; i<n; i++) if( z[i]<'0' || z[i]>'9' ) return 0;
+  return 1;
+}
+
+static void myHexLiteral(sqlite3_str *s, const unsigned char *a, int n){
+  static const char zHex[] = "0123456789ABCDEF";
+  int i;
+  sqlite3_str_append(s, "X'", 2);
+  for(i=0; i<n; i++){
+    sqlite3_str_appendchar(s, 1, zHex[a[i]>>4]);
+    sqlite3_str_appendchar(s, 1, zHex[a[i]&0xf]);
+  }
+  sqlite3_str_appendchar(s, 1, '\'');
+}
+
+/* A string literal: '...' with ' doubled and \ escaped. */
+static void myQuoteText(sqlite3_str *s, const char *z, int n){
+  int i;
+  sqlite3_str_appendchar(s, 1, '\'');
+  for(i=0; i<n; i++){
+    if( z[i]=='\'' ) sqlite3_str_append(s, "''", 2);
+    else if( z[i]=='\\' ) sqlite3_str_append(s, "\\\\", 2);
+    else sqlite3_str_appendchar(s, 1, z[i]);
+  }
+  sqlite3_str_appendchar(s, 1, '\'');
+}
+
+/*
+** Append the literal that writes pVal into column iCol: NULL; an integer
+** bare; a real bare in the shortest form that reads back as the same
+** double (integral and in range for an integer column, else refused: a
+** TINYINT would round 2.5 silently); text as a quoted string, or bare
+** when it is an integer's digits for an integer column (so BIGINT
+** UNSIGNED above 2^63-1 is exact); a blob, and text that is not UTF-8, as
+** X'..'.  Range and format are MariaDB's to check (strict mode: an error
+** naming the column and the row, nothing written).
+*/
+int fedMyWriteLiteral(sqlite3_str *s, FedTable *pTab, int iCol,
+                      sqlite3_value *pVal, char **pzErr){
+  const FedColumn *pCol = &pTab->aCol[iCol];
+  int bInt = pCol->eKind==MY_INT || pCol->eKind==MY_UBIG
+          || pCol->eKind==MY_BIT;
+  switch( sqlite3_value_type(pVal) ){
+    case SQLITE_NULL:
+      sqlite3_str_append(s, "NULL", 4);
+      break;
+    case SQLITE_INTEGER:
+      sqlite3_str_appendf(s, "%lld", sqlite3_value_int64(pVal));
+      break;
+    case SQLITE_FLOAT: {
+      double r = sqlite3_value_double(pVal);
+      char zBuf[64];
+      if( r!=r || r-r!=0.0 ){
+        fedSetError(pzErr, "%s: table \"%s\": column \"%s\": cannot write"
+            " %s (MariaDB has no infinities or NaN)", MY_STORE, pTab->zName,
+            pCol->zName, r!=r ? "NaN" : r>0 ? "Inf" : "-Inf");
+        return SQLITE_MISMATCH;
+      }
+      if( bInt ){
+        if( r!=floor(r) ){
+          fedSetError(pzErr, "%s: table \"%s\": column \"%s\" (%s) holds"
+              " integers; %!.15g is not one", MY_STORE, pTab->zName,
+              pCol->zName, pCol->zType, r);
+          return SQLITE_MISMATCH;
+        }
+        /* Integral: its exact digits (printf's %f keeps 16 only). */
+        if( r>=-9223372036854775808.0 && r<9223372036854775808.0 ){
+          sqlite3_snprintf(sizeof(zBuf), zBuf, "%lld", (i64)r);
+        }else if( r>0 && r<18446744073709551616.0 ){
+          sqlite3_snprintf(sizeof(zBuf), zBuf, "%llu", (u64)r);
+        }else{
+          /* Beyond every integer column: MariaDB says out of range. */
+          sqlite3_snprintf(sizeof(zBuf), zBuf, "%!.17g", r);
+        }
+      }else{
+        sqlite3_snprintf(sizeof(zBuf), zBuf, "%!.15g", r);
+        if( strtod(zBuf, 0)!=r ){
+          sqlite3_snprintf(sizeof(zBuf), zBuf, "%!.17g", r);
+        }
+        /* "1e+300" and "12.5" are DOUBLE and DECIMAL literals; both are
+        ** read exactly into a DOUBLE column. */
+      }
+      sqlite3_str_appendall(s, zBuf);
+      break;
+    }
+    case SQLITE_TEXT: {
+      const char *z = (const char*)sqlite3_value_text(pVal);
+      int n = sqlite3_value_bytes(pVal);
+      if( z==0 ) return SQLITE_NOMEM;
+      if( bInt && myDigits(z, n) ){
+        sqlite3_str_append(s, z, n);
+      }else if( myUtf8Ok((const unsigned char*)z, n) ){
+        myQuoteText(s, z, n);
+      }else{
+        myHexLiteral(s, (const unsigned char*)z, n);
+      }
+      break;
+    }
+    default: {
+      const unsigned char *a = sqlite3_value_blob(pVal);
+      int n = sqlite3_value_bytes(pVal);
+      if( a==0 && n>0 ) return SQLITE_NOMEM;
+      myHexLiteral(s, a, n);
+      break;
+    }
+  }
+  return sqlite3_str_errcode(s);
+}
+
+/* "INSERT INTO t (`a`, `b`) VALUES " for the columns of mCol. */
+int fedMyDeparseInsert(sqlite3_str *s, FedTable *pTab, u64 mCol){
+  int i, n = 0;
+  sqlite3_str_appendf(s, "INSERT INTO %s (", pTab->zRemote);
+  for(i=0; i<pTab->nCol; i++){
+    if( (mCol & ((u64)1<<i))==0 ) continue;
+    if( n++ ) sqlite3_str_append(s, ", ", 2);
+    fedMyQuoteIdent(s, pTab->aCol[i].zName);
+  }
+  sqlite3_str_appendall(s, ") VALUES ");
+  return sqlite3_str_errcode(s);
+}
+
+/* "(v1, v2)": one row of the columns of mCol. */
+int fedMyDeparseRow(sqlite3_str *s, FedTable *pTab, u64 mCol,
+                    sqlite3_value **aVal, char **pzErr){
+  int i, n = 0, rc = SQLITE_OK;
+  sqlite3_str_appendchar(s, 1, '(');
+  for(i=0; rc==SQLITE_OK && i<pTab->nCol; i++){
+    if( (mCol & ((u64)1<<i))==0 ) continue;
+    if( n++ ) sqlite3_str_append(s, ", ", 2);
+    rc = fedMyWriteLiteral(s, pTab, i, aVal[i], pzErr);
+  }
+  sqlite3_str_appendchar(s, 1, ')');
+  return rc==SQLITE_OK ? sqlite3_str_errcode(s) : rc;
+}
+
+/* 1 if two values are the same (type and bytes). */
+static int mySameValue(sqlite3_value *a, sqlite3_value *b){
+  int e = sqlite3_value_type(a);
+  int n = sqlite3_value_bytes(a);
+  if( e!=sqlite3_value_type(b) ) return 0;
+  if( e==SQLITE_NULL ) return 1;
+  if( e==SQLITE_INTEGER ){
+    return sqlite3_value_int64(a)==sqlite3_value_int64(b);
+  }
+  if( e==SQLITE_FLOAT ){
+    return sqlite3_value_double(a)==sqlite3_value_double(b);
+  }
+  if( n!=sqlite3_value_bytes(b) ) return 0;
+  if( e==SQLITE_TEXT ){
+    const unsigned char *za = sqlite3_value_text(a);
+    const unsigned char *zb = sqlite3_value_text(b);
+    return za && zb && memcmp(za, zb, n)==0;
+  }
+  return n==0 || memcmp(sqlite3_value_blob(a), sqlite3_value_blob(b), n)==0;
+}
+
+/*
+** UPDATE (argc>1) or DELETE (argc==1) of the row whose primary key is
+** argv[0]: "UPDATE t SET `a` = v, ... WHERE `k` = old" (every column but
+** an unchanged key) or "DELETE FROM t WHERE `k` = old".  The key is
+** unique under its collation, so the comparison meets that row only.
+** *pzSql is NULL when nothing changes.
+*/
+int fedMyDeparseUpdate(FedTable *pTab, int argc, sqlite3_value **argv,
+                       char **pzSql, char **pzErr){
+  sqlite3_str *s = sqlite3_str_new(0);
+  int i, n = 0, rc = SQLITE_OK;
+  *pzSql = 0;
+  if( argc==1 ){
+    sqlite3_str_appendf(s, "DELETE FROM %s WHERE ", pTab->zRemote);
+  }else{
+    sqlite3_str_appendf(s, "UPDATE %s SET ", pTab->zRemote);
+    for(i=0; rc==SQLITE_OK && i<pTab->nCol; i++){
+      sqlite3_value *pVal = argv[2+i];
+      if( i==pTab->iPk && mySameValue(pVal, argv[0]) ) continue;
+      if( n++ ) sqlite3_str_append(s, ", ", 2);
+      fedMyQuoteIdent(s, pTab->aCol[i].zName);
+      sqlite3_str_append(s, " = ", 3);
+      rc = fedMyWriteLiteral(s, pTab, i, pVal, pzErr);
+    }
+    if( n==0 ){
+      sqlite3_free(sqlite3_str_finish(s));
+      return rc;
+    }
+    sqlite3_str_append(s, " WHERE ", 7);
+  }
+  fedMyQuoteIdent(s, pTab->aCol[pTab->iPk].zName);
+  sqlite3_str_append(s, " = ", 3);
+  if( rc==SQLITE_OK ) rc = fedMyWriteLiteral(s, pTab, pTab->iPk, argv[0], pzErr);
+  *pzSql = sqlite3_str_finish(s);
+  if( *pzSql==0 && rc==SQLITE_OK ) rc = SQLITE_NOMEM;
+  if( rc!=SQLITE_OK ){
+    sqlite3_free(*pzSql);
+    *pzSql = 0;
+  }
+  return rc;
+}
+
+/* "SAVEPOINT fed_sp_<i>", "RELEASE SAVEPOINT fed_sp_<i>", ... */
+char *fedMyDeparseSavepoint(const char *zVerb, int iLevel){
+  return sqlite3_mprintf("%s fed_sp_%d", zVerb, iLevel);
 }

@@ -1,7 +1,8 @@
 /*
 ** myInt.h: the internal interface of the MariaDB/MySQL store (vtab/mysql/),
 ** shared by its files.  One banner per file: mysql.c (the FedStore),
-** conn.c, table.c, deparse.c, query.c, scan.c.  deparse.c and the value functions
+** conn.c, txn.c, table.c, deparse.c, query.c, scan.c, write.c.  deparse.c
+** and the value functions
 ** of table.c are pure: they build remote SQL and decode values without
 ** I/O and call no libmariadb function.
 */
@@ -37,6 +38,26 @@ typedef struct MyConn MyConn;
 typedef struct MyCursor MyCursor;
 typedef struct MyParams MyParams;
 typedef struct MyHeld MyHeld;
+typedef struct MyBatch MyBatch;
+typedef struct MyTab MyTab;
+
+/* INSERT rows waiting to be sent as one multi-row INSERT (write.c). */
+struct MyBatch {
+  FedTable *pTab;               /* Table of the rows waiting, or NULL */
+  u64 mCol;                     /* Columns written */
+  int nRow;                     /* Rows in pSql */
+  sqlite3_str *pSql;            /* "INSERT INTO t (..) VALUES (..),(..)" */
+};
+
+/* Per-table state (FedTable.pStoreTab): the engine, asked at the first
+** write of the table on a connection. */
+#define MY_ENGINE_UNKNOWN 0
+#define MY_ENGINE_TXN     1     /* InnoDB and the like: transactional */
+#define MY_ENGINE_NONTXN  2     /* MyISAM, MEMORY, Aria, ...: refused */
+struct MyTab {
+  int eEngine;                  /* MY_ENGINE_* */
+  char *zEngine;                /* Its name, for the error */
+};
 
 /* The values of a deparsed command, in the order of its '?' marks: each a
 ** copy (NULL for SQL NULL) with its length and whether it is a number
@@ -54,6 +75,12 @@ struct MyConn {
   MyCursor *pActive;            /* Cursor streaming on this connection */
   i64 nCmdTimeoutMs;            /* command_timeout in ms; 0: none */
   int bDead;                    /* A wait was cut short: do not reuse */
+  int bBeginPending;            /* A write transaction owes its START */
+  int bOpen;                    /* START TRANSACTION was sent */
+  char *zDoom;                  /* Rows of an earlier statement failed:
+                                ** every command fails with this until
+                                ** ROLLBACK (or ROLLBACK TO) */
+  MyBatch batch;                /* INSERT rows waiting */
 };
 
 /* One row held in memory (a scan interrupted by another command): per
@@ -99,14 +126,42 @@ int fedMyFetch(MyConn *p, void *pRes, char ***pazRow,
                unsigned long **panLen, char **pzErr);
 void fedMyFreeResult(MyConn *p, void *pRes);
 int fedMyExec(MyConn *p, const char *zSql, char **pzErr);
-int fedMyBegin(FedConn *pConn, int bSnapshot, char **pzErr);
-int fedMyCommit(FedConn *pConn, char **pzErr);
-int fedMyRollback(FedConn *pConn, char **pzErr);
+int fedMyExecOp(MyConn *p, const char *zSql, const char *zOp,
+                i64 *pnChanged, char **pzErr);
 void fedMyConnIdle(MyConn *p);
 
 /**************************************************************************
+** txn.c: the remote transaction of a connection: START TRANSACTION (owed
+** until the first command that needs it), COMMIT, ROLLBACK, savepoints,
+** the last resource's commit marker (table federate_markers).
+*/
+int fedMyReady(MyConn *p, char **pzErr);
+int fedMyBegin(FedConn *pConn, int bSnapshot, char **pzErr);
+int fedMyCommit(FedConn *pConn, char **pzErr);
+int fedMyRollback(FedConn *pConn, char **pzErr);
+int fedMySavepoint(FedConn *pConn, int iRelease, int iFrom, int iTo,
+                   char **pzErr);
+int fedMyRelease(FedConn *pConn, int iLevel, char **pzErr);
+int fedMyRollbackTo(FedConn *pConn, int iLevel, char **pzErr);
+int fedMyMarkerCheck(FedConn *pConn, const char *zGid, int *pbExists,
+                     char **pzErr);
+int fedMyMarkerRemove(FedConn *pConn, const char *zGid, char **pzErr);
+int fedMyMarkerList(FedConn *pConn, const char *zPrefix, char ***pazGid,
+                    int *pn, char **pzErr);
+
+/**************************************************************************
+** write.c: xUpdate: INSERT rows batched into multi-row INSERTs, UPDATE
+** and DELETE by primary key, tables of non-transactional engines refused.
+*/
+int fedMyUpdate(FedTable *pTab, int argc, sqlite3_value **argv,
+                i64 *piRowid, char **pzErr);
+int fedMyFlush(FedConn *pConn, char **pzErr);
+int fedMyFlushBatch(MyConn *p, char **pzErr);
+void fedMyBatchClear(MyBatch *b);
+
+/**************************************************************************
 ** table.c: describe (information_schema), column kinds, decoding values
-** (pure), fed_import's list, xPushable/xOrderable, xUpdate's refusal.
+** (pure), fed_import's list, the catalog query helper.
 */
 int fedMyDescribe(FedConn *pConn, FedTable *pTab, char **pzErr);
 int fedMyColumns(FedTable *pTab, char **pzErr);
@@ -115,8 +170,9 @@ void fedMyValue(sqlite3_context *ctx, const FedColumn *pCol,
                 const char *z, int n);
 int fedMyListTables(FedConn *pConn, const char *zSchema, char ***pazName,
                     int *pnName, char **pzErr);
-int fedMyUpdate(FedTable *pTab, int argc, sqlite3_value **argv,
-                i64 *piRowid, char **pzErr);
+int fedMyCatalog(MyConn *p, const char *zSql, int nParam,
+                 const char *const *azParam, int nCol, char ***pazOut,
+                 int *pnRow, char **pzErr);
 int fedMyRemoteName(FedTable *pTab, char **pzDb, char **pzTable,
                     char **pzErr);
 
@@ -132,6 +188,14 @@ int fedMyDeparseSelect(FedTable *pTab, const FedPlan *pPlan, int argc,
                        MyParams *pParams);
 char *fedMyRender(const char *zSql, const MyParams *pParams);
 void fedMyParamsFree(MyParams *p);
+int fedMyWriteLiteral(sqlite3_str *s, FedTable *pTab, int iCol,
+                      sqlite3_value *pVal, char **pzErr);
+int fedMyDeparseInsert(sqlite3_str *s, FedTable *pTab, u64 mCol);
+int fedMyDeparseRow(sqlite3_str *s, FedTable *pTab, u64 mCol,
+                    sqlite3_value **aVal, char **pzErr);
+int fedMyDeparseUpdate(FedTable *pTab, int argc, sqlite3_value **argv,
+                       char **pzSql, char **pzErr);
+char *fedMyDeparseSavepoint(const char *zVerb, int iLevel);
 
 /**************************************************************************
 ** query.c: pass-through (fed_query/fed_exec), transaction control and

@@ -1,7 +1,9 @@
 /*
 ** mysql.c: the MariaDB/MySQL store, over libmariadb (Connector/C): the
 ** FedStore whose callbacks the files of vtab/mysql/ implement (myInt.h
-** lists them).  Read-only in this version: writes are refused.
+** lists them).  Writes: batched INSERT, UPDATE/DELETE by primary key,
+** transactions and savepoints on one server (FED_TXN_LOCAL: no XA yet,
+** docs/mysql.md says why).
 **
 **   SELECT fed_server('my', 'mysql',
 **                     'host=127.0.0.1 port=3306 dbname=app user=app',
@@ -10,8 +12,9 @@
 **       server=my,                  -- required: a fed_server() name
 **       table='app.users',          -- remote table: db.table or table (the
 **                                   -- DSN's dbname); default: local name
-**       columns='id bigint primary key, name varchar collate utf8mb4_bin'
+**       columns='id bigint primary key, name varchar collate utf8mb4_bin',
 **                                   -- optional: skip discovery
+**       batch_size=1000             -- INSERT rows per statement
 **   );
 **
 ** Server options: password_env (the variable holding the password),
@@ -24,7 +27,7 @@
 static const char *const azMyServerOpt[] = {
   "password_env", "option_group", "connect_timeout", "command_timeout", 0
 };
-static const char *const azMyTableOpt[] = { "table", 0 };
+static const char *const azMyTableOpt[] = { "table", "batch_size", 0 };
 
 const FedStore fedMysqlStore = {
   .zName = MY_STORE,
@@ -46,9 +49,16 @@ const FedStore fedMysqlStore = {
   .xColumn = fedMyColumn,
   .xRowid = fedMyRowid,
   .xUpdate = fedMyUpdate,
+  .xFlush = fedMyFlush,
   .xBegin = fedMyBegin,
   .xCommit = fedMyCommit,
   .xRollback = fedMyRollback,
+  .xSavepoint = fedMySavepoint,
+  .xRelease = fedMyRelease,
+  .xRollbackTo = fedMyRollbackTo,
+  .xMarkerCheck = fedMyMarkerCheck,
+  .xMarkerRemove = fedMyMarkerRemove,
+  .xMarkerList = fedMyMarkerList,
   .xQuery = fedMyQuery,
   .xListTables = fedMyListTables,
   .xTableFree = fedMyTableFree,

@@ -139,6 +139,8 @@ int fedMyQuery(FedConn *pConn, const char *zQuery, int nParam,
     zText = fedMyRender(zQuery, &params);
     if( zText==0 ) rc = SQLITE_NOMEM;
   }
+  /* Rows buffered by this transaction go first, with an owed START. */
+  if( rc==SQLITE_OK ) rc = fedMyReady(p, pzErr);
   if( rc==SQLITE_OK ){
     rc = fedMyQueryStart(p, zText, params.n, (const char*const*)params.az,
                          params.an, &pRes, &iSeq, pzErr);

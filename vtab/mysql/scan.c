@@ -215,6 +215,8 @@ int fedMyFilter(FedCursor *pFedCsr, int argc, sqlite3_value **argv,
     if( pCsr->aResCol[i]>=0 ) pCsr->nField++;
   }
   if( pCsr->nField==0 ) pCsr->nField = 1;          /* SELECT 1 */
+  /* Rows buffered by this transaction go first: the scan must see them. */
+  if( rc==SQLITE_OK ) rc = fedMyReady(p, pzErr);
   if( rc==SQLITE_OK ){
     rc = fedMyQueryStart(p, pCsr->zSql, params.n,
                          (const char*const*)params.az, params.an,
@@ -257,5 +259,10 @@ int fedMyRowid(FedCursor *pFedCsr, i64 *piRowid){
 }
 
 void fedMyTableFree(FedTable *pTab){
-  (void)pTab;
+  MyTab *pMy = (MyTab*)pTab->pStoreTab;
+  if( pMy ){
+    sqlite3_free(pMy->zEngine);
+    sqlite3_free(pMy);
+    pTab->pStoreTab = 0;
+  }
 }

@@ -3,7 +3,7 @@
 ** table=, describing a table from information_schema (xCreate only), the
 ** column kinds and collation classes of the recorded types, decoding
 ** MariaDB's text values into SQLite values (pure), fed_import's list of
-** tables, and the refusal of writes (read-only in this version).
+** tables, and the catalog queries (fedMyCatalog).
 **
 ** A recorded type is "name [unsigned] [collate COLLATION]": the
 ** DATA_TYPE of information_schema.COLUMNS, "unsigned" when COLUMN_TYPE
@@ -272,7 +272,7 @@ int fedMyRemoteName(FedTable *pTab, char **pzDb, char **pzTable,
 
 /* Run a catalog query with text parameters and collect its rows as an
 ** array of nCol*nRow strings (NULL for SQL NULL). */
-static int myCatalog(MyConn *p, const char *zSql, int nParam,
+int fedMyCatalog(MyConn *p, const char *zSql, int nParam,
                      const char *const *azParam, int nCol, char ***pazOut,
                      int *pnRow, char **pzErr){
   MyParams params;
@@ -369,15 +369,19 @@ int fedMyDescribe(FedConn *pConn, FedTable *pTab, char **pzErr){
     int nP = 0;
     const char *zSql = zDb
       ? "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COLLATION_NAME,"
-        " IS_NULLABLE, COLUMN_KEY FROM information_schema.COLUMNS"
+        " IS_NULLABLE, COLUMN_KEY, COLUMN_DEFAULT IS NOT NULL AND"
+        " COLUMN_DEFAULT <> 'NULL' OR EXTRA LIKE '%auto_increment%'"
+        " FROM information_schema.COLUMNS"
         " WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION"
       : "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COLLATION_NAME,"
-        " IS_NULLABLE, COLUMN_KEY FROM information_schema.COLUMNS"
+        " IS_NULLABLE, COLUMN_KEY, COLUMN_DEFAULT IS NOT NULL AND"
+        " COLUMN_DEFAULT <> 'NULL' OR EXTRA LIKE '%auto_increment%'"
+        " FROM information_schema.COLUMNS"
         " WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ?"
         " ORDER BY ORDINAL_POSITION";
     if( zDb ) azP[nP++] = zDb;
     azP[nP++] = zTable;
-    rc = myCatalog(p, zSql, nP, azP, 6, &az, &nRow, pzErr);
+    rc = fedMyCatalog(p, zSql, nP, azP, 7, &az, &nRow, pzErr);
     if( rc==SQLITE_OK && nRow==0 ){
       fedSetError(pzErr, "%s: describing table %s on server \"%s\": no such"
           " table (or no columns visible to this user)", MY_STORE,
@@ -395,7 +399,7 @@ int fedMyDescribe(FedConn *pConn, FedTable *pTab, char **pzErr){
       else memset(pTab->aCol, 0, sizeof(FedColumn)*nRow);
     }
     for(i=0; rc==SQLITE_OK && i<nRow; i++){
-      char **r = &az[i*6];
+      char **r = &az[i*7];
       FedColumn *pCol = &pTab->aCol[i];
       const char *zUns = r[2] && strstr(r[2], "unsigned") ? " unsigned" : "";
       pTab->nCol = i+1;
@@ -409,8 +413,11 @@ int fedMyDescribe(FedConn *pConn, FedTable *pTab, char **pzErr){
       if( pCol->zName==0 || pCol->zType==0 ) rc = SQLITE_NOMEM;
       pCol->bNotNull = r[4] && strcmp(r[4], "NO")==0;
       pCol->bPk = r[5] && strcmp(r[5], "PRI")==0;
+      /* A default (or AUTO_INCREMENT) of a NOT NULL column: an INSERT
+      ** that leaves the column NULL leaves it out (write.c). */
+      pCol->bDefault = pCol->bNotNull && r[6] && strcmp(r[6], "1")==0;
     }
-    myRowsFree(az, nRow*6);
+    myRowsFree(az, nRow*7);
   }
   sqlite3_free(zDb);
   sqlite3_free(zTable);
@@ -426,7 +433,7 @@ int fedMyListTables(FedConn *pConn, const char *zSchema, char ***pazName,
   azP[0] = zSchema;
   *pazName = 0;
   *pnName = 0;
-  rc = myCatalog(p, "SELECT TABLE_NAME FROM information_schema.TABLES"
+  rc = fedMyCatalog(p, "SELECT TABLE_NAME FROM information_schema.TABLES"
       " WHERE TABLE_SCHEMA = ? ORDER BY TABLE_NAME", 1, azP, 1, &az, &nRow,
       pzErr);
   if( rc!=SQLITE_OK || nRow==0 ){
@@ -453,12 +460,4 @@ int fedMyListTables(FedConn *pConn, const char *zSchema, char ***pazName,
   *pazName = azOut;
   *pnName = nRow;
   return SQLITE_OK;
-}
-
-int fedMyUpdate(FedTable *pTab, int argc, sqlite3_value **argv,
-                i64 *piRowid, char **pzErr){
-  (void)argc; (void)argv; (void)piRowid;
-  fedSetError(pzErr, "%s: table %s is read-only in this version",
-              MY_STORE, pTab->zName);
-  return SQLITE_READONLY;
 }
