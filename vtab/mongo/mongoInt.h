@@ -124,7 +124,10 @@ struct MongoFind {
   int *aiIdTerm;                /* Term of each value */
   i64 nLimit, nSkip;            /* Applied here when nIdTerm>0 (-1: none) */
   int bEmpty;                   /* No row can match: nothing is sent */
+  int bSimple;                  /* A string range: send collation "simple" */
 };
+/* FED_PUSH_* for ranges and LIKE/GLOB on a column (table.c asks). */
+int mongoRangePushable(const MongoCol *, int op, sqlite3_value *pRhs);
 int mongoPlanFind(FedTable *, const FedPlan *, int argc, sqlite3_value **argv,
                   MongoFind *, char **pzErr);
 void mongoFindClear(MongoFind *);
