@@ -355,4 +355,5 @@ const FedStore fedMongoStore = {
   .xListTables = mongoListTables,
   .xTableFree = mongoTableFree,
   .xServerCheck = mongoServerCheck,
+  .xQuery = mongoQuery,
 };

@@ -146,4 +146,11 @@ int mongoEof(FedCursor *);
 int mongoColumn(FedCursor *, sqlite3_context *, int iCol);
 int mongoRowid(FedCursor *, i64 *piRowid);
 
+/**************************************************************************
+** query.c: the pass-through (fed_query, fed_exec).
+*/
+int mongoQuery(FedConn *, const char *zQuery, int nParam,
+               sqlite3_value **apParam, char ***pazRow, int *pnRow,
+               i64 *pnChanged, char **pzErr);
+
 #endif /* MONGO_INT_H */
