@@ -308,6 +308,35 @@ class Server:
         self.cursors = {}           # id -> [ns, docs, pos]
         self.conn_ids = 0
         self.started = time.time()
+        self.failpoint = None       # configureFailPoint "failCommand": [times, data]
+
+    # -- the failCommand fail point (mongod's, with enableTestCommands) ----
+    def c_configurefailpoint(self, db, arg, body):
+        if arg != 'failCommand':
+            raise not_impl('fail point %r' % arg)
+        mode = body.get('mode')
+        if mode == 'off':
+            self.failpoint = None
+        elif mode == 'alwaysOn':
+            self.failpoint = [-1, dict(body.get('data') or {})]
+        elif isinstance(mode, dict) and 'times' in mode:
+            self.failpoint = [int(mode['times']), dict(body.get('data') or {})]
+        else:
+            raise err(2, 'mode must be off, alwaysOn or {times: n}')
+        return {'ok': 1.0}
+
+    def fail_for(self, name):
+        """The failCommand data when command NAME is to fail now, else None
+        (counting it against times)."""
+        with self.lock:
+            fp = self.failpoint
+            if fp is None or name not in (fp[1].get('failCommands') or []):
+                return None
+            if fp[0] > 0:
+                fp[0] -= 1
+                if fp[0] == 0:
+                    self.failpoint = None
+            return fp[1]
 
     # -- helpers -----------------------------------------------------------
     def coll(self, db, name):
@@ -801,6 +830,7 @@ COMMANDS = {
     'listCollections': Server.c_listcollections, 'listDatabases': Server.c_listdatabases,
     'createIndexes': Server.c_createindexes, 'listIndexes': Server.c_listindexes,
     'dropIndexes': Server.c_dropindexes, 'deleteIndexes': Server.c_dropindexes,
+    'configureFailPoint': Server.c_configurefailpoint,
 }
 
 # ---------------------------------------------------------------------------
@@ -884,7 +914,16 @@ def serve_conn(server, sock):
             if op == OP_MSG:
                 try:
                     flags, body, seqs = parse_msg(payload)
-                    reply = run_command(server, body or {}, seqs)
+                    fail = server.fail_for(next(iter(body or {}), ''))
+                    if fail and fail.get('blockConnection'):
+                        time.sleep(int(fail.get('blockTimeMS', 0)) / 1000.0)
+                    if fail and fail.get('closeConnection'):
+                        return
+                    if fail and 'errorCode' in fail:
+                        reply = error_doc(err(int(fail['errorCode']),
+                                              "Failing command via 'failCommand' failpoint"))
+                    else:
+                        reply = run_command(server, body or {}, seqs)
                 except Exception as e:      # noqa: BLE001 (a malformed message)
                     flags = 0
                     reply = error_doc(err(9, 'malformed OP_MSG: %s' % e))

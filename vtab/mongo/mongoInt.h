@@ -65,6 +65,7 @@ struct MongoConn {
   FedConn base;                 /* Base class. Must be first */
   mongoc_client_t *pClient;
   char *zDb;                    /* The URI's database, or NULL */
+  int bInterrupted;             /* A read ended by sqlite3_interrupt() */
 };
 extern const char *const azMongoTableOpt[];
 int mongoRc(int rc, char **pzErr);
@@ -145,6 +146,15 @@ int mongoNext(FedCursor *, char **pzErr);
 int mongoEof(FedCursor *);
 int mongoColumn(FedCursor *, sqlite3_context *, int iCol);
 int mongoRowid(FedCursor *, i64 *piRowid);
+
+/**************************************************************************
+** stream.c: interruptible sockets.
+*/
+/* Wrap every stream of the connection's client (call before its first
+** command). */
+void mongoStreamInstall(MongoConn *);
+/* 1 (once) if a read of the connection was ended by an interrupt. */
+int mongoStreamInterrupted(MongoConn *);
 
 /**************************************************************************
 ** query.c: the pass-through (fed_query, fed_exec).

@@ -216,6 +216,7 @@ static int mongoQueryImpl(
 
   rc = fedFault(FED_FAULT_SEND, pzErr);
   if( rc ) goto done;
+  mongoStreamInterrupted(pConn);        /* No stale mark */
   pSd = mongoc_client_select_server(pConn->pClient, 1, 0, &err);
   if( pSd==0 ){
     fedSetError(pzErr, "%s: command \"%s\" on server \"%s\" failed: %s",
@@ -228,9 +229,15 @@ static int mongoQueryImpl(
   bReply = 1;
   if( !mongoc_client_command_simple_with_server_id(pConn->pClient, zDb, &cmd,
                                                    0, iServer, &reply, &err) ){
-    fedSetError(pzErr, "%s: command \"%s\" failed: %s (remote command: %s)",
-                MONGO_STORE, zName, err.message, zName);
-    rc = SQLITE_ERROR;
+    if( mongoStreamInterrupted(pConn) ){
+      fedSetError(pzErr, "%s: command \"%s\" interrupted; the connection"
+          " was closed (remote command: %s)", MONGO_STORE, zName, zName);
+      rc = SQLITE_INTERRUPT;
+    }else{
+      fedSetError(pzErr, "%s: command \"%s\" failed: %s (remote command:"
+          " %s)", MONGO_STORE, zName, err.message, zName);
+      rc = SQLITE_ERROR;
+    }
     goto done;
   }
   rc = fedFault(FED_FAULT_RECV, pzErr);
@@ -267,9 +274,15 @@ static int mongoQueryImpl(
                   &nAlloc);
     }
     if( rc==SQLITE_OK && mongoc_cursor_error(pCur, &err) ){
-      fedSetError(pzErr, "%s: command \"%s\" failed reading its cursor: %s"
-          " (remote command: getMore)", MONGO_STORE, zName, err.message);
-      rc = SQLITE_ERROR;
+      if( mongoStreamInterrupted(pConn) ){
+        fedSetError(pzErr, "%s: command \"%s\" interrupted; the connection"
+            " was closed (remote command: getMore)", MONGO_STORE, zName);
+        rc = SQLITE_INTERRUPT;
+      }else{
+        fedSetError(pzErr, "%s: command \"%s\" failed reading its cursor:"
+            " %s (remote command: getMore)", MONGO_STORE, zName, err.message);
+        rc = SQLITE_ERROR;
+      }
     }
     mongoc_cursor_destroy(pCur);
     *pnChanged = *pnRow;
