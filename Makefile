@@ -133,7 +133,7 @@ clean:
 
 CLANG        ?= clang
 FUZZ_SECONDS ?= 60
-FUZZ_TARGETS  = config plan value sql pg
+FUZZ_TARGETS  = config plan value sql pg mongo
 FUZZ_DIR      = testfixture/fuzz
 SAN           = -fsanitize=address,undefined -fno-sanitize-recover=undefined \
                 -fno-omit-frame-pointer
@@ -192,6 +192,13 @@ build/fuzz/libcore.a: $(CORE:%.c=build/fuzz/obj/%.o)
 build/fuzz/fuzz_pg: $(FUZZ_DIR)/fuzz_pg.c $(PG_FUZZ_OBJ) build/fuzz/libcore.a $(HDRS)
 	$(CLANG) -fsanitize=fuzzer $(SAN) $(SAN_CFLAGS) -Ivtab/postgres -o $@ $< \
 	  $(PG_FUZZ_OBJ) build/fuzz/libcore.a -lsqlite3 -lm
+
+# fuzz_mongo: the MongoDB store's pure files (the find builder) and libbson.
+MONGO_PURE     = vtab/mongo/plan.c vtab/mongo/types.c
+MONGO_FUZZ_OBJ = $(MONGO_PURE:%.c=build/fuzz/obj/%.o)
+build/fuzz/fuzz_mongo: $(FUZZ_DIR)/fuzz_mongo.c $(MONGO_FUZZ_OBJ) build/fuzz/libcore.a $(HDRS)
+	$(CLANG) -fsanitize=fuzzer $(SAN) $(SAN_CFLAGS) -Ivtab/mongo -o $@ $< \
+	  $(MONGO_FUZZ_OBJ) build/fuzz/libcore.a -lsqlite3 $(MONGO_LIB) -lm
 
 # Keep the objects: make would delete them as intermediates of the rule above.
 .SECONDARY: $(FUZZ_OBJ)

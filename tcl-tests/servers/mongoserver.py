@@ -59,6 +59,11 @@ TM['int'] = lambda v: (isinstance(v, int) and not isinstance(v, (bool, Int64))
 TM['long'] = lambda v: (isinstance(v, Int64) or (
     isinstance(v, int) and not isinstance(v, bool) and not -2**31 <= v < 2**31))
 TM['null'] = lambda v: v is None
+# bson decodes a symbol as str, a DBPointer as a DBRef and undefined as
+# None: mongomock never holds one, so nothing has those types.
+TM['symbol'] = lambda v: False
+TM['dbPointer'] = lambda v: False
+TM['undefined'] = lambda v: False
 TM['regex'] = lambda v: isinstance(v, (bson.Regex, re.Pattern))
 TM['timestamp'] = lambda v: isinstance(v, bson.Timestamp)
 TM['minKey'] = lambda v: isinstance(v, bson.MinKey)
@@ -279,7 +284,8 @@ def refuse(name, body):
     specs = [body] + [s for k in ('updates', 'deletes') for s in body.get(k) or []
                       if isinstance(s, dict)]
     for s in specs:
-        if s.get('collation'):
+        # "simple" is byte order, which is what mongomock compares by.
+        if s.get('collation') and s.get('collation') != {'locale': 'simple'}:
             raise not_impl('collation')
     for opt in ('max', 'min', 'tailable', 'awaitData', 'returnKey', 'showRecordId'):
         if body.get(opt):
@@ -302,6 +308,35 @@ class Server:
         self.cursors = {}           # id -> [ns, docs, pos]
         self.conn_ids = 0
         self.started = time.time()
+        self.failpoint = None       # configureFailPoint "failCommand": [times, data]
+
+    # -- the failCommand fail point (mongod's, with enableTestCommands) ----
+    def c_configurefailpoint(self, db, arg, body):
+        if arg != 'failCommand':
+            raise not_impl('fail point %r' % arg)
+        mode = body.get('mode')
+        if mode == 'off':
+            self.failpoint = None
+        elif mode == 'alwaysOn':
+            self.failpoint = [-1, dict(body.get('data') or {})]
+        elif isinstance(mode, dict) and 'times' in mode:
+            self.failpoint = [int(mode['times']), dict(body.get('data') or {})]
+        else:
+            raise err(2, 'mode must be off, alwaysOn or {times: n}')
+        return {'ok': 1.0}
+
+    def fail_for(self, name):
+        """The failCommand data when command NAME is to fail now, else None
+        (counting it against times)."""
+        with self.lock:
+            fp = self.failpoint
+            if fp is None or name not in (fp[1].get('failCommands') or []):
+                return None
+            if fp[0] > 0:
+                fp[0] -= 1
+                if fp[0] == 0:
+                    self.failpoint = None
+            return fp[1]
 
     # -- helpers -----------------------------------------------------------
     def coll(self, db, name):
@@ -795,6 +830,7 @@ COMMANDS = {
     'listCollections': Server.c_listcollections, 'listDatabases': Server.c_listdatabases,
     'createIndexes': Server.c_createindexes, 'listIndexes': Server.c_listindexes,
     'dropIndexes': Server.c_dropindexes, 'deleteIndexes': Server.c_dropindexes,
+    'configureFailPoint': Server.c_configurefailpoint,
 }
 
 # ---------------------------------------------------------------------------
@@ -878,7 +914,16 @@ def serve_conn(server, sock):
             if op == OP_MSG:
                 try:
                     flags, body, seqs = parse_msg(payload)
-                    reply = run_command(server, body or {}, seqs)
+                    fail = server.fail_for(next(iter(body or {}), ''))
+                    if fail and fail.get('blockConnection'):
+                        time.sleep(int(fail.get('blockTimeMS', 0)) / 1000.0)
+                    if fail and fail.get('closeConnection'):
+                        return
+                    if fail and 'errorCode' in fail:
+                        reply = error_doc(err(int(fail['errorCode']),
+                                              "Failing command via 'failCommand' failpoint"))
+                    else:
+                        reply = run_command(server, body or {}, seqs)
                 except Exception as e:      # noqa: BLE001 (a malformed message)
                     flags = 0
                     reply = error_doc(err(9, 'malformed OP_MSG: %s' % e))

@@ -170,6 +170,7 @@ static int mongoConnectImpl(FedServer *pServer, FedConn **ppConn,
     goto cleanup;
   }
   mongoc_client_set_error_api(p->pClient, MONGOC_ERROR_API_VERSION_2);
+  mongoStreamInstall(p);        /* stream.c: sqlite3_interrupt() ends waits */
   BSON_APPEND_INT32(&ping, "ping", 1);
   fedExplainAdd(pServer->pCtx, pServer->zName, "{ \"ping\" : 1 }", 0);
   if( !mongoc_client_command_simple(p->pClient, "admin", &ping, 0, &reply,
@@ -332,4 +333,5 @@ const FedStore fedMongoStore = {
   .xListTables = mongoListTables,
   .xTableFree = mongoTableFree,
   .xServerCheck = mongoServerCheck,
+  .xQuery = mongoQuery,
 };

@@ -71,6 +71,7 @@ struct MongoConn {
                                 ** marks (ext/kv.h; write.c) */
   MongoPlan *pPlan;             /* The commit computed by xUndoImages, sent
                                 ** by xCommit (commit.c), or NULL */
+  int bInterrupted;             /* A read ended by sqlite3_interrupt() */
 };
 extern const char *const azMongoTableOpt[];
 int mongoRc(int rc, char **pzErr);
@@ -130,7 +131,10 @@ struct MongoFind {
   int *aiIdTerm;                /* Term of each value */
   i64 nLimit, nSkip;            /* Applied here when nIdTerm>0 (-1: none) */
   int bEmpty;                   /* No row can match: nothing is sent */
+  int bSimple;                  /* A string range: send collation "simple" */
 };
+/* FED_PUSH_* for ranges and LIKE/GLOB on a column (table.c asks). */
+int mongoRangePushable(const MongoCol *, int op, sqlite3_value *pRhs);
 int mongoPlanFind(FedTable *, const FedPlan *, int argc, sqlite3_value **argv,
                   MongoFind *, char **pzErr);
 void mongoFindClear(MongoFind *);
@@ -220,5 +224,19 @@ int mongoImageRead(FedConn *, const FedUndoImage *, char **paNow,
 int mongoImageSame(const char *a, int na, const char *b, int nb);
 int mongoImageRestore(FedConn *, const FedUndoImage *, i64 iGuard,
                       char **pzErr);
+** stream.c: interruptible sockets.
+*/
+/* Wrap every stream of the connection's client (call before its first
+** command). */
+void mongoStreamInstall(MongoConn *);
+/* 1 (once) if a read of the connection was ended by an interrupt. */
+int mongoStreamInterrupted(MongoConn *);
+
+/**************************************************************************
+** query.c: the pass-through (fed_query, fed_exec).
+*/
+int mongoQuery(FedConn *, const char *zQuery, int nParam,
+               sqlite3_value **apParam, char ***pazRow, int *pnRow,
+               i64 *pnChanged, char **pzErr);
 
 #endif /* MONGO_INT_H */

@@ -6,6 +6,7 @@
 */
 #include "mongoInt.h"
 #include <stdio.h>
+#include <math.h>
 
 void mongoFindClear(MongoFind *p){
   int i;
@@ -276,6 +277,307 @@ static void nullClause(bson_t *pAnd, int *piAnd, const char *zField,
   bson_append_document_end(pAnd, &clause);
 }
 
+/*
+** Ranges and LIKE/GLOB prefixes (docs/mongo.md, "Pushdown").  MongoDB's
+** $gt/$lt and $regex only see values of the constant's own type class,
+** so each is sent as {$or: [{f: {$op: v}}, {f: {$type: [...]}}]}: the
+** operator for the types it compares as SQLite does, and every other type
+** whose reading SQLite might find true, whole.  SQLite re-checks (LOOSE).
+** Only positive conditions are used where a path may reach a value
+** through an array (a path with an all-digit step), since a $not over
+** several candidates could drop the one that is read.
+*/
+#define MT_NUM   1              /* int, long, double: the operator's own */
+#define MT_BOOL  2              /* reads 1 / 0 */
+#define MT_STR   3              /* string */
+#define MT_CONV  4              /* decimal, objectId, date: plain text */
+#define MT_JSON  5              /* renderings that start with { or [ */
+#define MT_BLOB  6              /* binData */
+static const struct MongoTypeClass {
+  const char *zName;
+  int eCls;
+} aTypeClass[] = {
+  { "double", MT_NUM },   { "int", MT_NUM },        { "long", MT_NUM },
+  { "bool", MT_BOOL },    { "string", MT_STR },     { "decimal", MT_CONV },
+  { "objectId", MT_CONV },{ "date", MT_CONV },      { "object", MT_JSON },
+  { "array", MT_JSON },   { "regex", MT_JSON },     { "timestamp", MT_JSON },
+  { "javascript", MT_JSON }, { "symbol", MT_JSON },
+  { "javascriptWithScope", MT_JSON }, { "minKey", MT_JSON },
+  { "maxKey", MT_JSON },  { "dbPointer", MT_JSON }, { "binData", MT_BLOB },
+};
+
+static int isRangeOp(int op){
+  return op==FED_OP_GT || op==FED_OP_GE || op==FED_OP_LT || op==FED_OP_LE;
+}
+
+/* 1 if some step of the path is all digits (an array index, or a field
+** named like one: MongoDB then looks at several values). */
+static int pathHasIndex(const char *z){
+  const char *p = z;
+  while( p && *p ){
+    const char *e = strchr(p, '.');
+    int n = e ? (int)(e-p) : (int)strlen(p), k;
+    for(k=0; k<n && p[k]>='0' && p[k]<='9'; k++){}
+    if( n>0 && k==n ) return 1;
+    p = e ? e+1 : 0;
+  }
+  return 0;
+}
+
+static const char *colField(const MongoCol *pCol){
+  return pCol->eKind==MONGO_KIND_ID ? "_id" : pCol->zPath;
+}
+
+int mongoRangePushable(const MongoCol *pCol, int op, sqlite3_value *pRhs){
+  int t;
+  if( pCol->eKind==MONGO_KIND_DOC || colField(pCol)==0 ) return FED_PUSH_NO;
+  if( isRangeOp(op) ){
+    /* Only a value known at plan time: a text from another column may
+    ** carry a numeric affinity that converts the field's strings. */
+    if( pRhs==0 ) return FED_PUSH_NO;
+    t = sqlite3_value_type(pRhs);
+    if( (t==SQLITE_INTEGER || t==SQLITE_FLOAT) && pCol->eAff!=MONGO_AFF_TEXT ){
+      return FED_PUSH_LOOSE;
+    }
+    if( t==SQLITE_TEXT && (pCol->eAff==MONGO_AFF_NONE
+                        || pCol->eAff==MONGO_AFF_TEXT) ){
+      return FED_PUSH_LOOSE;
+    }
+    return FED_PUSH_NO;
+  }
+  if( op==FED_OP_LIKE || op==FED_OP_GLOB ){
+    /* LIKE reads a number as its text: under a numeric type the string
+    ** ' 7' reads as 7, so no prefix of the string decides. */
+    if( pCol->eAff==MONGO_AFF_INTEGER || pCol->eAff==MONGO_AFF_REAL ){
+      return FED_PUSH_NO;
+    }
+    if( pRhs && sqlite3_value_type(pRhs)!=SQLITE_TEXT ) return FED_PUSH_NO;
+    return FED_PUSH_LOOSE;
+  }
+  return FED_PUSH_NO;
+}
+
+/* Append z to the array pArr under the next key. */
+static void arrStr(bson_t *pArr, int *piKey, const char *z){
+  char zKey[16];
+  const char *zK;
+  bson_uint32_to_string((*piKey)++, &zK, zKey, sizeof(zKey));
+  bson_append_utf8(pArr, zK, -1, z, -1);
+}
+
+/* {field: {$type: "double", $not: {$gte: -Infinity}}}: a double NaN (it
+** reads as the text 'NaN'), under the next key of pOr. */
+static void nanAlt(bson_t *pOr, int *piOr, const char *zField){
+  bson_t alt, op, notOp;
+  char zKey[16];
+  const char *zK;
+  bson_uint32_to_string((*piOr)++, &zK, zKey, sizeof(zKey));
+  bson_append_document_begin(pOr, zK, -1, &alt);
+  bson_append_document_begin(&alt, zField, -1, &op);
+  bson_append_utf8(&op, "$type", -1, "double", -1);
+  bson_append_document_begin(&op, "$not", -1, &notOp);
+  bson_append_double(&notOp, "$gte", -1, -INFINITY);
+  bson_append_document_end(&op, &notOp);
+  bson_append_document_end(&alt, &op);
+  bson_append_document_end(pOr, &alt);
+}
+
+/* Close a clause: {$or: [main, {f: {$type: types}}, nan]}, or main alone. */
+static void superClause(bson_t *pAnd, int *piAnd, const char *zField,
+                        const bson_t *pMain, const bson_t *pTypes, int nType,
+                        int bNaN){
+  bson_t clause, or;
+  char zKey[16];
+  const char *zK;
+  int iOr = 0;
+  bson_uint32_to_string((*piAnd)++, &zK, zKey, sizeof(zKey));
+  bson_append_document_begin(pAnd, zK, -1, &clause);
+  if( nType==0 && !bNaN ){
+    bson_concat(&clause, pMain);
+  }else{
+    bson_append_array_begin(&clause, "$or", -1, &or);
+    bson_uint32_to_string(iOr++, &zK, zKey, sizeof(zKey));
+    bson_append_document(&or, zK, -1, pMain);
+    if( nType>0 ) orAlt(&or, &iOr, zField, "$type", pTypes, 0);
+    if( bNaN ) nanAlt(&or, &iOr, zField);
+    bson_append_array_end(&clause, &or);
+  }
+  bson_append_document_end(pAnd, &clause);
+}
+
+/*
+** f < v, f <= v, f > v, f >= v (v known at plan time; mongoRangePushable).
+** SQLite orders NULL < numbers < text < blob.  A number v: the operator
+** compares int, long and double as SQLite does (exactly, int64 against
+** double too), but under REAL a long reads rounded; a NaN reads as text;
+** a bool reads 1/0; strings, decimals, ObjectIds and dates may convert to
+** numbers (v may carry a numeric affinity: CAST('5' AS INTEGER)); JSON
+** renderings and blobs stay above every number.  A text v: the operator
+** compares strings as SQLite's BINARY does when the find says collation
+** "simple"; numbers and bools sit below text (under TEXT they read as
+** text) but a double NaN reads as the text 'NaN', the other texts are
+** whole, blobs above.
+*/
+static void rangeClause(MongoFind *p, bson_t *pAnd, int *piAnd,
+                        const MongoCol *pCol, int op, sqlite3_value *pV){
+  const char *zField = colField(pCol);
+  const char *zOp = op==FED_OP_GT ? "$gt" : op==FED_OP_GE ? "$gte"
+                  : op==FED_OP_LT ? "$lt" : "$lte";
+  int bGt = op==FED_OP_GT || op==FED_OP_GE;
+  int t = sqlite3_value_type(pV);
+  int bNum = t==SQLITE_INTEGER || t==SQLITE_FLOAT;
+  int i, iType = 0, bNaN = 0;
+  bson_t main, opDoc, types;
+
+  if( t==SQLITE_NULL ){ p->bEmpty = 1; return; }
+  if( bNum && pCol->eAff==MONGO_AFF_TEXT ) return;
+  if( t==SQLITE_TEXT && pCol->eAff!=MONGO_AFF_NONE
+   && pCol->eAff!=MONGO_AFF_TEXT ) return;
+  if( !bNum && t!=SQLITE_TEXT ) return;
+  bson_init(&main);
+  bson_append_document_begin(&main, zField, -1, &opDoc);
+  if( t==SQLITE_INTEGER ){
+    bson_append_int64(&opDoc, zOp, -1, sqlite3_value_int64(pV));
+  }else if( t==SQLITE_FLOAT ){
+    bson_append_double(&opDoc, zOp, -1, sqlite3_value_double(pV));
+  }else{
+    const char *z = (const char*)sqlite3_value_text(pV);
+    int n = sqlite3_value_bytes(pV);
+    if( z==0 || !bson_utf8_validate(z, n, 1) ){
+      bson_destroy(&main);
+      return;
+    }
+    bson_append_utf8(&opDoc, zOp, -1, z, n);
+    p->bSimple = 1;
+  }
+  bson_append_document_end(&main, &opDoc);
+
+  bson_init(&types);
+  for(i=0; i<(int)(sizeof(aTypeClass)/sizeof(aTypeClass[0])); i++){
+    int eCls = aTypeClass[i].eCls, bAdd = 0;
+    if( bNum ){
+      switch( eCls ){
+        case MT_NUM:
+          bAdd = pCol->eAff==MONGO_AFF_REAL
+              && strcmp(aTypeClass[i].zName, "long")==0;
+          break;
+        case MT_BOOL: {
+          double r = sqlite3_value_double(pV);
+          i64 iv = sqlite3_value_int64(pV);
+          int b0, b1;
+          if( t==SQLITE_INTEGER ){
+            b0 = op==FED_OP_GT ? 0>iv : op==FED_OP_GE ? 0>=iv
+               : op==FED_OP_LT ? 0<iv : 0<=iv;
+            b1 = op==FED_OP_GT ? 1>iv : op==FED_OP_GE ? 1>=iv
+               : op==FED_OP_LT ? 1<iv : 1<=iv;
+          }else{
+            b0 = op==FED_OP_GT ? 0>r : op==FED_OP_GE ? 0>=r
+               : op==FED_OP_LT ? 0<r : 0<=r;
+            b1 = op==FED_OP_GT ? 1>r : op==FED_OP_GE ? 1>=r
+               : op==FED_OP_LT ? 1<r : 1<=r;
+          }
+          bAdd = b0 || b1;
+          break;
+        }
+        case MT_STR: case MT_CONV: bAdd = 1; break;
+        default: bAdd = bGt; break;       /* JSON text, blobs */
+      }
+    }else{
+      switch( eCls ){
+        case MT_NUM: case MT_BOOL:
+          bAdd = !bGt || pCol->eAff==MONGO_AFF_TEXT;
+          break;
+        case MT_STR: bAdd = 0; break;
+        case MT_BLOB: bAdd = bGt; break;
+        default: bAdd = 1; break;
+      }
+    }
+    if( bAdd ) arrStr(&types, &iType, aTypeClass[i].zName);
+  }
+  if( bGt && (bNum || pCol->eAff!=MONGO_AFF_TEXT) ){
+    /* A double NaN reads as the text 'NaN': above every number, and maybe
+    ** above a text bound; MongoDB's operator never takes it. */
+    if( pathHasIndex(zField) ) arrStr(&types, &iType, "double");
+    else bNaN = 1;
+  }
+  superClause(pAnd, piAnd, zField, &main, &types, iType, bNaN);
+  bson_destroy(&types);
+  bson_destroy(&main);
+}
+
+/*
+** f LIKE pattern, f GLOB pattern: the pattern's literal prefix (up to the
+** first wildcard) as an anchored $regex for strings (case-insensitive for
+** LIKE: PCRE's folding is wider than SQLite's ASCII one, a superset), and
+** the types whose text could start with the prefix's first character:
+** numbers (digits, '-', "Inf", "NaN"), bools ('0', '1'), decimals,
+** ObjectIds and dates (letters, digits, '-', '{'), JSON renderings ('{',
+** '['), blobs always (LIKE reads their bytes).
+*/
+static void likeClause(bson_t *pAnd, int *piAnd, const MongoCol *pCol,
+                       int op, sqlite3_value *pV){
+  const char *zField = colField(pCol);
+  const char *z;
+  char *zRe;
+  int n, i, j, iType = 0, bLike = op==FED_OP_LIKE;
+  char c, cl;
+  bson_t main, opDoc, types;
+
+  if( sqlite3_value_type(pV)!=SQLITE_TEXT ) return;
+  z = (const char*)sqlite3_value_text(pV);
+  if( z==0 ) return;
+  for(n=0; z[n]; n++){
+    if( bLike ? (z[n]=='%' || z[n]=='_')
+              : (z[n]=='*' || z[n]=='?' || z[n]=='[') ) break;
+  }
+  /* A cut inside a UTF-8 sequence cannot happen (wildcards are ASCII),
+  ** but the text itself may not be UTF-8. */
+  if( n==0 || !bson_utf8_validate(z, n, 0) ) return;
+  zRe = sqlite3_malloc64(2*(i64)n+2);
+  if( zRe==0 ) return;          /* No clause: a superset still */
+  zRe[0] = '^';
+  for(i=0, j=1; i<n; i++){
+    unsigned char u = (unsigned char)z[i];
+    if( u<0x80 && u>=0x20 && !((u>='0' && u<='9') || (u>='a' && u<='z')
+                               || (u>='A' && u<='Z')) ){
+      zRe[j++] = '\\';
+    }
+    zRe[j++] = z[i];
+  }
+  zRe[j] = 0;
+  bson_init(&main);
+  bson_append_document_begin(&main, zField, -1, &opDoc);
+  bson_append_utf8(&opDoc, "$regex", -1, zRe, j);
+  if( bLike ) bson_append_utf8(&opDoc, "$options", -1, "i", 1);
+  bson_append_document_end(&main, &opDoc);
+  sqlite3_free(zRe);
+
+  c = z[0];
+  cl = (bLike && c>='A' && c<='Z') ? c+('a'-'A') : c;
+  bson_init(&types);
+  for(i=0; i<(int)(sizeof(aTypeClass)/sizeof(aTypeClass[0])); i++){
+    int bAdd = 0, bDigit = c>='0' && c<='9';
+    switch( aTypeClass[i].eCls ){
+      case MT_NUM:
+        bAdd = bDigit || c=='-' || (bLike ? (cl=='i' || cl=='n')
+                                          : (c=='I' || c=='N'));
+        break;
+      case MT_BOOL: bAdd = c=='0' || c=='1'; break;
+      case MT_STR:  bAdd = 0; break;
+      case MT_CONV:
+        bAdd = bDigit || c=='-' || c=='{' || (c>='a' && c<='z')
+            || (c>='A' && c<='Z');
+        break;
+      case MT_JSON: bAdd = c=='{' || c=='['; break;
+      default:      bAdd = 1; break;
+    }
+    if( bAdd ) arrStr(&types, &iType, aTypeClass[i].zName);
+  }
+  superClause(pAnd, piAnd, zField, &main, &types, iType, 0);
+  bson_destroy(&types);
+  bson_destroy(&main);
+}
+
 int mongoPlanFind(
   FedTable *pTab, const FedPlan *pPlan, int argc, sqlite3_value **argv,
   MongoFind *p, char **pzErr
@@ -284,8 +586,6 @@ int mongoPlanFind(
   bson_t and, proj;
   int i, iAnd = 0, rc = SQLITE_OK;
   i64 nLimit = -1, nSkip = 0;
-  (void)argc;
-
   memset(p, 0, sizeof(*p));
   bson_init(&p->filter);
   bson_init(&p->opts);
@@ -303,6 +603,17 @@ int mongoPlanFind(
           rc = eqClause(p, &and, &iAnd, pTerm, argv, "_id", MONGO_AFF_NONE);
         }else if( pCol->eKind==MONGO_KIND_PATH && !pTerm->bExact ){
           rc = eqClause(p, &and, &iAnd, pTerm, argv, pCol->zPath, pCol->eAff);
+        }
+        break;
+      case FED_OP_GT: case FED_OP_GE: case FED_OP_LT: case FED_OP_LE:
+        if( pTerm->iArg>=0 && pTerm->iArg<argc ){
+          rangeClause(p, &and, &iAnd, pCol, pTerm->op, argv[pTerm->iArg]);
+        }
+        break;
+      case FED_OP_LIKE: case FED_OP_GLOB:
+        if( pTerm->iArg>=0 && pTerm->iArg<argc && pCol->eAff!=MONGO_AFF_INTEGER
+         && pCol->eAff!=MONGO_AFF_REAL ){
+          likeClause(&and, &iAnd, pCol, pTerm->op, argv[pTerm->iArg]);
         }
         break;
       case FED_OP_ISNULL: case FED_OP_NOTNULL:
@@ -394,6 +705,14 @@ int mongoPlanFind(
   }
   if( pMT->nBatch>0 ){
     bson_append_int64(&p->opts, "batchSize", -1, pMT->nBatch);
+  }
+  if( p->bSimple ){
+    /* Strings compared by $gt/$lt: byte order, whatever the collection's
+    ** default collation. */
+    bson_t coll;
+    bson_append_document_begin(&p->opts, "collation", -1, &coll);
+    bson_append_utf8(&coll, "locale", -1, "simple", -1);
+    bson_append_document_end(&p->opts, &coll);
   }
   return SQLITE_OK;
 }

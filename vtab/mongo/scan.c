@@ -4,6 +4,7 @@
 ** each next batch of batch_size documents; memory holds one batch), checks
 ** the _id terms the filter only narrows, and applies LIMIT/OFFSET here
 ** when it cannot send them; xColumn reads a column from the document.
+** Fault sites: send before the find, receive before each document.
 */
 #include "mongoInt.h"
 
@@ -19,6 +20,8 @@ struct MongoCursor {
   i64 nLimitLeft;               /* LIMIT rows still to give here, or -1 */
   i64 iExplain;                 /* fed_explain entry of the find */
   i64 nRow;                     /* Rows given */
+  i64 nRecv;                    /* Documents received (getMore after 0) */
+  MongoConn *pConn;             /* The connection of the scan */
   sqlite3_stmt *pNum;           /* "SELECT ?1": SQLite's text-to-number */
   void *pAlloc;                 /* What sqlite3_malloc64 returned */
 };
@@ -38,6 +41,8 @@ static void cursorReset(MongoCursor *p){
   p->pDoc = 0;
   p->bEof = 1;
   p->nRow = 0;
+  p->nRecv = 0;
+  p->pConn = 0;
 }
 
 int mongoOpen(FedCursor *pFedCsr, char **pzErr){
@@ -94,17 +99,33 @@ static int cursorStep(FedCursor *pFedCsr, char **pzErr){
     return SQLITE_OK;
   }
   while( 1 ){
+    rc = fedFault(FED_FAULT_RECV, pzErr);
+    if( rc ){
+      p->pDoc = 0;
+      p->bEof = 1;
+      return rc;
+    }
     if( !mongoc_cursor_next(p->pCur, &p->pDoc) ){
       p->pDoc = 0;
       p->bEof = 1;
       if( mongoc_cursor_error(p->pCur, &err) ){
-        fedSetError(pzErr, "%s: scan of table \"%s\" failed: %s (remote"
-                    " command: find)", MONGO_STORE, pTab->zName, err.message);
-        rc = SQLITE_ERROR;
+        /* The first batch comes with the find, the others with getMore. */
+        const char *zCmd = p->nRecv>0 ? "getMore" : "find";
+        if( p->pConn && mongoStreamInterrupted(p->pConn) ){
+          fedSetError(pzErr, "%s: scan of table \"%s\" interrupted; the"
+              " connection was closed (remote command: %s)", MONGO_STORE,
+              pTab->zName, zCmd);
+          rc = SQLITE_INTERRUPT;
+        }else{
+          fedSetError(pzErr, "%s: scan of table \"%s\" failed: %s (remote"
+              " command: %s)", MONGO_STORE, pTab->zName, err.message, zCmd);
+          rc = SQLITE_ERROR;
+        }
       }
       fedExplainRows(pTab->pCtx, p->iExplain, p->nRow, 1);
       return rc;
     }
+    p->nRecv++;
     if( p->find.nIdTerm>0 ){
       if( !idMatches(pTab, p, &rc) ){
         if( rc ) return rc;
@@ -153,6 +174,8 @@ static int mongoFilterImpl(FedCursor *pFedCsr, int argc, sqlite3_value **argv,
   sqlite3_free(zText);
   rc = fedFault(FED_FAULT_SEND, pzErr);
   if( rc!=SQLITE_OK ) return rc;
+  p->pConn = pConn;
+  mongoStreamInterrupted(pConn);        /* No stale mark */
   p->pColl = mongoc_client_get_collection(pConn->pClient, zDb, pMT->zColl);
   p->pCur = mongoc_collection_find_with_opts(p->pColl, &p->find.filter,
                                              &p->find.opts, 0);

@@ -399,7 +399,7 @@ int mongoPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
     ** holds no exact = term of such a column to answer it wrongly. */
     return FED_PUSH_LOOSE;
   }
-  return FED_PUSH_NO;
+  return mongoRangePushable(pCol, op, pRhs);
 }
 
 int mongoOrderable(FedTable *pTab, int iCol, int bDesc){
