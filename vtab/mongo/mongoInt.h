@@ -224,6 +224,8 @@ int mongoImageRead(FedConn *, const FedUndoImage *, char **paNow,
 int mongoImageSame(const char *a, int na, const char *b, int nb);
 int mongoImageRestore(FedConn *, const FedUndoImage *, i64 iGuard,
                       char **pzErr);
+
+/**************************************************************************
 ** stream.c: interruptible sockets.
 */
 /* Wrap every stream of the connection's client (call before its first
