@@ -110,7 +110,12 @@ if on redis; then
   pinserver "$(cat "$work/rd/pid")"
 fi
 if on mysql; then
-  myport=$(bash tcl-tests/servers/mysql.sh start "$work/my")
+  # A tmpdir of its own (mariadbd takes TMPDIR): mysql_fdw's cursors
+  # become temporary tables there, and in the shared /tmp one vanished
+  # under a running scan twice ("Error on delete of '/tmp/#sql-temptable-...").
+  mkdir -p "$work/mytmp"
+  chown mysql: "$work/mytmp"
+  myport=$(TMPDIR=$work/mytmp bash tcl-tests/servers/mysql.sh start "$work/my")
   pinserver "$(cat "$work/my/pid")"
 fi
 if on mongo; then
@@ -239,9 +244,19 @@ on pg && FEDBENCH_WARM+="; SELECT fed_exec('pg', 'SELECT 1')"
 WMY="PRAGMA locking_mode=EXCLUSIVE; SELECT fed_exec('my', 'SELECT 1')"
 WMG="PRAGMA locking_mode=EXCLUSIVE; SELECT count(*) FROM mwarm"
 
-# time CMD...: run it pinned, print its seconds
-t() { $pin "$@" | awk '{print $3}'; }
-median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
+# time CMD...: run it pinned, print its seconds; a run that fails prints
+# NA (left out of medians and ratios) and is listed under the table, so
+# that one failure on the shared machine does not lose the whole run.
+t() {
+  local o
+  if o=$($pin "$@" 2>"$work/err"); then
+    echo "$o" | awk '{print $3}'
+  else
+    echo NA
+    echo "\`$(basename "$1") ${*:2}\`: $(tail -1 "$work/err")" >>"$work/failures"
+  fi
+}
+median() { grep -v NA | sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
 # The load average (1 minute) every 10 s while the timed cases run.
 ( while :; do cut -d' ' -f1 /proc/loadavg; sleep 10; done ) >"$work/load" &
@@ -370,7 +385,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN{ if (b>0) printf "%.2f", a/b; else prin
 # to back), as "median (min-max)"; "-" when either has no times.
 rr() {
   paste <(echo ${R[$1]:-} | tr ' ' '\n' | grep .) <(echo ${R[$2]:-} | tr ' ' '\n' | grep .) |
-    awk 'NF==2 && $2>0 {print $1/$2}' | sort -g |
+    awk 'NF==2 && $1!="NA" && $2!="NA" && $2>0 {print $1/$2}' | sort -g |
     awk '{a[NR]=$1} END { if (NR==0) { print "-"; exit }
          med = (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2
          if (NR==1) printf "%.2f", med; else printf "%.2f (%.2f-%.2f)", med, a[1], a[NR] }'
@@ -458,6 +473,12 @@ out=$(mktemp)
   if on mongo; then
   echo
   echo "MongoDB server: $mserver."
+  fi
+  if [ -s "$work/failures" ]; then
+    echo
+    echo "Runs that failed (left out of the medians and ratios):"
+    echo
+    sed 's/^/- /' "$work/failures"
   fi
 } > "$out"
 cat "$out"
