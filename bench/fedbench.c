@@ -5,6 +5,10 @@
 **   fedbench scan   DBFILE SQL            step every row, read every column
 **   fedbench lookup DBFILE SQL N MAXID    prepared, ?1 = pseudo-random id
 **   fedbench insert DBFILE TABLE N        BEGIN; N prepared INSERTs; COMMIT
+**   fedbench insertsql DBFILE N SQL       the same with an INSERT of one's
+**                                         own: ?1 = i, ?2 = 'name<i>',
+**                                         ?3 = i*1.5, ?4 a timestamp text,
+**                                         ?5 = '{"k": i}' (those it has)
 **   fedbench exec   DBFILE SQL            run setup SQL
 **   fedbench repeat DBFILE N SQL          run SQL N times (sqlite3_exec)
 **
@@ -95,22 +99,31 @@ int main(int argc, char **argv){
       if( sqlite3_reset(pStmt) ) die(db);
     }
     sqlite3_finalize(pStmt);
-  }else if( strcmp(argv[1], "insert")==0 ){
-    long i, n = atol(argv[4]);
-    char zSql[256];
-    snprintf(zSql, sizeof(zSql), "INSERT INTO %s VALUES(?1, ?2, ?3, ?4, ?5)",
-             argv[3]);
+  }else if( strcmp(argv[1], "insert")==0
+         || (strcmp(argv[1], "insertsql")==0 && argc>=5) ){
+    long i, n = atol(argv[1][6] ? argv[3] : argv[4]);
+    int nParam;
+    char zSql[512];
+    if( argv[1][6] ){
+      snprintf(zSql, sizeof(zSql), "%s", argv[4]);
+    }else{
+      snprintf(zSql, sizeof(zSql), "INSERT INTO %s VALUES(?1, ?2, ?3, ?4, ?5)",
+               argv[3]);
+    }
     if( sqlite3_exec(db, "BEGIN", 0, 0, 0) ) die(db);
     if( sqlite3_prepare_v2(db, zSql, -1, &pStmt, 0) ) die(db);
+    nParam = sqlite3_bind_parameter_count(pStmt);
     for(i=1; i<=n; i++){
       char zName[32], zDoc[48];
       snprintf(zName, sizeof(zName), "name%ld", i);
       snprintf(zDoc, sizeof(zDoc), "{\"k\": %ld}", i);
       sqlite3_bind_int64(pStmt, 1, i);
-      sqlite3_bind_text(pStmt, 2, zName, -1, SQLITE_TRANSIENT);
-      sqlite3_bind_double(pStmt, 3, i*1.5);
-      sqlite3_bind_text(pStmt, 4, "2024-01-01 00:00:00+00:00", -1, SQLITE_STATIC);
-      sqlite3_bind_text(pStmt, 5, zDoc, -1, SQLITE_TRANSIENT);
+      if( nParam>=2 ) sqlite3_bind_text(pStmt, 2, zName, -1, SQLITE_TRANSIENT);
+      if( nParam>=3 ) sqlite3_bind_double(pStmt, 3, i*1.5);
+      if( nParam>=4 ){
+        sqlite3_bind_text(pStmt, 4, "2024-01-01 00:00:00+00:00", -1, SQLITE_STATIC);
+      }
+      if( nParam>=5 ) sqlite3_bind_text(pStmt, 5, zDoc, -1, SQLITE_TRANSIENT);
       sqlite3_step(pStmt);
       if( sqlite3_reset(pStmt) ) die(db);
     }
