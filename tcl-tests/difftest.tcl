@@ -223,7 +223,15 @@ proc diff::query {t} {
         lappend ob "[pick $spec($t,cols)] [pick {ASC DESC}]"
       }
       foreach c $u { lappend ob "$c [pick {ASC DESC {}}]" }
-      set sql "SELECT [proj $t {}] FROM %T[where $t {}] ORDER BY [join $ob ", "]"
+      set w [where $t {}]
+      set sql "SELECT [proj $t {}] FROM %T$w ORDER BY [join $ob ", "]"
+      # SQLite 3.40 drops an ORDER BY column that the WHERE holds equal to
+      # a value, also when that value has an affinity of its own (a CAST)
+      # and so equals several distinct values of an untyped column ("_id
+      # = CAST('10' AS NUMERIC)" holds for 10 and '10'): the order is then
+      # SQLite's scan order, on the local table and the store alike, and
+      # only the set of rows is defined.
+      if {[string match "*CAST(*" $w]} { return [list $sql 0] }
       if {[chance 0.7]} {
         append sql " LIMIT [rand 6]"
         if {[chance 0.5]} { append sql " OFFSET [rand 4]" }

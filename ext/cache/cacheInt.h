@@ -83,8 +83,10 @@
 #include "fedInt.h"
 
 #define CACHE_APP_ID      0x46454443     /* 'FEDC', PRAGMA application_id */
-#define CACHE_FORMAT      2              /* PRAGMA user_version: rows as
-                                         ** records (1: a column a value) */
+#define CACHE_FORMAT      3              /* PRAGMA user_version: rows as
+                                         ** records (1: a column a value;
+                                         ** 2: keys cut at an untyped
+                                         ** column's term) */
 #define CACHE_DEF_TTL_MS  60000
 #define CACHE_DEF_MAX     (64*1024*1024)
 #define CACHE_ROW_OVERHEAD 16

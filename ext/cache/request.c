@@ -75,10 +75,16 @@ void fedCacheValText(sqlite3_str *s, sqlite3_value *p){
   }
 }
 
-/* Append a value of a request to its canonical text. */
+/* Append a value of a request to its canonical text: the value, then
+** "/" and the first letter of the column's affinity ("/-" for a column
+** without one, whose zAff is "").  The key must never hold a NUL byte:
+** it is compared as a C string, and a NUL would cut off the terms after
+** it, so that a request with fewer terms found this entry as its own. */
 static void cacheKeyVal(sqlite3_str *s, const CacheVal *pV){
   fedCacheValText(s, pV->pVal);
-  if( pV->zAff ) sqlite3_str_appendf(s, "/%c", pV->zAff[0]);
+  if( pV->zAff ){
+    sqlite3_str_appendf(s, "/%c", pV->zAff[0] ? pV->zAff[0] : '-');
+  }
 }
 
 void fedCacheCsrReset(FedCacheCsr *p){
