@@ -33,6 +33,10 @@ struct CouchCol {
   int eKind;                    /* COUCH_KIND_* */
   int eAff;                     /* COUCH_AFF_* */
   char *zPath;                  /* Dotted path ("address.city"), or NULL */
+  u8 bTop;                      /* The path is one top-level field */
+  u8 bMango;                    /* Mango can name the path: no segment is
+                                ** a number (an array index), starts with
+                                ** '$' or holds a backslash */
 };
 
 /* Table state (FedTable.pStoreTab). */
@@ -113,6 +117,8 @@ int couchJsonClass(json_t *);
 #define COUCH_SCAN_ALL   0      /* GET _all_docs, in key order */
 #define COUCH_SCAN_KEYS  1      /* POST _all_docs {"keys": [...]} */
 #define COUCH_SCAN_EMPTY 2      /* No row can match: nothing is sent */
+#define COUCH_SCAN_FIND  3      /* POST _find {"selector": ...}, a superset
+                                ** of the rows that SQLite re-checks */
 
 /* One _id condition the scan checks itself (exactly, as SQLite would). */
 typedef struct CouchIdCheck CouchIdCheck;
@@ -133,6 +139,8 @@ struct CouchScan {
   CouchIdCheck *aCheck;
   i64 nLimit;                   /* -1: none */
   i64 nSkip;
+  json_t *pSelector;            /* FIND: the selector */
+  json_t *pFields;              /* FIND: the fields to return, or NULL */
 };
 int couchPlanScan(FedTable *, const FedPlan *, int argc, sqlite3_value **argv,
                   CouchScan *, char **pzErr);
@@ -140,10 +148,13 @@ void couchScanClear(CouchScan *);
 /* 1 if the _id z[0..n) passes every check. */
 int couchScanCheck(const CouchScan *, const char *z, int n);
 /* The request of one page: ALL from zAfter (the last key of the previous
-** page, NULL for the first), KEYS from key iKey.  *pzPath is the path and
-** query (sqlite3_malloc'd); *ppBody the JSON body or NULL. */
+** page, NULL for the first), KEYS from key iKey, FIND from zBookmark
+** (the previous reply's, when the server sends one) or else after nDone
+** documents (skip).  *pzPath is the path and query (sqlite3_malloc'd);
+** *ppBody the JSON body or NULL. */
 int couchPlanPage(const char *zDb, const CouchScan *, i64 nPage,
                   const char *zAfter, int nAfter, int iKey,
+                  const char *zBookmark, i64 nDone,
                   char **pzPath, json_t **ppBody);
 
 /**************************************************************************

@@ -6,6 +6,7 @@
 ** docs/couchdb.md ("Pushdown") says why each is exact.
 */
 #include "couchInt.h"
+#include <math.h>
 
 void couchScanClear(CouchScan *p){
   int i;
@@ -16,6 +17,8 @@ void couchScanClear(CouchScan *p){
   sqlite3_free(p->anKey);
   for(i=0; i<p->nCheck; i++) sqlite3_free(p->aCheck[i].z);
   sqlite3_free(p->aCheck);
+  json_decref(p->pSelector);
+  json_decref(p->pFields);
   memset(p, 0, sizeof(*p));
 }
 
@@ -135,11 +138,280 @@ static void keysSortDistinct(CouchScan *p){
   p->nKey = n;
 }
 
+/* {zPath: {zOp: pArg}}, taking pArg's reference; NULL on OOM. */
+static json_t *fieldOp(const char *zPath, const char *zOp, json_t *pArg){
+  json_t *pOp, *pOut;
+  if( pArg==0 ) return 0;
+  pOp = json_object();
+  if( pOp==0 ){
+    json_decref(pArg);
+    return 0;
+  }
+  if( json_object_set_new(pOp, zOp, pArg) ){   /* (consumes pArg) */
+    json_decref(pOp);
+    return 0;
+  }
+  pOut = json_object();
+  if( pOut==0 || json_object_set_new(pOut, zPath, pOp) ){
+    if( pOut==0 ) json_decref(pOp);
+    json_decref(pOut);
+    return 0;
+  }
+  return pOut;
+}
+
+/* 1 if SQLite would take the text value pV for a number under a numeric
+** affinity (asked of SQLite, on a copy). */
+static int textIsNumeric(sqlite3_value *pV, int *pRc){
+  sqlite3_value *pCopy = sqlite3_value_dup(pV);
+  int t;
+  if( pCopy==0 ){
+    *pRc = SQLITE_NOMEM;
+    return 0;
+  }
+  t = sqlite3_value_numeric_type(pCopy);
+  sqlite3_value_free(pCopy);
+  return t==SQLITE_INTEGER || t==SQLITE_FLOAT;
+}
+
+static int appendType(json_t *pAlt, const char *zPath, const char *zType){
+  json_t *p = fieldOp(zPath, "$type", json_string(zType));
+  return p==0 || json_array_append_new(pAlt, p) ? SQLITE_NOMEM : SQLITE_OK;
+}
+
+/*
+** The selector of one = or IN term on a declared field (zPath): a superset
+** of the documents whose field reads, under the column's affinity (and
+** one the value itself may carry), as one of the values.  The values
+** themselves ({"f": {"$in": [...]}}: Mango's equality, exact for strings
+** in pouchdb-server, ICU equality, a superset, in CouchDB), or'd with the
+** JSON types whose values may read as them: numbers, booleans and
+** strings for a text that looks like a number (5 reads '5' under TEXT
+** affinity, true '1'; under a numeric affinity such a text is compared as
+** a number, which "05" also reads as), arrays or objects for a text that
+** starts with '[' or '{' (their compact JSON), strings and booleans for a
+** number ("05" reads 5 under a numeric affinity, true 1).  *ppSel
+** is NULL when the term does not narrow (a text that is not UTF-8, a
+** non-finite double); *pbEmpty when no value can match (NULL, blobs).
+*/
+static int fieldSelector(
+  const FedPlanTerm *pTerm, sqlite3_value **argv, const char *zPath,
+  json_t **ppSel, int *pbEmpty
+){
+  sqlite3_value *pList = argv[pTerm->iArg];
+  sqlite3_value *pV = pList;
+  json_t *pLits = json_array();
+  json_t *pAlt = json_array();
+  int nVal = 0, bText = 0, bNum = 0, bArr = 0, bObj = 0, bWide = 0;
+  int rc = SQLITE_OK;
+  *ppSel = 0;
+  *pbEmpty = 0;
+  if( pLits==0 || pAlt==0 ) rc = SQLITE_NOMEM;
+  while( rc==SQLITE_OK ){
+    json_t *pLit = 0;
+    int t;
+    if( pTerm->op==FED_OP_IN ){
+      int rc2 = pV==pList ? sqlite3_vtab_in_first(pList, &pV)
+                          : sqlite3_vtab_in_next(pList, &pV);
+      if( rc2!=SQLITE_OK && rc2!=SQLITE_DONE ){ rc = rc2; break; }
+      if( rc2==SQLITE_DONE || pV==0 ) break;
+    }
+    t = sqlite3_value_type(pV);
+    if( t==SQLITE_TEXT ){
+      const char *z = (const char*)sqlite3_value_text(pV);
+      int n = sqlite3_value_bytes(pV);
+      if( z==0 ){ rc = SQLITE_NOMEM; break; }
+      pLit = json_stringn(z, n);
+      if( pLit==0 ) bWide = 1;          /* not UTF-8 (or OOM: no harm) */
+      /* A text that looks like a number may be compared as one (under a
+      ** numeric affinity), and then equals the numbers, booleans and
+      ** other strings ("05", " 5") that read as that number. */
+      if( textIsNumeric(pV, &rc) ) bText = 1;
+      if( rc ) break;
+      if( n>0 && z[0]=='[' ) bArr = 1;
+      if( n>0 && z[0]=='{' ) bObj = 1;
+      nVal++;
+    }else if( t==SQLITE_INTEGER ){
+      pLit = json_integer(sqlite3_value_int64(pV));
+      if( pLit==0 ){ rc = SQLITE_NOMEM; break; }
+      bNum = 1;
+      nVal++;
+    }else if( t==SQLITE_FLOAT ){
+      double r = sqlite3_value_double(pV);
+      if( isfinite(r) ){
+        pLit = json_real(r);
+        if( pLit==0 ){ rc = SQLITE_NOMEM; break; }
+      }else{
+        bWide = 1;
+      }
+      bNum = 1;
+      nVal++;
+    }
+    /* NULL and blobs equal nothing a document reads as. */
+    if( pLit && json_array_append_new(pLits, pLit) ) rc = SQLITE_NOMEM;
+    if( pTerm->op!=FED_OP_IN ) break;
+  }
+  if( rc==SQLITE_OK && nVal==0 ) *pbEmpty = 1;
+  if( rc==SQLITE_OK && nVal>0 && !bWide ){
+    json_t *p = fieldOp(zPath, "$in", pLits);
+    pLits = 0;
+    if( p==0 || json_array_append_new(pAlt, p) ) rc = SQLITE_NOMEM;
+    if( rc==SQLITE_OK && bText ) rc = appendType(pAlt, zPath, "number");
+    if( rc==SQLITE_OK && (bText || bNum) ){
+      rc = appendType(pAlt, zPath, "boolean");
+    }
+    if( rc==SQLITE_OK && (bText || bNum) ){
+      rc = appendType(pAlt, zPath, "string");
+    }
+    if( rc==SQLITE_OK && bArr ) rc = appendType(pAlt, zPath, "array");
+    if( rc==SQLITE_OK && bObj ) rc = appendType(pAlt, zPath, "object");
+    if( rc==SQLITE_OK ){
+      if( json_array_size(pAlt)==1 ){
+        *ppSel = json_incref(json_array_get(pAlt, 0));
+      }else{
+        *ppSel = json_object();
+        if( *ppSel==0 || json_object_set(*ppSel, "$or", pAlt) ){
+          rc = SQLITE_NOMEM;
+        }
+      }
+    }
+  }
+  json_decref(pLits);
+  json_decref(pAlt);
+  if( rc ){
+    json_decref(*ppSel);
+    *ppSel = 0;
+  }
+  return rc;
+}
+
+/* IS NULL: missing or null; IS NOT NULL: present and not null (a
+** top-level field). */
+static json_t *nullSelector(const char *zPath, int bNull){
+  if( bNull ){
+    json_t *pOr = json_array();
+    json_t *pOut = json_object();
+    json_t *a = fieldOp(zPath, "$exists", json_false());
+    /* {"$eq": null}, not null itself: pouchdb-server fails on a null
+    ** literal inside $and ("Cannot convert undefined or null to object"). */
+    json_t *b = fieldOp(zPath, "$eq", json_null());
+    if( pOr==0 || pOut==0 || a==0 || b==0
+     || json_array_append(pOr, a) || json_array_append(pOr, b)
+     || json_object_set(pOut, "$or", pOr) ){
+      json_decref(pOut);
+      pOut = 0;
+    }
+    json_decref(pOr);
+    json_decref(a);
+    json_decref(b);
+    return pOut;
+  }else{
+    json_t *pOp = json_object();
+    json_t *pOut = json_object();
+    if( pOp==0 || pOut==0
+     || json_object_set_new(pOp, "$exists", json_true())
+     || json_object_set_new(pOp, "$ne", json_null())
+     || json_object_set(pOut, zPath, pOp) ){
+      json_decref(pOut);
+      pOut = 0;
+    }
+    json_decref(pOp);
+    return pOut;
+  }
+}
+
+/* The fields a _find returns: _id, _rev if read, and the top-level field
+** of every declared path read; NULL (the whole document) when doc is read
+** or a field name would need escaping. */
+static int findFields(FedTable *pTab, const FedPlan *pPlan, json_t **ppOut){
+  CouchTable *pCT = (CouchTable*)pTab->pStoreTab;
+  json_t *pArr;
+  int i;
+  *ppOut = 0;
+  for(i=0; i<pCT->nCol; i++){
+    const CouchCol *pCol = &pCT->aCol[i];
+    if( !fedPlanColUsed(pPlan, i) ) continue;
+    if( pCol->eKind==COUCH_KIND_DOC ) return SQLITE_OK;
+    if( pCol->eKind==COUCH_KIND_PATH && !pCol->bMango ) return SQLITE_OK;
+  }
+  if( pCT->nCol>63 && fedPlanColUsed(pPlan, 63) ) return SQLITE_OK;
+  pArr = json_array();
+  if( pArr==0 || json_array_append_new(pArr, json_string("_id")) ) goto nomem;
+  for(i=0; i<pCT->nCol; i++){
+    const CouchCol *pCol = &pCT->aCol[i];
+    if( !fedPlanColUsed(pPlan, i) ) continue;
+    if( pCol->eKind==COUCH_KIND_REV ){
+      if( json_array_append_new(pArr, json_string("_rev")) ) goto nomem;
+    }else if( pCol->eKind==COUCH_KIND_PATH ){
+      const char *zDot = strchr(pCol->zPath, '.');
+      int n = zDot ? (int)(zDot-pCol->zPath) : (int)strlen(pCol->zPath);
+      size_t k;
+      json_t *pName;
+      for(k=0; k<json_array_size(pArr); k++){
+        pName = json_array_get(pArr, k);
+        if( (int)json_string_length(pName)==n
+         && memcmp(json_string_value(pName), pCol->zPath, n)==0 ) break;
+      }
+      if( k<json_array_size(pArr) ) continue;
+      pName = json_stringn(pCol->zPath, n);
+      if( pName==0 ){
+        /* Not UTF-8: ask for the whole document. */
+        json_decref(pArr);
+        return SQLITE_OK;
+      }
+      if( json_array_append_new(pArr, pName) ) goto nomem;
+    }
+  }
+  *ppOut = pArr;
+  return SQLITE_OK;
+nomem:
+  json_decref(pArr);
+  return SQLITE_NOMEM;
+}
+
+/* One term on a declared field: its selector joins *ppAnd (created on
+** first use); a term that no row can meet empties the scan.  Only the
+** first term of each path is sent (pSeen: the paths sent): pouchdb-server
+** answers two conditions on one path inside $and wrongly (two $or of
+** "n.x" found nothing where both held); the others stay with SQLite. */
+static int fieldTerm(
+  FedTable *pTab, const FedPlanTerm *pTerm, int argc, sqlite3_value **argv,
+  CouchScan *p, json_t **ppAnd, json_t *pSeen
+){
+  CouchTable *pCT = (CouchTable*)pTab->pStoreTab;
+  const CouchCol *pCol;
+  json_t *pSel = 0;
+  int rc = SQLITE_OK, bEmpty = 0;
+  if( pTerm->iCol<0 || pTerm->iCol>=pCT->nCol ) return SQLITE_OK;
+  pCol = &pCT->aCol[pTerm->iCol];
+  if( pCol->eKind!=COUCH_KIND_PATH || !pCol->bMango ) return SQLITE_OK;
+  if( json_object_get(pSeen, pCol->zPath) ) return SQLITE_OK;
+  if( pTerm->op==FED_OP_EQ || pTerm->op==FED_OP_IN ){
+    if( pTerm->iArg<0 || pTerm->iArg>=argc ) return SQLITE_OK;
+    rc = fieldSelector(pTerm, argv, pCol->zPath, &pSel, &bEmpty);
+  }else if( (pTerm->op==FED_OP_ISNULL || pTerm->op==FED_OP_NOTNULL)
+         && pCol->bTop ){
+    pSel = nullSelector(pCol->zPath, pTerm->op==FED_OP_ISNULL);
+    if( pSel==0 ) rc = SQLITE_NOMEM;
+  }
+  if( rc==SQLITE_OK && bEmpty ) p->eMode = COUCH_SCAN_EMPTY;
+  if( rc==SQLITE_OK && pSel ){
+    if( *ppAnd==0 ) *ppAnd = json_array();
+    if( *ppAnd==0 || json_array_append(*ppAnd, pSel)
+     || json_object_set_new(pSeen, pCol->zPath, json_true()) ){
+      rc = SQLITE_NOMEM;
+    }
+  }
+  json_decref(pSel);
+  return rc;
+}
+
 int couchPlanScan(
   FedTable *pTab, const FedPlan *pPlan, int argc, sqlite3_value **argv,
   CouchScan *p, char **pzErr
 ){
   int i, rc = SQLITE_OK, bKeys = 0;
+  json_t *pAnd = 0, *pSeen = 0;
   (void)pzErr;
   memset(p, 0, sizeof(*p));
   p->eMode = COUCH_SCAN_ALL;
@@ -148,9 +420,15 @@ int couchPlanScan(
     const FedPlanTerm *pTerm = &pPlan->aTerm[i];
     sqlite3_value *pV;
     int t;
-    if( pTerm->iCol!=pTab->iPk || pTerm->iArg<0 || pTerm->iArg>=argc ){
+    if( pTerm->iCol!=pTab->iPk ){
+      if( pSeen==0 ){
+        pSeen = json_object();
+        if( pSeen==0 ){ rc = SQLITE_NOMEM; break; }
+      }
+      rc = fieldTerm(pTab, pTerm, argc, argv, p, &pAnd, pSeen);
       continue;
     }
+    if( pTerm->iArg<0 || pTerm->iArg>=argc ) continue;
     pV = argv[pTerm->iArg];
     t = sqlite3_value_type(pV);
     switch( pTerm->op ){
@@ -198,6 +476,22 @@ int couchPlanScan(
    && bytesCmp(p->zLo, p->nLo, p->zHi, p->nHi)>0 ){
     p->eMode = COUCH_SCAN_EMPTY;
   }
+  /* Field terms are used only when _id does not narrow the scan. */
+  if( rc==SQLITE_OK && p->eMode==COUCH_SCAN_ALL && p->zLo==0 && p->zHi==0
+   && pAnd && json_array_size(pAnd)>0 ){
+    p->eMode = COUCH_SCAN_FIND;
+    if( json_array_size(pAnd)==1 ){
+      p->pSelector = json_incref(json_array_get(pAnd, 0));
+    }else{
+      p->pSelector = json_object();
+      if( p->pSelector==0 || json_object_set(p->pSelector, "$and", pAnd) ){
+        rc = SQLITE_NOMEM;
+      }
+    }
+    if( rc==SQLITE_OK ) rc = findFields(pTab, pPlan, &p->pFields);
+  }
+  json_decref(pAnd);
+  json_decref(pSeen);
   if( pPlan->iLimitArg>=0 && pPlan->iLimitArg<argc ){
     p->nLimit = sqlite3_value_int64(argv[pPlan->iLimitArg]);
     if( p->nLimit<0 ) p->nLimit = -1;
@@ -228,6 +522,7 @@ static int appendKeyParam(sqlite3_str *s, const char *zName,
 int couchPlanPage(
   const char *zDb, const CouchScan *p, i64 nPage,
   const char *zAfter, int nAfter, int iKey,
+  const char *zBookmark, i64 nDone,
   char **pzPath, json_t **ppBody
 ){
   sqlite3_str *s = sqlite3_str_new(0);
@@ -240,9 +535,27 @@ int couchPlanPage(
     sqlite3_free(sqlite3_str_finish(s));
     return SQLITE_NOMEM;
   }
-  sqlite3_str_appendf(s, "/%s/_all_docs?include_docs=true", zDbEsc);
+  if( p->eMode==COUCH_SCAN_FIND ){
+    json_t *pBody = json_object();
+    sqlite3_str_appendf(s, "/%s/_find", zDbEsc);
+    if( pBody==0 || json_object_set(pBody, "selector", p->pSelector)
+     || (p->pFields && json_object_set(pBody, "fields", p->pFields))
+     || json_object_set_new(pBody, "limit", json_integer(nPage))
+     || (zBookmark && json_object_set_new(pBody, "bookmark",
+                                          json_string(zBookmark)))
+     || (!zBookmark && nDone>0
+         && json_object_set_new(pBody, "skip", json_integer(nDone))) ){
+      rc = SQLITE_NOMEM;
+    }
+    if( rc ) json_decref(pBody);
+    else *ppBody = pBody;
+  }else{
+    sqlite3_str_appendf(s, "/%s/_all_docs?include_docs=true", zDbEsc);
+  }
   sqlite3_free(zDbEsc);
-  if( p->eMode==COUCH_SCAN_KEYS ){
+  if( p->eMode==COUCH_SCAN_FIND ){
+    /* done above */
+  }else if( p->eMode==COUCH_SCAN_KEYS ){
     json_t *pBody = json_object();
     json_t *pKeys = json_array();
     int i;

@@ -17,6 +17,8 @@ struct CouchCursor {
   char *zAfter;                 /* Last key of the previous page (ALL) */
   int nAfter;
   int iKey;                     /* Next key to ask for (KEYS) */
+  char *zBookmark;              /* The last _find reply's bookmark (FIND) */
+  i64 nDone;                    /* Documents _find gave so far (FIND) */
   int bMore;                    /* Another page may follow */
   int bEof;
   i64 nSkipLeft;                /* OFFSET still to skip here */
@@ -29,6 +31,9 @@ static void cursorReset(CouchCursor *p){
   couchScanClear(&p->scan);
   json_decref(p->pPage);
   sqlite3_free(p->zAfter);
+  sqlite3_free(p->zBookmark);
+  p->zBookmark = 0;
+  p->nDone = 0;
   p->pPage = 0;
   p->pDoc = 0;
   p->zAfter = 0;
@@ -59,6 +64,12 @@ void couchClose(FedCursor *pFedCsr){
   pFedCsr->pStoreCsr = 0;
 }
 
+/* The rows of the current page: _find's "docs", _all_docs' "rows". */
+static json_t *pageRows(CouchCursor *p){
+  return json_object_get(p->pPage,
+                         p->scan.eMode==COUCH_SCAN_FIND ? "docs" : "rows");
+}
+
 /* Ask for the next page. */
 static int fetchPage(FedCursor *pFedCsr, char **pzErr){
   CouchCursor *p = (CouchCursor*)pFedCsr->pStoreCsr;
@@ -84,7 +95,7 @@ static int fetchPage(FedCursor *pFedCsr, char **pzErr){
   rc = fedServerConn(pTab->pCtx, pTab->pServer, (FedConn**)&pConn, pzErr);
   if( rc==SQLITE_OK ){
     rc = couchPlanPage(pCT->zDb, &p->scan, nPage, p->zAfter, p->nAfter,
-                       p->iKey, &zPath, &pBody);
+                       p->iKey, p->zBookmark, p->nDone, &zPath, &pBody);
   }
   if( rc==SQLITE_OK ){
     rc = couchCall(pConn, pBody ? "POST" : "GET", zPath, pBody, 0, &p->pPage,
@@ -93,16 +104,29 @@ static int fetchPage(FedCursor *pFedCsr, char **pzErr){
   sqlite3_free(zPath);
   json_decref(pBody);
   if( rc ) return rc;
-  pRows = json_object_get(p->pPage, "rows");
+  pRows = pageRows(p);
   if( !json_is_array(pRows) ){
-    fedSetError(pzErr, "%s: scan of table \"%s\": the reply of _all_docs"
-                " has no \"rows\" array", COUCH_STORE, pTab->zName);
+    fedSetError(pzErr, "%s: scan of table \"%s\": the reply has no \"%s\""
+                " array", COUCH_STORE, pTab->zName,
+                p->scan.eMode==COUCH_SCAN_FIND ? "docs" : "rows");
     return SQLITE_ERROR;
   }
   fedExplainRows(pTab->pCtx, iExplain, (i64)json_array_size(pRows), 1);
   if( p->scan.eMode==COUCH_SCAN_KEYS ){
     p->iKey += (int)nPage;
     p->bMore = p->iKey < p->scan.nKey;
+  }else if( p->scan.eMode==COUCH_SCAN_FIND ){
+    /* CouchDB sends a bookmark to continue from; pouchdb-server does
+    ** not, and the next page skips what was given. */
+    json_t *pMark = json_object_get(p->pPage, "bookmark");
+    p->nDone += (i64)json_array_size(pRows);
+    p->bMore = (i64)json_array_size(pRows)==nPage;
+    sqlite3_free(p->zBookmark);
+    p->zBookmark = 0;
+    if( json_is_string(pMark) ){
+      p->zBookmark = fedStrdup(json_string_value(pMark), -1);
+      if( p->zBookmark==0 ) return SQLITE_NOMEM;
+    }
   }else{
     p->bMore = (i64)json_array_size(pRows)==nPage;
   }
@@ -119,7 +143,7 @@ static int cursorStep(FedCursor *pFedCsr, char **pzErr){
     return SQLITE_OK;
   }
   while( 1 ){
-    json_t *pRows = json_object_get(p->pPage, "rows");
+    json_t *pRows = pageRows(p);
     json_t *pRow, *pKey, *pDoc, *pId;
     if( p->iRow>=json_array_size(pRows) ){
       if( !p->bMore ){
@@ -141,7 +165,8 @@ static int cursorStep(FedCursor *pFedCsr, char **pzErr){
       p->zAfter = fedStrdup(json_string_value(pKey), p->nAfter);
       if( p->zAfter==0 ) return SQLITE_NOMEM;
     }
-    pDoc = json_object_get(pRow, "doc");
+    pDoc = p->scan.eMode==COUCH_SCAN_FIND ? pRow
+                                          : json_object_get(pRow, "doc");
     pId = json_object_get(pDoc, "_id");
     if( !json_is_object(pDoc) || !json_is_string(pId) ) continue;
     if( !couchScanCheck(&p->scan, json_string_value(pId),

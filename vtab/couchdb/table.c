@@ -285,6 +285,17 @@ static int colParse(FedTable *pTab, FedColumn *pCol, CouchCol *pCC,
     if( nLen==0 || p[0]=='.' || p[nLen-1]=='.' || strstr(p, "..")
      || strchr(p, '[') || strchr(p, ' ') ) goto badpath;
     for(i=0; p[i]; i++){ if( p[i]=='$' ) goto badpath; }
+    pCC->bTop = strchr(p, '.')==0;
+    pCC->bMango = strchr(p, '\\')==0;
+    for(i=0; pCC->bMango && p[i]; ){
+      int n, bDigits = 1;
+      for(n=0; p[i+n] && p[i+n]!='.'; n++){
+        if( p[i+n]<'0' || p[i+n]>'9' ) bDigits = 0;
+      }
+      if( bDigits ) pCC->bMango = 0;
+      i += n;
+      if( p[i]=='.' ) i++;
+    }
   }
   if( sqlite3_stricmp(pCol->zName, "doc")==0 ){
     if( !bWhole ) goto badpath;
@@ -368,13 +379,24 @@ int couchSafeBound(const char *z, int n){
 **  - _id = <a value known only at run time>, _id IN (...), _id = <number>:
 **    a superset that SQLite re-checks (a value from a column of numeric
 **    affinity makes SQLite compare '05' = 5 as numbers): text values are
-**    looked up as keys, a number reads every document.
-** Declared fields are not pushed yet (Mango's order and types are not
-** SQLite's; docs/couchdb.md, "Not built yet").
+**    looked up as keys, a number reads every document;
+**  - = and IN on a declared field that Mango can name, IS [NOT] NULL on a
+**    top-level one: a _find selector that is a superset SQLite re-checks
+**    (plan.c, fieldSelector: the values themselves, or'd with the JSON
+**    types whose values may read as them under an affinity).
+** Ranges on fields are not pushed (Mango's order of types and its ICU
+** collation are not SQLite's).
 */
 int couchPushable(FedTable *pTab, int iCol, int op, sqlite3_value *pRhs){
   CouchTable *pCT = (CouchTable*)pTab->pStoreTab;
   if( pCT==0 || iCol<0 || iCol>=pCT->nCol ) return FED_PUSH_NO;
+  if( pCT->aCol[iCol].eKind==COUCH_KIND_PATH && pCT->aCol[iCol].bMango ){
+    if( op==FED_OP_EQ || op==FED_OP_IN ) return FED_PUSH_LOOSE;
+    if( (op==FED_OP_ISNULL || op==FED_OP_NOTNULL) && pCT->aCol[iCol].bTop ){
+      return FED_PUSH_LOOSE;
+    }
+    return FED_PUSH_NO;
+  }
   if( pCT->aCol[iCol].eKind!=COUCH_KIND_ID ) return FED_PUSH_NO;
   switch( op ){
     case FED_OP_EQ:
