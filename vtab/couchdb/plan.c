@@ -227,7 +227,10 @@ static int fieldSelector(
       ** numeric affinity), and then equals the numbers, booleans and
       ** other strings ("05", " 5") that read as that number. */
       if( textIsNumeric(pV, &rc) ) bText = 1;
-      if( rc ) break;
+      if( rc ){
+        json_decref(pLit);
+        break;
+      }
       if( n>0 && z[0]=='[' ) bArr = 1;
       if( n>0 && z[0]=='{' ) bObj = 1;
       nVal++;

@@ -3,7 +3,8 @@
 ** its first page, xNext walks the page's rows and asks for the next page
 ** when it runs out (page_size documents per request: memory holds one
 ** page, never the whole result), skips rows without a document (deleted
-** or missing keys) and those the _id checks reject, and applies LIMIT and
+** or missing keys), design documents, and those the _id checks reject,
+** and applies LIMIT and
 ** OFFSET; xColumn reads a column from the current document.
 */
 #include "couchInt.h"
@@ -169,6 +170,9 @@ static int cursorStep(FedCursor *pFedCsr, char **pzErr){
                                           : json_object_get(pRow, "doc");
     pId = json_object_get(pDoc, "_id");
     if( !json_is_object(pDoc) || !json_is_string(pId) ) continue;
+    /* Design documents are not rows: _find never returns them, and a
+    ** table must answer alike whichever request it sends. */
+    if( strncmp(json_string_value(pId), "_design/", 8)==0 ) continue;
     if( !couchScanCheck(&p->scan, json_string_value(pId),
                         (int)json_string_length(pId)) ) continue;
     if( p->nSkipLeft>0 ){

@@ -112,6 +112,8 @@ static int sampleColumns(FedConn *pConn, FedTable *pTab, char **pzErr){
     const char *zKey;
     json_t *pVal;
     if( !json_is_object(pDoc) ) continue;
+    zKey = json_string_value(json_object_get(pDoc, "_id"));
+    if( zKey && strncmp(zKey, "_design/", 8)==0 ) continue;
     json_object_foreach(pDoc, zKey, pVal){
       int k, c = couchJsonClass(pVal);
       if( isReserved(zKey) || zKey[0]==0 || zKey[0]=='$'
