@@ -71,6 +71,19 @@ static json_t *pageRows(CouchCursor *p){
                          p->scan.eMode==COUCH_SCAN_FIND ? "docs" : "rows");
 }
 
+/* 0 if a row of an _all_docs reply has neither its document (null for
+** a deleted one) nor an "error" (a key that names no document). */
+static int pageHasDocs(json_t *pPage){
+  json_t *pRows = json_object_get(pPage, "rows");
+  size_t i;
+  for(i=0; i<json_array_size(pRows); i++){
+    json_t *pRow = json_array_get(pRows, i);
+    if( json_object_get(pRow, "doc")==0
+     && json_object_get(pRow, "error")==0 ) return 0;
+  }
+  return 1;
+}
+
 /* Ask for the next page. */
 static int fetchPage(FedCursor *pFedCsr, char **pzErr){
   CouchCursor *p = (CouchCursor*)pFedCsr->pStoreCsr;
@@ -101,6 +114,16 @@ static int fetchPage(FedCursor *pFedCsr, char **pzErr){
   if( rc==SQLITE_OK ){
     rc = couchCall(pConn, pBody ? "POST" : "GET", zPath, pBody, 0, &p->pPage,
                    &iExplain, pzErr);
+    /* A reply to include_docs=true whose rows lack their documents: the
+    ** request went out without its query string (libcurl was seen to do
+    ** so when memory ran out).  A read can be sent again, once. */
+    if( rc==SQLITE_OK && p->scan.eMode!=COUCH_SCAN_FIND
+     && !pageHasDocs(p->pPage) ){
+      json_decref(p->pPage);
+      p->pPage = 0;
+      rc = couchCall(pConn, pBody ? "POST" : "GET", zPath, pBody, 0,
+                     &p->pPage, &iExplain, pzErr);
+    }
   }
   sqlite3_free(zPath);
   json_decref(pBody);
@@ -169,7 +192,21 @@ static int cursorStep(FedCursor *pFedCsr, char **pzErr){
     pDoc = p->scan.eMode==COUCH_SCAN_FIND ? pRow
                                           : json_object_get(pRow, "doc");
     pId = json_object_get(pDoc, "_id");
-    if( !json_is_object(pDoc) || !json_is_string(pId) ) continue;
+    if( !json_is_object(pDoc) || !json_is_string(pId) ){
+      /* Only a key that names no document ("error") or a deleted one
+      ** ("doc": null) gives no row; any other row without its document
+      ** is an error, never a silent gap (libcurl was seen to send a
+      ** request without its query string when memory ran out, and the
+      ** server then answers without documents). */
+      if( p->scan.eMode==COUCH_SCAN_KEYS
+       && (json_object_get(pRow, "error") || json_is_null(pDoc)) ){
+        continue;
+      }
+      fedSetError(pzErr, "%s: scan of table \"%s\": a row of the reply"
+                  " has no document", COUCH_STORE, pFedCsr->pTab->zName);
+      p->bEof = 1;
+      return SQLITE_ERROR;
+    }
     /* Design documents are not rows: _find never returns them, and a
     ** table must answer alike whichever request it sends. */
     if( strncmp(json_string_value(pId), "_design/", 8)==0 ) continue;
