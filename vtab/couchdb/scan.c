@@ -114,9 +114,10 @@ static int fetchPage(FedCursor *pFedCsr, char **pzErr){
   if( rc==SQLITE_OK ){
     rc = couchCall(pConn, pBody ? "POST" : "GET", zPath, pBody, 0, &p->pPage,
                    &iExplain, pzErr);
-    /* A reply to include_docs=true whose rows lack their documents: the
-    ** request went out without its query string (libcurl was seen to do
-    ** so when memory ran out).  A read can be sent again, once. */
+    /* A reply to include_docs=true whose rows lack their documents, as
+    ** if the parameter had not arrived: seen only when an allocation
+    ** failed inside libcurl (a transient OOM point of couchdbread 8.1).
+    ** A read can be sent again, once; a second such reply is an error. */
     if( rc==SQLITE_OK && p->scan.eMode!=COUCH_SCAN_FIND
      && !pageHasDocs(p->pPage) ){
       json_decref(p->pPage);
@@ -195,9 +196,7 @@ static int cursorStep(FedCursor *pFedCsr, char **pzErr){
     if( !json_is_object(pDoc) || !json_is_string(pId) ){
       /* Only a key that names no document ("error") or a deleted one
       ** ("doc": null) gives no row; any other row without its document
-      ** is an error, never a silent gap (libcurl was seen to send a
-      ** request without its query string when memory ran out, and the
-      ** server then answers without documents). */
+      ** is an error, never a silent gap (fetchPage asks once more). */
       if( p->scan.eMode==COUCH_SCAN_KEYS
        && (json_object_get(pRow, "error") || json_is_null(pDoc)) ){
         continue;
