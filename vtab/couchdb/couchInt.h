@@ -167,6 +167,11 @@ int couchNext(FedCursor *, char **pzErr);
 int couchEof(FedCursor *);
 int couchColumn(FedCursor *, sqlite3_context *, int iCol);
 int couchRowid(FedCursor *, i64 *piRowid);
+/* 0 if a row of an _all_docs reply (include_docs=true) has neither its
+** document (null for a deleted one) nor an "error" (a key that names no
+** document): as if include_docs had not arrived, seen only when an
+** allocation failed inside libcurl; the caller asks once more. */
+int couchPageHasDocs(json_t *pPage);
 
 /**************************************************************************
 ** query.c: pass-through.

@@ -71,9 +71,7 @@ static json_t *pageRows(CouchCursor *p){
                          p->scan.eMode==COUCH_SCAN_FIND ? "docs" : "rows");
 }
 
-/* 0 if a row of an _all_docs reply has neither its document (null for
-** a deleted one) nor an "error" (a key that names no document). */
-static int pageHasDocs(json_t *pPage){
+int couchPageHasDocs(json_t *pPage){
   json_t *pRows = json_object_get(pPage, "rows");
   size_t i;
   for(i=0; i<json_array_size(pRows); i++){
@@ -119,7 +117,7 @@ static int fetchPage(FedCursor *pFedCsr, char **pzErr){
     ** failed inside libcurl (a transient OOM point of couchdbread 8.1).
     ** A read can be sent again, once; a second such reply is an error. */
     if( rc==SQLITE_OK && p->scan.eMode!=COUCH_SCAN_FIND
-     && !pageHasDocs(p->pPage) ){
+     && !couchPageHasDocs(p->pPage) ){
       json_decref(p->pPage);
       p->pPage = 0;
       rc = couchCall(pConn, pBody ? "POST" : "GET", zPath, pBody, 0,

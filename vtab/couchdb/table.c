@@ -104,8 +104,21 @@ static int sampleColumns(FedConn *pConn, FedTable *pTab, char **pzErr){
   sqlite3_free(zDbEsc);
   if( zPath==0 ) return SQLITE_NOMEM;
   rc = couchCall(p, "GET", zPath, 0, 0, &pOut, 0, pzErr);
+  if( rc==SQLITE_OK && !couchPageHasDocs(pOut) ){
+    json_decref(pOut);
+    rc = couchCall(p, "GET", zPath, 0, 0, &pOut, 0, pzErr);
+    if( rc==SQLITE_OK && !couchPageHasDocs(pOut) ){
+      fedSetError(pzErr, "%s: table \"%s\": a row of the sample has no"
+                  " document (remote request: GET %s)", COUCH_STORE,
+                  pTab->zName, zPath);
+      rc = SQLITE_ERROR;
+    }
+  }
   sqlite3_free(zPath);
-  if( rc ) return rc;
+  if( rc ){
+    json_decref(pOut);
+    return rc;
+  }
   pRows = json_object_get(pOut, "rows");
   for(iRow=0; rc==SQLITE_OK && iRow<json_array_size(pRows); iRow++){
     json_t *pDoc = json_object_get(json_array_get(pRows, iRow), "doc");
