@@ -25,7 +25,7 @@ CORE    = ext/main.c ext/config.c ext/server.c ext/plan.c ext/value.c \
           ext/undo.c ext/eponymous.c ext/context.c ext/kv.c ext/stats.c \
           $(wildcard ext/cache/*.c)
 # The stores: one name each; a store's sources are vtab/<name>/*.c.
-STORE_NAMES = postgres redis etcd mysql mongo
+STORE_NAMES = postgres redis etcd mysql mongo couchdb
 STORES  = vtab/http.c $(foreach s,$(STORE_NAMES),$(wildcard vtab/$(s).c vtab/$(s)/*.c))
 SRC     = $(CORE) $(STORES)
 HDRS    = ext/federate.h ext/fedInt.h ext/kv.h $(wildcard ext/*/*.h) vtab/http.h $(wildcard vtab/*/*.h)

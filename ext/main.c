@@ -16,7 +16,8 @@ SQLITE_EXTENSION_INIT1
   X(fedEtcdStore)     \
   X(fedRedisStore)    \
   X(fedMysqlStore)    \
-  X(fedMongoStore)
+  X(fedMongoStore)    \
+  X(fedCouchdbStore)
 
 #define FED_STORE_EXTERN(s) extern const FedStore s;
 #define FED_STORE_ADDR(s)   &s,

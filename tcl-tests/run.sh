@@ -39,6 +39,7 @@
 #   redis.sh     FED_TEST_REDIS_URL, _PORT, _CTL
 #   etcd.sh      FED_TEST_ETCD_URL, _PORT, _CTL
 #   mongo.sh     FED_TEST_MONGO_URI, _PORT, _CTL (on demand: mongo*.test)
+#   couchdb.sh   FED_TEST_COUCHDB_URL, _PORT, _CTL (on demand: couchdb*.test)
 # A _CTL variable is a command prefix for the script's verbs (kill,
 # restart, ...; see each script), e.g. from Tcl:
 #     exec {*}$env(FED_TEST_PG_CTL) restart

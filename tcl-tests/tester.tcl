@@ -96,7 +96,7 @@ namespace eval ::fedtest {
     redis     FED_TEST_REDIS_URL
     influx    FED_TEST_INFLUX_URL
     etcd      FED_TEST_ETCD_URL
-    couch     FED_TEST_COUCH_URL
+    couchdb   FED_TEST_COUCHDB_URL
     mongo     FED_TEST_MONGO_URI
     neo4j     FED_TEST_NEO4J_URL
     timescale FED_TEST_TIMESCALE_DSN
