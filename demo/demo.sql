@@ -20,8 +20,8 @@ CREATE VIRTUAL TABLE profiles USING mongo(server=mg, collection='user_profiles',
            last_name TEXT $.profile.last_name');
 CREATE VIRTUAL TABLE sessions USING redis(server=rd, prefix='session:', type=hash,
   fields='user_id integer, agent text');
-SELECT t.name, s.store, t.remote FROM fed_tables t JOIN fed_servers s ON s.name = t.server ORDER BY t.name;
-.print '-- 4. Create a user (PostgreSQL), preferences (MongoDB) and a session (Redis): one COMMIT'
+SELECT name, type, pk FROM pragma_table_info('prefs');
+.print '-- 4. The seed''s writes: a user (PostgreSQL), preferences built from paths or given whole (MongoDB), sessions (Redis)'
 BEGIN;
 INSERT INTO users(username, email, created_at)
   VALUES ('john_doe', 'john@example.com', '2024-01-15T10:30:00Z');
