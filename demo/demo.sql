@@ -21,7 +21,7 @@ CREATE VIRTUAL TABLE profiles USING mongo(server=mg, collection='user_profiles',
 CREATE VIRTUAL TABLE sessions USING redis(server=rd, prefix='session:', type=hash,
   fields='user_id integer, agent text');
 SELECT name, type, pk FROM pragma_table_info('prefs');
-.print '-- 4. The seed''s writes: a user (PostgreSQL), preferences built from paths or given whole (MongoDB), sessions (Redis)'
+.print '-- 4. The writes of the seed: a user (PostgreSQL), preferences built from paths or given whole (MongoDB), sessions (Redis)'
 BEGIN;
 INSERT INTO users(username, email, created_at)
   VALUES ('john_doe', 'john@example.com', '2024-01-15T10:30:00Z');
