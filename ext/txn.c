@@ -65,6 +65,11 @@
 ** compensates those that committed, and xRollback after a successful
 ** xSync compensates all.
 **
+** One server without two-phase commit and without an atomic request
+** (FED_TXN_NONE, MongoDB standalone) with two-phase servers, or with the
+** SQLite file in a fed_saga step: it commits under undo images as above,
+** without fed_config('atomic', 'allow') (one such server is atomic).
+**
 ** One server: before COMMIT reaches the server, the server rolls back when
 ** the client disappears; after, it is committed.
 */
@@ -410,6 +415,18 @@ static int txnSyncImpl(FedContext *pCtx, char **pzErr){
   ** (the decision row is local). */
   if( nWriter==1 && nOther==0 && pCtx->bLocalParticipant ){
     rc = txnTwoPhase(pCtx, 0, 0, pzErr);
+    if( rc==SQLITE_OK ) pCtx->bSynced = 1;
+    return rc;
+  }
+  /* One server without two-phase commit that has no atomic request either
+  ** (FED_TXN_NONE: MongoDB standalone) cannot be the last resource: its
+  ** commit may apply half way and writes no marker.  It commits under
+  ** undo images instead, after the PREPAREs, which is atomic with one such
+  ** server: no fed_config('atomic', 'allow') needed.  The same with the
+  ** SQLite file as the other participant (a fed_saga step). */
+  if( pLast && pLast->pStore->eTxn==FED_TXN_NONE && pLast->pStore->xUndoImages
+   && nOther==1 && (nWriter>=2 || pCtx->bLocalParticipant) ){
+    rc = txnTwoPhase(pCtx, 0, 1, pzErr);
     if( rc==SQLITE_OK ) pCtx->bSynced = 1;
     return rc;
   }

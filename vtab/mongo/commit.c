@@ -247,10 +247,15 @@ static int copyId(const bson_t *pDoc, MongoAct *a){
   return a->bId ? SQLITE_OK : SQLITE_ERROR;
 }
 
-/* UPDATE: what changed against the current document; sets a->eAct,
-** pBody, and *ppAfter. */
-static int planUpdate(MongoOp *pOp, const bson_t *pCur, sqlite3_stmt *pNum,
-                      MongoAct *a, bson_t **ppAfter, char **pzWhy){
+/* UPDATE: the columns whose new value differs from what they read in
+** pOld, the document as the statement's scan saw it (the before-image:
+** scans do not see this transaction's queue, so an earlier UPDATE of the
+** same document in it is not in what SQLite passes as "unchanged"),
+** applied to pCur, the document as the earlier ops leave it.  Sets
+** a->eAct, pBody, and *ppAfter. */
+static int planUpdate(MongoOp *pOp, const bson_t *pOld, const bson_t *pCur,
+                      sqlite3_stmt *pNum, MongoAct *a, bson_t **ppAfter,
+                      char **pzWhy){
   MongoVal aNow[FED_MAX_COLUMNS], aNew[FED_MAX_COLUMNS];
   const char *azPath[FED_MAX_COLUMNS];
   const MongoVal *apVal[FED_MAX_COLUMNS];
@@ -262,7 +267,7 @@ static int planUpdate(MongoOp *pOp, const bson_t *pCur, sqlite3_stmt *pNum,
   for(i=0; rc==SQLITE_OK && i<n; i++){
     MongoCol *pCol = &pOp->aCol[i];
     if( pCol->eKind==MONGO_KIND_ID ) continue;
-    rc = mongoColumnValue(pCur, pCol, &aNow[i]);
+    rc = mongoColumnValue(pOld, pCol, &aNow[i]);
     if( rc==SQLITE_OK ) rc = mongoApplyAffinity(&aNow[i], pCol->eAff, pNum);
     mongoValFrom(pOp->apVal[i], &aNew[i]);
     if( rc==SQLITE_OK && pCol->eKind==MONGO_KIND_PATH ){
@@ -445,7 +450,8 @@ static int planBuild(MongoConn *p, MongoPlan **ppPlan, char **pzErr){
       a->eAct = ACT_DELETE;
       rc = copyId(s->pCur, a);
     }else{
-      rc = planUpdate(pOp, s->pCur, pNum, a, &pAfter, &zWhy);
+      rc = planUpdate(pOp, s->pBefore ? s->pBefore : s->pCur, s->pCur, pNum,
+                      a, &pAfter, &zWhy);
     }
     if( zWhy ){
       char *zId = keyIdText(pOp->hdr.aKey, pOp->hdr.nKey);
