@@ -21,20 +21,26 @@ CREATE VIRTUAL TABLE profiles USING mongo(server=mg, collection='user_profiles',
 CREATE VIRTUAL TABLE sessions USING redis(server=rd, prefix='session:', type=hash,
   fields='user_id integer, agent text');
 SELECT name, type, pk FROM pragma_table_info('prefs');
-.print '-- 4. The writes of the seed: a user (PostgreSQL), preferences built from paths or given whole (MongoDB), sessions (Redis)'
+.print '-- 4. The writes of the seed: a user (PostgreSQL) and its preferences (MongoDB) in one COMMIT, all or none; more preferences given whole; sessions (Redis)'
 BEGIN;
 INSERT INTO users(username, email, created_at)
   VALUES ('john_doe', 'john@example.com', '2024-01-15T10:30:00Z');
+INSERT INTO prefs(_id, user_id, theme, email, push, language)
+  SELECT 'prefs:john_doe', id, 'dark', 1, 0, 'en' FROM users WHERE username = 'john_doe';
 COMMIT;
-INSERT INTO prefs(user_id, theme, email, push, language)
-  SELECT id, 'dark', 1, 0, 'en' FROM users WHERE username = 'john_doe';
 INSERT INTO prefs(user_id, doc)
   SELECT id, '{"theme": "light", "notifications": {"email": false}}' FROM users
    WHERE username = 'alice';
 INSERT INTO sessions(key, user_id, agent)
   SELECT 'session:' || lower(hex(username)), id, 'firefox' FROM users
    WHERE username IN ('john_doe', 'alice');
-SELECT _id IS NOT NULL AS has_id, user_id, theme, email, push, language, doc FROM prefs ORDER BY user_id;
+SELECT _id, user_id, theme, email, push, language, doc FROM prefs ORDER BY user_id;
+.print '-- 4b. All or none: the MongoDB insert fails at COMMIT (a duplicate _id), so the PostgreSQL insert is rolled back too'
+BEGIN;
+INSERT INTO users(username, email) VALUES ('mallory', 'mallory@example.com');
+INSERT INTO prefs(_id, user_id, theme) SELECT 'prefs:john_doe', id, 'dark' FROM users WHERE username = 'mallory';
+COMMIT;
+SELECT count(*) AS mallory_in_postgres FROM users WHERE username = 'mallory';
 .print '-- 5. One query across the three stores (the seed: active users, newest first, 10 a page)'
 SELECT u.username, u.created_at, p.theme, p.language, s.agent
   FROM users u
