@@ -65,7 +65,7 @@ federate-shell: shell/federate-shell.in federate.so
 # Debian 12 packages for the build, the tests and the demo; apt-get runs
 # only when one is missing.
 DEPS = gcc make pkg-config libpq-dev libsqlite3-dev sqlite3 tcl8.6-dev \
-       libsqlite3-tcl postgresql-15 postgresql-client-15 \
+       libsqlite3-tcl postgresql-15 postgresql-client-15 redis-server \
        libcurl4-openssl-dev libjansson-dev libhiredis-dev python3 \
        libmariadb-dev mariadb-server libmongoc-dev python3-mongomock python3-bson
 deps:
