@@ -8,9 +8,9 @@
 #
 # The MongoDB server is tcl-tests/servers/mongoserver.py (MongoDB's wire
 # protocol over Debian's python3-mongomock; no mongod is packaged for
-# Debian 12; docs/mongo-testserver.md).  With FED_DEMO_MONGO_URI set, the
-# demo uses that server instead (a real mongod; its database "demo" is
-# dropped and refilled).
+# Debian 12; docs/mongo-testserver.md).  With FED_DEMO_MONGO_URI set (a
+# real mongod, the URI naming an empty database), the demo uses that
+# server instead and leaves what it wrote there.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -64,9 +64,17 @@ INSERT INTO shop.users(username, email, created_at) VALUES
 INSERT INTO shop.orders(user_id, amount) VALUES (1, 12.50), (3, 99.00), (3, 1.25);
 SQL
 
+# Two statements fail on purpose (4b and 8: atomicity and compensation
+# shown); the shell then exits 1, so its status is not the demo's: any
+# other error is.
 sed -e "s|:PGDSN|$dsn|" -e "s|:MGURI|$mguri|" \
     -e "s|:RDURL|redis://127.0.0.1:$rdport/0|" demo/demo.sql |
-  sqlite3 "$dir/demo.db"
+  sqlite3 "$dir/demo.db" 2>&1 | tee "$dir/out" || true
+nerr=$(grep -c -E '^(Parse|Runtime) error' "$dir/out" || true)
+if [ "$nerr" -ne 2 ]; then
+  echo "demo: $nerr statements failed; 2 (4b and 8) were meant to" >&2
+  exit 1
+fi
 echo
 echo "-- 12. The file remembers servers and tables, but holds no secret:"
 sqlite3 "$dir/demo.db" "SELECT name, store, dsn FROM fed_servers"

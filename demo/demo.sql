@@ -49,8 +49,9 @@ SELECT u.username, u.created_at, p.theme, p.language, s.agent
  WHERE u.active ORDER BY u.created_at DESC LIMIT 10 OFFSET 0;
 .print '-- 6. What each store was asked (pushdown is visible)'
 DELETE FROM fed_explain;
-SELECT u.username, p.theme FROM users u JOIN prefs p ON p.user_id = u.id
+SELECT u.username, p.theme FROM users u CROSS JOIN prefs p ON p.user_id = u.id
  WHERE u.username = 'john_doe';
+SELECT _id, theme FROM prefs WHERE language >= 'a' AND theme LIKE 'da%';
 SELECT server, command, rows FROM fed_explain;
 .print '-- 7. The registration saga: each step commits on its own, compensations logged first'
 SELECT fed_saga('user_registration', json('[
