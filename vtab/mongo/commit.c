@@ -366,7 +366,10 @@ static int planUpdate(MongoOp *pOp, const bson_t *pOld, const bson_t *pCur,
   }else if( rc==SQLITE_OK ){
     *ppAfter = bson_copy(pCur);
   }
-  for(i=0; i<n; i++) mongoValClear(&aNow[i]);
+  for(i=0; i<n; i++){
+    mongoValClear(&aNow[i]);
+    mongoValClear(&aNew[i]);    /* A number given to a TEXT column */
+  }
   bson_destroy(&base2);
   return rc;
 }

@@ -515,6 +515,7 @@ static int writeInsert(MongoConn *p, FedTable *pTab, const char *zDb,
     sqlite3_free(zWhy);
   }
   mongoValClear(&idNew);
+  for(i=0; i<nPatch; i++) mongoValClear(&aVal[i]);  /* A number as TEXT */
   if( pDoc ) bson_destroy(pDoc);
   bson_destroy(&base);
   sqlite3_finalize(pNum);
